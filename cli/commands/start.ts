@@ -1,0 +1,95 @@
+import type { Command } from 'commander'
+import { loadConfig } from '../../src/node/config/load.ts'
+import type { NodeConfig } from '../../src/node/config/schema.ts'
+import { startDaemon } from '../../src/node/daemon.ts'
+import { printJson } from '../output.ts'
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+function parseCpus(value: string): number {
+  const n = Number(value)
+  // Range checks happen in validateConfig so the config file gets the same message.
+  return /^\d+$/.test(value) ? n : Number.NaN
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run a node until SIGINT/SIGTERM')
+    .option('--data-dir <dir>', 'data dir (identity, config, job store; default $GRIDNODE_HOME or ~/.gridnode)')
+    .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
+    .option('--bootstrap <multiaddr>', 'a peer to join through, repeatable (…/p2p/<peerId>)', collect)
+    .option('--mesh <name>', 'mesh name; only nodes with the same name join (default "default")')
+    .option('--api <host:port>', 'local control API address (default 127.0.0.1:0, any free port)')
+    .option('--cpus <n>', 'task slots (default: the core count)', parseCpus)
+    .option('--gpus <list|none>', 'GPUs to offer: auto, none, or indexes like 0,1 (default auto: nvidia-smi)')
+    .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--log-format <format>', 'json or pretty (default pretty)')
+    .option('--json', 'print one JSON line when ready instead of a summary')
+    .addOption(
+      program.createOption('--exit-with-parent', 'exit when the parent process goes (tests, demo)').hideHelp(),
+    )
+    .action(async (opts, cmd: Command) => {
+      const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli'
+      const flags: Partial<NodeConfig> = {
+        dataDir: opts.dataDir,
+        listen: opts.listen,
+        bootstrap: opts.bootstrap,
+        mesh: opts.mesh,
+        api: opts.api,
+        cpus: opts.cpus,
+        gpus: opts.gpus,
+        mdns: fromCli('mdns') ? opts.mdns : undefined,
+        logLevel: opts.logLevel,
+        logFormat: opts.logFormat,
+      }
+      const config = loadConfig(flags)
+      const daemon = await startDaemon(config)
+      const ready = {
+        peerId: daemon.node.peerId.toString(),
+        addrs: daemon.node.getMultiaddrs().map(String),
+        mesh: config.mesh,
+        api: daemon.apiUrl,
+        dataDir: config.dataDir,
+        slots: daemon.capacity.slots,
+        gpus: daemon.capacity.gpus.length,
+      }
+      if (opts.json) printJson(ready)
+      else {
+        process.stdout.write(
+          `gridnode node ${ready.peerId} is up (mesh "${ready.mesh}", ${ready.slots} slots, ${ready.gpus} GPUs)\n` +
+            ready.addrs.map((a) => `  listening on ${a}\n`).join('') +
+            `  control API ${ready.api} (data dir ${ready.dataDir})\n` +
+            '  stop with Ctrl-C\n',
+        )
+      }
+      await waitForShutdown(daemon, Boolean(opts.exitWithParent))
+    })
+}
+
+async function waitForShutdown(daemon: { stop(): Promise<void>; log: { info(o: object, m: string): void } }, withParent: boolean): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const stop = (why: string) => {
+      if (stopping) return
+      stopping = true
+      daemon.log.info({ why }, 'stopping')
+      // A second signal, or a stop that hangs, ends the process anyway.
+      const force = setTimeout(() => process.exit(1), 10_000)
+      force.unref()
+      daemon.stop().then(resolve, resolve)
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    if (withParent) {
+      const parent = process.ppid
+      const watch = setInterval(() => {
+        if (process.ppid !== parent) stop('parent exited')
+      }, 250)
+      watch.unref()
+    }
+  })
+  // libp2p may leave sockets half-closed for a moment; a stopped daemon has nothing left to do.
+  setTimeout(() => process.exit(0), 200).unref()
+}

@@ -1,0 +1,166 @@
+/**
+ * Capacity adverts over gossipsub: publish ours on change and as a heartbeat,
+ * validate theirs in a topic validator (malformed, oversized, foreign-mesh,
+ * wrongly signed, stale or replayed adverts are rejected and not forwarded),
+ * and keep the peer table, expiring members that miss heartbeats.
+ */
+import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { type CapacityAdvert, encodeAdvert, validateAdvert } from '../protocol/advert/codec.ts'
+import type { GpuInfo, SchedulerAdvert } from '../scheduler/types.ts'
+import { capacityTopic, type GridLibp2p } from './create-node.ts'
+import type { Logger } from './logger.ts'
+import { PeerTable } from './peer-table.ts'
+import { sampleLoad } from './probe/capacity.ts'
+
+export const SOFTWARE_VERSION = '0.1.0'
+
+export interface AdvertsOptions {
+  mesh: string
+  intervalMs: number
+  expiryFactor: number
+  cores: number
+  gpus: GpuInfo[]
+  memoryTotalMB: number
+  log: Logger
+  /** The scheduler's part of the advert, read at each publish. */
+  sched: () => SchedulerAdvert
+  /** GPU indexes currently running a task. */
+  busyGpus: () => Set<number>
+  onPeerUp: (peerId: string, advert: CapacityAdvert) => void
+  onAdvert: (peerId: string, advert: CapacityAdvert) => void
+  onPeerGone: (peerId: string) => void
+}
+
+export class Adverts {
+  readonly table: PeerTable
+  private readonly node: GridLibp2p
+  private readonly opts: AdvertsOptions
+  private readonly topic: string
+  private seq = 0
+  private timer?: NodeJS.Timeout
+  private pingTimer?: NodeJS.Timeout
+  private rejected = 0
+  private lastPublishAt = 0
+
+  constructor(node: GridLibp2p, opts: AdvertsOptions) {
+    this.node = node
+    this.opts = opts
+    this.topic = capacityTopic(opts.mesh)
+    this.table = new PeerTable(opts.intervalMs * opts.expiryFactor + 500)
+  }
+
+  get rejectedCount(): number {
+    return this.rejected
+  }
+
+  start(): void {
+    const pubsub = this.node.services.pubsub
+    pubsub.topicValidators.set(this.topic, (peer, msg) => this.validate(peer, msg))
+    pubsub.addEventListener('message', (evt) => {
+      const msg = evt.detail
+      if (msg.topic !== this.topic || msg.type !== 'signed') return
+      this.accept(msg.from.toString(), msg.data)
+    })
+    pubsub.subscribe(this.topic)
+    // Newly subscribed neighbours get our advert right away instead of after a heartbeat.
+    pubsub.addEventListener('subscription-change', (evt) => {
+      if (evt.detail.subscriptions.some((s) => s.topic === this.topic && s.subscribe)) this.publish()
+    })
+    this.timer = setInterval(() => this.heartbeat(), this.opts.intervalMs)
+    this.pingTimer = setInterval(() => void this.pingAll(), 5000)
+    this.publish()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    clearInterval(this.pingTimer)
+  }
+
+  /** Publishes the current advert now (the driver calls this when the scheduler asks). */
+  publish(): void {
+    const advert = this.build()
+    this.lastPublishAt = Date.now()
+    this.node.services.pubsub.publish(this.topic, encodeAdvert(advert)).catch((err: Error) => {
+      this.opts.log.debug({ err: err.message }, 'advert publish failed')
+    })
+  }
+
+  build(): CapacityAdvert {
+    const load = sampleLoad()
+    const busy = this.opts.busyGpus()
+    return {
+      v: 1,
+      mesh: this.opts.mesh,
+      peerId: this.node.peerId.toString(),
+      seq: ++this.seq,
+      sentAtMs: Date.now(),
+      version: SOFTWARE_VERSION,
+      cpus: this.opts.cores,
+      load1: load.load1,
+      memoryTotalMB: this.opts.memoryTotalMB,
+      memoryFreeMB: load.memoryFreeMB,
+      gpus: this.opts.gpus.map((g) => ({ ...g, free: !busy.has(g.index) })),
+      sched: this.opts.sched(),
+    }
+  }
+
+  private heartbeat(): void {
+    if (Date.now() - this.lastPublishAt >= this.opts.intervalMs * 0.9) this.publish()
+    for (const peer of this.table.expire(Date.now())) {
+      this.opts.log.info({ peer }, 'peer expired after missed heartbeats')
+      this.opts.onPeerGone(peer)
+    }
+  }
+
+  private validate(_peer: PeerId, msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') return this.reject('unsigned')
+    const from = msg.from.toString()
+    const result = validateAdvert(msg.data, {
+      mesh: this.opts.mesh,
+      from,
+      now: Date.now(),
+      lastSeq: this.table.lastSeq(from),
+      maxAgeMs: 60_000,
+    })
+    if (result.ok) return TopicValidatorResult.Accept
+    // Replays of adverts we already have are normal gossip duplicates: ignore rather than penalize.
+    if (result.reason === 'replayed') return TopicValidatorResult.Ignore
+    return this.reject(result.reason, from)
+  }
+
+  private reject(reason: string, from?: string): TopicValidatorResult {
+    this.rejected++
+    this.opts.log.debug({ reason, from }, 'rejected an advert')
+    return TopicValidatorResult.Reject
+  }
+
+  private accept(from: string, data: Uint8Array): void {
+    const result = validateAdvert(data, { mesh: this.opts.mesh, from, now: Date.now(), maxAgeMs: 60_000 })
+    if (!result.ok) return
+    const isNew = this.table.upsert(result.advert, Date.now())
+    if (isNew) {
+      this.opts.log.info({ peer: from, cpus: result.advert.cpus, gpus: result.advert.gpus.length }, 'peer joined')
+      this.opts.onPeerUp(from, result.advert)
+    }
+    this.opts.onAdvert(from, result.advert)
+  }
+
+  /** Forgets a peer at once (its connection closed); its next advert brings it back. */
+  forget(peerId: string): void {
+    if (this.table.delete(peerId)) this.opts.onPeerGone(peerId)
+  }
+
+  private async pingAll(): Promise<void> {
+    for (const entry of this.table.list()) {
+      const peer = this.node.getConnections().find((c) => c.remotePeer.toString() === entry.peerId)?.remotePeer
+      if (!peer) continue
+      try {
+        const rtt = await this.node.services.ping.ping(peer, { signal: AbortSignal.timeout(2000) })
+        this.table.setRtt(entry.peerId, rtt)
+      } catch {
+        // the connection monitor and leases deal with unreachable peers
+      }
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The local control API: HTTP/1.1 on 127.0.0.1, JSON in and out, a bearer
+ * token from the data dir on every request, server-sent events for streams.
+ * Routes are a table; handlers return values or throw GridnodeErrors, which
+ * become `{ error: { code, message } }` with a fitting status.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { GridnodeError } from '../errors.ts'
+import type { Logger } from './logger.ts'
+
+export interface ApiRequest {
+  params: Record<string, string>
+  query: URLSearchParams
+  body: unknown
+  raw: IncomingMessage
+  res: ServerResponse
+  signal: AbortSignal
+}
+
+/** A handler returns the JSON body, or `STREAMED` when it wrote the response itself (SSE, bytes). */
+export type ApiHandler = (req: ApiRequest) => unknown | Promise<unknown>
+export const STREAMED = Symbol('streamed')
+
+interface Route {
+  method: string
+  pattern: RegExp
+  keys: string[]
+  handler: ApiHandler
+}
+
+export class ApiError extends GridnodeError {
+  readonly status: number
+  constructor(status: number, code: string, message: string) {
+    super(code, message)
+    this.status = status
+  }
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024
+
+export class ApiServer {
+  private readonly routes: Route[] = []
+  private readonly token: Buffer
+  private readonly log: Logger
+  private server?: Server
+
+  constructor(token: string, log: Logger) {
+    this.token = Buffer.from(`Bearer ${token}`)
+    this.log = log
+  }
+
+  route(method: string, path: string, handler: ApiHandler): this {
+    const keys: string[] = []
+    const pattern = new RegExp(
+      `^${path.replace(/:(\w+)/g, (_, k: string) => {
+        keys.push(k)
+        return '([^/]+)'
+      })}$`,
+    )
+    this.routes.push({ method, pattern, keys, handler })
+    return this
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    const server = createServer((req, res) => void this.dispatch(req, res))
+    server.keepAliveTimeout = 30_000
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    const addr = server.address() as AddressInfo
+    const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    return `http://${h}:${addr.port}`
+  }
+
+  async close(): Promise<void> {
+    const server = this.server
+    if (!server) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const given = Buffer.from(req.headers.authorization ?? '')
+    return given.length === this.token.length && timingSafeEqual(given, this.token)
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController()
+    res.on('close', () => controller.abort())
+    try {
+      if (!this.authorized(req)) throw new ApiError(401, 'GN_UNAUTHORIZED', 'missing or wrong API token (see api.token in the data dir)')
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      const { route, params } = this.match(req.method ?? 'GET', url.pathname)
+      const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined
+      const result = await route.handler({ params, query: url.searchParams, body, raw: req, res, signal: controller.signal })
+      if (result === STREAMED) return
+      sendJson(res, 200, result ?? {})
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : err instanceof GridnodeError ? 400 : 500
+      if (status === 500) this.log.error({ err }, 'API handler failed')
+      const body =
+        err instanceof GridnodeError
+          ? { error: err.toJSON() }
+          : { error: { code: 'GN_INTERNAL', message: (err as Error).message } }
+      if (!res.headersSent) sendJson(res, status, body)
+      else res.destroy()
+    }
+  }
+
+  private match(method: string, path: string): { route: Route; params: Record<string, string> } {
+    let pathMatched = false
+    for (const route of this.routes) {
+      const m = route.pattern.exec(path)
+      if (!m) continue
+      pathMatched = true
+      if (route.method !== method) continue
+      const params: Record<string, string> = {}
+      route.keys.forEach((k, i) => {
+        params[k] = decodeURIComponent(m[i + 1])
+      })
+      return { route, params }
+    }
+    if (pathMatched) throw new ApiError(405, 'GN_METHOD', `${method} is not allowed on ${path}`)
+    throw new ApiError(404, 'GN_NOT_FOUND', `no such API path: ${path}`)
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'GN_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  const buf = Buffer.concat(chunks)
+  if ((req.headers['content-type'] ?? '').startsWith('application/octet-stream')) return new Uint8Array(buf)
+  try {
+    return JSON.parse(buf.toString('utf8'))
+  } catch {
+    throw new ApiError(400, 'GN_BAD_JSON', 'request body is not valid JSON')
+  }
+}

@@ -1,0 +1,89 @@
+import { BadConfigError } from '../errors.ts'
+
+/** Everything a daemon is configured with. Flags override the data dir's config.json, which overrides defaults. */
+export interface NodeConfig {
+  dataDir: string
+  mesh: string
+  listen: string[]
+  bootstrap: string[]
+  mdns: boolean
+  /** host:port of the local control API; port 0 = any free port. */
+  api: string
+  /** Task slots; undefined = the machine's core count. */
+  cpus?: number
+  /** 'auto' (probe), 'none', or a comma list of GPU indexes. */
+  gpus: string
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  logFormat: 'json' | 'pretty'
+  /** Capacity advert heartbeat; peers expire after `advertExpiryFactor` missed beats. */
+  advertIntervalMs: number
+  advertExpiryFactor: number
+  /** How often the DHT rendezvous looks for other members once the mesh is stable. */
+  rendezvousIntervalMs: number
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
+const MESH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export function defaultConfig(dataDir: string): NodeConfig {
+  return {
+    dataDir,
+    mesh: 'default',
+    listen: ['/ip4/0.0.0.0/tcp/0'],
+    bootstrap: [],
+    mdns: true,
+    api: '127.0.0.1:0',
+    gpus: 'auto',
+    logLevel: 'info',
+    logFormat: 'pretty',
+    advertIntervalMs: 1000,
+    advertExpiryFactor: 3,
+    rendezvousIntervalMs: 10_000,
+  }
+}
+
+/** Checks one merged config; every message names the flag a person would fix. */
+export function validateConfig(c: NodeConfig): NodeConfig {
+  if (!MESH_NAME.test(c.mesh)) {
+    throw new BadConfigError(`--mesh ${JSON.stringify(c.mesh)}: use 1-64 letters, digits, '.', '_' or '-'`)
+  }
+  for (const [flag, list] of [
+    ['--listen', c.listen],
+    ['--bootstrap', c.bootstrap],
+  ] as const) {
+    for (const a of list) {
+      if (typeof a !== 'string' || !a.startsWith('/')) {
+        throw new BadConfigError(`${flag} ${JSON.stringify(a)}: expected a multiaddr such as /ip4/127.0.0.1/tcp/4001`)
+      }
+    }
+  }
+  if (c.listen.length === 0) throw new BadConfigError('--listen: at least one address is needed')
+  parseHostPort(c.api)
+  if (c.cpus !== undefined && (!Number.isInteger(c.cpus) || c.cpus < 1 || c.cpus > 4096)) {
+    throw new BadConfigError(`--cpus ${c.cpus}: expected a whole number of task slots from 1 to 4096`)
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(c.logLevel)) {
+    throw new BadConfigError(`--log-level ${c.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`)
+  }
+  if (c.logFormat !== 'json' && c.logFormat !== 'pretty') {
+    throw new BadConfigError(`--log-format ${c.logFormat}: expected json or pretty`)
+  }
+  for (const [name, v] of [
+    ['advertIntervalMs', c.advertIntervalMs],
+    ['rendezvousIntervalMs', c.rendezvousIntervalMs],
+    ['advertExpiryFactor', c.advertExpiryFactor],
+  ] as const) {
+    if (!Number.isFinite(v) || v <= 0) throw new BadConfigError(`${name} ${v}: expected a positive number`)
+  }
+  return c
+}
+
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(value)
+  const port = m ? Number(m[2]) : Number.NaN
+  if (!m || port > 65535) {
+    throw new BadConfigError(`--api ${JSON.stringify(value)}: expected host:port, e.g. 127.0.0.1:7070 (port 0 = any)`)
+  }
+  const host = m[1].replace(/^\[|\]$/g, '')
+  return { host, port }
+}

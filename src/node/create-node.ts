@@ -1,0 +1,98 @@
+/**
+ * Assembles the libp2p node: TCP + Noise + Yamux, identify, ping, a
+ * mesh-scoped Kademlia DHT, gossipsub, mDNS and bootstrap. Settings here are
+ * the ones DESIGN.md found to work on loopback and LANs.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper, removePublicAddressesMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { NodeConfig } from './config/schema.ts'
+
+export type GridLibp2p = Libp2p<{
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: ReturnType<ReturnType<typeof ping>>
+  dht: KadDHT
+  pubsub: GossipSub
+}>
+
+export function dhtProtocol(mesh: string): string {
+  return `/gridnode/${mesh}/kad/1.0.0`
+}
+
+export function capacityTopic(mesh: string): string {
+  return `gridnode/${mesh}/capacity/1`
+}
+
+/** True when every listen address is loopback or private: the DHT must then keep those addresses. */
+function listensPrivately(listen: string[]): boolean {
+  return listen.every((a) => {
+    const host = multiaddr(a).getComponents()[1]?.value ?? ''
+    return (
+      host === '0.0.0.0' ||
+      host === '::' ||
+      /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.)/.test(host) ||
+      host === '::1' ||
+      host.startsWith('fe80:') ||
+      host.startsWith('fd')
+    )
+  })
+}
+
+export async function createNode(config: NodeConfig, privateKey: PrivateKey): Promise<GridLibp2p> {
+  // A wildcard listen address serves LAN and internet alike: keep every address the peer tells us.
+  // Private-only listeners keep private addresses; a public-only mesh uses the DHT's default.
+  const mapper: (p: PeerInfo) => PeerInfo = listensPrivately(config.listen)
+    ? config.listen.some((a) => a.includes('/0.0.0.0/') || a.includes('/::/'))
+      ? passthroughMapper
+      : removePublicAddressesMapper
+    : (p) => p
+  // biome-ignore lint/suspicious/noExplicitAny: each discovery module names its own component subset
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (config.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: config.bootstrap, timeout: 100 }))
+  }
+  if (config.mdns) {
+    peerDiscovery.push(mdns({ serviceTag: `_gridnode-${config.mesh}._udp.local`, interval: 5000 }))
+  }
+  return createLibp2p({
+    privateKey,
+    addresses: { listen: config.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    // Frozen peers are noticed in 2-3 s instead of ~12 s; leases catch the rest.
+    connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },
+    connectionManager: { maxConnections: 300, dialTimeout: 5000 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: dhtProtocol(config.mesh),
+        clientMode: false,
+        peerInfoMapper: mapper,
+        allowQueryWithZeroPeers: false,
+        // Departed members must stop being found: short-lived provider records, re-provided often.
+        providers: { provideValidity: 5 * 60_000, cleanupInterval: 60_000 },
+        reprovide: { interval: 60_000, validity: 5 * 60_000 },
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        globalSignaturePolicy: 'StrictSign',
+        // Adverts are small and frequent; don't let a burst of them be mistaken for spam.
+        maxInboundDataLength: 64 * 1024,
+      }),
+    },
+  }) as unknown as Promise<GridLibp2p>
+}

@@ -1,0 +1,125 @@
+/**
+ * The data dir, Kubo style: one daemon per dir, guarded by a lock file.
+ *
+ *   repo.lock    pid of the daemon that owns the dir
+ *   identity.key the libp2p private key (protobuf), mode 0600: same dir, same peer ID
+ *   api.json     where the running daemon's control API listens, written once bound
+ *   api.token    bearer token for the control API, mode 0600
+ *   config.json  optional settings (flags win)
+ *   jobs.db      the owner's job store (node:sqlite)
+ *   blobs/       content-addressed code bundles and large values
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { DataDirLockedError } from './errors.ts'
+
+export const LOCK_FILE = 'repo.lock'
+export const IDENTITY_FILE = 'identity.key'
+export const API_FILE = 'api.json'
+export const TOKEN_FILE = 'api.token'
+
+export interface ApiInfo {
+  url: string
+  pid: number
+  peerId: string
+}
+
+export function ensureDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes the data dir's lock; a lock left by a dead process (kill -9) is taken over. Returns the release function. */
+export function lockDataDir(dir: string): () => void {
+  const path = join(dir, LOCK_FILE)
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600)
+      writeFileSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => rmSync(path, { force: true })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const pid = Number(readFileSync(path, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new DataDirLockedError(dir, pid)
+      }
+      rmSync(path, { force: true })
+    }
+  }
+  throw new DataDirLockedError(dir, -1)
+}
+
+/** Loads the node's key, creating an Ed25519 key on first start. */
+export async function loadIdentity(dir: string): Promise<PrivateKey> {
+  const path = join(dir, IDENTITY_FILE)
+  try {
+    return privateKeyFromProtobuf(readFileSync(path))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new Error(`cannot load the node identity from ${path}: ${(err as Error).message}`)
+    }
+  }
+  const key = await generateKeyPair('Ed25519')
+  writeFileAtomic(path, privateKeyToProtobuf(key), 0o600)
+  return key
+}
+
+/** The API token: kept across restarts so scripts holding it keep working. */
+export function loadOrCreateToken(dir: string): string {
+  const path = join(dir, TOKEN_FILE)
+  try {
+    const token = readFileSync(path, 'utf8').trim()
+    if (token.length >= 32) {
+      chmodSync(path, 0o600)
+      return token
+    }
+  } catch {
+    // created below
+  }
+  const token = randomBytes(32).toString('base64url')
+  writeFileAtomic(path, token, 0o600)
+  return token
+}
+
+export function writeApiInfo(dir: string, info: ApiInfo): void {
+  writeFileAtomic(join(dir, API_FILE), JSON.stringify(info), 0o600)
+}
+
+export function removeApiInfo(dir: string): void {
+  rmSync(join(dir, API_FILE), { force: true })
+}
+
+/** What a client needs to reach the daemon of `dir`; undefined when the files are absent or unreadable. */
+export function readApiInfo(dir: string): (ApiInfo & { token: string }) | undefined {
+  try {
+    const info = JSON.parse(readFileSync(join(dir, API_FILE), 'utf8')) as ApiInfo
+    const token = readFileSync(join(dir, TOKEN_FILE), 'utf8').trim()
+    if (typeof info.url !== 'string' || typeof info.pid !== 'number') return undefined
+    return { ...info, token }
+  } catch {
+    return undefined
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  return isAlive(pid)
+}
+
+function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, data, { mode })
+  chmodSync(tmp, mode)
+  renameSync(tmp, path)
+}

@@ -1,0 +1,79 @@
+/**
+ * The control API's routes. Everything a CLI command or the client library
+ * can ask of the daemon is here, backed by the driver and the peer table.
+ */
+import type { Adverts } from './adverts.ts'
+import type { ApiServer } from './api.ts'
+import type { NodeConfig } from './config/schema.ts'
+import type { GridLibp2p } from './create-node.ts'
+import type { Driver } from './driver.ts'
+import { sampleLoad, type ProbedCapacity } from './probe/capacity.ts'
+
+export interface RouteContext {
+  node: GridLibp2p
+  config: NodeConfig
+  capacity: ProbedCapacity
+  adverts: Adverts
+  driver: Driver
+  startedAt: number
+  version: string
+}
+
+export function registerRoutes(api: ApiServer, ctx: RouteContext): void {
+  api.route('GET', '/v1/status', () => status(ctx))
+  api.route('GET', '/v1/peers', () => peers(ctx))
+  ctx.driver.registerRoutes(api)
+}
+
+function status(ctx: RouteContext) {
+  const { node, config, capacity } = ctx
+  const peerId = node.peerId.toString()
+  const sched = ctx.driver.schedulerAdvert()
+  const load = sampleLoad()
+  return {
+    peerId,
+    addrs: node.getMultiaddrs().map((a) => a.toString()),
+    mesh: config.mesh,
+    version: ctx.version,
+    dataDir: config.dataDir,
+    pid: process.pid,
+    uptimeMs: Date.now() - ctx.startedAt,
+    capacity: {
+      cores: capacity.cores,
+      slots: capacity.slots,
+      freeSlots: sched.freeSlots,
+      running: sched.running,
+      memoryTotalMB: capacity.memoryTotalMB,
+      memoryFreeMB: load.memoryFreeMB,
+      load1: load.load1,
+      gpus: capacity.gpus,
+      gpuNote: capacity.gpuNote,
+    },
+    members: ctx.adverts.table.size,
+    connections: node.getConnections().map((c) => ({
+      peerId: c.remotePeer.toString(),
+      addr: c.remoteAddr.toString(),
+      direction: c.direction,
+    })),
+  }
+}
+
+function peers(ctx: RouteContext) {
+  const now = Date.now()
+  return ctx.adverts.table.list().map((e) => ({
+    peerId: e.peerId,
+    version: e.advert.version,
+    cpus: e.advert.cpus,
+    slots: e.advert.sched.slots,
+    freeSlots: e.advert.sched.freeSlots,
+    running: e.advert.sched.running,
+    ready: e.advert.sched.ready.reduce((n: number, c: { count: number }) => n + c.count, 0),
+    memoryTotalMB: e.advert.memoryTotalMB,
+    memoryFreeMB: e.advert.memoryFreeMB,
+    load1: e.advert.load1,
+    gpus: e.advert.gpus,
+    lastSeenMs: now - e.lastSeenAt,
+    rttMs: e.rttMs ?? null,
+    connected: ctx.node.getConnections().some((c) => c.remotePeer.toString() === e.peerId),
+  }))
+}

@@ -1,0 +1,227 @@
+/**
+ * The scheduler's vocabulary: plain data only. Nothing here knows about
+ * sockets, clocks or Node; the daemon (src/node/driver.ts) and the simulator
+ * (simulations/) both speak it.
+ *
+ * Peers are opaque string keys (the daemon uses peer ID strings). Times are
+ * milliseconds on whatever clock the driver uses (wall clock in the daemon,
+ * virtual time in the simulator) and arrive inside events.
+ */
+
+export type PeerKey = string
+export type JobId = string
+
+/** What one task needs while it runs. Whole GPUs only. */
+export interface Resources {
+  cpu: number
+  gpu: number
+  memoryMB: number
+}
+
+/** What a job runs: a function from a content-addressed bundle, or a command. */
+export type WorkSpec =
+  /**
+   * `call: 'map'` (default) calls `fn(input, ...depValues)`. `call: 'apply'` takes the input as an
+   * argument array in which every `{ $gridnodeDep: k }` is replaced by `depValues[k]`, then calls `fn(...args)`.
+   */
+  | { kind: 'function'; bundle: string; exportName: string; call?: 'map' | 'apply' }
+  /** `{}` in argv is replaced by the task's input (a string as is, anything else as JSON), as GNU parallel does. */
+  | { kind: 'command'; argv: string[]; env: Record<string, string>; stdoutMaxBytes: number }
+  /** No work at all: used by the simulator and by benchmarks of the scheduler alone. */
+  | { kind: 'noop' }
+
+/** A job as every holder of its tasks sees it. Travels with stolen batches. */
+export interface JobSpec {
+  id: JobId
+  owner: PeerKey
+  work: WorkSpec
+  resources: Resources
+  /** Per-task time limit; 0 = none. */
+  timeoutMs: number
+  /** Infrastructure failures (holder lost, worker crashed) a task may suffer before it fails as poison. */
+  maxAttempts: number
+  /** How many times a task that threw or timed out is run again (user errors). */
+  retries: number
+  /** Optional hint for simulators and cost-aware placement; ignored when 0. */
+  priority?: number
+}
+
+/** A task as submitted to its owner. */
+export interface TaskInput {
+  index: number
+  /** Encoded input value (the scheduler never looks inside). */
+  input: Uint8Array
+  /** Indexes of tasks of the same job whose values this task receives, in order. */
+  deps: number[]
+  /** Optional expected cost (ms) for simulators; the scheduler treats it as a hint only. */
+  costHintMs?: number
+}
+
+/** The unit that moves between nodes: one attempt of one task. */
+export interface TaskDescriptor {
+  job: JobId
+  index: number
+  /** Hand-off generation: bumped by the owner every time it re-queues the task. */
+  attempt: number
+  input: Uint8Array
+  /** Encoded values of the task's dependencies, in `deps` order. */
+  depValues: Uint8Array[]
+  costHintMs?: number
+}
+
+/** A batch of tasks, with the specs of every job they belong to. */
+export interface Batch {
+  jobs: JobSpec[]
+  tasks: TaskDescriptor[]
+}
+
+export interface TaskKey {
+  job: JobId
+  index: number
+  attempt: number
+}
+
+/** How one run of a task ended, as the executor reports it. */
+export type TaskOutcome =
+  | { status: 'ok'; value: Uint8Array; durationMs: number }
+  /** The task's own code threw, or a command exited non-zero: the user's error. */
+  | { status: 'threw'; error: string; stack?: string; durationMs: number }
+  | { status: 'timeout'; error: string; durationMs: number }
+  /** The worker or process running it died (crash, memory limit): infrastructure. */
+  | { status: 'crashed'; error: string; durationMs: number }
+  /** The node could not even start it (missing bundle, bad module): the user's error, not retried. */
+  | { status: 'rejected'; error: string; durationMs: number }
+
+export interface TaskResult {
+  job: JobId
+  index: number
+  attempt: number
+  /** Who ran it. */
+  ranOn: PeerKey
+  outcome: TaskOutcome
+}
+
+export interface GpuInfo {
+  index: number
+  uuid?: string
+  name: string
+  memoryTotalMB?: number
+  memoryFreeMB?: number
+  utilizationPct?: number
+}
+
+/** A node's fixed means, given to the scheduler at construction. */
+export interface Capacity {
+  slots: number
+  memoryMB: number
+  gpus: GpuInfo[]
+}
+
+/** Ready tasks of one resource class, as a node advertises them. */
+export interface ReadyClass {
+  resources: Resources
+  count: number
+}
+
+/**
+ * What a node tells the mesh about itself (the scheduler's part of the
+ * capacity advert; the node adds identity, version, load and memory).
+ */
+export interface SchedulerAdvert {
+  slots: number
+  freeSlots: number
+  memoryMB: number
+  freeMemoryMB: number
+  gpus: number
+  freeGpus: number
+  ready: ReadyClass[]
+  running: number
+  /** Mean run time of recently finished tasks here (ms), for prefetch sizing; 0 if unknown. */
+  meanTaskMs: number
+}
+
+export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled'
+
+export interface JobProgress {
+  job: JobId
+  total: number
+  done: number
+  failed: number
+  running: number
+  /** Distinct nodes that returned a result for this job. */
+  nodes: number
+}
+
+// ---------------------------------------------------------------------------
+// Events in. Past tense: facts. Every event has the time `at` and a `cause`
+// id that is copied into the commands it produces.
+
+export type SchedulerEvent =
+  /** Time passed; handle deadlines up to `at`. */
+  | { type: 'tick'; at: number; cause: string }
+  | { type: 'job-submitted'; at: number; cause: string; job: JobSpec; tasks: TaskInput[] }
+  /**
+   * An owner restarted and found this unfinished job in its store. Tasks in
+   * `finished` have a stored outcome (value or final error); the rest are in
+   * doubt: holders get a grace period to claim them by lease before they are
+   * re-queued.
+   */
+  | {
+      type: 'job-restored'
+      at: number
+      cause: string
+      job: JobSpec
+      tasks: TaskInput[]
+      finished: Array<{ index: number; ok: boolean; value?: Uint8Array }>
+    }
+  | { type: 'job-cancelled'; at: number; cause: string; job: JobId }
+  | { type: 'advert-received'; at: number; cause: string; peer: PeerKey; advert: SchedulerAdvert; rttMs?: number }
+  | { type: 'peer-connected'; at: number; cause: string; peer: PeerKey }
+  /** Connection closed or advert expired: the peer is gone until it reappears. */
+  | { type: 'peer-gone'; at: number; cause: string; peer: PeerKey }
+  // Work stealing: thief side.
+  | { type: 'steal-granted'; at: number; cause: string; from: PeerKey; requestId: number; batch: Batch }
+  | { type: 'steal-failed'; at: number; cause: string; from: PeerKey; requestId: number; reason: string }
+  // Work stealing: victim side. The command answering it comes back in the same handle() call.
+  | { type: 'steal-requested'; at: number; cause: string; from: PeerKey; requestId: number; free: Resources; max: number }
+  /** The victim could not write its grant: it still holds the batch. */
+  | { type: 'grant-failed'; at: number; cause: string; to: PeerKey; requestId: number; batch: Batch }
+  // Owner pushes.
+  | { type: 'batch-pushed'; at: number; cause: string; from: PeerKey; batch: Batch }
+  | { type: 'push-failed'; at: number; cause: string; to: PeerKey; batch: Batch; reason: string }
+  // Execution.
+  | { type: 'task-finished'; at: number; cause: string; task: TaskKey; outcome: TaskOutcome }
+  // Results: owner side receives, holder side gets acks.
+  | { type: 'results-received'; at: number; cause: string; from: PeerKey; results: TaskResult[] }
+  | { type: 'results-acked'; at: number; cause: string; from: PeerKey; tasks: TaskKey[] }
+  | { type: 'results-send-failed'; at: number; cause: string; to: PeerKey; tasks: TaskKey[] }
+  // Leases: owner receives a holder's heartbeat; holder receives the owner's answer.
+  | { type: 'lease-received'; at: number; cause: string; from: PeerKey; holdings: TaskKey[] }
+  | { type: 'lease-answered'; at: number; cause: string; from: PeerKey; drop: TaskKey[]; cancelledJobs: JobId[] }
+  /** An owner told us it cancelled a job: drop its queued tasks, stop its running ones. */
+  | { type: 'cancel-received'; at: number; cause: string; from: PeerKey; job: JobId }
+
+// ---------------------------------------------------------------------------
+// Commands out. Imperative: orders for the driver, carried out in order.
+
+export type Command =
+  | { type: 'send-steal'; cause: string; to: PeerKey; requestId: number; free: Resources; max: number }
+  | { type: 'reply-steal'; cause: string; to: PeerKey; requestId: number; batch: Batch }
+  | { type: 'push-batch'; cause: string; to: PeerKey; batch: Batch }
+  | { type: 'run-task'; cause: string; job: JobSpec; task: TaskDescriptor; gpus: number[] }
+  | { type: 'cancel-task'; cause: string; task: TaskKey }
+  | { type: 'send-results'; cause: string; to: PeerKey; results: TaskResult[] }
+  /** Owner: write these accepted outcomes to the store. Always precedes the matching ack. */
+  | { type: 'persist-results'; cause: string; results: TaskResult[] }
+  | { type: 'ack-results'; cause: string; to: PeerKey; tasks: TaskKey[] }
+  | { type: 'send-lease'; cause: string; to: PeerKey; holdings: TaskKey[] }
+  | { type: 'answer-lease'; cause: string; to: PeerKey; drop: TaskKey[]; cancelledJobs: JobId[] }
+  | { type: 'send-cancel'; cause: string; to: PeerKey; job: JobId }
+  | { type: 'publish-advert'; cause: string; advert: SchedulerAdvert }
+  /** Owner: a job's counts changed (coalesced; at most one per job per handle()). */
+  | { type: 'job-progress'; cause: string; progress: JobProgress }
+  | { type: 'job-finished'; cause: string; job: JobId; status: JobStatus; progress: JobProgress }
+  /** Owner: no known node can run this job's tasks; the job waits and says why. Empty reason = cleared. */
+  | { type: 'job-blocked'; cause: string; job: JobId; reason: string }
+
+export type CommandType = Command['type']
