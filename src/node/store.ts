@@ -1,0 +1,205 @@
+/**
+ * The owner's job store: every job submitted here, its tasks and their
+ * outcomes, in node:sqlite (WAL) inside the data dir. A result is written
+ * before it is acknowledged, so a kill -9 of the owner loses no accepted
+ * result, and a restarted owner lists past jobs and resumes unfinished ones.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { JobSpec, JobStatus, TaskInput, TaskResult } from '../scheduler/types.ts'
+
+export interface JobRecord {
+  id: string
+  name: string
+  spec: JobSpec
+  total: number
+  status: JobStatus
+  createdAt: number
+  finishedAt: number | null
+  done: number
+  failed: number
+  blocked: string
+}
+
+export interface StoredResult {
+  index: number
+  ok: boolean
+  value: Uint8Array | null
+  error: string | null
+  stack: string | null
+  ranOn: string
+  durationMs: number
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  job TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  input BLOB NOT NULL,
+  deps TEXT NOT NULL,
+  PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (
+  job TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  ok INTEGER NOT NULL,
+  value BLOB,
+  error TEXT,
+  stack TEXT,
+  ran_on TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+`
+
+export class JobStore {
+  private readonly db: DatabaseSync
+  private readonly stmts: Record<string, StatementSync>
+
+  constructor(path: string) {
+    this.db = new DatabaseSync(path)
+    // FULL: a result acknowledged to its holder survives a power cut, not only a kill -9.
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
+    this.db.exec(SCHEMA)
+    this.stmts = {
+      insertJob: this.db.prepare('INSERT INTO jobs (id, name, spec, total, status, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertTask: this.db.prepare('INSERT INTO tasks (job, idx, input, deps) VALUES (?, ?, ?, ?)'),
+      insertResult: this.db.prepare(
+        'INSERT OR IGNORE INTO results (job, idx, ok, value, error, stack, ran_on, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      finishJob: this.db.prepare('UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?'),
+      job: this.db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      jobs: this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?'),
+      unfinished: this.db.prepare("SELECT * FROM jobs WHERE status = 'running' ORDER BY created_at"),
+      counts: this.db.prepare('SELECT COALESCE(SUM(ok), 0) AS done, COUNT(*) - COALESCE(SUM(ok), 0) AS failed FROM results WHERE job = ?'),
+      tasks: this.db.prepare('SELECT idx, input, deps FROM tasks WHERE job = ? ORDER BY idx'),
+      results: this.db.prepare('SELECT * FROM results WHERE job = ? AND idx >= ? ORDER BY idx LIMIT ?'),
+    }
+  }
+
+  close(): void {
+    this.db.close()
+  }
+
+  /** Records a new job and all its tasks in one transaction, before the scheduler sees it. */
+  createJob(spec: JobSpec, name: string, tasks: TaskInput[], createdAt: number): void {
+    this.transaction(() => {
+      this.stmts.insertJob.run(spec.id, name, JSON.stringify(spec), tasks.length, 'running', createdAt)
+      for (const t of tasks) this.stmts.insertTask.run(spec.id, t.index, t.input, JSON.stringify(t.deps))
+    })
+  }
+
+  /** Writes accepted outcomes; a task already stored keeps its first outcome. */
+  saveResults(results: TaskResult[]): void {
+    this.transaction(() => {
+      for (const r of results) {
+        const o = r.outcome
+        const ok = o.status === 'ok'
+        this.stmts.insertResult.run(
+          r.job,
+          r.index,
+          ok ? 1 : 0,
+          ok ? o.value : null,
+          ok ? null : o.error,
+          !ok && 'stack' in o ? (o.stack ?? null) : null,
+          r.ranOn,
+          o.durationMs,
+        )
+      }
+    })
+  }
+
+  finishJob(id: string, status: JobStatus, at: number): void {
+    this.stmts.finishJob.run(status, at, id)
+  }
+
+  job(id: string): JobRecord | undefined {
+    const row = this.stmts.job.get(id) as Row | undefined
+    return row && this.toRecord(row)
+  }
+
+  jobs(limit = 100): JobRecord[] {
+    return (this.stmts.jobs.all(limit) as unknown as Row[]).map((r) => this.toRecord(r))
+  }
+
+  unfinishedJobs(): JobRecord[] {
+    return (this.stmts.unfinished.all() as unknown as Row[]).map((r) => this.toRecord(r))
+  }
+
+  tasks(job: string): TaskInput[] {
+    return (this.stmts.tasks.all(job) as Array<{ idx: number; input: Uint8Array; deps: string }>).map((t) => ({
+      index: t.idx,
+      input: t.input,
+      deps: JSON.parse(t.deps) as number[],
+    }))
+  }
+
+  /** Stored outcomes from index `from` on, in index order. */
+  results(job: string, from = 0, limit = 10_000): StoredResult[] {
+    return (this.stmts.results.all(job, from, limit) as unknown as ResultRow[]).map((r) => ({
+      index: r.idx,
+      ok: r.ok === 1,
+      value: r.value,
+      error: r.error,
+      stack: r.stack,
+      ranOn: r.ran_on,
+      durationMs: r.duration_ms,
+    }))
+  }
+
+  private toRecord(row: Row): JobRecord {
+    const counts = this.stmts.counts.get(row.id) as { done: number; failed: number }
+    return {
+      id: row.id,
+      name: row.name,
+      spec: JSON.parse(row.spec) as JobSpec,
+      total: row.total,
+      status: row.status as JobStatus,
+      createdAt: row.created_at,
+      finishedAt: row.finished_at,
+      done: counts.done,
+      failed: counts.failed,
+      blocked: '',
+    }
+  }
+
+  private transaction(fn: () => void): void {
+    this.db.exec('BEGIN')
+    try {
+      fn()
+      this.db.exec('COMMIT')
+    } catch (err) {
+      this.db.exec('ROLLBACK')
+      throw err
+    }
+  }
+}
+
+interface Row {
+  id: string
+  name: string
+  spec: string
+  total: number
+  status: string
+  created_at: number
+  finished_at: number | null
+}
+
+interface ResultRow {
+  job: string
+  idx: number
+  ok: number
+  value: Uint8Array | null
+  error: string | null
+  stack: string | null
+  ran_on: string
+  duration_ms: number
+}

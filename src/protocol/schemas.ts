@@ -1,0 +1,159 @@
+/**
+ * Checks for the scheduler's vocabulary as it travels on the wire (batches,
+ * results, task keys), shared by the steal, result and lease codecs.
+ * Limits here are per field; each protocol also caps the whole message.
+ */
+import type {
+  Batch,
+  GpuInfo,
+  JobSpec,
+  Resources,
+  SchedulerAdvert,
+  TaskDescriptor,
+  TaskKey,
+  TaskOutcome,
+  TaskResult,
+  WorkSpec,
+} from '../scheduler/types.ts'
+import {
+  arr,
+  bytes,
+  type Check,
+  fail,
+  literal,
+  num,
+  obj,
+  oneOf,
+  optional,
+  record,
+  refine,
+  str,
+  uint,
+  variant,
+} from './validate.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Bytes of one task input, one dependency value, or one inline result value. */
+export const MAX_VALUE_BYTES = 8 * MiB
+export const MAX_ID_LENGTH = 128
+export const MAX_PEER_ID_LENGTH = 128
+export const MAX_DEPS = 10_000
+export const MAX_BATCH_TASKS = 65_536
+export const MAX_BATCH_JOBS = 1024
+export const MAX_TASK_KEYS = 65_536
+export const MAX_RESULTS = 65_536
+export const MAX_ERROR_TEXT = 64 * KiB
+export const MAX_ARGV = 4096
+export const MAX_ENV = 1024
+export const MAX_GPUS = 64
+export const MAX_READY_CLASSES = 64
+
+/** Job ids and similar opaque identifiers. */
+export const id: Check<string> = str({ min: 1, max: MAX_ID_LENGTH })
+export const peerKey: Check<string> = str({ min: 1, max: MAX_PEER_ID_LENGTH })
+/** Durations and costs: non-negative, fractional allowed, under about 30 years. */
+export const millis: Check<number> = num(0, 1e12)
+
+export const resources: Check<Resources> = obj({
+  cpu: num(0, 1e6),
+  gpu: uint(1024),
+  memoryMB: uint(),
+})
+
+const work: Check<WorkSpec> = variant<WorkSpec>('kind', {
+  function: obj({
+    kind: literal('function'),
+    bundle: str({ min: 1, max: 256 }),
+    exportName: str({ min: 1, max: 256 }),
+    call: optional(oneOf('map', 'apply')),
+  }),
+  command: obj({
+    kind: literal('command'),
+    argv: arr(str({ max: 128 * KiB }), MAX_ARGV),
+    env: record(str({ min: 1, max: 1024 }), str({ max: 128 * KiB }), MAX_ENV),
+    stdoutMaxBytes: uint(),
+  }),
+  noop: obj({ kind: literal('noop') }),
+})
+
+export const jobSpec: Check<JobSpec> = obj({
+  id,
+  owner: peerKey,
+  work,
+  resources,
+  timeoutMs: uint(),
+  maxAttempts: uint(1_000_000),
+  retries: uint(1_000_000),
+  priority: optional(num(-1e9, 1e9)),
+})
+
+export const taskDescriptor: Check<TaskDescriptor> = obj({
+  job: id,
+  index: uint(),
+  attempt: uint(),
+  input: bytes(MAX_VALUE_BYTES),
+  depValues: arr(bytes(MAX_VALUE_BYTES), MAX_DEPS),
+  costHintMs: optional(millis),
+})
+
+/** A batch: every task's job is among `jobs`, and no job appears twice. */
+export const batch: Check<Batch> = refine(
+  obj({
+    jobs: arr(jobSpec, MAX_BATCH_JOBS),
+    tasks: arr(taskDescriptor, MAX_BATCH_TASKS),
+  }),
+  (b, path) => {
+    const ids = new Set<string>()
+    b.jobs.forEach((job, i) => {
+      if (ids.has(job.id)) fail(`${path}.jobs[${i}].id`, 'duplicate job')
+      ids.add(job.id)
+    })
+    b.tasks.forEach((task, i) => {
+      if (!ids.has(task.job)) fail(`${path}.tasks[${i}].job`, 'job not in batch.jobs')
+    })
+  },
+)
+
+export const taskKey: Check<TaskKey> = obj({ job: id, index: uint(), attempt: uint() })
+export const taskKeys: Check<TaskKey[]> = arr(taskKey, MAX_TASK_KEYS)
+
+const errorText = str({ max: MAX_ERROR_TEXT })
+
+export const taskOutcome: Check<TaskOutcome> = variant<TaskOutcome>('status', {
+  ok: obj({ status: literal('ok'), value: bytes(MAX_VALUE_BYTES), durationMs: millis }),
+  threw: obj({ status: literal('threw'), error: errorText, stack: optional(errorText), durationMs: millis }),
+  timeout: obj({ status: literal('timeout'), error: errorText, durationMs: millis }),
+  crashed: obj({ status: literal('crashed'), error: errorText, durationMs: millis }),
+  rejected: obj({ status: literal('rejected'), error: errorText, durationMs: millis }),
+})
+
+export const taskResult: Check<TaskResult> = obj({
+  job: id,
+  index: uint(),
+  attempt: uint(),
+  ranOn: peerKey,
+  outcome: taskOutcome,
+})
+
+export const gpuInfo: Check<GpuInfo> = obj({
+  index: uint(1024),
+  uuid: optional(str({ max: 128 })),
+  name: str({ max: 256 }),
+  memoryTotalMB: optional(uint()),
+  memoryFreeMB: optional(uint()),
+  utilizationPct: optional(num(0, 100)),
+})
+
+export const schedulerAdvert: Check<SchedulerAdvert> = obj({
+  slots: uint(),
+  freeSlots: uint(),
+  memoryMB: uint(),
+  freeMemoryMB: uint(),
+  gpus: uint(),
+  freeGpus: uint(),
+  ready: arr(obj({ resources, count: uint() }), MAX_READY_CLASSES),
+  running: uint(),
+  meanTaskMs: millis,
+})
