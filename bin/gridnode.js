@@ -13,5 +13,8 @@ if (major < 22) {
 }
 
 const bundled = new URL('../dist/gridnode.js', import.meta.url)
-const entry = existsSync(bundled) && !process.env.GRIDNODE_FROM_SOURCE ? bundled : new URL('../cli/main.ts', import.meta.url)
+const entry =
+  existsSync(bundled) && !process.env.GRIDNODE_FROM_SOURCE
+    ? bundled
+    : new URL('../cli/main.ts', import.meta.url)
 await import(entry.href)

@@ -18,7 +18,9 @@ export function printJson(value: unknown): void {
 /** Left-aligned columns, two spaces apart. */
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))
+    .join('\n')
 }
 
 export function formatMB(mb: number | undefined): string {

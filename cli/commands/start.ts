@@ -16,7 +16,10 @@ export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run a node until SIGINT/SIGTERM')
-    .option('--data-dir <dir>', 'data dir (identity, config, job store; default $GRIDNODE_HOME or ~/.gridnode)')
+    .option(
+      '--data-dir <dir>',
+      'data dir (identity, config, job store; default $GRIDNODE_HOME or ~/.gridnode)',
+    )
     .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
     .option('--bootstrap <multiaddr>', 'a peer to join through, repeatable (…/p2p/<peerId>)', collect)
     .option('--mesh <name>', 'mesh name; only nodes with the same name join (default "default")')
@@ -28,7 +31,9 @@ export function registerStart(program: Command): void {
     .option('--log-format <format>', 'json or pretty (default pretty)')
     .option('--json', 'print one JSON line when ready instead of a summary')
     .addOption(
-      program.createOption('--exit-with-parent', 'exit when the parent process goes (tests, demo)').hideHelp(),
+      program
+        .createOption('--exit-with-parent', 'exit when the parent process goes (tests, demo)')
+        .hideHelp(),
     )
     .action(async (opts, cmd: Command) => {
       const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli'
@@ -68,7 +73,10 @@ export function registerStart(program: Command): void {
     })
 }
 
-async function waitForShutdown(daemon: { stop(): Promise<void>; log: { info(o: object, m: string): void } }, withParent: boolean): Promise<void> {
+async function waitForShutdown(
+  daemon: { stop(): Promise<void>; log: { info(o: object, m: string): void } },
+  withParent: boolean,
+): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false
     const stop = (why: string) => {

@@ -34,7 +34,10 @@ export function registerStatus(program: Command): void {
       const s = await DaemonClient.open(opts).request<StatusView>('GET', '/v1/status')
       if (opts.json) return printJson(s)
       const c = s.capacity
-      const gpus = c.gpus.length === 0 ? `none${c.gpuNote ? ` (${c.gpuNote})` : ''}` : c.gpus.map((g) => `${g.index}: ${g.name}`).join(', ')
+      const gpus =
+        c.gpus.length === 0
+          ? `none${c.gpuNote ? ` (${c.gpuNote})` : ''}`
+          : c.gpus.map((g) => `${g.index}: ${g.name}`).join(', ')
       process.stdout.write(
         [
           `peer ID     ${s.peerId}`,

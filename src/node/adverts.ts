@@ -140,7 +140,10 @@ export class Adverts {
     if (!result.ok) return
     const isNew = this.table.upsert(result.advert, Date.now())
     if (isNew) {
-      this.opts.log.info({ peer: from, cpus: result.advert.cpus, gpus: result.advert.gpus.length }, 'peer joined')
+      this.opts.log.info(
+        { peer: from, cpus: result.advert.cpus, gpus: result.advert.gpus.length },
+        'peer joined',
+      )
       this.opts.onPeerUp(from, result.advert)
     }
     this.opts.onAdvert(from, result.advert)
@@ -153,7 +156,9 @@ export class Adverts {
 
   private async pingAll(): Promise<void> {
     for (const entry of this.table.list()) {
-      const peer = this.node.getConnections().find((c) => c.remotePeer.toString() === entry.peerId)?.remotePeer
+      const peer = this.node
+        .getConnections()
+        .find((c) => c.remotePeer.toString() === entry.peerId)?.remotePeer
       if (!peer) continue
       try {
         const rtt = await this.node.services.ping.ping(peer, { signal: AbortSignal.timeout(2000) })

@@ -92,11 +92,23 @@ export class ApiServer {
     const controller = new AbortController()
     res.on('close', () => controller.abort())
     try {
-      if (!this.authorized(req)) throw new ApiError(401, 'GN_UNAUTHORIZED', 'missing or wrong API token (see api.token in the data dir)')
+      if (!this.authorized(req))
+        throw new ApiError(
+          401,
+          'GN_UNAUTHORIZED',
+          'missing or wrong API token (see api.token in the data dir)',
+        )
       const url = new URL(req.url ?? '/', 'http://localhost')
       const { route, params } = this.match(req.method ?? 'GET', url.pathname)
       const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined
-      const result = await route.handler({ params, query: url.searchParams, body, raw: req, res, signal: controller.signal })
+      const result = await route.handler({
+        params,
+        query: url.searchParams,
+        body,
+        raw: req,
+        res,
+        signal: controller.signal,
+      })
       if (result === STREAMED) return
       sendJson(res, 200, result ?? {})
     } catch (err) {
@@ -140,7 +152,8 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'GN_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`)
+    if (size > MAX_BODY_BYTES)
+      throw new ApiError(413, 'GN_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`)
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined

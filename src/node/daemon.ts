@@ -4,12 +4,19 @@
  * local API; on stop, undo it all in reverse so peers see us leave promptly.
  */
 import { join } from 'node:path'
-import type { NodeConfig } from './config/schema.ts'
-import { parseHostPort } from './config/schema.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
+import type { NodeConfig } from './config/schema.ts'
+import { parseHostPort } from './config/schema.ts'
 import { createNode, type GridLibp2p } from './create-node.ts'
-import { ensureDataDir, loadIdentity, loadOrCreateToken, lockDataDir, removeApiInfo, writeApiInfo } from './data-dir.ts'
+import {
+  ensureDataDir,
+  loadIdentity,
+  loadOrCreateToken,
+  lockDataDir,
+  removeApiInfo,
+  writeApiInfo,
+} from './data-dir.ts'
 import { Discovery } from './discovery.ts'
 import { Driver } from './driver.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -37,7 +44,16 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
     const node = await createNode(config, privateKey)
     undo.push(() => node.stop())
     const peerId = node.peerId.toString()
-    log.info({ peerId, mesh: config.mesh, slots: capacity.slots, gpus: capacity.gpus.length, gpuNote: capacity.gpuNote }, 'starting')
+    log.info(
+      {
+        peerId,
+        mesh: config.mesh,
+        slots: capacity.slots,
+        gpus: capacity.gpus.length,
+        gpuNote: capacity.gpuNote,
+      },
+      'starting',
+    )
 
     const driver = new Driver(node, { config, capacity, log, dbPath: join(config.dataDir, 'jobs.db') })
     const adverts = new Adverts(node, {

@@ -14,7 +14,10 @@ import { dhtProtocol } from './create-node.ts'
 import type { Logger } from './logger.ts'
 
 export async function rendezvousKey(mesh: string): Promise<CID> {
-  return CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(`gridnode/${mesh}/rendezvous/1`)))
+  return CID.createV1(
+    raw.code,
+    await sha256.digest(new TextEncoder().encode(`gridnode/${mesh}/rendezvous/1`)),
+  )
 }
 
 export interface DiscoveryOptions {
@@ -61,7 +64,9 @@ export class Discovery {
   private async dial(peer: PeerId): Promise<void> {
     if (peer.equals(this.node.peerId) || this.node.getConnections(peer).length > 0) return
     try {
-      await this.node.dial(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(5000)]) })
+      await this.node.dial(peer, {
+        signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(5000)]),
+      })
     } catch (err) {
       this.opts.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'dial failed')
     }
@@ -94,7 +99,8 @@ export class Discovery {
     try {
       for await (const provider of this.node.contentRouting.findProviders(key, { signal })) {
         if (!provider.id.equals(this.node.peerId) && this.node.getConnections(provider.id).length === 0) {
-          if (provider.multiaddrs.length > 0) await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+          if (provider.multiaddrs.length > 0)
+            await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
           void this.dial(provider.id)
         }
       }

@@ -10,7 +10,10 @@ export class BadConfigError extends GridnodeError {
 /** Another daemon already runs on this data dir. */
 export class DataDirLockedError extends GridnodeError {
   constructor(dataDir: string, pid: number) {
-    super('GN_DATA_DIR_LOCKED', `a gridnode daemon (pid ${pid}) already uses ${dataDir}; stop it or pass another --data-dir`)
+    super(
+      'GN_DATA_DIR_LOCKED',
+      `a gridnode daemon (pid ${pid}) already uses ${dataDir}; stop it or pass another --data-dir`,
+    )
   }
 }
 

@@ -7,7 +7,7 @@ import type { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import type { Driver } from './driver.ts'
-import { sampleLoad, type ProbedCapacity } from './probe/capacity.ts'
+import { type ProbedCapacity, sampleLoad } from './probe/capacity.ts'
 
 export interface RouteContext {
   node: GridLibp2p

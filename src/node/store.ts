@@ -70,7 +70,9 @@ export class JobStore {
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
     this.db.exec(SCHEMA)
     this.stmts = {
-      insertJob: this.db.prepare('INSERT INTO jobs (id, name, spec, total, status, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertJob: this.db.prepare(
+        'INSERT INTO jobs (id, name, spec, total, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       insertTask: this.db.prepare('INSERT INTO tasks (job, idx, input, deps) VALUES (?, ?, ?, ?)'),
       insertResult: this.db.prepare(
         'INSERT OR IGNORE INTO results (job, idx, ok, value, error, stack, ran_on, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -79,7 +81,9 @@ export class JobStore {
       job: this.db.prepare('SELECT * FROM jobs WHERE id = ?'),
       jobs: this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?'),
       unfinished: this.db.prepare("SELECT * FROM jobs WHERE status = 'running' ORDER BY created_at"),
-      counts: this.db.prepare('SELECT COALESCE(SUM(ok), 0) AS done, COUNT(*) - COALESCE(SUM(ok), 0) AS failed FROM results WHERE job = ?'),
+      counts: this.db.prepare(
+        'SELECT COALESCE(SUM(ok), 0) AS done, COUNT(*) - COALESCE(SUM(ok), 0) AS failed FROM results WHERE job = ?',
+      ),
       tasks: this.db.prepare('SELECT idx, input, deps FROM tasks WHERE job = ? ORDER BY idx'),
       results: this.db.prepare('SELECT * FROM results WHERE job = ? AND idx >= ? ORDER BY idx LIMIT ?'),
     }
@@ -135,11 +139,13 @@ export class JobStore {
   }
 
   tasks(job: string): TaskInput[] {
-    return (this.stmts.tasks.all(job) as Array<{ idx: number; input: Uint8Array; deps: string }>).map((t) => ({
-      index: t.idx,
-      input: t.input,
-      deps: JSON.parse(t.deps) as number[],
-    }))
+    return (this.stmts.tasks.all(job) as Array<{ idx: number; input: Uint8Array; deps: string }>).map(
+      (t) => ({
+        index: t.idx,
+        input: t.input,
+        deps: JSON.parse(t.deps) as number[],
+      }),
+    )
   }
 
   /** Stored outcomes from index `from` on, in index order. */

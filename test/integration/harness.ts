@@ -72,7 +72,10 @@ export class TestNode {
     proc.stderr!.pipe(createWriteStream(join(this.dataDir, 'daemon.log'), { flags: 'a' }))
     this.ready = await new Promise<ReadyLine>((resolve, reject) => {
       let out = ''
-      const timer = setTimeout(() => reject(new Error(`${this.name}: not ready in 20 s; see ${this.dataDir}/daemon.log`)), 20_000)
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: not ready in 20 s; see ${this.dataDir}/daemon.log`)),
+        20_000,
+      )
       proc.stdout!.on('data', (d: Buffer) => {
         out += d.toString()
         const nl = out.indexOf('\n')
@@ -87,7 +90,9 @@ export class TestNode {
       })
       proc.once('exit', (code) => {
         clearTimeout(timer)
-        reject(new Error(`${this.name} exited with ${code} before it was ready; see ${this.dataDir}/daemon.log`))
+        reject(
+          new Error(`${this.name} exited with ${code} before it was ready; see ${this.dataDir}/daemon.log`),
+        )
       })
     })
     return this.ready
@@ -161,7 +166,12 @@ export class TestMesh {
 }
 
 /** Polls `check` until it returns a truthy value or the time runs out; the last error is kept for the message. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {
@@ -173,5 +183,7 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     }
     await new Promise((r) => setTimeout(r, everyMs))
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+  )
 }

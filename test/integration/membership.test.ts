@@ -51,7 +51,10 @@ describe('a four-node mesh on loopback', () => {
   it('every node lists the other three with their capacity', async () => {
     const all = [a, ...others]
     for (const node of all) {
-      const expected = all.filter((n) => n !== node).map((n) => n.peerId).sort()
+      const expected = all
+        .filter((n) => n !== node)
+        .map((n) => n.peerId)
+        .sort()
       const peers = await eventually(
         `${node.name} to list ${expected.length} members`,
         async () => {
@@ -75,11 +78,15 @@ describe('a four-node mesh on loopback', () => {
     const all = [a, ...others]
     for (const node of all) {
       const expected = all.filter((n) => n !== node).map((n) => n.peerId)
-      await eventually(`${node.name} to be connected to every member`, async () => {
-        const s = JSON.parse((await node.cli(['status', '--json'])).stdout)
-        const connected = new Set(s.connections.map((c: { peerId: string }) => c.peerId))
-        return expected.every((id) => connected.has(id))
-      }, CONVERGE_MS)
+      await eventually(
+        `${node.name} to be connected to every member`,
+        async () => {
+          const s = JSON.parse((await node.cli(['status', '--json'])).stdout)
+          const connected = new Set(s.connections.map((c: { peerId: string }) => c.peerId))
+          return expected.every((id) => connected.has(id))
+        },
+        CONVERGE_MS,
+      )
     }
   })
 
@@ -98,12 +105,20 @@ describe('a four-node mesh on loopback', () => {
     const oldId = victim.peerId
     await victim.kill9()
     for (const node of [a, others[0], others[1]]) {
-      await eventually(`${node.name} to drop the killed node`, async () => !(await peersOf(node)).some((p) => p.peerId === oldId), CONVERGE_MS)
+      await eventually(
+        `${node.name} to drop the killed node`,
+        async () => !(await peersOf(node)).some((p) => p.peerId === oldId),
+        CONVERGE_MS,
+      )
     }
     const ready = await victim.start()
     expect(ready.peerId).toBe(oldId)
     for (const node of [a, others[0], others[1]]) {
-      await eventually(`${node.name} to see the restarted node`, async () => (await peersOf(node)).some((p) => p.peerId === oldId), CONVERGE_MS)
+      await eventually(
+        `${node.name} to see the restarted node`,
+        async () => (await peersOf(node)).some((p) => p.peerId === oldId),
+        CONVERGE_MS,
+      )
     }
   })
 })

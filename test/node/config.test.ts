@@ -27,7 +27,10 @@ describe('config', () => {
 
   it('reads config.json from the data dir and lets flags win', () => {
     const dir = tempDir()
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ mesh: 'lab', bootstrap: ['/ip4/127.0.0.1/tcp/4001'] }))
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ mesh: 'lab', bootstrap: ['/ip4/127.0.0.1/tcp/4001'] }),
+    )
     const c = loadConfig({ dataDir: dir, bootstrap: ['/ip4/127.0.0.1/tcp/5001'] })
     expect(c.mesh).toBe('lab')
     expect(c.bootstrap).toEqual(['/ip4/127.0.0.1/tcp/5001'])

@@ -19,18 +19,50 @@ describe('JobStore', () => {
   it('keeps jobs, tasks and first outcomes across a reopen', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'gridnode-store-')), 'jobs.db')
     const store = new JobStore(path)
-    store.createJob(spec, 'noop x3', [0, 1, 2].map((i) => ({ index: i, input: new Uint8Array([i]), deps: i === 2 ? [0, 1] : [] })), 1000)
+    store.createJob(
+      spec,
+      'noop x3',
+      [0, 1, 2].map((i) => ({ index: i, input: new Uint8Array([i]), deps: i === 2 ? [0, 1] : [] })),
+      1000,
+    )
     store.saveResults([
-      { job: 'job-1', index: 0, attempt: 1, ranOn: 'b', outcome: { status: 'ok', value: new Uint8Array([7]), durationMs: 1.5 } },
-      { job: 'job-1', index: 1, attempt: 1, ranOn: 'c', outcome: { status: 'threw', error: 'boom', stack: 'at x', durationMs: 2 } },
+      {
+        job: 'job-1',
+        index: 0,
+        attempt: 1,
+        ranOn: 'b',
+        outcome: { status: 'ok', value: new Uint8Array([7]), durationMs: 1.5 },
+      },
+      {
+        job: 'job-1',
+        index: 1,
+        attempt: 1,
+        ranOn: 'c',
+        outcome: { status: 'threw', error: 'boom', stack: 'at x', durationMs: 2 },
+      },
     ])
     // A duplicate delivery must not overwrite the first outcome.
-    store.saveResults([{ job: 'job-1', index: 0, attempt: 2, ranOn: 'd', outcome: { status: 'ok', value: new Uint8Array([9]), durationMs: 1 } }])
+    store.saveResults([
+      {
+        job: 'job-1',
+        index: 0,
+        attempt: 2,
+        ranOn: 'd',
+        outcome: { status: 'ok', value: new Uint8Array([9]), durationMs: 1 },
+      },
+    ])
     store.close()
 
     const again = new JobStore(path)
     const [job] = again.unfinishedJobs()
-    expect(job).toMatchObject({ id: 'job-1', name: 'noop x3', total: 3, status: 'running', done: 1, failed: 1 })
+    expect(job).toMatchObject({
+      id: 'job-1',
+      name: 'noop x3',
+      total: 3,
+      status: 'running',
+      done: 1,
+      failed: 1,
+    })
     expect(job.spec).toEqual(spec)
     expect(again.tasks('job-1').map((t) => [t.index, [...t.input], t.deps])).toEqual([
       [0, [0], []],

@@ -34,14 +34,20 @@ export function readConfigFile(dataDir: string): Partial<NodeConfig> {
   const known = Object.keys(defaultConfig(dataDir)).concat('cpus')
   for (const key of Object.keys(parsed)) {
     if (key === 'dataDir' || !known.includes(key)) {
-      throw new BadConfigError(`${path}: unknown setting "${key}" (known: ${known.filter((k) => k !== 'dataDir').join(', ')})`)
+      throw new BadConfigError(
+        `${path}: unknown setting "${key}" (known: ${known.filter((k) => k !== 'dataDir').join(', ')})`,
+      )
     }
   }
   return parsed as Partial<NodeConfig>
 }
 
 /** defaults < config file < flags. Flags that were not given must be undefined, not defaults. */
-export function mergeConfig(dataDir: string, file: Partial<NodeConfig>, flags: Partial<NodeConfig>): NodeConfig {
+export function mergeConfig(
+  dataDir: string,
+  file: Partial<NodeConfig>,
+  flags: Partial<NodeConfig>,
+): NodeConfig {
   const merged: NodeConfig = { ...defaultConfig(dataDir) }
   for (const layer of [file, flags]) {
     for (const [k, v] of Object.entries(layer)) {

@@ -53,7 +53,9 @@ export function validateConfig(c: NodeConfig): NodeConfig {
   ] as const) {
     for (const a of list) {
       if (typeof a !== 'string' || !a.startsWith('/')) {
-        throw new BadConfigError(`${flag} ${JSON.stringify(a)}: expected a multiaddr such as /ip4/127.0.0.1/tcp/4001`)
+        throw new BadConfigError(
+          `${flag} ${JSON.stringify(a)}: expected a multiaddr such as /ip4/127.0.0.1/tcp/4001`,
+        )
       }
     }
   }
@@ -82,7 +84,9 @@ export function parseHostPort(value: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(value)
   const port = m ? Number(m[2]) : Number.NaN
   if (!m || port > 65535) {
-    throw new BadConfigError(`--api ${JSON.stringify(value)}: expected host:port, e.g. 127.0.0.1:7070 (port 0 = any)`)
+    throw new BadConfigError(
+      `--api ${JSON.stringify(value)}: expected host:port, e.g. 127.0.0.1:7070 (port 0 = any)`,
+    )
   }
   const host = m[1].replace(/^\[|\]$/g, '')
   return { host, port }

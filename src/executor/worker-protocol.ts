@@ -1,0 +1,125 @@
+/**
+ * What the worker pool (main thread) and worker.ts say to each other.
+ *
+ * Tasks travel in batches: one `run` message may carry many tasks, which the
+ * worker runs one after another, and it answers with `results` messages that
+ * carry several results each, always in the order the tasks arrived (a task
+ * cancelled before it started gets a `rejected` result, so the order holds).
+ *
+ * Besides messages, each worker shares a small Int32Array with the pool: the
+ * id of the task it is running (0: none) and when that task started, in ms
+ * since the worker's epoch. The pool reads it to time tasks out and to know
+ * which task was running when a worker died, without one message per task.
+ */
+
+import { inspect, types } from 'node:util'
+
+export interface WireTask {
+  id: number
+  /** Bundle hash, for messages. */
+  bundle: string
+  /** file: URL the worker imports the bundle from. */
+  url: string
+  exportName: string
+  /** true for call 'apply', false for 'map'. */
+  apply: boolean
+  input: Uint8Array
+  deps: Uint8Array[]
+  /** CUDA_VISIBLE_DEVICES for the task's duration, when it holds GPUs. */
+  gpus?: string
+}
+
+export type ToWorker = { type: 'run'; tasks: WireTask[] } | { type: 'cancel'; id: number }
+
+export interface WireResult {
+  id: number
+  status: 'ok' | 'threw' | 'rejected'
+  value?: Uint8Array
+  error?: string
+  stack?: string
+  /** How long the task ran in the worker, module loading included. */
+  ms: number
+}
+
+export interface FromWorker {
+  type: 'results'
+  results: WireResult[]
+}
+
+export interface WorkerInit {
+  /** Int32Array of STATE_WORDS over a SharedArrayBuffer. */
+  state: SharedArrayBuffer
+  /** `performance.timeOrigin + performance.now()` on the main thread when the worker was made. */
+  epoch: number
+}
+
+export const STATE_RUNNING = 0
+export const STATE_STARTED = 1
+export const STATE_WORDS = 2
+
+/** Milliseconds since `epoch`, comparable across threads. */
+export function sinceEpoch(epoch: number): number {
+  return performance.timeOrigin + performance.now() - epoch
+}
+
+export function bundleLabel(hash: string): string {
+  return hash.slice(0, 12)
+}
+
+/** The message of a task whose export is missing; the fake executor says the same. */
+export function missingExportMessage(hash: string, exportName: string, exports: string[]): string {
+  const list = exports.length > 0 ? exports.join(', ') : 'none'
+  return `module ${bundleLabel(hash)} has no export ${JSON.stringify(exportName)} (exports: ${list})`
+}
+
+export function notAFunctionMessage(hash: string, exportName: string, value: unknown): string {
+  return `export ${JSON.stringify(exportName)} of module ${bundleLabel(hash)} is not a function (it is ${describeType(value)})`
+}
+
+function describeType(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  const t = typeof v
+  return t === 'object' || t === 'undefined' ? t : `a ${t}`
+}
+
+/**
+ * The arguments a task's function is called with: `(input, ...deps)` for call
+ * 'map'; for 'apply', the input array with each `{ $gridnodeDep: k }` element
+ * replaced by `deps[k]`. A string is the reason the task is rejected.
+ */
+export function callArgs(apply: boolean, input: unknown, deps: unknown[]): unknown[] | string {
+  if (!apply) return [input, ...deps]
+  if (!Array.isArray(input)) return `call 'apply' needs an array of arguments as input, got ${typeof input}`
+  const args = new Array<unknown>(input.length)
+  for (let i = 0; i < input.length; i++) {
+    const k = depIndexOf(input[i])
+    if (k === undefined) {
+      args[i] = input[i]
+    } else if (Number.isInteger(k) && k >= 0 && k < deps.length) {
+      args[i] = deps[k]
+    } else {
+      return `argument ${i} refers to dependency ${k} but the task has ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'}`
+    }
+  }
+  return args
+}
+
+function depIndexOf(arg: unknown): number | undefined {
+  if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return undefined
+  const keys = Object.keys(arg)
+  if (keys.length !== 1 || keys[0] !== '$gridnodeDep') return undefined
+  const k = (arg as { $gridnodeDep: unknown }).$gridnodeDep
+  return typeof k === 'number' ? k : Number.NaN
+}
+
+/** The error and stack a task that threw reports. */
+export function describeThrown(err: unknown): { error: string; stack?: string } {
+  if (types.isNativeError(err) || err instanceof Error) {
+    const e = err as Error
+    const name = typeof e.name === 'string' && e.name !== 'Error' ? `${e.name}: ` : ''
+    return { error: `${name}${String(e.message)}`, stack: typeof e.stack === 'string' ? e.stack : undefined }
+  }
+  if (typeof err === 'string') return { error: err }
+  return { error: `non-Error value thrown: ${inspect(err, { depth: 2, breakLength: Number.POSITIVE_INFINITY }).slice(0, 500)}` }
+}

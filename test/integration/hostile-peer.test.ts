@@ -1,0 +1,100 @@
+/**
+ * The daemon never crashes on a peer's bytes: garbage on the DHT protocol,
+ * malformed, oversized, foreign-mesh, wrongly signed and stale adverts on the
+ * capacity topic. It keeps serving, lists no peer for rejected adverts, and
+ * still accepts a well-formed advert afterwards (so rejection is selective).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { CapacityAdvert } from '../../src/protocol/advert/codec.ts'
+import { encodeAdvert } from '../../src/protocol/advert/codec.ts'
+import { createAttacker } from './attacker.ts'
+import { eventually, TestMesh, type TestNode } from './harness.ts'
+
+const TOPIC = 'gridnode/default/capacity/1'
+
+function advert(peerId: string, over: Partial<CapacityAdvert> = {}): CapacityAdvert {
+  return {
+    v: 1,
+    mesh: 'default',
+    peerId,
+    seq: 1,
+    sentAtMs: Date.now(),
+    version: '0.1.0',
+    cpus: 4,
+    load1: 0,
+    memoryTotalMB: 1024,
+    memoryFreeMB: 512,
+    gpus: [],
+    sched: {
+      slots: 4,
+      freeSlots: 4,
+      memoryMB: 1024,
+      freeMemoryMB: 1024,
+      gpus: 0,
+      freeGpus: 0,
+      ready: [],
+      running: 0,
+      meanTaskMs: 0,
+    },
+    ...over,
+  }
+}
+
+describe('a daemon facing a hostile peer', () => {
+  const mesh = new TestMesh('hostile')
+  let target: TestNode
+  let attacker: Awaited<ReturnType<typeof createAttacker>>
+
+  beforeAll(async () => {
+    target = await mesh.add('target')
+    attacker = await createAttacker()
+    await attacker.connect(target.addr)
+    attacker.node.services.pubsub.subscribe(TOPIC)
+    await eventually('gossip to see the target subscribed', async () =>
+      attacker.node.services.pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId),
+    )
+  }, 60_000)
+  afterAll(async () => {
+    await attacker?.node.stop()
+    await mesh.stopAll()
+  })
+
+  async function peers(): Promise<Array<{ peerId: string; cpus: number }>> {
+    const r = await target.cli(['peers', '--json'])
+    expect(r.code).toBe(0)
+    return JSON.parse(r.stdout)
+  }
+
+  it('survives garbage on the DHT protocol', async () => {
+    const garbage = new Uint8Array(4096).map((_, i) => (i * 7919) & 0xff)
+    for (const bytes of [garbage, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), new Uint8Array(0)]) {
+      await attacker.sendRaw(target.addr, '/gridnode/default/kad/1.0.0', bytes)
+    }
+    expect((await target.cli(['status', '--json'])).code).toBe(0)
+  })
+
+  it('rejects malformed, oversized, foreign-mesh, wrongly signed and stale adverts', async () => {
+    const me = attacker.node.peerId.toString()
+    const bad: Uint8Array[] = [
+      new TextEncoder().encode('not cbor at all'),
+      new Uint8Array(20_000),
+      encodeAdvert(advert(me, { mesh: 'elsewhere' })),
+      encodeAdvert(advert(target.peerId)), // claims to be someone else
+      encodeAdvert(advert(me, { sentAtMs: Date.now() - 3_600_000 })),
+      encodeAdvert(advert(me)).slice(0, 40),
+    ]
+    for (const data of bad) await attacker.node.services.pubsub.publish(TOPIC, data).catch(() => {})
+    await new Promise((r) => setTimeout(r, 1500))
+    expect((await peers()).map((p) => p.peerId)).not.toContain(me)
+    expect((await target.cli(['status', '--json'])).code).toBe(0)
+  })
+
+  it('still accepts a well-formed advert from the same peer afterwards', async () => {
+    const me = attacker.node.peerId.toString()
+    await attacker.node.services.pubsub.publish(TOPIC, encodeAdvert(advert(me, { seq: 2, cpus: 7 })))
+    const listed = await eventually('the valid advert to be accepted', async () =>
+      (await peers()).find((p) => p.peerId === me),
+    )
+    expect(listed.cpus).toBe(7)
+  })
+})
