@@ -22,7 +22,8 @@ export function isBlobHash(s: unknown): s is string {
 }
 
 export function assertBlobHash(s: unknown): asserts s is string {
-  if (!isBlobHash(s)) throw new BadHashError(`not a sha256 hex digest: ${JSON.stringify(String(s)).slice(0, 80)}`)
+  if (!isBlobHash(s))
+    throw new BadHashError(`not a sha256 hex digest: ${JSON.stringify(String(s)).slice(0, 80)}`)
 }
 
 export class BlobStore {
@@ -37,7 +38,9 @@ export class BlobStore {
     const dir = join(dataDir, 'blobs')
     await mkdir(dir, { recursive: true })
     const names = await readdir(dir)
-    await Promise.all(names.filter((n) => n.startsWith(TMP_PREFIX)).map((n) => rm(join(dir, n), { force: true })))
+    await Promise.all(
+      names.filter((n) => n.startsWith(TMP_PREFIX)).map((n) => rm(join(dir, n), { force: true })),
+    )
     return new BlobStore(dir)
   }
 

@@ -70,7 +70,8 @@ function buildErrorMessage(path: string, workingDir: string, err: unknown): stri
   if (!Array.isArray(errors) || errors.length === 0) {
     return `cannot bundle ${path}: ${(err as Error).message ?? String(err)}`
   }
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : ''
+  const more =
+    errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : ''
   return `cannot bundle ${path}: ${formatMessage(errors[0], workingDir)}${more}`
 }
 

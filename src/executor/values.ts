@@ -93,7 +93,8 @@ function describeUnencodable(v: unknown): string | undefined {
   if (types.isNativeError(v) || types.isBoxedPrimitive(v)) return undefined
   const proto = Object.getPrototypeOf(v)
   if (proto === null || Object.getPrototypeOf(proto) === null) return undefined
-  const name = typeof proto.constructor === 'function' ? proto.constructor.name : ''
+  const ctor = Object.hasOwn(proto, 'constructor') ? proto.constructor : undefined
+  const name = typeof ctor === 'function' ? ctor.name : ''
   return name ? `an instance of ${name}` : 'an object with a custom prototype'
 }
 

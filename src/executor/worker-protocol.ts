@@ -121,5 +121,7 @@ export function describeThrown(err: unknown): { error: string; stack?: string } 
     return { error: `${name}${String(e.message)}`, stack: typeof e.stack === 'string' ? e.stack : undefined }
   }
   if (typeof err === 'string') return { error: err }
-  return { error: `non-Error value thrown: ${inspect(err, { depth: 2, breakLength: Number.POSITIVE_INFINITY }).slice(0, 500)}` }
+  return {
+    error: `non-Error value thrown: ${inspect(err, { depth: 2, breakLength: Number.POSITIVE_INFINITY }).slice(0, 500)}`,
+  }
 }

@@ -41,6 +41,8 @@ export class Adverts {
   private timer?: NodeJS.Timeout
   private pingTimer?: NodeJS.Timeout
   private rejected = 0
+  /** Recent advert delays (receive time minus send time), for status and benchmarks. */
+  private readonly delays: number[] = []
   private lastPublishAt = 0
 
   constructor(node: GridLibp2p, opts: AdvertsOptions) {
@@ -52,6 +54,13 @@ export class Adverts {
 
   get rejectedCount(): number {
     return this.rejected
+  }
+
+  /** Propagation delay of recently received adverts (same-host clocks make this exact on loopback). */
+  delayStats(): { n: number; p50: number; p99: number } {
+    const sorted = [...this.delays].sort((x, y) => x - y)
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+    return { n: sorted.length, p50: at(0.5), p99: at(0.99) }
   }
 
   start(): void {
@@ -138,7 +147,10 @@ export class Adverts {
   private accept(from: string, data: Uint8Array): void {
     const result = validateAdvert(data, { mesh: this.opts.mesh, from, now: Date.now(), maxAgeMs: 60_000 })
     if (!result.ok) return
-    const isNew = this.table.upsert(result.advert, Date.now())
+    const now = Date.now()
+    this.delays.push(now - result.advert.sentAtMs)
+    if (this.delays.length > 2000) this.delays.splice(0, this.delays.length - 1000)
+    const isNew = this.table.upsert(result.advert, now)
     if (isNew) {
       this.opts.log.info(
         { peer: from, cpus: result.advert.cpus, gpus: result.advert.gpus.length },

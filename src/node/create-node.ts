@@ -72,7 +72,14 @@ export async function createNode(config: NodeConfig, privateKey: PrivateKey): Pr
     peerDiscovery,
     // Frozen peers are noticed in 2-3 s instead of ~12 s; leases catch the rest.
     connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },
-    connectionManager: { maxConnections: 300, dialTimeout: 5000 },
+    connectionManager: {
+      maxConnections: 300,
+      dialTimeout: 5000,
+      // Many members behind one address (a lab NAT, or tests on loopback) join at once:
+      // the defaults (5 inbound per second per host) reset most of them.
+      inboundConnectionThreshold: 200,
+      maxIncomingPendingConnections: 100,
+    },
     services: {
       identify: identify(),
       ping: ping(),

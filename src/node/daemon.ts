@@ -72,7 +72,12 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
     })
     driver.attachAdverts(adverts)
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
-    const discovery = new Discovery(node, { mesh: config.mesh, intervalMs: config.rendezvousIntervalMs, log })
+    const discovery = new Discovery(node, {
+      mesh: config.mesh,
+      bootstrap: config.bootstrap,
+      intervalMs: config.rendezvousIntervalMs,
+      log,
+    })
 
     await driver.start()
     undo.push(() => driver.stop())

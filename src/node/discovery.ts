@@ -6,6 +6,7 @@
  * speak this mesh's DHT protocol are hung up on: another mesh stays out.
  */
 import type { PeerId } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -22,6 +23,8 @@ export async function rendezvousKey(mesh: string): Promise<CID> {
 
 export interface DiscoveryOptions {
   mesh: string
+  /** Re-dialed while this node has no connection at all (a bootstrap peer may start later or refuse at first). */
+  bootstrap: string[]
   /** Look-up period once the mesh is stable; early look-ups are faster. */
   intervalMs: number
   log: Logger
@@ -72,14 +75,28 @@ export class Discovery {
     }
   }
 
+  private async redialBootstrap(): Promise<void> {
+    for (const addr of this.opts.bootstrap) {
+      try {
+        await this.node.dial(multiaddr(addr), {
+          signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(5000)]),
+        })
+      } catch (err) {
+        this.opts.log.debug({ addr, err: (err as Error).message }, 'bootstrap dial failed')
+      }
+    }
+  }
+
   /** Provide and look up the rendezvous key: quickly while the mesh forms, then every intervalMs. */
   private async run(): Promise<void> {
     const signal = this.controller.signal
     this.key = await rendezvousKey(this.opts.mesh)
     let round = 0
+    let isolatedRounds = 0
     while (!signal.aborted) {
       const connected = this.node.getConnections().length > 0
       if (connected) await this.roundTrip(round++)
+      else if (++isolatedRounds % 4 === 0) await this.redialBootstrap()
       const delay = !connected ? 250 : round < 5 ? 500 * round : this.opts.intervalMs
       await sleep(delay, signal)
     }

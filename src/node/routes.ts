@@ -50,6 +50,9 @@ function status(ctx: RouteContext) {
       gpuNote: capacity.gpuNote,
     },
     members: ctx.adverts.table.size,
+    rssMB: Math.round(process.memoryUsage().rss / 1048576),
+    advertDelayMs: ctx.adverts.delayStats(),
+    advertsRejected: ctx.adverts.rejectedCount,
     connections: node.getConnections().map((c) => ({
       peerId: c.remotePeer.toString(),
       addr: c.remoteAddr.toString(),

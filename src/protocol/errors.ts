@@ -35,3 +35,10 @@ export class ClientClosedError extends GridnodeError {
     super('GN_CLIENT_CLOSED', message)
   }
 }
+
+/** A blob is larger than the caller allowed. */
+export class BlobTooLargeError extends GridnodeError {
+  constructor(message: string) {
+    super('GN_BLOB_TOO_LARGE', message)
+  }
+}

@@ -75,12 +75,16 @@ export function fields<S extends Shape>(shape: S): Check<Infer<S>> {
 }
 
 /** Builds a codec over a set of message types from the check of each type's fields. */
-export function messageCodec<M extends Tagged>(name: string, maxBytes: number, schemas: Schemas<M>): MessageCodec<M> {
+export function messageCodec<M extends Tagged>(
+  name: string,
+  maxBytes: number,
+  schemas: Schemas<M>,
+): MessageCodec<M> {
   const types = Object.keys(schemas) as M['t'][]
   const decodeValue = (value: unknown, what: string): M => {
     const t = checkEnvelope(value, what, types)
     const check = schemas[t] as Check<object>
-    return { t, ...check(value, what) } as unknown as M
+    return { t, ...check(value, `${what}.${t}`) } as unknown as M
   }
   return {
     name,
@@ -96,7 +100,9 @@ export function messageCodec<M extends Tagged>(name: string, maxBytes: number, s
       }
       const bytes = cborEncode(wire, ENCODE_OPTIONS)
       if (bytes.byteLength > maxBytes) {
-        throw new LocalProtocolError(`${name}.${msg.t}: message of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
+        throw new LocalProtocolError(
+          `${name}.${msg.t}: message of ${bytes.byteLength} bytes exceeds ${maxBytes}`,
+        )
       }
       return bytes
     },

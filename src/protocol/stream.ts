@@ -125,7 +125,9 @@ function classifyReadError(err: unknown, maxMessageBytes: number): unknown {
     return new RemoteProtocolError(`bad frame length: ${(err as Error).message}`, { cause: err })
   }
   if (isNamed(err, 'StreamBufferError')) {
-    return new RemoteProtocolError(`peer sent too much unread data: ${(err as Error).message}`, { cause: err })
+    return new RemoteProtocolError(`peer sent too much unread data: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   if (isNamed(err, 'UnexpectedEOFError')) {
     return new RemoteProtocolError('stream ended inside a frame', { cause: err })
@@ -186,7 +188,10 @@ export async function serveRequests<Req, Rep>(stream: Stream, opts: ServeOptions
   let frameTimer: NodeJS.Timeout | undefined
   const io = framed(stream, opts.maxMessageBytes, () => {
     frameTimer = setTimeout(() => {
-      abortStream(stream, new RequestTimeoutError(`${opts.name}: frame not received within ${opts.timeoutMs} ms`))
+      abortStream(
+        stream,
+        new RequestTimeoutError(`${opts.name}: frame not received within ${opts.timeoutMs} ms`),
+      )
     }, opts.timeoutMs)
   })
   try {
@@ -379,6 +384,7 @@ export class RequestClient<Req extends { t: string }, Rep extends { t: string }>
     const bytes = this.opts.encode(req)
     const size = bytes.byteLength + varintLength(bytes.byteLength)
     while (true) {
+      if (this.closer.signal.aborted) throw new ClientClosedError()
       const conn = await this.connection(signal)
       if (conn.dead) continue
       if (this.hasRoom(conn, size)) return this.send(conn, req, bytes, size, options)
@@ -386,11 +392,17 @@ export class RequestClient<Req extends { t: string }, Rep extends { t: string }>
     }
   }
 
-  /** Fails everything outstanding and aborts the stream. */
+  /**
+   * Stops the client: later requests fail. With nothing outstanding the stream
+   * is closed gracefully; otherwise it is aborted and what is outstanding fails.
+   */
   close(): void {
     const err = new ClientClosedError()
     this.closer.abort(err)
-    if (this.conn !== undefined) this.fail(this.conn, err)
+    const conn = this.conn
+    if (conn === undefined) return
+    if (conn.pending.length === 0) this.retire(conn)
+    else this.fail(conn, err)
   }
 
   private hasRoom(conn: Conn<Req, Rep>, size: number): boolean {
@@ -400,10 +412,16 @@ export class RequestClient<Req extends { t: string }, Rep extends { t: string }>
 
   private connection(signal?: AbortSignal): Promise<Conn<Req, Rep>> {
     const conn = this.conn
-    if (conn !== undefined && !conn.dead && conn.stream.status === 'open' && conn.stream.writeStatus === 'writable') {
+    if (
+      conn !== undefined &&
+      !conn.dead &&
+      conn.stream.status === 'open' &&
+      conn.stream.writeStatus === 'writable'
+    ) {
       return Promise.resolve(conn)
     }
-    if (conn !== undefined) this.fail(conn, new StreamBrokenError(`${this.opts.name}: stream no longer writable`))
+    if (conn !== undefined)
+      this.fail(conn, new StreamBrokenError(`${this.opts.name}: stream no longer writable`))
     this.opening ??= this.openConnection().finally(() => {
       this.opening = undefined
     })
@@ -483,19 +501,22 @@ export class RequestClient<Req extends { t: string }, Rep extends { t: string }>
   }
 
   private onReply(conn: Conn<Req, Rep>, rep: Rep | ErrorReply): void {
-    const entry = conn.pending.shift()
+    const entry = conn.pending[0]
     if (entry === undefined) throw new RemoteProtocolError(`${this.opts.name}: reply to no request`)
+    if (rep.t !== 'error' && !this.opts.matches(entry.req, rep as Rep)) {
+      throw new RemoteProtocolError(`${this.opts.name}: reply ${rep.t} does not answer ${entry.req.t}`)
+    }
+    conn.pending.shift()
     conn.inFlight -= entry.size
     if (rep.t === 'error') {
       const e = rep as ErrorReply
-      this.settle(entry, () => entry.reject(new RemoteRequestError(e.code, `${this.opts.name}: ${e.message}`)))
+      this.settle(entry, () =>
+        entry.reject(new RemoteRequestError(e.code, `${this.opts.name}: ${e.message}`)),
+      )
+    } else if (entry.settled) {
+      this.opts.onLateReply?.(entry.req, rep as Rep)
     } else {
-      const answer = rep as Rep
-      if (!this.opts.matches(entry.req, answer)) {
-        throw new RemoteProtocolError(`${this.opts.name}: reply ${answer.t} does not answer ${entry.req.t}`)
-      }
-      if (entry.settled) this.opts.onLateReply?.(entry.req, answer)
-      else this.settle(entry, () => entry.resolve(answer))
+      this.settle(entry, () => entry.resolve(rep as Rep))
     }
     this.wake(conn)
     if (conn.pending.length === 0 && this.opts.idleCloseMs > 0) {

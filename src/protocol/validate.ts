@@ -18,10 +18,16 @@ export interface OptionalCheck<T> {
 
 type Field = Check<unknown> | OptionalCheck<unknown>
 export type Shape = Record<string, Field>
-type RequiredKeys<S extends Shape> = { [K in keyof S]: S[K] extends OptionalCheck<unknown> ? never : K }[keyof S]
-type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends OptionalCheck<unknown> ? K : never }[keyof S]
+type RequiredKeys<S extends Shape> = {
+  [K in keyof S]: S[K] extends OptionalCheck<unknown> ? never : K
+}[keyof S]
+type OptionalKeys<S extends Shape> = {
+  [K in keyof S]: S[K] extends OptionalCheck<unknown> ? K : never
+}[keyof S]
 type Out<F> = F extends OptionalCheck<infer T> ? T : F extends Check<infer T> ? T : never
-export type Infer<S extends Shape> = { [K in RequiredKeys<S>]: Out<S[K]> } & { [K in OptionalKeys<S>]?: Out<S[K]> }
+export type Infer<S extends Shape> = { [K in RequiredKeys<S>]: Out<S[K]> } & {
+  [K in OptionalKeys<S>]?: Out<S[K]>
+}
 
 export function fail(path: string, message: string): never {
   throw new RemoteProtocolError(`${path}: ${message}`)
@@ -66,7 +72,8 @@ export function str(opts: StrOptions): Check<string> {
   return (value, path) => {
     if (typeof value !== 'string') fail(path, 'expected a string')
     if (value.length > opts.max) fail(path, `string longer than ${opts.max}`)
-    if (value.length < min) fail(path, min === 1 ? 'expected a non-empty string' : `string shorter than ${min}`)
+    if (value.length < min)
+      fail(path, min === 1 ? 'expected a non-empty string' : `string shorter than ${min}`)
     if (opts.pattern !== undefined && !opts.pattern.test(value)) fail(path, 'string has the wrong format')
     return value
   }

@@ -175,7 +175,14 @@ export type SchedulerEvent =
       finished: Array<{ index: number; ok: boolean; value?: Uint8Array }>
     }
   | { type: 'job-cancelled'; at: number; cause: string; job: JobId }
-  | { type: 'advert-received'; at: number; cause: string; peer: PeerKey; advert: SchedulerAdvert; rttMs?: number }
+  | {
+      type: 'advert-received'
+      at: number
+      cause: string
+      peer: PeerKey
+      advert: SchedulerAdvert
+      rttMs?: number
+    }
   | { type: 'peer-connected'; at: number; cause: string; peer: PeerKey }
   /** Connection closed or advert expired: the peer is gone until it reappears. */
   | { type: 'peer-gone'; at: number; cause: string; peer: PeerKey }
@@ -183,7 +190,15 @@ export type SchedulerEvent =
   | { type: 'steal-granted'; at: number; cause: string; from: PeerKey; requestId: number; batch: Batch }
   | { type: 'steal-failed'; at: number; cause: string; from: PeerKey; requestId: number; reason: string }
   // Work stealing: victim side. The command answering it comes back in the same handle() call.
-  | { type: 'steal-requested'; at: number; cause: string; from: PeerKey; requestId: number; free: Resources; max: number }
+  | {
+      type: 'steal-requested'
+      at: number
+      cause: string
+      from: PeerKey
+      requestId: number
+      free: Resources
+      max: number
+    }
   /** The victim could not write its grant: it still holds the batch. */
   | { type: 'grant-failed'; at: number; cause: string; to: PeerKey; requestId: number; batch: Batch }
   // Owner pushes.
@@ -197,7 +212,14 @@ export type SchedulerEvent =
   | { type: 'results-send-failed'; at: number; cause: string; to: PeerKey; tasks: TaskKey[] }
   // Leases: owner receives a holder's heartbeat; holder receives the owner's answer.
   | { type: 'lease-received'; at: number; cause: string; from: PeerKey; holdings: TaskKey[] }
-  | { type: 'lease-answered'; at: number; cause: string; from: PeerKey; drop: TaskKey[]; cancelledJobs: JobId[] }
+  | {
+      type: 'lease-answered'
+      at: number
+      cause: string
+      from: PeerKey
+      drop: TaskKey[]
+      cancelledJobs: JobId[]
+    }
   /** An owner told us it cancelled a job: drop its queued tasks, stop its running ones. */
   | { type: 'cancel-received'; at: number; cause: string; from: PeerKey; job: JobId }
 

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { DaemonClient } from '../../src/client/daemon-client.ts'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const BIN = join(REPO, 'bin', 'gridnode.js')
@@ -113,6 +114,11 @@ export class TestNode {
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
     proc.kill(sig)
     await exited
+  }
+
+  /** Asks the daemon's control API directly (cheap enough to poll, unlike spawning the CLI). */
+  api<T>(path: string, method = 'GET', body?: unknown): Promise<T> {
+    return DaemonClient.open({ dataDir: this.dataDir }).request<T>(method, path, body)
   }
 
   cli(args: string[], input?: string): Promise<CliResult> {

@@ -37,7 +37,7 @@ export interface CapacityAdvert {
 
 type AdvertMessage = { t: 'advert' } & Omit<CapacityAdvert, 'v'>
 
-const codec = messageCodec<AdvertMessage>('advert', ADVERT_MAX_BYTES, {
+const codec = messageCodec<AdvertMessage>('capacity', ADVERT_MAX_BYTES, {
   advert: fields({
     mesh: str({ min: 1, max: MAX_MESH_NAME_LENGTH }),
     peerId: str({ min: 1, max: MAX_PEER_ID_LENGTH }),
@@ -75,9 +75,17 @@ export function decodeAdvert(bytes: Uint8Array): CapacityAdvert {
   return { v: 1, ...rest }
 }
 
-export type AdvertRejection = 'malformed' | 'oversized' | 'foreign-mesh' | 'wrong-signer' | 'stale' | 'replayed'
+export type AdvertRejection =
+  | 'malformed'
+  | 'oversized'
+  | 'foreign-mesh'
+  | 'wrong-signer'
+  | 'stale'
+  | 'replayed'
 
-export type AdvertCheck = { ok: true; advert: CapacityAdvert } | { ok: false; reason: AdvertRejection; detail?: string }
+export type AdvertCheck =
+  | { ok: true; advert: CapacityAdvert }
+  | { ok: false; reason: AdvertRejection; detail?: string }
 
 export interface AdvertContext {
   /** Our mesh name. */

@@ -40,11 +40,15 @@ export const stealRequestCodec = messageCodec<StealProtocolRequest>('steal', STE
   push: fields({ batch }),
 })
 
-export const stealReplyCodec = messageCodec<StealProtocolReply | ErrorReply>('steal', STEAL_MAX_MESSAGE_BYTES, {
-  'steal-reply': fields({ batch }),
-  'push-ack': fields({ accepted: uint(MAX_BATCH_TASKS) }),
-  error: errorReplyFields,
-})
+export const stealReplyCodec = messageCodec<StealProtocolReply | ErrorReply>(
+  'steal',
+  STEAL_MAX_MESSAGE_BYTES,
+  {
+    'steal-reply': fields({ batch }),
+    'push-ack': fields({ accepted: uint(MAX_BATCH_TASKS) }),
+    error: errorReplyFields,
+  },
+)
 
 /** Which reply answers which request. */
 export function stealReplyMatches(req: StealProtocolRequest, rep: StealProtocolReply): boolean {

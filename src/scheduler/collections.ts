@@ -1,8 +1,19 @@
 /**
- * An array-backed FIFO with O(1) amortised push and shift. Used for deadline
+ * Small collections: getOrCreate for maps of lists and sets, and an
+ * array-backed FIFO with O(1) amortised push and shift, used for deadline
  * queues whose deadlines are appended in non-decreasing order (now + a
  * constant, with now monotonic), so the head is always the earliest.
  */
+
+export function getOrCreate<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key)
+  if (v === undefined) {
+    v = make()
+    map.set(key, v)
+  }
+  return v
+}
+
 export class Fifo<T> {
   private items: (T | undefined)[] = []
   private head = 0

@@ -1,0 +1,32 @@
+/**
+ * `npm run bench [-- <name>...] [--json]`: prints figures, never pass/fail.
+ * Targets live in the issues and the README; compare by ratio (PEERS.md).
+ */
+import { availableParallelism, cpus } from 'node:os'
+import { membershipBench } from './membership.ts'
+
+type Bench = () => Promise<Record<string, number | string>>
+
+const benches: Record<string, Bench> = {
+  membership: () => membershipBench(10),
+}
+
+const args = process.argv.slice(2)
+const json = args.includes('--json')
+const chosen = args.filter((a) => !a.startsWith('--'))
+for (const name of chosen) {
+  if (!benches[name]) {
+    process.stderr.write(`unknown benchmark "${name}"; choose from: ${Object.keys(benches).join(', ')}\n`)
+    process.exit(2)
+  }
+}
+const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }
+if (!json) process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}\n`)
+const results: Record<string, unknown> = { machine }
+for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
+  if (!json) process.stdout.write(`\n== ${name}\n`)
+  const figures = await benches[name]()
+  results[name] = figures
+  if (!json) for (const [k, v] of Object.entries(figures)) process.stdout.write(`  ${k.padEnd(34)} ${v}\n`)
+}
+if (json) process.stdout.write(`${JSON.stringify(results)}\n`)

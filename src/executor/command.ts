@@ -1,0 +1,270 @@
+/**
+ * Command tasks: argv[0] spawned directly (no shell) in a fresh scratch
+ * directory, `{}` in any argument replaced by the task's input (a string as
+ * is, anything else as JSON), output captured up to a cap.
+ *
+ * Outcomes:
+ * - exit 0: `ok`, value = encodeValue({ exitCode: 0, stdout, stderr,
+ *   stdoutTruncated, stderrTruncated }). stdout keeps its first
+ *   stdoutMaxBytes bytes, stderr its last (errors come last); both are
+ *   decoded as UTF-8.
+ * - other exit code or a signal: `threw`, error = "command exited with code
+ *   N" (or "was killed by signal S") followed by the last lines of stderr (of
+ *   stdout when stderr is empty). The output itself is not kept.
+ * - executable missing or not executable: `rejected`.
+ * - time limit: the process group gets SIGTERM, then SIGKILL 2 s later: `timeout`.
+ * - AbortSignal: the same kill, then `rejected` 'cancelled'.
+ * The command runs in its own process group, which is killed once the command
+ * exits: nothing it started outlives the task.
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, rm } from 'node:fs/promises'
+import type { TaskOutcome } from '../scheduler/types.ts'
+import { decodeValue, encodeValue } from './values.ts'
+
+export interface CommandTask {
+  argv: string[]
+  env: Record<string, string>
+  /** Cap for stdout and for stderr, each; <= 0 means 1 MiB. */
+  stdoutMaxBytes: number
+  input: Uint8Array
+  /** 0: no limit. */
+  timeoutMs: number
+  /** GPU indexes assigned to the task. */
+  gpus: number[]
+  /** Set CUDA_VISIBLE_DEVICES even when `gpus` is empty (the job asked for GPUs). */
+  gpuTask: boolean
+  /** Created fresh for the run and removed after it. */
+  scratchDir: string
+  signal?: AbortSignal
+}
+
+/** What `ok` command tasks return (encoded). */
+export interface CommandResult {
+  exitCode: 0
+  stdout: string
+  stderr: string
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+}
+
+const DEFAULT_MAX_BYTES = 1 << 20
+const KILL_GRACE_MS = 2000
+/** After the command exits, how long to wait for its output pipes to close. */
+const CLOSE_GRACE_MS = 1000
+const TAIL_LINES = 20
+const TAIL_CHARS = 4000
+
+export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
+  const start = performance.now()
+  const elapsed = () => performance.now() - start
+  if (task.signal?.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
+  if (task.argv.length === 0 || typeof task.argv[0] !== 'string' || task.argv[0] === '') {
+    return { status: 'rejected', error: 'command has no executable (argv is empty)', durationMs: elapsed() }
+  }
+  let arg: string
+  try {
+    arg = inputText(decodeValue(task.input))
+  } catch (err) {
+    return {
+      status: 'rejected',
+      error: `cannot decode the task's input: ${(err as Error).message}`,
+      durationMs: elapsed(),
+    }
+  }
+  const argv = task.argv.map((a) => (a.includes('{}') ? a.split('{}').join(arg) : a))
+  try {
+    await rm(task.scratchDir, { recursive: true, force: true })
+    await mkdir(task.scratchDir, { recursive: true })
+  } catch (err) {
+    return {
+      status: 'crashed',
+      error: `cannot make scratch dir: ${(err as Error).message}`,
+      durationMs: elapsed(),
+    }
+  }
+  try {
+    const outcome = await spawnAndWait(task, argv, commandEnv(task))
+    return { ...outcome, durationMs: elapsed() } as TaskOutcome
+  } finally {
+    await rm(task.scratchDir, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+function inputText(v: unknown): string {
+  if (v === undefined) return ''
+  if (typeof v === 'string') return v
+  try {
+    return JSON.stringify(v) ?? String(v)
+  } catch {
+    return String(v)
+  }
+}
+
+function commandEnv(task: CommandTask): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...task.env }
+  if (task.gpuTask || task.gpus.length > 0) {
+    env.CUDA_VISIBLE_DEVICES = task.gpus.join(',')
+    env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID'
+  }
+  return env
+}
+
+type Ending = { status: TaskOutcome['status']; error?: string; value?: Uint8Array }
+
+function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv): Promise<Ending> {
+  return new Promise((resolve) => {
+    const max = task.stdoutMaxBytes > 0 ? task.stdoutMaxBytes : DEFAULT_MAX_BYTES
+    const stdout = new HeadCapture(max)
+    const stderr = new TailCapture(max)
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: task.scratchDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    let killedFor: 'timeout' | 'cancelled' | undefined
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
+    let settled = false
+    const timers: NodeJS.Timeout[] = []
+    const kill = (why: 'timeout' | 'cancelled') => {
+      if (killedFor !== undefined || exit !== undefined) return
+      killedFor = why
+      killGroup(child.pid, 'SIGTERM')
+      timers.push(setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS))
+    }
+    const onAbort = () => kill('cancelled')
+    const finish = (ending: Ending) => {
+      if (settled) return
+      settled = true
+      for (const t of timers) clearTimeout(t)
+      task.signal?.removeEventListener('abort', onAbort)
+      child.stdout.destroy()
+      child.stderr.destroy()
+      resolve(ending)
+    }
+    if (task.timeoutMs > 0) timers.push(setTimeout(() => kill('timeout'), task.timeoutMs))
+    task.signal?.addEventListener('abort', onAbort, { once: true })
+    child.stdout.on('data', (c: Buffer) => stdout.add(c))
+    child.stderr.on('data', (c: Buffer) => stderr.add(c))
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return
+      finish({ status: 'rejected', error: spawnErrorMessage(argv[0], err) })
+    })
+    child.on('exit', (code, signal) => {
+      exit = { code, signal }
+      killGroup(child.pid, 'SIGKILL')
+      timers.push(setTimeout(() => finish(ending()), CLOSE_GRACE_MS))
+    })
+    child.on('close', () => {
+      if (exit !== undefined) finish(ending())
+    })
+    const ending = (): Ending => {
+      if (killedFor === 'timeout')
+        return { status: 'timeout', error: `command timed out after ${task.timeoutMs} ms` }
+      if (killedFor === 'cancelled') return { status: 'rejected', error: 'cancelled' }
+      const out = stdout.text()
+      const errText = stderr.text()
+      if (exit?.code === 0) {
+        const result: CommandResult = {
+          exitCode: 0,
+          stdout: out,
+          stderr: errText,
+          stdoutTruncated: stdout.truncated,
+          stderrTruncated: stderr.truncated,
+        }
+        return { status: 'ok', value: encodeValue(result) }
+      }
+      const how =
+        exit?.signal != null
+          ? `was killed by signal ${exit.signal}`
+          : `exited with code ${exit?.code ?? 'unknown'}`
+      const [name, text] = errText.trim() !== '' ? ['stderr', errText] : ['stdout', out]
+      return { status: 'threw', error: `command ${how}${tailOf(name, text)}` }
+    }
+  })
+}
+
+function spawnErrorMessage(cmd: string, err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return `command not found: ${cmd}`
+  if (err.code === 'EACCES') return `command is not executable: ${cmd}`
+  return `cannot start command ${cmd}: ${err.message}`
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function tailOf(name: string, text: string): string {
+  const lines = text.replace(/\s+$/, '').split('\n')
+  if (lines.length === 1 && lines[0] === '') return ''
+  let tail = lines.slice(-TAIL_LINES).join('\n')
+  if (tail.length > TAIL_CHARS) tail = `…${tail.slice(-TAIL_CHARS)}`
+  const which = lines.length > TAIL_LINES ? `last ${TAIL_LINES} lines of ${name}` : name
+  return `\n--- ${which} ---\n${tail}`
+}
+
+/** Keeps the first `max` bytes. */
+class HeadCapture {
+  private readonly max: number
+  private readonly chunks: Buffer[] = []
+  private size = 0
+  truncated = false
+
+  constructor(max: number) {
+    this.max = max
+  }
+
+  add(chunk: Buffer): void {
+    const room = this.max - this.size
+    if (chunk.length > room) {
+      this.truncated = true
+      if (room <= 0) return
+      chunk = chunk.subarray(0, room)
+    }
+    this.chunks.push(chunk)
+    this.size += chunk.length
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8')
+  }
+}
+
+/** Keeps the last `max` bytes. */
+class TailCapture {
+  private readonly max: number
+  private chunks: Buffer[] = []
+  private size = 0
+  truncated = false
+
+  constructor(max: number) {
+    this.max = max
+  }
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.max) {
+      this.size -= this.chunks[0].length
+      this.chunks.shift()
+      this.truncated = true
+    }
+  }
+
+  text(): string {
+    const all = Buffer.concat(this.chunks)
+    if (all.length <= this.max) return all.toString('utf8')
+    this.truncated = true
+    return all.subarray(all.length - this.max).toString('utf8')
+  }
+}

@@ -1,0 +1,517 @@
+/**
+ * A pool of worker threads running function tasks (trusted code: a task
+ * shares the daemon's process, though not its heap).
+ *
+ * - Up to `size` workers, started on demand, each with a V8 heap limit
+ *   (`resourceLimits.maxOldGenerationSizeMb`); a task only runs on a worker
+ *   whose limit is its job's `memoryMB`, so workers are replaced when jobs
+ *   with other limits come.
+ * - Tasks queue here without bound. Each worker gets them in batches, and for
+ *   quick functions keeps several in flight (about 2 ms of work, measured per
+ *   function), so tiny tasks cost one message per batch, not two per task.
+ * - A task past its time limit, or cancelled while running, has its worker
+ *   terminated; a worker that dies (process.exit, uncaught error, out of
+ *   memory) fails the task it was running with `crashed`. The tasks queued
+ *   behind it on that worker go back to the pool's queue, and a new worker is
+ *   started. Nothing a task does makes run() reject.
+ */
+import { Worker } from 'node:worker_threads'
+import type { TaskOutcome } from '../scheduler/types.ts'
+import {
+  type FromWorker,
+  STATE_RUNNING,
+  STATE_STARTED,
+  STATE_WORDS,
+  sinceEpoch,
+  type ToWorker,
+  type WireResult,
+  type WireTask,
+  type WorkerInit,
+} from './worker-protocol.ts'
+
+export interface PoolTask {
+  bundle: string
+  /** file: URL of the bundle's module. */
+  url: string
+  exportName: string
+  call?: 'map' | 'apply'
+  input: Uint8Array
+  depValues: Uint8Array[]
+  /** 0: no limit. */
+  timeoutMs: number
+  /** V8 old-space limit for the worker; 0: the pool's default. */
+  memoryMB: number
+  /** GPU indexes the task holds (exposed to it as CUDA_VISIBLE_DEVICES in the worker's process.env). */
+  gpus?: number[]
+}
+
+export interface WorkerPoolOptions {
+  size: number
+  /** Heap limit for tasks whose job sets no memoryMB (default 4096). */
+  defaultMemoryMB?: number
+  /** Most tasks in flight to one worker (default 64). */
+  maxInFlight?: number
+  /** The worker entry (default ./worker.ts next to this file; a bundled daemon passes its own). */
+  workerUrl?: URL
+}
+
+export interface PoolStats {
+  workers: number
+  queued: number
+  inFlight: number
+}
+
+interface Pending {
+  id: number
+  wire: WireTask
+  key: string
+  timeoutMs: number
+  memoryMB: number
+  resolve: (o: TaskOutcome) => void
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  /** Times a worker died with this task queued on it and no task running to blame. */
+  bystanderCrashes: number
+  slot: Slot | undefined
+  done: boolean
+}
+
+interface Slot {
+  worker: Worker
+  memoryMB: number
+  state: Int32Array
+  epoch: number
+  inFlight: Pending[]
+  timer: NodeJS.Timeout | undefined
+  dead: boolean
+  lastError: Error | undefined
+}
+
+/** How much queued work (ms) a worker may hold beyond the task it runs. */
+const BATCH_BUDGET_MS = 2
+const MAX_BYSTANDER_CRASHES = 3
+const POLL_MS = 20
+const EWMA = 0.2
+
+export class WorkerPool {
+  readonly size: number
+  private readonly defaultMemoryMB: number
+  private readonly maxInFlight: number
+  private readonly workerUrl: URL
+  private readonly slots: Slot[] = []
+  private queue: Pending[] = []
+  private qHead = 0
+  private nextId = 1
+  private closed = false
+  private pumpScheduled = false
+  /** Mean run time (ms) per bundle URL and export, to size batches. */
+  private readonly cost = new Map<string, number>()
+
+  constructor(opts: WorkerPoolOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < 1)
+      throw new RangeError(`pool size must be >= 1, got ${opts.size}`)
+    this.size = opts.size
+    this.defaultMemoryMB = opts.defaultMemoryMB ?? 4096
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64)
+    this.workerUrl = opts.workerUrl ?? new URL('./worker.ts', import.meta.url)
+  }
+
+  run(task: PoolTask, signal?: AbortSignal): Promise<TaskOutcome> {
+    if (this.closed) return Promise.resolve({ status: 'crashed', error: 'executor closed', durationMs: 0 })
+    if (signal?.aborted) return Promise.resolve({ status: 'rejected', error: 'cancelled', durationMs: 0 })
+    return new Promise((resolve) => {
+      const id = this.nextId
+      this.nextId = id >= 0x7fffffff ? 1 : id + 1
+      const wire: WireTask = {
+        id,
+        bundle: task.bundle,
+        url: task.url,
+        exportName: task.exportName,
+        apply: task.call === 'apply',
+        input: task.input,
+        deps: task.depValues,
+      }
+      if (task.gpus !== undefined && task.gpus.length > 0) wire.gpus = task.gpus.join(',')
+      const p: Pending = {
+        id,
+        wire,
+        key: `${task.url}#${task.exportName}`,
+        timeoutMs: Math.max(task.timeoutMs, 0),
+        memoryMB: task.memoryMB > 0 ? Math.ceil(task.memoryMB) : this.defaultMemoryMB,
+        resolve,
+        signal,
+        onAbort: undefined,
+        bystanderCrashes: 0,
+        slot: undefined,
+        done: false,
+      }
+      if (signal !== undefined) {
+        p.onAbort = () => this.cancel(p)
+        signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+      this.queue.push(p)
+      this.schedulePump()
+    })
+  }
+
+  stats(): PoolStats {
+    let inFlight = 0
+    for (const s of this.slots) inFlight += s.inFlight.length
+    return { workers: this.slots.length, queued: this.queue.length - this.qHead, inFlight }
+  }
+
+  /** Fails every queued and running task with `crashed` ('executor closed') and stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
+    for (let i = this.qHead; i < this.queue.length; i++) this.settle(this.queue[i], outcome)
+    this.queue = []
+    this.qHead = 0
+    const stopping = [...this.slots].map((slot) => {
+      for (const p of slot.inFlight) this.settle(p, outcome)
+      return this.retire(slot)
+    })
+    await Promise.all(stopping)
+  }
+
+  // --- dispatch -------------------------------------------------------------
+
+  /** Tasks submitted in one go (the same tick) leave together, in fair-sized batches. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    while (this.qHead < this.queue.length && !this.closed) {
+      const first = this.queue[this.qHead]
+      if (first.done) {
+        this.qHead++
+        continue
+      }
+      const cap = this.capFor(first)
+      const slot = this.slotFor(first.memoryMB, cap)
+      if (slot === undefined) break
+      const share = Math.ceil((this.queue.length - this.qHead) / this.size)
+      const n = Math.max(1, Math.min(cap - slot.inFlight.length, share))
+      const batch: WireTask[] = []
+      const transfer: ArrayBuffer[] = []
+      while (batch.length < n && this.qHead < this.queue.length) {
+        const p = this.queue[this.qHead]
+        if (!p.done) {
+          if (p.memoryMB !== slot.memoryMB) break
+          p.slot = slot
+          slot.inFlight.push(p)
+          batch.push(ownedCopy(p.wire, transfer))
+        }
+        this.qHead++
+      }
+      this.send(slot, { type: 'run', tasks: batch }, transfer)
+      if (slot.inFlight.length === batch.length) this.startedWork(slot)
+    }
+    if (this.qHead === this.queue.length) {
+      this.queue = []
+      this.qHead = 0
+    } else if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead)
+      this.qHead = 0
+    }
+  }
+
+  /** Tasks to keep in flight on one worker for this function: about BATCH_BUDGET_MS of work. */
+  private capFor(p: Pending): number {
+    const ms = this.cost.get(p.key)
+    if (ms === undefined) return 1
+    return Math.max(1, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
+  }
+
+  /** The least busy worker with this heap limit and room, starting or replacing one if that helps. */
+  private slotFor(memoryMB: number, cap: number): Slot | undefined {
+    let best: Slot | undefined
+    let idleOther: Slot | undefined
+    for (const s of this.slots) {
+      if (s.memoryMB !== memoryMB) {
+        if (s.inFlight.length === 0) idleOther ??= s
+      } else if (
+        s.inFlight.length < cap &&
+        (best === undefined || s.inFlight.length < best.inFlight.length)
+      ) {
+        best = s
+      }
+    }
+    if (best !== undefined && best.inFlight.length === 0) return best
+    if (this.slots.length < this.size) return this.spawn(memoryMB)
+    if (best !== undefined) return best
+    if (idleOther !== undefined) {
+      void this.retire(idleOther)
+      return this.spawn(memoryMB)
+    }
+    return undefined
+  }
+
+  private send(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    slot.worker.postMessage(msg, transfer)
+  }
+
+  // --- workers --------------------------------------------------------------
+
+  private spawn(memoryMB: number): Slot {
+    const sab = new SharedArrayBuffer(STATE_WORDS * Int32Array.BYTES_PER_ELEMENT)
+    const init: WorkerInit = { state: sab, epoch: performance.timeOrigin + performance.now() }
+    const worker = new Worker(this.workerUrl, {
+      name: 'gridnode-task',
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: memoryMB },
+    })
+    const slot: Slot = {
+      worker,
+      memoryMB,
+      state: new Int32Array(sab),
+      epoch: init.epoch,
+      inFlight: [],
+      timer: undefined,
+      dead: false,
+      lastError: undefined,
+    }
+    worker.on('message', (msg: FromWorker) => {
+      if (!slot.dead) this.onResults(slot, msg.results)
+    })
+    worker.on('error', (err) => {
+      slot.lastError = err
+    })
+    worker.on('exit', (code) => this.onExit(slot, code))
+    worker.unref()
+    this.slots.push(slot)
+    return slot
+  }
+
+  /** Stops a worker on purpose; its tasks must already be settled or moved. */
+  private retire(slot: Slot): Promise<void> {
+    this.forget(slot)
+    return slot.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    )
+  }
+
+  private forget(slot: Slot): void {
+    slot.dead = true
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.timer = undefined
+    const i = this.slots.indexOf(slot)
+    if (i >= 0) this.slots.splice(i, 1)
+  }
+
+  private startedWork(slot: Slot): void {
+    slot.worker.ref()
+    this.armHead(slot)
+  }
+
+  private onResults(slot: Slot, results: WireResult[]): void {
+    for (const r of results) {
+      // Results come in the order tasks were sent, so this is nearly always the first.
+      let p: Pending | undefined
+      if (slot.inFlight.length > 0 && slot.inFlight[0].id === r.id) {
+        p = slot.inFlight.shift()!
+      } else {
+        const i = slot.inFlight.findIndex((q) => q.id === r.id)
+        if (i < 0) continue
+        p = slot.inFlight.splice(i, 1)[0]
+      }
+      if (r.status !== 'rejected') this.learnCost(p.key, r.ms)
+      this.settle(p, toOutcome(r))
+    }
+    if (slot.inFlight.length === 0) {
+      slot.worker.unref()
+      if (slot.timer !== undefined) clearTimeout(slot.timer)
+      slot.timer = undefined
+    } else {
+      this.armHead(slot)
+    }
+    this.pump()
+  }
+
+  private learnCost(key: string, ms: number): void {
+    const old = this.cost.get(key)
+    if (old === undefined && this.cost.size > 1000) this.cost.clear()
+    this.cost.set(key, old === undefined ? ms : old + EWMA * (ms - old))
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    if (slot.dead) return
+    this.forget(slot)
+    const err = slot.lastError
+    let reason: string
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      reason = `worker ran out of memory (limit ${slot.memoryMB} MB)`
+    } else if (err !== undefined) {
+      reason = `worker crashed: ${err.message}`
+    } else {
+      reason = `worker exited with code ${code}`
+    }
+    const running = Atomics.load(slot.state, STATE_RUNNING)
+    const durationMs = this.runningFor(slot)
+    // A death no running task explains (the worker failed to start, or died between tasks) counts
+    // against every task it held, so a worker that can never run them does not loop forever.
+    const blamed = slot.inFlight.some((p) => p.id === running && !p.done)
+    const requeue: Pending[] = []
+    for (const p of slot.inFlight) {
+      if (p.done) continue
+      if (p.id === running) {
+        this.settle(p, { status: 'crashed', error: reason, durationMs })
+      } else if (!blamed && ++p.bystanderCrashes >= MAX_BYSTANDER_CRASHES) {
+        this.settle(p, {
+          status: 'crashed',
+          error: `${reason} (the task's worker died ${p.bystanderCrashes} times)`,
+          durationMs: 0,
+        })
+      } else {
+        requeue.push(p)
+      }
+    }
+    slot.inFlight = []
+    this.requeue(requeue)
+  }
+
+  /** Puts tasks back at the head of the queue, in order. */
+  private requeue(tasks: Pending[]): void {
+    for (const p of tasks) p.slot = undefined
+    if (tasks.length > 0) this.queue.splice(this.qHead, 0, ...tasks)
+    this.pump()
+  }
+
+  // --- time limits and cancellation ------------------------------------------
+
+  /** Arms the slot's timer for the earliest moment its head task could pass its limit. */
+  private armHead(slot: Slot): void {
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.timer = undefined
+    const headTask = slot.inFlight.find((p) => !p.done)
+    if (headTask === undefined || headTask.timeoutMs === 0) return
+    this.armAt(slot, headTask.timeoutMs)
+  }
+
+  private armAt(slot: Slot, delayMs: number): void {
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.timer = setTimeout(() => this.onTimer(slot), Math.max(1, Math.ceil(delayMs)))
+    slot.timer.unref()
+  }
+
+  private onTimer(slot: Slot): void {
+    slot.timer = undefined
+    if (slot.dead) return
+    const { id, elapsed } = this.readRunning(slot)
+    const p = id === 0 ? undefined : slot.inFlight.find((q) => q.id === id)
+    if (p?.done) {
+      // Cancelled in the instant it started: it must not keep the worker.
+      this.stopRunning(slot, p, { status: 'rejected', error: 'cancelled', durationMs: elapsed })
+      return
+    }
+    if (p === undefined) {
+      // Between tasks, or results are on their way: look again soon.
+      if (slot.inFlight.some((q) => !q.done && q.timeoutMs > 0)) this.armAt(slot, POLL_MS)
+      return
+    }
+    if (p.timeoutMs === 0) return
+    if (elapsed + 0.5 >= p.timeoutMs) {
+      this.stopRunning(slot, p, {
+        status: 'timeout',
+        error: `task timed out after ${p.timeoutMs} ms`,
+        durationMs: elapsed,
+      })
+    } else {
+      this.armAt(slot, p.timeoutMs - elapsed)
+    }
+  }
+
+  private cancel(p: Pending): void {
+    if (p.done) return
+    const slot = p.slot
+    const outcome: TaskOutcome = { status: 'rejected', error: 'cancelled', durationMs: 0 }
+    if (slot === undefined || slot.dead) {
+      this.settle(p, outcome)
+      return
+    }
+    const { id, elapsed } = this.readRunning(slot)
+    if (id === p.id) {
+      this.stopRunning(slot, p, { ...outcome, durationMs: elapsed })
+    } else {
+      this.settle(p, outcome)
+      this.send(slot, { type: 'cancel', id: p.id })
+    }
+  }
+
+  /** Terminates a worker to stop the task it runs; the others it held go back to the queue. */
+  private stopRunning(slot: Slot, p: Pending, outcome: TaskOutcome): void {
+    this.settle(p, outcome)
+    const others = slot.inFlight.filter((q) => !q.done)
+    slot.inFlight = []
+    void this.retire(slot)
+    this.requeue(others)
+  }
+
+  private readRunning(slot: Slot): { id: number; elapsed: number } {
+    for (;;) {
+      const id = Atomics.load(slot.state, STATE_RUNNING)
+      const started = Atomics.load(slot.state, STATE_STARTED)
+      if (Atomics.load(slot.state, STATE_RUNNING) === id) {
+        return { id, elapsed: Math.max(0, sinceEpoch(slot.epoch) - started) }
+      }
+    }
+  }
+
+  private runningFor(slot: Slot): number {
+    const { id, elapsed } = this.readRunning(slot)
+    return id === 0 ? 0 : elapsed
+  }
+
+  private settle(p: Pending, outcome: TaskOutcome): void {
+    if (p.done) return
+    p.done = true
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
+    p.resolve(outcome)
+  }
+}
+
+function toOutcome(r: WireResult): TaskOutcome {
+  switch (r.status) {
+    case 'ok':
+      return { status: 'ok', value: r.value ?? new Uint8Array(0), durationMs: r.ms }
+    case 'threw':
+      return r.stack === undefined
+        ? { status: 'threw', error: r.error ?? 'unknown error', durationMs: r.ms }
+        : { status: 'threw', error: r.error ?? 'unknown error', stack: r.stack, durationMs: r.ms }
+    default:
+      return { status: 'rejected', error: r.error ?? 'rejected', durationMs: r.ms }
+  }
+}
+
+/**
+ * The task as sent: inputs that are views into bigger buffers are copied and
+ * the copies transferred (cloning a view would copy its whole buffer); whole
+ * buffers are left to the structured clone, since the caller keeps them.
+ */
+function ownedCopy(wire: WireTask, transfer: ArrayBuffer[]): WireTask {
+  const input = own(wire.input, transfer)
+  let deps = wire.deps
+  for (let i = 0; i < deps.length; i++) {
+    const d = own(deps[i], transfer)
+    if (d !== deps[i]) {
+      if (deps === wire.deps) deps = [...deps]
+      deps[i] = d
+    }
+  }
+  return input === wire.input && deps === wire.deps ? wire : { ...wire, input, deps }
+}
+
+function own(bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes
+  const copy = bytes.slice()
+  transfer.push(copy.buffer)
+  return copy
+}

@@ -1,0 +1,54 @@
+/**
+ * `/gridnode/blob/1.0.0`: fetch content-addressed bytes by their sha256.
+ * One fetch per stream: the client sends blob-get and closes its end; the
+ * server answers blob-header, then the bytes as blob-chunk frames of at most
+ * 1 MiB each, then closes. The client checks the hash of the whole.
+ */
+import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
+import { bool, bytes, type Check, fail, refine, str, uint } from '../validate.ts'
+
+export const BLOB_PROTOCOL = '/gridnode/blob/1.0.0'
+/** Largest blob served or fetched. */
+export const BLOB_MAX_BYTES = 256 * 1024 * 1024
+/** Largest chunk of blob data in one frame. */
+export const BLOB_CHUNK_BYTES = 1024 * 1024
+/** Largest frame: a full chunk plus its envelope. */
+export const BLOB_MAX_MESSAGE_BYTES = BLOB_CHUNK_BYTES + 1024
+
+/** A blob's name: the sha256 of its bytes as 64 lowercase hex characters. */
+export const BLOB_HASH_PATTERN = /^[0-9a-f]{64}$/
+
+export const blobHash: Check<string> = str({ min: 64, max: 64, pattern: BLOB_HASH_PATTERN })
+
+export interface BlobGet {
+  t: 'blob-get'
+  hash: string
+}
+
+export interface BlobHeader {
+  t: 'blob-header'
+  found: boolean
+  /** Total bytes that follow in chunks; 0 when not found. */
+  size: number
+}
+
+export interface BlobChunk {
+  t: 'blob-chunk'
+  data: Uint8Array
+}
+
+export type BlobServerMessage = BlobHeader | BlobChunk | ErrorReply
+
+export const blobRequestCodec = messageCodec<BlobGet>('blob', BLOB_MAX_MESSAGE_BYTES, {
+  'blob-get': fields({ hash: blobHash }),
+})
+
+export const blobReplyCodec = messageCodec<BlobServerMessage>('blob', BLOB_MAX_MESSAGE_BYTES, {
+  'blob-header': refine(fields({ found: bool(), size: uint(BLOB_MAX_BYTES) }), (h, path) => {
+    if (!h.found && h.size !== 0) fail(`${path}.size`, 'must be 0 when not found')
+  }),
+  'blob-chunk': refine(fields({ data: bytes(BLOB_CHUNK_BYTES) }), (c, path) => {
+    if (c.data.byteLength === 0) fail(`${path}.data`, 'empty chunk')
+  }),
+  error: errorReplyFields,
+})

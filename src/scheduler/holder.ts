@@ -1,0 +1,510 @@
+/**
+ * The holder: every task this node holds right now (its own and others'),
+ * queued or running, with resource accounting; the results outbox for remote
+ * owners (kept until acked, resent on a timer); and the lease heartbeats
+ * that tell each owner what this node holds of its jobs.
+ *
+ * At most one entry per (job, index) lives here. A newer attempt of a task
+ * already held replaces a queued entry's descriptor, or becomes the attempt
+ * a running entry answers for (its run keeps its own `runAttempt`).
+ */
+import { Fifo, getOrCreate } from './collections.ts'
+import { FairQueue, type Queueable, type Slot } from './queue.ts'
+import { fits, MAX_DEPTH, ResourcePool, TINY_TASK_MS } from './resources.ts'
+import type { Runtime } from './runtime.ts'
+import type {
+  Batch,
+  Capacity,
+  JobId,
+  JobSpec,
+  PeerKey,
+  Resources,
+  TaskDescriptor,
+  TaskKey,
+  TaskOutcome,
+  TaskResult,
+} from './types.ts'
+
+export interface HeldJob {
+  readonly spec: JobSpec
+  readonly tasks: Map<number, HeldTask>
+  /** Results in the outbox not yet acked. */
+  unacked: number
+  /** Tasks of this job running here. */
+  running: number
+}
+
+export interface HeldTask extends Queueable {
+  readonly job: HeldJob
+  readonly index: number
+  /** The attempt this node answers for (leases, results). */
+  attempt: number
+  /** The attempt the executor was started with (task-finished / cancel-task key). */
+  runAttempt: number
+  desc: TaskDescriptor
+  state: 'queued' | 'running'
+  gpus: number[]
+}
+
+interface OutboxEntry {
+  readonly job: HeldJob
+  readonly result: TaskResult
+  sentAt: number
+}
+
+/** Calls from the holder into the owner half of the node. */
+export interface HolderHooks {
+  /** A task of a job this node owns finished here. */
+  localResult(r: TaskResult): void
+  /** A task of a job this node owns started here. */
+  localStart(job: JobId): void
+}
+
+const EWMA_ALPHA = 0.2
+const CANCELLED_MEMORY = 4096
+
+function outboxKey(job: JobId, index: number): string {
+  return `${job}\n${index}`
+}
+
+export class Holder {
+  readonly queue = new FairQueue<HeldTask>()
+  readonly pool: ResourcePool
+  /** Tasks running here now. */
+  running = 0
+  /** EWMA of local run times (ms); undefined until a task finished here. */
+  meanMs: number | undefined
+  private readonly rt: Runtime
+  private readonly hooks: HolderHooks
+  private readonly jobs = new Map<JobId, HeldJob>()
+  /** Remote owners → their jobs held here (for leases). */
+  private readonly byOwner = new Map<PeerKey, Set<HeldJob>>()
+  /** Remote owner → unacked results, in order of last send. */
+  private readonly outbox = new Map<PeerKey, Map<string, OutboxEntry>>()
+  /** Results produced in this handle() call, sent coalesced per owner. */
+  private readonly pending = new Map<PeerKey, TaskResult[]>()
+  private readonly cancelled = new Set<JobId>()
+  private readonly cancelledOrder = new Fifo<JobId>()
+  private leaseDueAt: number | undefined
+
+  constructor(rt: Runtime, capacity: Capacity, hooks: HolderHooks) {
+    this.rt = rt
+    this.pool = new ResourcePool(capacity)
+    this.hooks = hooks
+  }
+
+  /** Tasks per slot the executor is fed: more when tasks are tiny. */
+  depth(): number {
+    return this.meanMs !== undefined && this.meanMs < TINY_TASK_MS ? MAX_DEPTH : 1
+  }
+
+  /** The job specs held here (specs travel with batches). */
+  spec(job: JobId): JobSpec | undefined {
+    return this.jobs.get(job)?.spec
+  }
+
+  get(job: JobId, index: number): HeldTask | undefined {
+    return this.jobs.get(job)?.tasks.get(index)
+  }
+
+  runningOf(job: JobId): number {
+    return this.jobs.get(job)?.running ?? 0
+  }
+
+  /**
+   * Takes custody of one attempt of a task (queued). Returns false if it was
+   * refused (a job its owner cancelled) or an equal or newer attempt is held.
+   */
+  hold(spec: JobSpec, desc: TaskDescriptor): boolean {
+    if (spec.owner !== this.rt.self && this.cancelled.has(spec.id)) return false
+    const job = this.jobFor(spec)
+    const cur = job.tasks.get(desc.index)
+    if (cur !== undefined) {
+      if (cur.attempt >= desc.attempt) return false
+      cur.attempt = desc.attempt
+      if (cur.state === 'queued') {
+        cur.desc = desc
+        cur.runAttempt = desc.attempt
+      }
+      return true
+    }
+    const t: HeldTask = {
+      job,
+      jobId: spec.id,
+      res: spec.resources,
+      own: spec.owner === this.rt.self,
+      slot: undefined as Slot | undefined,
+      index: desc.index,
+      attempt: desc.attempt,
+      runAttempt: desc.attempt,
+      desc,
+      state: 'queued',
+      gpus: [],
+    }
+    job.tasks.set(desc.index, t)
+    this.queue.push(t)
+    return true
+  }
+
+  /** Accepts a stolen or pushed batch; returns what to lease, per remote owner. */
+  acceptBatch(batch: Batch, ownTask: (spec: JobSpec, d: TaskDescriptor) => void): Map<PeerKey, TaskKey[]> {
+    const specs = new Map(batch.jobs.map((j) => [j.id, j]))
+    const leases = new Map<PeerKey, TaskKey[]>()
+    for (const d of batch.tasks) {
+      const spec = specs.get(d.job) ?? this.spec(d.job)
+      if (spec === undefined) continue
+      if (spec.owner === this.rt.self) {
+        ownTask(spec, d)
+        continue
+      }
+      this.hold(spec, d)
+      if (this.get(d.job, d.index)?.attempt !== d.attempt) continue
+      getOrCreate(leases, spec.owner, () => [] as TaskKey[]).push({
+        job: d.job,
+        index: d.index,
+        attempt: d.attempt,
+      })
+    }
+    return leases
+  }
+
+  /** Starts queued tasks while one fits the free means. */
+  startRunnable(): void {
+    if (this.queue.size === 0) return
+    const depth = this.depth()
+    const canStart = (r: Resources) => this.pool.canStart(r, depth)
+    for (;;) {
+      const t = this.queue.pop(canStart)
+      if (t === undefined) return
+      this.start(t)
+    }
+  }
+
+  /** Starts a backup copy of a task owned here and held elsewhere; false if it cannot run now. */
+  startBackup(spec: JobSpec, desc: TaskDescriptor): boolean {
+    if (this.get(spec.id, desc.index) !== undefined) return false
+    if (!this.pool.canStart(spec.resources, 1)) return false
+    this.hold(spec, desc)
+    const t = this.get(spec.id, desc.index)
+    if (t === undefined) return false
+    this.queue.remove(t)
+    this.start(t)
+    return true
+  }
+
+  private start(t: HeldTask): void {
+    t.state = 'running'
+    t.runAttempt = t.desc.attempt
+    t.gpus = this.pool.acquire(t.res)
+    this.running++
+    t.job.running++
+    this.rt.stats.tasksRun++
+    this.rt.emit({ type: 'run-task', cause: this.rt.cause, job: t.job.spec, task: t.desc, gpus: t.gpus })
+    if (t.own) this.hooks.localStart(t.jobId)
+  }
+
+  /** The executor reports a run; stale or cancelled runs are ignored. */
+  finished(key: TaskKey, outcome: TaskOutcome): void {
+    const t = this.get(key.job, key.index)
+    if (t === undefined || t.state !== 'running' || t.runAttempt !== key.attempt) return
+    const d = Math.max(0, outcome.durationMs)
+    this.meanMs = this.meanMs === undefined ? d : this.meanMs + EWMA_ALPHA * (d - this.meanMs)
+    this.detach(t)
+    const result: TaskResult = {
+      job: key.job,
+      index: key.index,
+      attempt: t.attempt,
+      ranOn: this.rt.self,
+      outcome,
+    }
+    if (t.own) {
+      this.gc(t.job)
+      this.hooks.localResult(result)
+      return
+    }
+    if (this.addToOutbox(t.job, result)) {
+      getOrCreate(this.pending, t.job.spec.owner, () => [] as TaskResult[]).push(result)
+    }
+    this.gc(t.job)
+  }
+
+  /** Drops one held task: out of the queue, or cancelled if running. */
+  drop(t: HeldTask): void {
+    if (t.state === 'running') {
+      this.rt.emit({
+        type: 'cancel-task',
+        cause: this.rt.cause,
+        task: { job: t.jobId, index: t.index, attempt: t.runAttempt },
+      })
+    }
+    this.detach(t)
+    this.gc(t.job)
+  }
+
+  /** Drops every copy of a task held here (the owner has its result). */
+  dropCopies(job: JobId, index: number): void {
+    const t = this.get(job, index)
+    if (t !== undefined) this.drop(t)
+  }
+
+  /** Drops everything of a job: queued, running and unacked results. */
+  dropJob(job: JobId): void {
+    const j = this.jobs.get(job)
+    if (j === undefined) return
+    for (const t of [...j.tasks.values()]) this.drop(t)
+    const box = this.outbox.get(j.spec.owner)
+    if (box !== undefined && j.unacked > 0) {
+      for (const [k, e] of box) if (e.job === j) box.delete(k)
+      j.unacked = 0
+    }
+    this.gc(j)
+  }
+
+  /** An owner cancelled a job: drop it and refuse its tasks from now on. */
+  ownerCancelled(job: JobId): void {
+    if (!this.cancelled.has(job)) {
+      this.cancelled.add(job)
+      this.cancelledOrder.push(job)
+      if (this.cancelledOrder.length > CANCELLED_MEMORY) {
+        const old = this.cancelledOrder.shift()
+        if (old !== undefined) this.cancelled.delete(old)
+      }
+    }
+    this.dropJob(job)
+  }
+
+  /** An owner told us it cancelled a job (ignored if another node owns it). */
+  cancelFrom(from: PeerKey, job: JobId): void {
+    const spec = this.spec(job)
+    if (spec === undefined || spec.owner === from) this.ownerCancelled(job)
+  }
+
+  /** Victim side: takes up to `n` queued tasks fitting `free`, rotating across jobs. */
+  take(n: number, free: Resources, ownOnly: boolean): HeldTask[] {
+    const out: HeldTask[] = []
+    const fit = (r: Resources) => fits(r, free)
+    while (out.length < n) {
+      const t = this.queue.pop(fit, ownOnly)
+      if (t === undefined) break
+      this.detach(t)
+      this.gc(t.job)
+      out.push(t)
+    }
+    return out
+  }
+
+  private detach(t: HeldTask): void {
+    if (t.state === 'running') {
+      this.pool.release(t.res, t.gpus)
+      t.gpus = []
+      this.running--
+      t.job.running--
+    } else {
+      this.queue.remove(t)
+    }
+    t.job.tasks.delete(t.index)
+  }
+
+  private jobFor(spec: JobSpec): HeldJob {
+    let job = this.jobs.get(spec.id)
+    if (job === undefined) {
+      job = { spec, tasks: new Map(), unacked: 0, running: 0 }
+      this.jobs.set(spec.id, job)
+      if (spec.owner !== this.rt.self) {
+        getOrCreate(this.byOwner, spec.owner, () => new Set<HeldJob>()).add(job)
+        if (this.leaseDueAt === undefined) this.leaseDueAt = this.rt.now + this.rt.s.leaseIntervalMs
+      }
+    }
+    return job
+  }
+
+  private gc(job: HeldJob): void {
+    if (job.tasks.size > 0 || job.unacked > 0) return
+    if (this.jobs.get(job.spec.id) !== job) return
+    this.jobs.delete(job.spec.id)
+    const set = this.byOwner.get(job.spec.owner)
+    if (set !== undefined) {
+      set.delete(job)
+      if (set.size === 0) this.byOwner.delete(job.spec.owner)
+    }
+  }
+
+  // ---- results outbox ----------------------------------------------------
+
+  private addToOutbox(job: HeldJob, result: TaskResult): boolean {
+    const owner = job.spec.owner
+    const box = getOrCreate(this.outbox, owner, () => new Map<string, OutboxEntry>())
+    const key = outboxKey(result.job, result.index)
+    const prev = box.get(key)
+    if (prev !== undefined) {
+      // A result of an older attempt still unacked: the new attempt supersedes it.
+      if (prev.result.attempt === result.attempt) return false
+      box.delete(key)
+      prev.job.unacked--
+    }
+    box.set(key, { job, result, sentAt: this.rt.now })
+    job.unacked++
+    return true
+  }
+
+  private unbox(owner: PeerKey, job: JobId, index: number, attempt: number): void {
+    const box = this.outbox.get(owner)
+    const key = outboxKey(job, index)
+    const e = box?.get(key)
+    if (box === undefined || e === undefined) return
+    if (e.result.attempt !== attempt) return
+    box.delete(key)
+    if (box.size === 0) this.outbox.delete(owner)
+    e.job.unacked--
+    this.gc(e.job)
+  }
+
+  acked(from: PeerKey, tasks: TaskKey[]): void {
+    for (const k of tasks) this.unbox(from, k.job, k.index, k.attempt)
+  }
+
+  /** A send failed: keep the results; the resend timer sends them again. */
+  sendFailed(to: PeerKey, tasks: TaskKey[]): void {
+    const box = this.outbox.get(to)
+    if (box === undefined) return
+    for (const k of tasks) {
+      const key = outboxKey(k.job, k.index)
+      const e = box.get(key)
+      if (e === undefined) continue
+      box.delete(key)
+      e.sentAt = this.rt.now
+      box.set(key, e)
+    }
+  }
+
+  /** Emits the results produced in this handle() call, one command per owner. */
+  flushResults(): void {
+    for (const [owner, results] of this.pending) {
+      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
+    }
+    this.pending.clear()
+  }
+
+  /** Resends results whose last send is older than resultResendMs (all of them if `all`). */
+  private resend(owner: PeerKey, all: boolean): void {
+    const box = this.outbox.get(owner)
+    if (box === undefined) return
+    const due: OutboxEntry[] = []
+    const limit = this.rt.now - this.rt.s.resultResendMs
+    for (const e of box.values()) {
+      if (!all && e.sentAt > limit) break
+      due.push(e)
+    }
+    for (const e of due) {
+      const key = outboxKey(e.result.job, e.result.index)
+      box.delete(key)
+      e.sentAt = this.rt.now
+      box.set(key, e)
+    }
+    for (let i = 0; i < due.length; i += this.rt.s.maxBatch) {
+      const results = due.slice(i, i + this.rt.s.maxBatch).map((e) => e.result)
+      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
+    }
+  }
+
+  // ---- leases --------------------------------------------------------------
+
+  private holdingsFor(owner: PeerKey): TaskKey[] {
+    const out: TaskKey[] = []
+    for (const job of this.byOwner.get(owner) ?? []) {
+      for (const t of job.tasks.values()) out.push({ job: t.jobId, index: t.index, attempt: t.attempt })
+    }
+    for (const e of this.outbox.get(owner)?.values() ?? []) {
+      out.push({ job: e.result.job, index: e.result.index, attempt: e.result.attempt })
+    }
+    return out
+  }
+
+  private lease(owner: PeerKey): void {
+    const holdings = this.holdingsFor(owner)
+    if (holdings.length > 0) this.rt.emit({ type: 'send-lease', cause: this.rt.cause, to: owner, holdings })
+  }
+
+  sendLease(owner: PeerKey, holdings: TaskKey[]): void {
+    if (holdings.length > 0) this.rt.emit({ type: 'send-lease', cause: this.rt.cause, to: owner, holdings })
+  }
+
+  leaseAnswered(from: PeerKey, drop: TaskKey[], cancelledJobs: JobId[]): void {
+    for (const k of drop) {
+      const t = this.get(k.job, k.index)
+      if (t !== undefined && t.job.spec.owner === from && t.attempt === k.attempt) this.drop(t)
+      this.unbox(from, k.job, k.index, k.attempt)
+    }
+    for (const job of cancelledJobs) this.cancelFrom(from, job)
+  }
+
+  /** An owner came (back): send what it is owed now. */
+  peerConnected(peer: PeerKey): void {
+    this.resend(peer, true)
+    this.lease(peer)
+  }
+
+  /** Leases and resends due by now. */
+  tick(): void {
+    const now = this.rt.now
+    if (this.leaseDueAt !== undefined && this.leaseDueAt <= now) {
+      for (const owner of this.byOwner.keys()) this.lease(owner)
+      this.leaseDueAt = this.byOwner.size > 0 ? now + this.rt.s.leaseIntervalMs : undefined
+    }
+    if (this.outbox.size === 0) return
+    const limit = now - this.rt.s.resultResendMs
+    for (const [owner, box] of this.outbox) {
+      const first = box.values().next()
+      if (!first.done && first.value.sentAt <= limit) this.resend(owner, false)
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    let at = this.leaseDueAt
+    for (const box of this.outbox.values()) {
+      const first = box.values().next()
+      if (first.done) continue
+      const due = first.value.sentAt + this.rt.s.resultResendMs
+      if (at === undefined || due < at) at = due
+    }
+    return at
+  }
+
+  // ---- checks --------------------------------------------------------------
+
+  *runningTasks(): Generator<HeldTask> {
+    for (const job of this.jobs.values())
+      for (const t of job.tasks.values()) if (t.state === 'running') yield t
+  }
+
+  check(invariant: (ok: boolean, msg: string) => void): void {
+    this.pool.check(this.runningTasks())
+    let queued = 0
+    let running = 0
+    for (const [id, job] of this.jobs) {
+      let jobRunning = 0
+      for (const t of job.tasks.values()) if (t.state === 'running') jobRunning++
+      invariant(jobRunning === job.running, `job ${id} running count is off`)
+      invariant(job.spec.id === id, 'held job under the wrong id')
+      invariant(job.tasks.size > 0 || job.unacked > 0, `held job ${id} kept with nothing held`)
+      for (const t of job.tasks.values()) {
+        invariant(t.job === job && t.jobId === id, 'held task in the wrong job')
+        if (t.state === 'queued') {
+          queued++
+          invariant(t.slot?.live === true, `queued task ${id}/${t.index} is not in the queue`)
+          invariant(t.desc.attempt === t.attempt, 'queued task with a stale descriptor')
+        } else {
+          running++
+          invariant(t.slot === undefined, `running task ${id}/${t.index} is still queued`)
+        }
+      }
+    }
+    invariant(queued === this.queue.size, `queue size ${this.queue.size} != ${queued} queued tasks`)
+    invariant(running === this.running, `running count ${this.running} != ${running}`)
+    let unacked = 0
+    for (const box of this.outbox.values()) unacked += box.size
+    let counted = 0
+    for (const job of this.jobs.values()) counted += job.unacked
+    invariant(unacked === counted, 'outbox size does not match unacked counts')
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The owner's task table for one job: task records, dependency wiring and
+ * the checks made once at submit (missing dependencies, cycles).
+ */
+import type { JobId, JobProgress, JobSpec, PeerKey, TaskDescriptor, TaskInput } from './types.ts'
+
+/**
+ * waiting: dependencies not done. local: held by this node (queued or
+ * running here). remote: held by `holder`. doubt: restored, holder unknown
+ * until a lease claims it. done / failed: final.
+ */
+export type OwnedState = 'waiting' | 'local' | 'remote' | 'doubt' | 'done' | 'failed'
+
+export const OWNED_STATES: readonly OwnedState[] = ['waiting', 'local', 'remote', 'doubt', 'done', 'failed']
+
+export interface OwnedTask {
+  readonly job: OwnedJob
+  readonly index: number
+  readonly deps: readonly number[]
+  readonly costHintMs: number | undefined
+  state: OwnedState
+  attempt: number
+  holder: PeerKey | undefined
+  /** Lease deadline (remote) or grace deadline (doubt). */
+  deadline: number
+  /** When the current holder took custody. */
+  heldSince: number
+  /** Until the task becomes ready. */
+  input: Uint8Array | undefined
+  /** From ready until final. */
+  desc: TaskDescriptor | undefined
+  /** Dependencies not yet done. */
+  depsLeft: number
+  /** Tasks whose deps name this one (one entry per mention). */
+  readonly dependents: OwnedTask[]
+  /** Mentions by dependents still waiting: the value is kept while > 0. */
+  dependentsLeft: number
+  leftWaiting: boolean
+  value: Uint8Array | undefined
+  userErrors: number
+  failures: number
+  lastError: string
+  lastCrashed: boolean
+  backedUp: boolean
+}
+
+export interface OwnedJob {
+  readonly spec: JobSpec
+  readonly tasks: Map<number, OwnedTask>
+  /** Attempts handed out are at least this (above those of a previous life, after a restore). */
+  attemptBase: number
+  readonly counts: Record<OwnedState, number>
+  /** False once finished or cancelled. */
+  active: boolean
+  blocked: string
+  /** Results accepted, and the sum of their run times (for the mean). */
+  results: number
+  durationSum: number
+  readonly nodes: Set<PeerKey>
+  /** Tasks held by remote holders, oldest custody first. */
+  readonly remoteHeld: Map<number, OwnedTask>
+}
+
+export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
+  const job: OwnedJob = {
+    spec,
+    tasks: new Map(),
+    attemptBase: 0,
+    counts: { waiting: 0, local: 0, remote: 0, doubt: 0, done: 0, failed: 0 },
+    active: true,
+    blocked: '',
+    results: 0,
+    durationSum: 0,
+    nodes: new Set(),
+    remoteHeld: new Map(),
+  }
+  for (const inp of inputs) {
+    if (job.tasks.has(inp.index)) continue
+    job.tasks.set(inp.index, {
+      job,
+      index: inp.index,
+      deps: inp.deps,
+      costHintMs: inp.costHintMs,
+      state: 'waiting',
+      attempt: 0,
+      holder: undefined,
+      deadline: 0,
+      heldSince: 0,
+      input: inp.input,
+      desc: undefined,
+      depsLeft: inp.deps.length,
+      dependents: [],
+      dependentsLeft: 0,
+      leftWaiting: false,
+      value: undefined,
+      userErrors: 0,
+      failures: 0,
+      lastError: '',
+      lastCrashed: false,
+      backedUp: false,
+    })
+    job.counts.waiting++
+  }
+  for (const t of job.tasks.values()) {
+    for (const d of t.deps) {
+      const dep = job.tasks.get(d)
+      if (dep === undefined) continue
+      dep.dependents.push(t)
+      dep.dependentsLeft++
+    }
+  }
+  return job
+}
+
+/** Tasks that can never run: a dependency that does not exist, or a cycle. */
+export function invalidTasks(job: OwnedJob): Map<OwnedTask, string> {
+  const bad = new Map<OwnedTask, string>()
+  const indegree = new Map<OwnedTask, number>()
+  const stack: OwnedTask[] = []
+  for (const t of job.tasks.values()) {
+    const missing = t.deps.find((d) => !job.tasks.has(d))
+    if (missing !== undefined) bad.set(t, `dependency ${missing} does not exist`)
+    const n = t.deps.filter((d) => job.tasks.has(d)).length
+    indegree.set(t, n)
+    if (n === 0) stack.push(t)
+  }
+  // Kahn's algorithm: whatever is never released sits on or behind a cycle.
+  for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
+    for (const d of t.dependents) {
+      const n = (indegree.get(d) ?? 0) - 1
+      indegree.set(d, n)
+      if (n === 0) stack.push(d)
+    }
+  }
+  for (const [t, n] of indegree) {
+    if (n > 0 && !bad.has(t)) bad.set(t, 'dependency cycle')
+  }
+  return bad
+}
+
+export function descriptor(t: OwnedTask, depValues: Uint8Array[]): TaskDescriptor {
+  const d: TaskDescriptor = {
+    job: t.job.spec.id,
+    index: t.index,
+    attempt: t.attempt,
+    input: t.input ?? new Uint8Array(0),
+    depValues,
+  }
+  if (t.costHintMs !== undefined) d.costHintMs = t.costHintMs
+  return d
+}
+
+export function progressOf(job: OwnedJob, runningHere: number): JobProgress {
+  return {
+    job: job.spec.id,
+    total: job.tasks.size,
+    done: job.counts.done,
+    failed: job.counts.failed,
+    running: job.counts.remote + runningHere,
+    nodes: job.nodes.size,
+  }
+}
+
+export function meanTaskMs(job: OwnedJob): number | undefined {
+  return job.results > 0 ? job.durationSum / job.results : undefined
+}
+
+export type { JobId }

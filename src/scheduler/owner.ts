@@ -1,0 +1,290 @@
+/**
+ * The owner: the task table of every job submitted to (or restored on) this
+ * node. It turns events into lifecycle moves (lifecycle.ts): submits and
+ * restores, results, leases and custody hand-offs, deadlines, placement
+ * notices, tail backups and progress. Custody moves only through
+ * Custody.setState() (custody.ts).
+ */
+
+import type { Holder } from './holder.ts'
+import { buildJob, invalidTasks, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
+import { EMPTY, OwnerLifecycle } from './lifecycle.ts'
+import { type PeerView, sizeOf } from './peers.ts'
+import { blockReason, fitsNode, type NodeSize } from './resources.ts'
+import type { Runtime } from './runtime.ts'
+import type {
+  JobId,
+  JobProgress,
+  JobSpec,
+  PeerKey,
+  SchedulerAdvert,
+  TaskDescriptor,
+  TaskInput,
+  TaskKey,
+  TaskResult,
+} from './types.ts'
+
+/**
+ * First attempt number a restored owner hands out. Attempts are bumped one at
+ * a time, so those used before a restart stay far below the driver's clock
+ * in ms at the restart (wall clock in the daemon, monotonic virtual time in
+ * the simulator); starting above them keeps a stale copy's late result or
+ * lease from passing for the current attempt.
+ */
+export function restoreBase(now: number): number {
+  return Number.isFinite(now) ? Math.max(0, Math.floor(now)) + 1 : 1
+}
+
+export class Owner extends OwnerLifecycle {
+  private readonly peers: PeerView
+  private readonly selfSize: NodeSize
+  private readonly cancelledJobs = new Set<JobId>()
+
+  constructor(rt: Runtime, holder: Holder, peers: PeerView, selfSize: NodeSize) {
+    super(rt, holder)
+    this.peers = peers
+    this.selfSize = selfSize
+  }
+
+  // ---- submit, restore, cancel ---------------------------------------------
+
+  submit(spec: JobSpec, inputs: TaskInput[]): void {
+    if (this.jobs.has(spec.id) || this.finished.has(spec.id)) return
+    const job = buildJob(spec, inputs)
+    this.jobs.set(spec.id, job)
+    this.custody.dirty.add(job)
+    for (const [t, reason] of invalidTasks(job)) {
+      if (t.state === 'waiting') this.failCascade(t, this.synthetic(t, reason))
+    }
+    for (const t of job.tasks.values()) {
+      if (t.state === 'waiting' && t.depsLeft === 0) this.ready(t, 'local')
+    }
+    this.checkBlocked(job)
+    this.maybeFinish(job)
+  }
+
+  restore(
+    spec: JobSpec,
+    inputs: TaskInput[],
+    finished: Array<{ index: number; ok: boolean; value?: Uint8Array }>,
+  ): void {
+    if (this.jobs.has(spec.id) || this.finished.has(spec.id)) return
+    const job = buildJob(spec, inputs)
+    this.jobs.set(spec.id, job)
+    this.custody.dirty.add(job)
+    // Attempts handed out before the restart are unknown; new ones start above them (see restoreBase).
+    job.attemptBase = restoreBase(this.rt.now)
+    for (const t of job.tasks.values()) t.attempt = job.attemptBase
+    for (const f of finished) {
+      const t = job.tasks.get(f.index)
+      if (t === undefined || t.state !== 'waiting') continue
+      this.leaveWaiting(t)
+      this.custody.setState(t, f.ok ? 'done' : 'failed')
+      if (f.ok) t.value = f.value ?? EMPTY
+      t.input = undefined
+    }
+    const bad = invalidTasks(job)
+    for (const t of job.tasks.values()) {
+      if (t.state !== 'waiting') continue
+      const failedDep = t.deps.find((d) => job.tasks.get(d)?.state === 'failed')
+      const reason = failedDep !== undefined ? `dependency ${failedDep} failed` : bad.get(t)
+      if (reason !== undefined) this.failCascade(t, this.synthetic(t, reason))
+    }
+    for (const t of job.tasks.values()) {
+      if (t.state !== 'waiting') continue
+      t.depsLeft = t.deps.filter((d) => job.tasks.get(d)?.state !== 'done').length
+      if (t.depsLeft === 0) this.ready(t, 'doubt')
+    }
+    for (const t of job.tasks.values()) if (t.dependentsLeft <= 0) t.value = undefined
+    this.checkBlocked(job)
+    this.maybeFinish(job)
+  }
+
+  cancel(id: JobId): void {
+    const job = this.jobs.get(id)
+    if (job === undefined || !job.active) return
+    const holders = new Set<PeerKey>()
+    for (const t of job.tasks.values()) {
+      if (t.state !== 'remote' || t.holder === undefined) continue
+      holders.add(t.holder)
+      this.custody.unindex(t)
+    }
+    this.holder.dropJob(id)
+    for (const to of holders) this.rt.emit({ type: 'send-cancel', cause: this.rt.cause, to, job: id })
+    this.cancelledJobs.add(id)
+    this.finishJob(job, 'cancelled')
+  }
+
+  resultsReceived(from: PeerKey, results: TaskResult[]): void {
+    for (const r of results) this.apply(r)
+    this.rt.flushPersist()
+    if (results.length === 0) return
+    const tasks = results.map((r) => ({ job: r.job, index: r.index, attempt: r.attempt }))
+    this.rt.emit({ type: 'ack-results', cause: this.rt.cause, to: from, tasks })
+  }
+
+  localResult(r: TaskResult): void {
+    this.apply(r)
+  }
+
+  localStart(job: JobId): void {
+    const j = this.jobs.get(job)
+    if (j !== undefined) this.custody.dirty.add(j)
+  }
+
+  // ---- leases and custody hand-offs ---------------------------------------------
+
+  leaseReceived(from: PeerKey, holdings: TaskKey[]): void {
+    const drop: TaskKey[] = []
+    const cancelled = new Set<JobId>()
+    for (const k of holdings) {
+      const t = this.jobs.get(k.job)?.tasks.get(k.index)
+      if (t === undefined) {
+        if (this.cancelledJobs.has(k.job)) cancelled.add(k.job)
+        drop.push(k)
+      } else if (!this.claim(t, from, k.attempt)) {
+        drop.push(k)
+      }
+    }
+    this.peers.leaseFrom(from)
+    this.rt.emit({
+      type: 'answer-lease',
+      cause: this.rt.cause,
+      to: from,
+      drop,
+      cancelledJobs: [...cancelled],
+    })
+  }
+
+  /** A holder says it holds this attempt. Returns false if it should drop it. */
+  private claim(t: OwnedTask, from: PeerKey, attempt: number): boolean {
+    if (t.state === 'doubt') {
+      this.adopt(t, attempt)
+      this.custody.setState(t, 'remote', from)
+      return true
+    }
+    if (attempt !== t.attempt) return false
+    if (t.state === 'remote') {
+      if (t.holder !== from) this.custody.setState(t, 'remote', from)
+      else this.custody.refresh(t)
+      return true
+    }
+    if (t.state !== 'local') return false
+    const here = this.holder.get(t.job.spec.id, t.index)
+    if (here === undefined || here.state !== 'queued') return false
+    this.holder.drop(here)
+    this.custody.setState(t, 'remote', from)
+    return true
+  }
+
+  private adopt(t: OwnedTask, attempt: number): void {
+    t.attempt = attempt
+    if (t.desc !== undefined) t.desc = { ...t.desc, attempt }
+  }
+
+  private task(job: JobId, index: number): OwnedTask | undefined {
+    return this.jobs.get(job)?.tasks.get(index)
+  }
+
+  /** A task queued here left with a steal grant or a push. */
+  handedOff(job: JobId, index: number, attempt: number, to: PeerKey): void {
+    const t = this.task(job, index)
+    if (t?.state === 'local' && t.attempt === attempt) this.custody.setState(t, 'remote', to)
+  }
+
+  /** A grant to `to` could not be written: the task is ours again, same attempt. */
+  grantFailed(to: PeerKey, d: TaskDescriptor): void {
+    const t = this.task(d.job, d.index)
+    if (t?.state !== 'remote' || t.holder !== to || t.attempt !== d.attempt || t.desc === undefined) return
+    this.custody.setState(t, 'local')
+    this.holder.hold(t.job.spec, t.desc)
+  }
+
+  /** A push to `to` failed: custody is in doubt, so re-queue with a new attempt. */
+  pushFailed(to: PeerKey, d: TaskDescriptor): void {
+    const t = this.task(d.job, d.index)
+    if (t?.state !== 'remote' || t.holder !== to || t.attempt !== d.attempt) return
+    this.requeue(t)
+  }
+
+  /** One of our own tasks came back to us in a stolen or pushed batch. */
+  reclaim(d: TaskDescriptor): void {
+    const t = this.task(d.job, d.index)
+    if (t === undefined) return
+    if (t.state === 'doubt') this.adopt(t, d.attempt)
+    else if (t.state !== 'remote' || t.attempt !== d.attempt) return
+    if (t.desc === undefined) return
+    this.custody.setState(t, 'local')
+    this.holder.hold(t.job.spec, t.desc)
+  }
+
+  peerGone(peer: PeerKey): void {
+    for (const t of this.custody.heldBy(peer)) this.infraFailure(t, `holder ${peer} disconnected`, false)
+  }
+
+  /** Lease and grace deadlines due by now. */
+  expire(): void {
+    const { leases, graces } = this.custody.expired()
+    const ms = this.rt.s.leaseTimeoutMs
+    for (const t of leases) {
+      if (t.state === 'remote')
+        this.infraFailure(t, `lease expired: holder ${t.holder} silent for ${ms} ms`, false)
+    }
+    for (const t of graces) if (t.state === 'doubt') this.requeue(t)
+  }
+
+  nextDeadline(): number | undefined {
+    return this.custody.nextDeadline()
+  }
+
+  // ---- placement notices, backups, progress ----------------------------------------
+
+  private checkBlocked(job: OwnedJob): void {
+    if (!job.active) return
+    const reason = blockReason(job.spec.resources, [this.selfSize, ...this.peers.sizes()])
+    if (reason === job.blocked) return
+    job.blocked = reason
+    if (reason === '') this.blocked.delete(job)
+    else this.blocked.add(job)
+    this.rt.emit({ type: 'job-blocked', cause: this.rt.cause, job: job.spec.id, reason })
+  }
+
+  advertReceived(advert: SchedulerAdvert): void {
+    if (this.blocked.size === 0) return
+    const size = sizeOf(advert)
+    for (const job of [...this.blocked]) if (fitsNode(job.spec.resources, size)) this.checkBlocked(job)
+  }
+
+  /** Tail backups (see tail.ts); returns when the next one may become due. */
+  backups(): number | undefined {
+    this.tail.update(this.custody.dirty)
+    return this.tail.run(this.rt, this.holder)
+  }
+
+  /** Emits job-progress / job-finished for the jobs changed in this handle() call. */
+  flush(): void {
+    this.tail.update(this.custody.dirty)
+    for (const job of this.custody.dirty) {
+      const status = this.finalStatus.get(job)
+      if (status !== undefined) {
+        this.finalStatus.delete(job)
+        const progress = this.finished.get(job.spec.id)?.progress ?? progressOf(job, 0)
+        this.rt.emit({ type: 'job-finished', cause: this.rt.cause, job: job.spec.id, status, progress })
+      } else if (job.active) {
+        const progress = progressOf(job, this.holder.runningOf(job.spec.id))
+        this.rt.emit({ type: 'job-progress', cause: this.rt.cause, progress })
+      }
+    }
+    this.custody.dirty.clear()
+  }
+
+  progress(id: JobId): JobProgress | undefined {
+    const job = this.jobs.get(id)
+    if (job !== undefined) return progressOf(job, this.holder.runningOf(id))
+    return this.finished.get(id)?.progress
+  }
+
+  check(): void {
+    this.custody.check(this.jobs.values(), this.holder)
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Owner pushes: when this node has more of its own tasks queued than its own
+ * slots will take next, it sends first batches to idle peers (free slots,
+ * nothing ready) so a job ramps up without waiting for steals. A peer pushed
+ * to is not pushed to again until its advert changes or a lease from it arrives.
+ */
+import type { Holder } from './holder.ts'
+import type { Owner } from './owner.ts'
+import type { PeerView } from './peers.ts'
+import type { Runtime } from './runtime.ts'
+import { batchSize, toBatch } from './steal.ts'
+
+export function pushToIdle(rt: Runtime, holder: Holder, owner: Owner, view: PeerView): void {
+  if (view.pushable.size === 0) return
+  // Keep one task per local slot for this node's next round.
+  let surplus = holder.queue.ownSize - holder.pool.slots
+  if (surplus <= 0) return
+  for (const peer of view.pushable) {
+    if (surplus <= 0) break
+    view.pushable.delete(peer)
+    const info = view.peers.get(peer)
+    if (info === undefined || !info.idle) continue
+    const a = info.advert
+    const free = { cpu: a.freeSlots, gpu: a.freeGpus, memoryMB: a.freeMemoryMB }
+    const n = Math.min(surplus, batchSize(a.freeSlots, holder.meanMs, a.meanTaskMs, rt.s))
+    const tasks = holder.take(n, free, true)
+    if (tasks.length === 0) continue
+    for (const t of tasks) owner.handedOff(t.jobId, t.index, t.attempt, peer)
+    surplus -= tasks.length
+    rt.stats.pushes++
+    rt.emit({ type: 'push-batch', cause: rt.cause, to: peer, batch: toBatch(tasks) })
+  }
+}

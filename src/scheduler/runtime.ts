@@ -1,0 +1,126 @@
+/**
+ * What every part of one NodeScheduler shares while it handles an event:
+ * the current time and cause, the commands produced so far, settings,
+ * counters and the seeded PRNG.
+ */
+import type { Random } from './random.ts'
+import type { Capacity, Command, PeerKey, TaskResult } from './types.ts'
+
+export interface SchedulerOptions {
+  self: PeerKey
+  capacity: Capacity
+  /** Seeds the PRNG (victim choice, backoff jitter). */
+  seed: number
+  /** Holder → owner heartbeat period. Default 1000. */
+  leaseIntervalMs?: number
+  /** The owner re-queues a held task not named by a lease for this long. Default 5000. */
+  leaseTimeoutMs?: number
+  /** Restored (in-doubt) tasks wait this long for a holder's lease. Default leaseTimeoutMs. */
+  restoreGraceMs?: number
+  /** Heartbeat publish-advert period. Default 1000. */
+  advertIntervalMs?: number
+  /** Change-driven adverts at most this often. Default 100. */
+  advertMinIntervalMs?: number
+  /** First steal backoff; doubles per failed/empty steal up to stealBackoffMaxMs. Default 20. */
+  stealBackoffMinMs?: number
+  /** Default 1000. */
+  stealBackoffMaxMs?: number
+  /** Default 2. */
+  prefetchFactor?: number
+  /** Queued work (by mean task time) a thief wants per slot. Default 20. */
+  targetBufferMs?: number
+  /** Tasks per steal or push. Default 1024. */
+  maxBatch?: number
+  /** A holder resends unacked results after this. Default 2000. */
+  resultResendMs?: number
+  /** Tail backups: a task held elsewhere longer than this × the job's mean task time. Default 3. */
+  backupAfterFactor?: number
+}
+
+export type Settings = Required<Omit<SchedulerOptions, 'self' | 'capacity' | 'seed'>>
+
+export function resolveSettings(o: SchedulerOptions): Settings {
+  const leaseTimeoutMs = o.leaseTimeoutMs ?? 5000
+  return {
+    leaseIntervalMs: o.leaseIntervalMs ?? 1000,
+    leaseTimeoutMs,
+    restoreGraceMs: o.restoreGraceMs ?? leaseTimeoutMs,
+    advertIntervalMs: o.advertIntervalMs ?? 1000,
+    advertMinIntervalMs: o.advertMinIntervalMs ?? 100,
+    stealBackoffMinMs: o.stealBackoffMinMs ?? 20,
+    stealBackoffMaxMs: o.stealBackoffMaxMs ?? 1000,
+    prefetchFactor: o.prefetchFactor ?? 2,
+    targetBufferMs: o.targetBufferMs ?? 20,
+    maxBatch: Math.max(1, o.maxBatch ?? 1024),
+    resultResendMs: o.resultResendMs ?? 2000,
+    backupAfterFactor: o.backupAfterFactor ?? 3,
+  }
+}
+
+export interface SchedulerStats {
+  stealsSent: number
+  /** Steal replies that brought tasks. */
+  stealsGranted: number
+  /** Steal replies that were empty, or steals that failed. */
+  stealsEmpty: number
+  tasksStolen: number
+  tasksGiven: number
+  pushes: number
+  tasksRun: number
+  duplicateResults: number
+  requeued: number
+  backups: number
+}
+
+export function emptyStats(): SchedulerStats {
+  return {
+    stealsSent: 0,
+    stealsGranted: 0,
+    stealsEmpty: 0,
+    tasksStolen: 0,
+    tasksGiven: 0,
+    pushes: 0,
+    tasksRun: 0,
+    duplicateResults: 0,
+    requeued: 0,
+    backups: 0,
+  }
+}
+
+export class Runtime {
+  now = Number.NEGATIVE_INFINITY
+  cause = ''
+  out: Command[] = []
+  private persistBuf: TaskResult[] = []
+  readonly self: PeerKey
+  readonly s: Settings
+  readonly stats: SchedulerStats = emptyStats()
+  readonly rng: Random
+
+  constructor(self: PeerKey, s: Settings, rng: Random) {
+    this.self = self
+    this.s = s
+    this.rng = rng
+  }
+
+  begin(at: number, cause: string): void {
+    if (at > this.now) this.now = at
+    this.cause = cause
+    this.out = []
+  }
+
+  emit(c: Command): void {
+    this.out.push(c)
+  }
+
+  /** Queue an accepted outcome for the store; flushPersist() emits one persist-results. */
+  persist(r: TaskResult): void {
+    this.persistBuf.push(r)
+  }
+
+  flushPersist(): void {
+    if (this.persistBuf.length === 0) return
+    this.out.push({ type: 'persist-results', cause: this.cause, results: this.persistBuf })
+    this.persistBuf = []
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * NodeScheduler: one node's scheduler, owner and holder and thief at once.
+ * handle(event) is the only door; it returns the commands to carry out, each
+ * carrying the cause of its event. Time comes only from event.at.
+ */
+import { Advertiser, buildAdvert } from './advert.ts'
+import { assertNever, invariant } from './errors.ts'
+import { Holder } from './holder.ts'
+import { Owner } from './owner.ts'
+import { PeerView } from './peers.ts'
+import { pushToIdle } from './push.ts'
+import { Random } from './random.ts'
+import { Runtime, resolveSettings, type SchedulerOptions, type SchedulerStats } from './runtime.ts'
+import { grantCount, Thief, toBatch } from './steal.ts'
+import type { Batch, Command, JobId, JobProgress, PeerKey, SchedulerAdvert, SchedulerEvent } from './types.ts'
+
+type EventOf<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>
+
+export class NodeScheduler {
+  private readonly rt: Runtime
+  private readonly holder: Holder
+  private readonly owner: Owner
+  private readonly peers = new PeerView()
+  private readonly thief: Thief
+  private readonly adverts = new Advertiser()
+  private backupDue: number | undefined
+
+  constructor(opts: SchedulerOptions) {
+    this.rt = new Runtime(opts.self, resolveSettings(opts), new Random(opts.seed))
+    this.holder = new Holder(this.rt, opts.capacity, {
+      localResult: (r) => this.owner.localResult(r),
+      localStart: (job) => this.owner.localStart(job),
+    })
+    this.owner = new Owner(this.rt, this.holder, this.peers, this.holder.pool.size)
+    this.thief = new Thief(this.rt)
+  }
+
+  handle(event: SchedulerEvent): Command[] {
+    this.rt.begin(event.at, event.cause)
+    this.dispatch(event)
+    this.rt.flushPersist()
+    this.settle()
+    const out = this.rt.out
+    this.rt.out = []
+    return out
+  }
+
+  private dispatch(e: SchedulerEvent): void {
+    switch (e.type) {
+      case 'tick':
+        break
+      case 'job-submitted':
+        this.owner.submit(e.job, e.tasks)
+        break
+      case 'job-restored':
+        this.owner.restore(e.job, e.tasks, e.finished)
+        break
+      case 'job-cancelled':
+        this.owner.cancel(e.job)
+        break
+      case 'advert-received':
+        this.advertReceived(e)
+        break
+      case 'peer-connected':
+        this.holder.peerConnected(e.peer)
+        break
+      case 'peer-gone':
+        this.peerGone(e.peer)
+        break
+      case 'steal-granted':
+        this.stealGranted(e)
+        break
+      case 'steal-failed':
+        this.thief.failed(e.requestId)
+        break
+      case 'steal-requested':
+        this.stealRequested(e)
+        break
+      case 'grant-failed':
+        this.grantFailed(e.to, e.batch)
+        break
+      case 'batch-pushed':
+        this.acceptBatch(e.batch)
+        break
+      case 'push-failed':
+        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d)
+        break
+      case 'task-finished':
+        this.holder.finished(e.task, e.outcome)
+        break
+      case 'results-received':
+        this.owner.resultsReceived(e.from, e.results)
+        break
+      case 'results-acked':
+        this.holder.acked(e.from, e.tasks)
+        break
+      case 'results-send-failed':
+        this.holder.sendFailed(e.to, e.tasks)
+        break
+      case 'lease-received':
+        this.owner.leaseReceived(e.from, e.holdings)
+        break
+      case 'lease-answered':
+        this.holder.leaseAnswered(e.from, e.drop, e.cancelledJobs)
+        break
+      case 'cancel-received':
+        this.holder.cancelFrom(e.from, e.job)
+        break
+      default:
+        assertNever(e)
+    }
+  }
+
+  private advertReceived(e: EventOf<'advert-received'>): void {
+    if (e.peer === this.rt.self) return
+    const change = this.peers.update(e.peer, e.advert, e.rttMs)
+    this.owner.advertReceived(e.advert)
+    if (change.moreReady) this.thief.moreReadyAdvertised()
+  }
+
+  private peerGone(peer: PeerKey): void {
+    if (peer === this.rt.self) return
+    this.owner.peerGone(peer)
+    this.peers.forget(peer)
+    this.thief.peerGone(peer)
+  }
+
+  private stealGranted(e: EventOf<'steal-granted'>): void {
+    this.acceptBatch(e.batch)
+    this.rt.stats.tasksStolen += e.batch.tasks.length
+    this.thief.granted(e.requestId, e.batch.tasks.length)
+  }
+
+  /** Takes custody of a batch and tells the owners at once. */
+  private acceptBatch(batch: Batch): void {
+    const leases = this.holder.acceptBatch(batch, (_spec, d) => this.owner.reclaim(d))
+    for (const [owner, keys] of leases) this.holder.sendLease(owner, keys)
+  }
+
+  private stealRequested(e: EventOf<'steal-requested'>): void {
+    const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s)
+    const tasks = this.holder.take(n, e.free, false)
+    for (const t of tasks) if (t.own) this.owner.handedOff(t.jobId, t.index, t.attempt, e.from)
+    this.rt.stats.tasksGiven += tasks.length
+    this.rt.emit({
+      type: 'reply-steal',
+      cause: this.rt.cause,
+      to: e.from,
+      requestId: e.requestId,
+      batch: toBatch(tasks),
+    })
+  }
+
+  private grantFailed(to: PeerKey, batch: Batch): void {
+    const specs = new Map(batch.jobs.map((j) => [j.id, j]))
+    for (const d of batch.tasks) {
+      const spec = specs.get(d.job)
+      if (spec === undefined) continue
+      if (spec.owner === this.rt.self) this.owner.grantFailed(to, d)
+      else this.holder.hold(spec, d)
+    }
+  }
+
+  /** Deadlines, then starts, pushes, backups, steals and the coalesced outputs. */
+  private settle(): void {
+    this.owner.expire()
+    this.thief.expire()
+    this.holder.tick()
+    this.holder.startRunnable()
+    pushToIdle(this.rt, this.holder, this.owner, this.peers)
+    const idle = this.holder.queue.size === 0 && this.holder.pool.freeSlots > 0
+    this.backupDue = idle ? this.owner.backups() : undefined
+    this.thief.maybeSteal(this.holder, this.peers)
+    this.holder.flushResults()
+    this.rt.flushPersist()
+    this.owner.flush()
+    this.adverts.maybePublish(this.rt, this.holder)
+  }
+
+  nextDeadline(): number | undefined {
+    let at: number | undefined
+    const consider = (t: number | undefined) => {
+      if (t !== undefined && t > this.rt.now && (at === undefined || t < at)) at = t
+    }
+    consider(this.owner.nextDeadline())
+    consider(this.holder.nextDeadline())
+    consider(this.thief.nextDeadline())
+    consider(this.backupDue)
+    consider(this.adverts.nextDeadline(this.rt))
+    return at
+  }
+
+  checkInvariants(): void {
+    this.holder.check(invariant)
+    this.owner.check()
+  }
+
+  advert(): SchedulerAdvert {
+    return buildAdvert(this.holder)
+  }
+
+  jobProgress(job: JobId): JobProgress | undefined {
+    return this.owner.progress(job)
+  }
+
+  stats(): SchedulerStats {
+    return { ...this.rt.stats }
+  }
+}

@@ -1,0 +1,645 @@
+/**
+ * An in-memory mesh of NodeSchedulers on a virtual clock, for property tests:
+ * a time-ordered event heap, a network that delays, reorders, duplicates and
+ * loses messages (a lost request gives its sender the matching *-failed event;
+ * a lost fire-and-forget message vanishes), an executor with scripted
+ * outcomes, node crashes and restarts (an owner restarts from what it
+ * persisted, through job-restored), a fault phase and then a fault-free
+ * liveness phase run to completion under a step budget.
+ *
+ * One seed decides everything; checkers run after every step.
+ */
+import { NodeScheduler } from '../../src/scheduler/index.ts'
+import type {
+  Capacity,
+  Command,
+  JobId,
+  JobSpec,
+  JobStatus,
+  PeerKey,
+  SchedulerEvent,
+  TaskInput,
+  TaskOutcome,
+  TaskResult,
+} from '../../src/scheduler/index.ts'
+import { Random } from '../../src/scheduler/random.ts'
+
+export interface SimOptions {
+  seed: number
+  nodes: number
+  /** The first `owners` nodes submit jobs. */
+  owners: number
+  jobsPerOwner: number
+  maxTasks: number
+  /** Probability that a task depends on earlier tasks. */
+  depRate: number
+  lossRate: number
+  dupRate: number
+  /** Node crashes during the fault phase. */
+  crashes: number
+  threwRate: number
+  crashRate: number
+  rejectRate: number
+  cancelRate: number
+  /** Some nodes have GPUs and some jobs need one. */
+  gpus: boolean
+  /** Tiny tasks (< 2 ms) to exercise executor depth. */
+  tiny: boolean
+  faultMs: number
+  stepBudget: number
+  /** Keep every command (for determinism checks). */
+  log?: boolean
+}
+
+type EventBody = SchedulerEvent extends infer E ? (E extends SchedulerEvent ? Omit<E, 'at' | 'cause'> : never) : never
+
+interface SimNode {
+  readonly key: PeerKey
+  readonly capacity: Capacity
+  readonly owner: boolean
+  sched: NodeScheduler | undefined
+  incarnation: number
+  tickAt: number | undefined
+  /** Executor: `job/index/attempt` → run token. */
+  readonly runs: Map<string, number>
+}
+
+interface StoredJob {
+  spec: JobSpec
+  tasks: TaskInput[]
+  persisted: Map<number, TaskResult>
+  status: JobStatus | undefined
+  cancelRequested: boolean
+}
+
+interface Item {
+  at: number
+  seq: number
+  run: () => void
+}
+
+export interface SimReport {
+  violations: string[]
+  steps: number
+  timeMs: number
+  jobs: Map<JobId, StoredJob>
+  log: string[]
+  finished: number
+  stats: Record<string, number>
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export function valueOf(job: JobId, index: number): Uint8Array {
+  return enc.encode(`v:${job}:${index}`)
+}
+
+export class SimNet {
+  private readonly o: SimOptions
+  private readonly rng: Random
+  private readonly heap: Item[] = []
+  private seq = 0
+  private now = 0
+  private steps = 0
+  private faults = true
+  private readonly nodes: SimNode[] = []
+  private readonly byKey = new Map<PeerKey, SimNode>()
+  private readonly stores = new Map<PeerKey, Map<JobId, StoredJob>>()
+  private readonly allJobs = new Map<JobId, StoredJob>()
+  private readonly persistCount = new Map<string, number>()
+  private readonly finishedCount = new Map<JobId, number>()
+  /** Outcomes the executor produced, per task. */
+  private readonly produced = new Map<string, { threw: number; crashed: number; rejected: number }>()
+  private readonly rtt = new Map<string, number>()
+  private readonly violations: string[] = []
+  private readonly log: string[] = []
+  private runToken = 0
+  private causeSeq = 0
+  private readonly statTotals: Record<string, number> = {}
+
+  constructor(o: SimOptions) {
+    this.o = o
+    this.rng = new Random(o.seed)
+    for (let i = 0; i < o.nodes; i++) this.addNode(i)
+  }
+
+  private addNode(i: number): void {
+    const gpuCount = this.o.gpus && i % 2 === 1 ? 1 + this.rng.int(2) : 0
+    const capacity: Capacity = {
+      slots: 1 + this.rng.int(4),
+      memoryMB: 1024 * (1 + this.rng.int(4)),
+      gpus: Array.from({ length: gpuCount }, (_, g) => ({ index: g, name: `sim-gpu-${g}` })),
+    }
+    const node: SimNode = {
+      key: `n${i}`,
+      capacity,
+      owner: i < this.o.owners,
+      sched: undefined,
+      incarnation: 0,
+      tickAt: undefined,
+      runs: new Map(),
+    }
+    this.nodes.push(node)
+    this.byKey.set(node.key, node)
+    this.stores.set(node.key, new Map())
+    this.start(node)
+  }
+
+  private start(node: SimNode): void {
+    node.sched = new NodeScheduler({
+      self: node.key,
+      capacity: node.capacity,
+      seed: this.rng.int(2 ** 31),
+      leaseIntervalMs: 100,
+      leaseTimeoutMs: 600,
+      advertIntervalMs: 200,
+      advertMinIntervalMs: 20,
+      resultResendMs: 300,
+    })
+    node.tickAt = undefined
+    this.after(0, () => this.feed(node, { type: 'tick' }))
+  }
+
+  // ---- event heap --------------------------------------------------------
+
+  private after(delayMs: number, run: () => void): void {
+    const item: Item = { at: this.now + delayMs, seq: this.seq++, run }
+    const h = this.heap
+    h.push(item)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (less(h[p], h[i])) break
+      ;[h[p], h[i]] = [h[i], h[p]]
+      i = p
+    }
+  }
+
+  private pop(): Item | undefined {
+    const h = this.heap
+    if (h.length === 0) return undefined
+    const top = h[0]
+    const last = h.pop() as Item
+    if (h.length > 0) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && less(h[l], h[m])) m = l
+        if (r < h.length && less(h[r], h[m])) m = r
+        if (m === i) break
+        ;[h[m], h[i]] = [h[i], h[m]]
+        i = m
+      }
+    }
+    return top
+  }
+
+  // ---- feeding nodes -----------------------------------------------------
+
+  private feed(node: SimNode, body: EventBody): void {
+    const sched = node.sched
+    if (sched === undefined) return
+    this.steps++
+    const event = { ...body, at: this.now, cause: `c${this.causeSeq++}` } as SchedulerEvent
+    if (this.o.log) this.log.push(`${this.now} ${node.key} <- ${JSON.stringify(event, bytes)}`)
+    let cmds: Command[]
+    try {
+      cmds = sched.handle(event)
+      sched.checkInvariants()
+    } catch (err) {
+      this.violations.push(`${node.key} on ${event.type} at ${this.now}: ${(err as Error).stack}`)
+      throw err
+    }
+    for (const c of cmds) {
+      if (c.cause !== event.cause) this.violations.push(`${c.type} lost its cause`)
+      if (this.o.log) this.log.push(`${this.now} ${node.key} ${JSON.stringify(c, bytes)}`)
+      this.obey(node, c, event)
+    }
+    this.armTick(node)
+  }
+
+  private armTick(node: SimNode): void {
+    const d = node.sched?.nextDeadline()
+    if (d === undefined) return
+    if (d <= this.now) {
+      this.violations.push(`${node.key}: nextDeadline ${d} is not in the future (now ${this.now})`)
+      return
+    }
+    if (node.tickAt !== undefined && node.tickAt > this.now && node.tickAt <= d) return
+    node.tickAt = d
+    const inc = node.incarnation
+    this.after(d - this.now, () => {
+      if (node.incarnation !== inc) return
+      if (node.tickAt === d) node.tickAt = undefined
+      this.feed(node, { type: 'tick' })
+    })
+  }
+
+  /** Sends a message; a loss (or a broken connection) gives the sender `failed` if there is one. */
+  private send(from: SimNode, to: PeerKey, body: EventBody, failed?: EventBody): void {
+    const target = this.byKey.get(to)
+    const fromInc = from.incarnation
+    const fail = () => {
+      if (failed !== undefined && from.incarnation === fromInc) this.after(1 + this.rng.int(3), () => this.feedIf(from, fromInc, failed))
+    }
+    if (target === undefined || target.sched === undefined) return fail()
+    if (this.faults && this.rng.next() < this.o.lossRate) return fail()
+    const toInc = target.incarnation
+    const copies = this.faults && this.rng.next() < this.o.dupRate ? 2 : 1
+    for (let i = 0; i < copies; i++) {
+      this.after(this.delay(from.key, to), () => {
+        if (target.incarnation !== toInc) {
+          if (i === 0) fail()
+          return
+        }
+        this.feed(target, body)
+      })
+    }
+  }
+
+  private feedIf(node: SimNode, inc: number, body: EventBody): void {
+    if (node.incarnation === inc) this.feed(node, body)
+  }
+
+  private delay(a: PeerKey, b: PeerKey): number {
+    return this.rttOf(a, b) / 2 + this.rng.next() * 3
+  }
+
+  private rttOf(a: PeerKey, b: PeerKey): number {
+    const k = a < b ? `${a}|${b}` : `${b}|${a}`
+    let r = this.rtt.get(k)
+    if (r === undefined) {
+      r = 0.2 + this.rng.next() * 4
+      this.rtt.set(k, r)
+    }
+    return r
+  }
+
+  // ---- commands ----------------------------------------------------------
+
+  private obey(node: SimNode, c: Command, cause: SchedulerEvent): void {
+    const from = node.key
+    switch (c.type) {
+      case 'send-steal':
+        return this.send(node, c.to, { type: 'steal-requested', from, requestId: c.requestId, free: c.free, max: c.max }, {
+          type: 'steal-failed',
+          from: c.to,
+          requestId: c.requestId,
+          reason: 'lost',
+        })
+      case 'reply-steal':
+        return this.send(node, c.to, { type: 'steal-granted', from, requestId: c.requestId, batch: c.batch }, {
+          type: 'grant-failed',
+          to: c.to,
+          requestId: c.requestId,
+          batch: c.batch,
+        })
+      case 'push-batch':
+        return this.send(node, c.to, { type: 'batch-pushed', from, batch: c.batch }, {
+          type: 'push-failed',
+          to: c.to,
+          batch: c.batch,
+          reason: 'lost',
+        })
+      case 'run-task':
+        return this.execute(node, c)
+      case 'cancel-task':
+        node.runs.delete(`${c.task.job}/${c.task.index}/${c.task.attempt}`)
+        return
+      case 'send-results': {
+        const failed: EventBody | undefined =
+          this.rng.next() < 0.5 ? { type: 'results-send-failed', to: c.to, tasks: c.results.map(keyOf) } : undefined
+        return this.send(node, c.to, { type: 'results-received', from, results: c.results }, failed)
+      }
+      case 'persist-results':
+        return this.persist(node, c.results)
+      case 'ack-results':
+        this.checkAck(node, cause)
+        return this.send(node, c.to, { type: 'results-acked', from, tasks: c.tasks })
+      case 'send-lease':
+        return this.send(node, c.to, { type: 'lease-received', from, holdings: c.holdings })
+      case 'answer-lease':
+        return this.send(node, c.to, { type: 'lease-answered', from, drop: c.drop, cancelledJobs: c.cancelledJobs })
+      case 'send-cancel':
+        return this.send(node, c.to, { type: 'cancel-received', from, job: c.job })
+      case 'publish-advert':
+        for (const other of this.nodes) {
+          if (other === node || other.sched === undefined) continue
+          const rttMs = this.rttOf(from, other.key)
+          this.send(node, other.key, { type: 'advert-received', peer: from, advert: c.advert, rttMs })
+        }
+        return
+      case 'job-finished': {
+        const job = this.stores.get(from)?.get(c.job)
+        if (job !== undefined) job.status = c.status
+        this.finishedCount.set(c.job, (this.finishedCount.get(c.job) ?? 0) + 1)
+        return
+      }
+      case 'job-progress':
+      case 'job-blocked':
+        return
+      default:
+        return assertNeverCmd(c)
+    }
+  }
+
+  private execute(node: SimNode, c: Extract<Command, { type: 'run-task' }>): void {
+    const t = c.task
+    const spec = this.allJobs.get(t.job)
+    if (spec !== undefined) {
+      const deps = spec.tasks.find((x) => x.index === t.index)?.deps ?? []
+      const want = deps.map((d) => dec.decode(valueOf(t.job, d)))
+      const got = t.depValues.map((v) => dec.decode(v))
+      if (JSON.stringify(want) !== JSON.stringify(got)) {
+        this.violations.push(`task ${t.job}/${t.index} got depValues ${got} instead of ${want}`)
+      }
+    }
+    if (c.gpus.length !== Math.ceil(c.job.resources.gpu)) this.violations.push(`run-task with wrong GPU count`)
+    const key = `${t.job}/${t.index}/${t.attempt}`
+    const token = ++this.runToken
+    node.runs.set(key, token)
+    const inc = node.incarnation
+    const durationMs = this.o.tiny && this.rng.next() < 0.7 ? this.rng.next() : 1 + this.rng.int(20)
+    const outcome = this.outcome(t.job, t.index, durationMs)
+    this.after(durationMs, () => {
+      if (node.incarnation !== inc || node.runs.get(key) !== token) return
+      node.runs.delete(key)
+      this.feed(node, { type: 'task-finished', task: { job: t.job, index: t.index, attempt: t.attempt }, outcome })
+    })
+  }
+
+  private outcome(job: JobId, index: number, durationMs: number): TaskOutcome {
+    const x = this.rng.next()
+    const key = `${job}/${index}`
+    const p = this.produced.get(key) ?? { threw: 0, crashed: 0, rejected: 0 }
+    this.produced.set(key, p)
+    const o = this.o
+    if (x < o.rejectRate) {
+      p.rejected++
+      return { status: 'rejected', error: 'no such export', durationMs }
+    }
+    if (x < o.rejectRate + o.threwRate) {
+      p.threw++
+      return { status: 'threw', error: 'boom', stack: 'at task', durationMs }
+    }
+    if (x < o.rejectRate + o.threwRate + o.crashRate) {
+      p.crashed++
+      return { status: 'crashed', error: 'worker exited', durationMs }
+    }
+    return { status: 'ok', value: valueOf(job, index), durationMs }
+  }
+
+  private persist(node: SimNode, results: TaskResult[]): void {
+    const store = this.stores.get(node.key)
+    for (const r of results) {
+      const job = store?.get(r.job)
+      if (job === undefined) {
+        this.violations.push(`${node.key} persisted a result of unknown job ${r.job}`)
+        continue
+      }
+      const k = `${r.job}/${r.index}`
+      this.persistCount.set(k, (this.persistCount.get(k) ?? 0) + 1)
+      if (job.persisted.has(r.index)) this.violations.push(`task ${k} persisted twice`)
+      job.persisted.set(r.index, r)
+    }
+  }
+
+  /** Results accepted as final must be persisted before their ack. */
+  private checkAck(node: SimNode, cause: SchedulerEvent): void {
+    if (cause.type !== 'results-received') {
+      this.violations.push(`ack-results caused by ${cause.type}`)
+      return
+    }
+    const store = this.stores.get(node.key)
+    for (const r of cause.results) {
+      const job = store?.get(r.job)
+      if (job === undefined || job.cancelRequested) continue
+      const final = r.outcome.status === 'ok' || r.outcome.status === 'rejected'
+      if (final && !job.persisted.has(r.index)) this.violations.push(`task ${r.job}/${r.index} acked before persisted`)
+    }
+  }
+
+  // ---- scenario -------------------------------------------------------------
+
+  private planJobs(): void {
+    for (const node of this.nodes) {
+      if (!node.owner) continue
+      for (let j = 0; j < this.o.jobsPerOwner; j++) {
+        const id = `${node.key}-j${j}`
+        const n = 1 + this.rng.int(this.o.maxTasks)
+        const tasks: TaskInput[] = []
+        for (let i = 0; i < n; i++) {
+          const deps: number[] = []
+          if (i > 0 && this.rng.next() < this.o.depRate) {
+            const k = 1 + this.rng.int(2)
+            for (let d = 0; d < k; d++) deps.push(this.rng.int(i))
+          }
+          tasks.push({ index: i, input: enc.encode(`in${i}`), deps })
+        }
+        const gpu = this.o.gpus && this.rng.next() < 0.3 ? 1 : 0
+        const spec: JobSpec = {
+          id,
+          owner: node.key,
+          work: { kind: 'noop' },
+          resources: { cpu: 1, gpu, memoryMB: 64 * this.rng.int(8) },
+          timeoutMs: 0,
+          maxAttempts: 1 + this.rng.int(4),
+          retries: this.rng.int(3),
+        }
+        const at = this.rng.next() * this.o.faultMs * 0.5
+        const job: StoredJob = { spec, tasks, persisted: new Map(), status: undefined, cancelRequested: false }
+        this.now = 0
+        this.after(at, () => this.submit(node, job))
+        if (this.rng.next() < this.o.cancelRate) this.after(at + this.rng.next() * 200, () => this.cancel(node, job))
+      }
+    }
+  }
+
+  private submit(node: SimNode, job: StoredJob): void {
+    if (node.sched === undefined) {
+      this.after(50, () => this.submit(node, job))
+      return
+    }
+    this.stores.get(node.key)?.set(job.spec.id, job)
+    this.allJobs.set(job.spec.id, job)
+    this.feed(node, { type: 'job-submitted', job: job.spec, tasks: job.tasks })
+  }
+
+  private cancel(node: SimNode, job: StoredJob): void {
+    if (!this.allJobs.has(job.spec.id) || job.status !== undefined) return
+    if (node.sched === undefined) {
+      this.after(50, () => this.cancel(node, job))
+      return
+    }
+    job.cancelRequested = true
+    this.feed(node, { type: 'job-cancelled', job: job.spec.id })
+  }
+
+  private crash(node: SimNode): void {
+    if (node.sched === undefined) return
+    node.sched = undefined
+    node.incarnation++
+    node.runs.clear()
+    node.tickAt = undefined
+    for (const other of this.nodes) {
+      if (other !== node) this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-gone', peer: node.key }))
+    }
+    this.after(50 + this.rng.int(400), () => this.restart(node))
+  }
+
+  private restart(node: SimNode): void {
+    if (node.sched !== undefined) return
+    this.start(node)
+    for (const job of this.stores.get(node.key)?.values() ?? []) {
+      if (job.status !== undefined) continue
+      const finished = [...job.persisted.values()].map((r) => ({
+        index: r.index,
+        ok: r.outcome.status === 'ok',
+        value: r.outcome.status === 'ok' ? r.outcome.value : undefined,
+      }))
+      this.feed(node, { type: 'job-restored', job: job.spec, tasks: job.tasks, finished })
+    }
+    for (const other of this.nodes) {
+      if (other !== node) this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-connected', peer: node.key }))
+    }
+  }
+
+  private planCrashes(): void {
+    for (let i = 0; i < this.o.crashes; i++) {
+      const node = this.nodes[this.rng.int(this.nodes.length)]
+      this.now = 0
+      this.after(this.rng.next() * this.o.faultMs, () => {
+        if (this.faults) this.crash(node)
+      })
+    }
+  }
+
+  private allFinished(): boolean {
+    if (this.allJobs.size < this.o.owners * this.o.jobsPerOwner) return false
+    for (const j of this.allJobs.values()) if (j.status === undefined) return false
+    return true
+  }
+
+  run(): SimReport {
+    this.planJobs()
+    this.planCrashes()
+    this.now = 0
+    this.after(this.o.faultMs, () => {
+      this.faults = false
+      for (const node of this.nodes) if (node.sched === undefined) this.restart(node)
+    })
+    try {
+      while (this.steps < this.o.stepBudget) {
+        const item = this.pop()
+        if (item === undefined) break
+        this.now = item.at
+        item.run()
+        if (!this.faults && this.allFinished()) break
+      }
+    } catch {
+      // recorded in violations
+    }
+    this.check()
+    for (const node of this.nodes) {
+      for (const [k, v] of Object.entries(node.sched?.stats() ?? {})) this.statTotals[k] = (this.statTotals[k] ?? 0) + v
+    }
+    return {
+      violations: this.violations,
+      steps: this.steps,
+      timeMs: this.now,
+      jobs: this.allJobs,
+      log: this.log,
+      finished: [...this.allJobs.values()].filter((j) => j.status !== undefined).length,
+      stats: this.statTotals,
+    }
+  }
+
+  // ---- end-of-run checks --------------------------------------------------------
+
+  private check(): void {
+    const v = this.violations
+    if (!this.allFinished()) {
+      const open = [...this.allJobs.values()].filter((j) => j.status === undefined).map((j) => j.spec.id)
+      v.push(`liveness: jobs not finished after ${this.steps} steps / ${this.now} ms: ${open.join(', ')}`)
+    }
+    for (const [id, n] of this.finishedCount) if (n !== 1) v.push(`job ${id} finished ${n} times`)
+    for (const job of this.allJobs.values()) this.checkJob(job)
+  }
+
+  private checkJob(job: StoredJob): void {
+    const v = this.violations
+    const id = job.spec.id
+    if (job.status === undefined) return
+    if (job.status === 'cancelled') {
+      if (!job.cancelRequested) v.push(`job ${id} cancelled without a request`)
+      return
+    }
+    let failed = 0
+    for (const t of job.tasks) {
+      const k = `${id}/${t.index}`
+      const count = this.persistCount.get(k) ?? 0
+      if (count !== 1) {
+        v.push(`task ${k} persisted ${count} times`)
+        continue
+      }
+      const r = job.persisted.get(t.index)
+      if (r === undefined) continue
+      if (r.outcome.status === 'ok') {
+        if (dec.decode(r.outcome.value) !== dec.decode(valueOf(id, t.index))) v.push(`task ${k}: wrong value`)
+        continue
+      }
+      failed++
+      this.checkFailure(job, t, r)
+    }
+    const want = failed > 0 ? 'failed' : 'done'
+    if (job.status !== want) v.push(`job ${id} finished ${job.status}, expected ${want}`)
+  }
+
+  private checkFailure(job: StoredJob, t: TaskInput, r: TaskResult): void {
+    const k = `${job.spec.id}/${t.index}`
+    const p = this.produced.get(k) ?? { threw: 0, crashed: 0, rejected: 0 }
+    const o = r.outcome
+    const bad = (why: string) => this.violations.push(`task ${k} failed wrongly (${why}): ${JSON.stringify(o)}`)
+    switch (o.status) {
+      case 'rejected':
+        if (o.error.startsWith('dependency ')) {
+          const dep = Number(o.error.split(' ')[1])
+          const dr = job.persisted.get(dep)
+          if (!t.deps.includes(dep) || dr === undefined || dr.outcome.status === 'ok') bad('dependency did not fail')
+        } else if (p.rejected === 0) bad('never rejected')
+        return
+      case 'threw':
+      case 'timeout':
+        if (p.threw < job.spec.retries + 1) bad(`threw ${p.threw} times, retries ${job.spec.retries}`)
+        return
+      case 'crashed':
+        if (!o.error.startsWith('poison: ')) bad('crash not marked poison')
+        if (this.o.crashes === 0 && this.o.lossRate === 0 && p.crashed < job.spec.maxAttempts) {
+          bad(`crashed ${p.crashed} times, maxAttempts ${job.spec.maxAttempts}`)
+        }
+        return
+      case 'ok':
+        return
+    }
+  }
+}
+
+function less(a: Item, b: Item): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+function keyOf(r: TaskResult) {
+  return { job: r.job, index: r.index, attempt: r.attempt }
+}
+
+function bytes(_k: string, v: unknown): unknown {
+  return v instanceof Uint8Array ? dec.decode(v) : v
+}
+
+function assertNeverCmd(c: never): void {
+  throw new Error(`unknown command ${JSON.stringify(c)}`)
+}

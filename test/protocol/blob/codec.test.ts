@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import {
+  BLOB_CHUNK_BYTES,
+  BLOB_MAX_BYTES,
+  BLOB_MAX_MESSAGE_BYTES,
+  blobReplyCodec,
+  blobRequestCodec,
+} from '../../../src/protocol/blob/codec.ts'
+import { rejected } from '../codec-helpers.ts'
+
+const HASH = 'ab'.repeat(32)
+
+describe('blob codec', () => {
+  it('round-trips', () => {
+    const get = { t: 'blob-get' as const, hash: HASH }
+    expect(blobRequestCodec.decode(blobRequestCodec.encode(get))).toEqual(get)
+    for (const msg of [
+      { t: 'blob-header' as const, found: true, size: BLOB_MAX_BYTES },
+      { t: 'blob-header' as const, found: false, size: 0 },
+      { t: 'error' as const, code: 'GN_IO', message: 'EIO' },
+    ]) {
+      expect(blobReplyCodec.decode(blobReplyCodec.encode(msg))).toEqual(msg)
+    }
+    expect(
+      blobReplyCodec.encode({ t: 'blob-chunk', data: new Uint8Array(BLOB_CHUNK_BYTES) }).byteLength,
+    ).toBeLessThan(BLOB_MAX_MESSAGE_BYTES)
+  })
+
+  it('rejects bad hashes, sizes and chunks', () => {
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: HASH.toUpperCase() })).toMatch(
+      /blob\.blob-get\.hash: string has the wrong format/,
+    )
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: HASH.slice(1) })).toMatch(/hash/)
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: `${HASH}00` })).toMatch(/hash/)
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: new Uint8Array(32) })).toMatch(
+      /hash/,
+    )
+    expect(
+      rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: true, size: BLOB_MAX_BYTES + 1 }),
+    ).toMatch(/blob\.blob-header\.size: expected at most/)
+    expect(rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: false, size: 3 })).toMatch(
+      /size: must be 0 when not found/,
+    )
+    expect(rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: 1, size: 3 })).toMatch(/found/)
+    expect(rejected(blobReplyCodec.decode, { v: 1, t: 'blob-chunk', data: new Uint8Array() })).toMatch(
+      /empty chunk/,
+    )
+    expect(
+      rejected(blobReplyCodec.decode, { v: 1, t: 'blob-chunk', data: new Uint8Array(BLOB_CHUNK_BYTES + 1) }),
+    ).toMatch(/data: byte string longer/)
+    expect(rejected(blobReplyCodec.decode, { v: 1, t: 'blob-chunk', data: [1, 2] })).toMatch(
+      /data: expected bytes/,
+    )
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-chunk', data: new Uint8Array(1) })).toMatch(
+      /blob\.t/,
+    )
+  })
+})
