@@ -9,6 +9,7 @@
  * a running entry answers for (its run keeps its own `runAttempt`).
  */
 import { Fifo, getOrCreate } from './collections.ts'
+import { Outbox } from './outbox.ts'
 import { FairQueue, type Queueable, type Slot } from './queue.ts'
 import { fits, MAX_DEPTH, ResourcePool, TINY_TASK_MS } from './resources.ts'
 import type { Runtime } from './runtime.ts'
@@ -46,12 +47,6 @@ export interface HeldTask extends Queueable {
   gpus: number[]
 }
 
-interface OutboxEntry {
-  readonly job: HeldJob
-  readonly result: TaskResult
-  sentAt: number
-}
-
 /** Calls from the holder into the owner half of the node. */
 export interface HolderHooks {
   /** A task of a job this node owns finished here. */
@@ -62,10 +57,6 @@ export interface HolderHooks {
 
 const EWMA_ALPHA = 0.2
 const CANCELLED_MEMORY = 4096
-
-function outboxKey(job: JobId, index: number): string {
-  return `${job}\n${index}`
-}
 
 export class Holder {
   readonly queue = new FairQueue<HeldTask>()
@@ -79,10 +70,8 @@ export class Holder {
   private readonly jobs = new Map<JobId, HeldJob>()
   /** Remote owners → their jobs held here (for leases). */
   private readonly byOwner = new Map<PeerKey, Set<HeldJob>>()
-  /** Remote owner → unacked results, in order of last send. */
-  private readonly outbox = new Map<PeerKey, Map<string, OutboxEntry>>()
-  /** Results produced in this handle() call, sent coalesced per owner. */
-  private readonly pending = new Map<PeerKey, TaskResult[]>()
+  /** Results for remote owners, until acked. */
+  readonly outbox: Outbox
   private readonly cancelled = new Set<JobId>()
   private readonly cancelledOrder = new Fifo<JobId>()
   private leaseDueAt: number | undefined
@@ -91,6 +80,7 @@ export class Holder {
     this.rt = rt
     this.pool = new ResourcePool(capacity)
     this.hooks = hooks
+    this.outbox = new Outbox(rt, (job) => this.gc(job as HeldJob))
   }
 
   /** Tasks per slot the executor is fed: more when tasks are tiny. */
@@ -222,9 +212,7 @@ export class Holder {
       this.hooks.localResult(result)
       return
     }
-    if (this.addToOutbox(t.job, result)) {
-      getOrCreate(this.pending, t.job.spec.owner, () => [] as TaskResult[]).push(result)
-    }
+    this.outbox.add(t.job, result)
     this.gc(t.job)
   }
 
@@ -252,11 +240,7 @@ export class Holder {
     const j = this.jobs.get(job)
     if (j === undefined) return
     for (const t of [...j.tasks.values()]) this.drop(t)
-    const box = this.outbox.get(j.spec.owner)
-    if (box !== undefined && j.unacked > 0) {
-      for (const [k, e] of box) if (e.job === j) box.delete(k)
-      j.unacked = 0
-    }
+    this.outbox.removeJob(j)
     this.gc(j)
   }
 
@@ -329,84 +313,6 @@ export class Holder {
     }
   }
 
-  // ---- results outbox ----------------------------------------------------
-
-  private addToOutbox(job: HeldJob, result: TaskResult): boolean {
-    const owner = job.spec.owner
-    const box = getOrCreate(this.outbox, owner, () => new Map<string, OutboxEntry>())
-    const key = outboxKey(result.job, result.index)
-    const prev = box.get(key)
-    if (prev !== undefined) {
-      // A result of an older attempt still unacked: the new attempt supersedes it.
-      if (prev.result.attempt === result.attempt) return false
-      box.delete(key)
-      prev.job.unacked--
-    }
-    box.set(key, { job, result, sentAt: this.rt.now })
-    job.unacked++
-    return true
-  }
-
-  private unbox(owner: PeerKey, job: JobId, index: number, attempt: number): void {
-    const box = this.outbox.get(owner)
-    const key = outboxKey(job, index)
-    const e = box?.get(key)
-    if (box === undefined || e === undefined) return
-    if (e.result.attempt !== attempt) return
-    box.delete(key)
-    if (box.size === 0) this.outbox.delete(owner)
-    e.job.unacked--
-    this.gc(e.job)
-  }
-
-  acked(from: PeerKey, tasks: TaskKey[]): void {
-    for (const k of tasks) this.unbox(from, k.job, k.index, k.attempt)
-  }
-
-  /** A send failed: keep the results; the resend timer sends them again. */
-  sendFailed(to: PeerKey, tasks: TaskKey[]): void {
-    const box = this.outbox.get(to)
-    if (box === undefined) return
-    for (const k of tasks) {
-      const key = outboxKey(k.job, k.index)
-      const e = box.get(key)
-      if (e === undefined) continue
-      box.delete(key)
-      e.sentAt = this.rt.now
-      box.set(key, e)
-    }
-  }
-
-  /** Emits the results produced in this handle() call, one command per owner. */
-  flushResults(): void {
-    for (const [owner, results] of this.pending) {
-      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
-    }
-    this.pending.clear()
-  }
-
-  /** Resends results whose last send is older than resultResendMs (all of them if `all`). */
-  private resend(owner: PeerKey, all: boolean): void {
-    const box = this.outbox.get(owner)
-    if (box === undefined) return
-    const due: OutboxEntry[] = []
-    const limit = this.rt.now - this.rt.s.resultResendMs
-    for (const e of box.values()) {
-      if (!all && e.sentAt > limit) break
-      due.push(e)
-    }
-    for (const e of due) {
-      const key = outboxKey(e.result.job, e.result.index)
-      box.delete(key)
-      e.sentAt = this.rt.now
-      box.set(key, e)
-    }
-    for (let i = 0; i < due.length; i += this.rt.s.maxBatch) {
-      const results = due.slice(i, i + this.rt.s.maxBatch).map((e) => e.result)
-      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
-    }
-  }
-
   // ---- leases --------------------------------------------------------------
 
   private holdingsFor(owner: PeerKey): TaskKey[] {
@@ -414,9 +320,7 @@ export class Holder {
     for (const job of this.byOwner.get(owner) ?? []) {
       for (const t of job.tasks.values()) out.push({ job: t.jobId, index: t.index, attempt: t.attempt })
     }
-    for (const e of this.outbox.get(owner)?.values() ?? []) {
-      out.push({ job: e.result.job, index: e.result.index, attempt: e.result.attempt })
-    }
+    out.push(...this.outbox.keys(owner))
     return out
   }
 
@@ -433,14 +337,14 @@ export class Holder {
     for (const k of drop) {
       const t = this.get(k.job, k.index)
       if (t !== undefined && t.job.spec.owner === from && t.attempt === k.attempt) this.drop(t)
-      this.unbox(from, k.job, k.index, k.attempt)
+      this.outbox.remove(from, k)
     }
     for (const job of cancelledJobs) this.cancelFrom(from, job)
   }
 
   /** An owner came (back): send what it is owed now. */
   peerConnected(peer: PeerKey): void {
-    this.resend(peer, true)
+    this.outbox.resend(peer, true)
     this.lease(peer)
   }
 
@@ -451,23 +355,14 @@ export class Holder {
       for (const owner of this.byOwner.keys()) this.lease(owner)
       this.leaseDueAt = this.byOwner.size > 0 ? now + this.rt.s.leaseIntervalMs : undefined
     }
-    if (this.outbox.size === 0) return
-    const limit = now - this.rt.s.resultResendMs
-    for (const [owner, box] of this.outbox) {
-      const first = box.values().next()
-      if (!first.done && first.value.sentAt <= limit) this.resend(owner, false)
-    }
+    this.outbox.resendDue()
   }
 
   nextDeadline(): number | undefined {
-    let at = this.leaseDueAt
-    for (const box of this.outbox.values()) {
-      const first = box.values().next()
-      if (first.done) continue
-      const due = first.value.sentAt + this.rt.s.resultResendMs
-      if (at === undefined || due < at) at = due
-    }
-    return at
+    const resend = this.outbox.nextDeadline()
+    const lease = this.leaseDueAt
+    if (lease === undefined) return resend
+    return resend === undefined || lease < resend ? lease : resend
   }
 
   // ---- checks --------------------------------------------------------------
@@ -501,8 +396,7 @@ export class Holder {
     }
     invariant(queued === this.queue.size, `queue size ${this.queue.size} != ${queued} queued tasks`)
     invariant(running === this.running, `running count ${this.running} != ${running}`)
-    let unacked = 0
-    for (const box of this.outbox.values()) unacked += box.size
+    const unacked = this.outbox.size
     let counted = 0
     for (const job of this.jobs.values()) counted += job.unacked
     invariant(unacked === counted, 'outbox size does not match unacked counts')

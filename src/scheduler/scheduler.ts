@@ -92,10 +92,10 @@ export class NodeScheduler {
         this.owner.resultsReceived(e.from, e.results)
         break
       case 'results-acked':
-        this.holder.acked(e.from, e.tasks)
+        this.holder.outbox.acked(e.from, e.tasks)
         break
       case 'results-send-failed':
-        this.holder.sendFailed(e.to, e.tasks)
+        this.holder.outbox.sendFailed(e.to, e.tasks)
         break
       case 'lease-received':
         this.owner.leaseReceived(e.from, e.holdings)
@@ -171,7 +171,7 @@ export class NodeScheduler {
     const idle = this.holder.queue.size === 0 && this.holder.pool.freeSlots > 0
     this.backupDue = idle ? this.owner.backups() : undefined
     this.thief.maybeSteal(this.holder, this.peers)
-    this.holder.flushResults()
+    this.holder.outbox.flush()
     this.rt.flushPersist()
     this.owner.flush()
     this.adverts.maybePublish(this.rt, this.holder)

@@ -1,0 +1,159 @@
+/**
+ * A holder's results for remote owners, kept until acked. Results produced
+ * in one handle() call go out coalesced, one send-results per owner; the
+ * unacked ones are resent after resultResendMs, and all at once when their
+ * owner (re)connects. One entry per (job, index): a newer attempt's result
+ * supersedes an older one still unacked.
+ */
+import { getOrCreate } from './collections.ts'
+import type { Runtime } from './runtime.ts'
+import type { JobId, JobSpec, PeerKey, TaskKey, TaskResult } from './types.ts'
+
+export interface OutboxJob {
+  readonly spec: JobSpec
+  /** Results of this job in the outbox. */
+  unacked: number
+}
+
+interface Entry {
+  readonly job: OutboxJob
+  readonly result: TaskResult
+  sentAt: number
+}
+
+function keyOf(job: JobId, index: number): string {
+  return `${job}\n${index}`
+}
+
+export class Outbox {
+  private readonly rt: Runtime
+  /** Called when a job's last unacked result leaves. */
+  private readonly settled: (job: OutboxJob) => void
+  /** Owner → entries, in order of last send. */
+  private readonly boxes = new Map<PeerKey, Map<string, Entry>>()
+  /** Results produced in this handle() call. */
+  private readonly pending = new Map<PeerKey, TaskResult[]>()
+
+  constructor(rt: Runtime, settled: (job: OutboxJob) => void) {
+    this.rt = rt
+    this.settled = settled
+  }
+
+  get size(): number {
+    let n = 0
+    for (const box of this.boxes.values()) n += box.size
+    return n
+  }
+
+  add(job: OutboxJob, result: TaskResult): void {
+    const owner = job.spec.owner
+    const box = getOrCreate(this.boxes, owner, () => new Map<string, Entry>())
+    const key = keyOf(result.job, result.index)
+    const prev = box.get(key)
+    if (prev !== undefined) {
+      if (prev.result.attempt === result.attempt) return
+      box.delete(key)
+      prev.job.unacked--
+    }
+    box.set(key, { job, result, sentAt: this.rt.now })
+    job.unacked++
+    getOrCreate(this.pending, owner, () => [] as TaskResult[]).push(result)
+  }
+
+  /** Forgets one result (acked, or the owner said drop) if it is of that attempt. */
+  remove(owner: PeerKey, k: TaskKey): void {
+    const box = this.boxes.get(owner)
+    const key = keyOf(k.job, k.index)
+    const e = box?.get(key)
+    if (box === undefined || e === undefined || e.result.attempt !== k.attempt) return
+    box.delete(key)
+    if (box.size === 0) this.boxes.delete(owner)
+    e.job.unacked--
+    if (e.job.unacked === 0) this.settled(e.job)
+  }
+
+  acked(from: PeerKey, tasks: TaskKey[]): void {
+    for (const k of tasks) this.remove(from, k)
+  }
+
+  /** Forgets every result of a job (its owner cancelled it). */
+  removeJob(job: OutboxJob): void {
+    const box = this.boxes.get(job.spec.owner)
+    if (box === undefined || job.unacked === 0) return
+    for (const [k, e] of box) if (e.job === job) box.delete(k)
+    if (box.size === 0) this.boxes.delete(job.spec.owner)
+    job.unacked = 0
+  }
+
+  /** A send failed: keep the results; the resend timer sends them again. */
+  sendFailed(to: PeerKey, tasks: TaskKey[]): void {
+    const box = this.boxes.get(to)
+    if (box === undefined) return
+    for (const k of tasks) {
+      const key = keyOf(k.job, k.index)
+      const e = box.get(key)
+      if (e === undefined) continue
+      box.delete(key)
+      e.sentAt = this.rt.now
+      box.set(key, e)
+    }
+  }
+
+  /** Emits the results produced in this handle() call, one command per owner. */
+  flush(): void {
+    for (const [owner, results] of this.pending) {
+      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
+    }
+    this.pending.clear()
+  }
+
+  /** Resends results whose last send is older than resultResendMs (all of them if `all`). */
+  resend(owner: PeerKey, all: boolean): void {
+    const box = this.boxes.get(owner)
+    if (box === undefined) return
+    const due: Entry[] = []
+    const limit = this.rt.now - this.rt.s.resultResendMs
+    for (const e of box.values()) {
+      if (!all && e.sentAt > limit) break
+      due.push(e)
+    }
+    for (const e of due) {
+      const key = keyOf(e.result.job, e.result.index)
+      box.delete(key)
+      e.sentAt = this.rt.now
+      box.set(key, e)
+    }
+    for (let i = 0; i < due.length; i += this.rt.s.maxBatch) {
+      const results = due.slice(i, i + this.rt.s.maxBatch).map((e) => e.result)
+      this.rt.emit({ type: 'send-results', cause: this.rt.cause, to: owner, results })
+    }
+  }
+
+  resendDue(): void {
+    const limit = this.rt.now - this.rt.s.resultResendMs
+    for (const [owner, box] of this.boxes) {
+      const first = box.values().next()
+      if (!first.done && first.value.sentAt <= limit) this.resend(owner, false)
+    }
+  }
+
+  /** The results an owner is owed, as lease holdings (custody until acked). */
+  keys(owner: PeerKey): TaskKey[] {
+    const out: TaskKey[] = []
+    for (const e of this.boxes.get(owner)?.values() ?? []) {
+      out.push({ job: e.result.job, index: e.result.index, attempt: e.result.attempt })
+    }
+    return out
+  }
+
+  nextDeadline(): number | undefined {
+    let at: number | undefined
+    for (const box of this.boxes.values()) {
+      const first = box.values().next()
+      if (first.done) continue
+      const due = first.value.sentAt + this.rt.s.resultResendMs
+      if (at === undefined || due < at) at = due
+    }
+    return at
+  }
+}
