@@ -195,24 +195,17 @@ export class WorkerPool {
         continue
       }
       const cap = this.capFor(first)
-      const slot = this.slotFor(first.memoryMB, cap)
+      let slot: Slot | undefined
+      try {
+        slot = this.slotFor(first.memoryMB, cap)
+      } catch (err) {
+        this.qHead++
+        this.settle(first, crashed(`cannot start a worker thread: ${(err as Error).message}`))
+        continue
+      }
       if (slot === undefined) break
       const share = Math.ceil((this.queue.length - this.qHead) / this.size)
-      const n = Math.max(1, Math.min(cap - slot.inFlight.length, share))
-      const batch: WireTask[] = []
-      const transfer: ArrayBuffer[] = []
-      while (batch.length < n && this.qHead < this.queue.length) {
-        const p = this.queue[this.qHead]
-        if (!p.done) {
-          if (p.memoryMB !== slot.memoryMB) break
-          p.slot = slot
-          slot.inFlight.push(p)
-          batch.push(ownedCopy(p.wire, transfer))
-        }
-        this.qHead++
-      }
-      this.send(slot, { type: 'run', tasks: batch }, transfer)
-      if (slot.inFlight.length === batch.length) this.startedWork(slot)
+      this.sendBatch(slot, Math.max(1, Math.min(cap - slot.inFlight.length, share)))
     }
     if (this.qHead === this.queue.length) {
       this.queue = []
@@ -221,6 +214,36 @@ export class WorkerPool {
       this.queue = this.queue.slice(this.qHead)
       this.qHead = 0
     }
+  }
+
+  /** Sends up to `n` tasks from the head of the queue (those with the slot's heap limit) as one message. */
+  private sendBatch(slot: Slot, n: number): void {
+    const sent: Pending[] = []
+    const batch: WireTask[] = []
+    const transfer: ArrayBuffer[] = []
+    while (batch.length < n && this.qHead < this.queue.length) {
+      const p = this.queue[this.qHead]
+      if (!p.done) {
+        if (p.memoryMB !== slot.memoryMB) break
+        sent.push(p)
+        batch.push(ownedCopy(p.wire, transfer))
+      }
+      this.qHead++
+    }
+    try {
+      this.send(slot, { type: 'run', tasks: batch }, transfer)
+    } catch (err) {
+      // An input that cannot be cloned (a detached buffer): those tasks fail, the worker is fine.
+      for (const p of sent)
+        this.settle(p, crashed(`cannot send the task to its worker: ${(err as Error).message}`))
+      return
+    }
+    const wasIdle = slot.inFlight.length === 0
+    for (const p of sent) {
+      p.slot = slot
+      slot.inFlight.push(p)
+    }
+    if (wasIdle) this.startedWork(slot)
   }
 
   /** Tasks to keep in flight on one worker for this function: about BATCH_BUDGET_MS of work. */
@@ -279,7 +302,9 @@ export class WorkerPool {
       lastError: undefined,
     }
     worker.on('message', (msg: FromWorker) => {
-      if (!slot.dead) this.onResults(slot, msg.results)
+      // Task code can post to the parent port too: only our results count.
+      if (!slot.dead && msg?.type === 'results' && Array.isArray(msg.results))
+        this.onResults(slot, msg.results)
     })
     worker.on('error', (err) => {
       slot.lastError = err
@@ -476,6 +501,10 @@ export class WorkerPool {
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
     p.resolve(outcome)
   }
+}
+
+function crashed(error: string): TaskOutcome {
+  return { status: 'crashed', error, durationMs: 0 }
 }
 
 function toOutcome(r: WireResult): TaskOutcome {

@@ -28,6 +28,7 @@ const FLUSH_COUNT = 512
 /** Results bigger than this travel by transfer, not copy. */
 const TRANSFER_BYTES = 4096
 
+const SELF = import.meta.url
 const port = parentPort!
 const init = workerData as WorkerInit
 const state = new Int32Array(init.state)
@@ -160,7 +161,16 @@ function finish(task: WireTask, start: number, value: unknown): WireResult {
 
 function threw(task: WireTask, start: number, err: unknown): WireResult {
   const { error, stack } = describeThrown(err)
-  return { id: task.id, status: 'threw', error, stack, ms: performance.now() - start }
+  return { id: task.id, status: 'threw', error, stack: withoutOwnFrames(stack), ms: performance.now() - start }
+}
+
+/** The submitter cares about its own frames, not the worker's. */
+function withoutOwnFrames(stack: string | undefined): string | undefined {
+  if (stack === undefined || !stack.includes(SELF)) return stack
+  return stack
+    .split('\n')
+    .filter((line) => !line.includes(SELF))
+    .join('\n')
 }
 
 function rejected(task: WireTask, start: number, error: string): WireResult {

@@ -37,7 +37,8 @@ export class Adverts {
   private readonly node: GridLibp2p
   private readonly opts: AdvertsOptions
   private readonly topic: string
-  private seq = 0
+  // Starts from the clock so a restarted node is not mistaken for a replay of its previous life.
+  private seq = Date.now()
   private timer?: NodeJS.Timeout
   private pingTimer?: NodeJS.Timeout
   private rejected = 0

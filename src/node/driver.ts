@@ -1,60 +1,433 @@
 /**
- * The one place that calls the scheduler: feeds it events from the network,
- * the executor and the clock, and carries out the commands it returns.
- * (Issue 2 stage: capacity only; the scheduler is wired in by issue 3.)
+ * The one place that calls the scheduler. It feeds NodeScheduler events from
+ * the network, the executor, the API and the clock, and carries out the
+ * commands it returns in one switch. One timer is armed from nextDeadline().
+ * Replies to inbound requests (steal grants, lease answers, result acks) are
+ * the commands the scheduler returns for that request's event.
  */
+import { randomBytes } from 'node:crypto'
+import { BlobStore, createLocalExecutor, type Executor } from '../executor/index.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
-import type { SchedulerAdvert } from '../scheduler/types.ts'
+import {
+  registerBlobProtocol,
+  registerLeaseProtocol,
+  registerResultProtocol,
+  registerStealProtocol,
+} from '../protocol/index.ts'
+import { NodeScheduler } from '../scheduler/index.ts'
+import type {
+  Batch,
+  Command,
+  JobId,
+  JobSpec,
+  SchedulerAdvert,
+  SchedulerEvent,
+  TaskInput,
+  TaskKey,
+  TaskResult,
+} from '../scheduler/types.ts'
 import type { Adverts } from './adverts.ts'
-import type { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
+import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
+import { PeerLinks } from './peer-links.ts'
 import type { ProbedCapacity } from './probe/capacity.ts'
+import { JobStore } from './store.ts'
 
 export interface DriverOptions {
   config: NodeConfig
   capacity: ProbedCapacity
   log: Logger
   dbPath: string
+  /** Worker entry for a bundled daemon. */
+  workerUrl?: URL
 }
 
-export class Driver {
-  private readonly opts: DriverOptions
-  private adverts?: Adverts
+export interface SubmitRequest {
+  name: string
+  work: JobSpec['work']
+  resources: JobSpec['resources']
+  timeoutMs: number
+  retries: number
+  maxAttempts: number
+  tasks: TaskInput[]
+}
 
-  constructor(_node: GridLibp2p, opts: DriverOptions) {
+const taskKey = (t: { job: string; index: number }) => `${t.job}#${t.index}`
+
+export class Driver {
+  readonly hub: JobHub
+  blobs!: BlobStore
+  private readonly node: GridLibp2p
+  private readonly opts: DriverOptions
+  private readonly self: string
+  private readonly sched: NodeScheduler
+  private readonly links: PeerLinks
+  private executor?: Executor
+  private adverts?: Adverts
+  private timer?: NodeJS.Timeout
+  private timerAt = Number.POSITIVE_INFINITY
+  private stopped = false
+  private requestIds = 0
+  private readonly running = new Map<string, { abort: AbortController; gpus: number[] }>()
+  private readonly grants = new WeakMap<Batch, number>()
+  /** Which peer owns each bundle we may need: the job's owner has it. */
+  private readonly bundleOwners = new Map<string, string>()
+
+  constructor(node: GridLibp2p, opts: DriverOptions) {
+    this.node = node
     this.opts = opts
+    this.self = node.peerId.toString()
+    this.hub = new JobHub(new JobStore(opts.dbPath))
+    this.sched = new NodeScheduler({
+      self: this.self,
+      capacity: { slots: opts.capacity.slots, memoryMB: opts.capacity.memoryTotalMB, gpus: opts.capacity.gpus },
+      seed: randomBytes(4).readUInt32LE(0),
+      advertIntervalMs: opts.config.advertIntervalMs,
+    })
+    this.links = new PeerLinks(node, {
+      onLateBatch: (from, batch) => this.feed({ type: 'batch-pushed', at: Date.now(), cause: 'late-steal', from, batch }),
+    })
   }
 
   attachAdverts(adverts: Adverts): void {
     this.adverts = adverts
   }
 
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  async start(): Promise<void> {
+    this.blobs = await BlobStore.open(this.opts.config.dataDir)
+    this.executor = createLocalExecutor({
+      dataDir: this.opts.config.dataDir,
+      slots: this.opts.capacity.slots,
+      blobs: this.blobs,
+      fetchBlob: (hash) => this.fetchBundle(hash),
+      workerUrl: this.opts.workerUrl,
+    })
+    await this.registerProtocols()
+    this.resumeJobs()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    for (const r of this.running.values()) r.abort.abort()
+    this.links.close()
+    await this.executor?.close()
+    await this.hub.flushed().catch(() => {})
+    this.hub.store.close()
+  }
+
+  // -- what the rest of the node asks ------------------------------------------------
 
   schedulerAdvert(): SchedulerAdvert {
-    const c = this.opts.capacity
-    return {
-      slots: c.slots,
-      freeSlots: c.slots,
-      memoryMB: c.memoryTotalMB,
-      freeMemoryMB: c.memoryTotalMB,
-      gpus: c.gpus.length,
-      freeGpus: c.gpus.length,
-      ready: [],
-      running: 0,
-      meanTaskMs: 0,
-    }
+    return this.sched.advert()
   }
 
   busyGpus(): Set<number> {
-    return new Set()
+    return new Set([...this.running.values()].flatMap((r) => r.gpus))
   }
 
-  peerConnected(_peer: string): void {}
-  advertReceived(_peer: string, _advert: CapacityAdvert): void {}
-  peerGone(_peer: string): void {}
-  registerRoutes(_api: ApiServer): void {}
+  stats() {
+    return this.sched.stats()
+  }
+
+  jobProgress(job: JobId) {
+    return this.sched.jobProgress(job)
+  }
+
+  peerConnected(peer: string): void {
+    this.feed({ type: 'peer-connected', at: Date.now(), cause: 'advert', peer })
+  }
+
+  advertReceived(peer: string, advert: CapacityAdvert): void {
+    const rttMs = this.adverts?.table.get(peer)?.rttMs
+    this.feed({ type: 'advert-received', at: Date.now(), cause: 'advert', peer, advert: advert.sched, rttMs })
+  }
+
+  peerGone(peer: string): void {
+    this.links.drop(peer)
+    this.feed({ type: 'peer-gone', at: Date.now(), cause: 'peer-gone', peer })
+  }
+
+  /** A new job from the local API: stored first, then scheduled. */
+  submit(req: SubmitRequest): { id: JobId; total: number } {
+    const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
+    const job: JobSpec = {
+      id,
+      owner: this.self,
+      work: req.work,
+      resources: req.resources,
+      timeoutMs: req.timeoutMs,
+      maxAttempts: req.maxAttempts,
+      retries: req.retries,
+    }
+    this.hub.store.createJob(job, req.name, req.tasks, Date.now())
+    this.feed({ type: 'job-submitted', at: Date.now(), cause: `submit:${id}`, job, tasks: req.tasks })
+    return { id, total: req.tasks.length }
+  }
+
+  cancel(job: JobId): void {
+    this.feed({ type: 'job-cancelled', at: Date.now(), cause: `cancel:${job}`, job })
+  }
+
+  // -- the one door into the scheduler -----------------------------------------------
+
+  private feed(event: SchedulerEvent): Command[] {
+    if (this.stopped) return []
+    let commands: Command[]
+    try {
+      commands = this.sched.handle(event)
+    } catch (err) {
+      this.opts.log.error({ err, event: event.type, cause: event.cause }, 'scheduler rejected an event')
+      return []
+    }
+    for (const c of commands) this.execute(c)
+    this.arm()
+    return commands
+  }
+
+  private arm(): void {
+    const next = this.sched.nextDeadline()
+    if (next === undefined || next >= this.timerAt) return
+    clearTimeout(this.timer)
+    this.timerAt = next
+    this.timer = setTimeout(
+      () => {
+        this.timerAt = Number.POSITIVE_INFINITY
+        this.feed({ type: 'tick', at: Date.now(), cause: 'timer' })
+        this.arm()
+      },
+      Math.max(0, next - Date.now()),
+    )
+  }
+
+  private execute(c: Command): void {
+    switch (c.type) {
+      case 'send-steal':
+        return this.sendSteal(c)
+      case 'reply-steal':
+      case 'ack-results':
+      case 'answer-lease':
+        // Answers to inbound requests: their handlers pick them from the returned commands.
+        return
+      case 'push-batch':
+        return this.pushBatch(c.to, c.batch)
+      case 'run-task':
+        return this.runTask(c)
+      case 'cancel-task':
+        this.running.get(taskKey(c.task))?.abort.abort()
+        return
+      case 'send-results':
+        return this.links.queueResults(c.to, c.results, (to, results) => this.sendResults(to, results))
+      case 'persist-results':
+        void this.hub.persist(c.results).catch((err) => this.opts.log.error({ err }, 'cannot write results'))
+        return
+      case 'send-lease':
+        return this.sendLease(c.to, c.holdings)
+      case 'send-cancel':
+        this.links
+          .get(c.to)
+          .lease.cancel({ job: c.job })
+          .catch((err: Error) => this.opts.log.debug({ to: c.to, err: err.message }, 'cancel not delivered'))
+        return
+      case 'publish-advert':
+        this.adverts?.publish()
+        return
+      case 'job-progress':
+        return this.hub.setProgress(c.progress)
+      case 'job-finished':
+        this.opts.log.info({ status: c.status, ...c.progress }, 'job finished')
+        return this.hub.finish(c.job, c.status, c.progress)
+      case 'job-blocked':
+        if (c.reason) this.opts.log.warn({ job: c.job, reason: c.reason }, 'job cannot be placed')
+        return this.hub.setBlocked(c.job, c.reason)
+      default:
+        assertNever(c)
+    }
+  }
+
+  // -- commands that do I/O ------------------------------------------------------------
+
+  private sendSteal(c: Extract<Command, { type: 'send-steal' }>): void {
+    const { to, requestId } = c
+    this.links
+      .get(to)
+      .steal.steal({ free: c.free, max: c.max })
+      .then(
+        ({ batch }) => this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch }),
+        (err: Error) =>
+          this.feed({ type: 'steal-failed', at: Date.now(), cause: c.cause, from: to, requestId, reason: err.message }),
+      )
+  }
+
+  private pushBatch(to: string, batch: Batch): void {
+    this.links
+      .get(to)
+      .steal.push({ batch })
+      .catch((err: Error) =>
+        this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message }),
+      )
+  }
+
+  private sendResults(to: string, results: TaskResult[]): void {
+    const tasks = results.map(({ job, index, attempt }) => ({ job, index, attempt }))
+    this.links
+      .get(to)
+      .result.send({ results })
+      .then(
+        (ack) => this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks }),
+        (err: Error) => {
+          this.opts.log.debug({ to, n: results.length, err: err.message }, 'results not delivered; will resend')
+          this.feed({ type: 'results-send-failed', at: Date.now(), cause: 'send', to, tasks })
+        },
+      )
+  }
+
+  private sendLease(to: string, holdings: TaskKey[]): void {
+    this.links
+      .get(to)
+      .lease.lease({ holdings })
+      .then(
+        (answer) => this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer }),
+        (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
+      )
+  }
+
+  private runTask(c: Extract<Command, { type: 'run-task' }>): void {
+    const key = taskKey(c.task)
+    const abort = new AbortController()
+    this.running.set(key, { abort, gpus: c.gpus })
+    if (c.job.work.kind === 'function') this.bundleOwners.set(c.job.work.bundle, c.job.owner)
+    const { job, index, attempt } = c.task
+    this.executor!.run(c.job, c.task, { gpus: c.gpus, signal: abort.signal }).then((outcome) => {
+      if (this.running.get(key)?.abort === abort) this.running.delete(key)
+      this.feed({ type: 'task-finished', at: Date.now(), cause: c.cause, task: { job, index, attempt }, outcome })
+    })
+  }
+
+  private async fetchBundle(hash: string): Promise<Uint8Array> {
+    const owner = this.bundleOwners.get(hash)
+    const candidates = [owner, ...this.node.getPeers().map(String)].filter(
+      (p, i, all): p is string => p !== undefined && p !== this.self && all.indexOf(p) === i,
+    )
+    for (const peer of candidates) {
+      try {
+        const bytes = await this.links.fetchBlob(peer, hash)
+        if (bytes) return bytes
+      } catch (err) {
+        this.opts.log.debug({ peer, hash, err: (err as Error).message }, 'bundle fetch failed')
+      }
+    }
+    throw new Error(`bundle ${hash.slice(0, 12)} is not available from ${candidates.length} peers`)
+  }
+
+  // -- inbound protocol requests -------------------------------------------------------
+
+  private async registerProtocols(): Promise<void> {
+    const onError = (peer: string, err: Error) =>
+      this.opts.log.debug({ peer, err: err.message }, 'closed a stream after a protocol error')
+    await registerStealProtocol(
+      this.node,
+      {
+        onStealRequest: async (from, req) => {
+          const requestId = ++this.requestIds
+          const commands = this.feed({
+            type: 'steal-requested',
+            at: Date.now(),
+            cause: `steal:${from}`,
+            from,
+            requestId,
+            free: req.free,
+            max: req.max,
+          })
+          const reply = commands.find((c) => c.type === 'reply-steal' && c.requestId === requestId)
+          const batch = reply?.type === 'reply-steal' ? reply.batch : { jobs: [], tasks: [] }
+          this.grants.set(batch, requestId)
+          return { batch }
+        },
+        onStealReplyWritten: (to, reply, err) => {
+          const requestId = this.grants.get(reply.batch)
+          if (err && requestId !== undefined && reply.batch.tasks.length > 0) {
+            this.feed({ type: 'grant-failed', at: Date.now(), cause: 'grant', to, requestId, batch: reply.batch })
+          }
+        },
+        onPush: async (from, req) => {
+          this.feed({ type: 'batch-pushed', at: Date.now(), cause: `push:${from}`, from, batch: req.batch })
+          return { accepted: req.batch.tasks.length }
+        },
+      },
+      { onError },
+    )
+    await registerResultProtocol(
+      this.node,
+      {
+        onResults: async (from, req) => {
+          const commands = this.feed({
+            type: 'results-received',
+            at: Date.now(),
+            cause: `results:${from}`,
+            from,
+            results: req.results,
+          })
+          // Acknowledge only what is written: the store flush precedes the answer.
+          await this.hub.flushed()
+          return { tasks: commands.flatMap((c) => (c.type === 'ack-results' && c.to === from ? c.tasks : [])) }
+        },
+      },
+      { onError },
+    )
+    await registerLeaseProtocol(
+      this.node,
+      {
+        onLease: async (from, req) => {
+          const commands = this.feed({
+            type: 'lease-received',
+            at: Date.now(),
+            cause: `lease:${from}`,
+            from,
+            holdings: req.holdings,
+          })
+          const answer = commands.find((c) => c.type === 'answer-lease' && c.to === from)
+          return answer?.type === 'answer-lease'
+            ? { drop: answer.drop, cancelledJobs: answer.cancelledJobs }
+            : { drop: [], cancelledJobs: [] }
+        },
+        onCancel: async (from, req) => {
+          this.feed({ type: 'cancel-received', at: Date.now(), cause: `cancel:${from}`, from, job: req.job })
+          return {}
+        },
+      },
+      { onError },
+    )
+    await registerBlobProtocol(
+      this.node,
+      { getBlob: async (_peer, hash) => this.blobs.get(hash) },
+      { onError },
+    )
+  }
+
+  /** Jobs this node owned when it last stopped (or died) resume here. */
+  private resumeJobs(): void {
+    for (const record of this.hub.store.unfinishedJobs()) {
+      const finished = this.hub.store
+        .results(record.id, 0, Number.MAX_SAFE_INTEGER)
+        .map((r) => ({ index: r.index, ok: r.ok, value: r.value ?? undefined }))
+      // A job restored under a new peer ID would never get its results: keep the old owner only if it is us.
+      const job: JobSpec = { ...record.spec, owner: this.self }
+      this.opts.log.info({ job: job.id, done: finished.length, total: record.total }, 'resuming an unfinished job')
+      this.feed({
+        type: 'job-restored',
+        at: Date.now(),
+        cause: `restore:${job.id}`,
+        job,
+        tasks: this.hub.store.tasks(job.id),
+        finished,
+      })
+    }
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled command ${JSON.stringify(x)}`)
 }

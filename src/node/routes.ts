@@ -7,6 +7,7 @@ import type { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import type { Driver } from './driver.ts'
+import { registerJobRoutes } from './job-routes.ts'
 import { type ProbedCapacity, sampleLoad } from './probe/capacity.ts'
 
 export interface RouteContext {
@@ -22,7 +23,7 @@ export interface RouteContext {
 export function registerRoutes(api: ApiServer, ctx: RouteContext): void {
   api.route('GET', '/v1/status', () => status(ctx))
   api.route('GET', '/v1/peers', () => peers(ctx))
-  ctx.driver.registerRoutes(api)
+  registerJobRoutes(api, ctx.driver)
 }
 
 function status(ctx: RouteContext) {

@@ -9,6 +9,7 @@ export * from './errors.ts'
 export * from './lease/codec.ts'
 export * from './lease/handler.ts'
 export { type ErrorReply, type MessageCodec, SCHEMA_VERSION, setValidateOutgoing } from './message.ts'
+export { PeerClients } from './pool.ts'
 export * from './result/codec.ts'
 export * from './result/handler.ts'
 export {
@@ -22,6 +23,8 @@ export { MAX_BATCH_JOBS, MAX_BATCH_TASKS, MAX_RESULTS, MAX_TASK_KEYS, MAX_VALUE_
 export * from './steal/codec.ts'
 export * from './steal/handler.ts'
 export {
+  type FramedStream,
+  framed,
   type HandlerLimits,
   type OpenStream,
   type PeerConnection,

@@ -257,10 +257,9 @@ export class Holder {
     this.dropJob(job)
   }
 
-  /** An owner told us it cancelled a job (ignored if another node owns it). */
+  /** An owner told us it cancelled a job (ignored unless it owns a job held here). */
   cancelFrom(from: PeerKey, job: JobId): void {
-    const spec = this.spec(job)
-    if (spec === undefined || spec.owner === from) this.ownerCancelled(job)
+    if (this.spec(job)?.owner === from) this.ownerCancelled(job)
   }
 
   /** Victim side: takes up to `n` queued tasks fitting `free`, rotating across jobs. */

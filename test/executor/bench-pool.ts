@@ -35,7 +35,9 @@ const base: PoolTask = {
 
 async function burst(n: number, over: Partial<PoolTask> = {}): Promise<number> {
   const t0 = performance.now()
-  const outs = await Promise.all(Array.from({ length: n }, (_, i) => pool.run({ ...base, ...over, input: encodeValue(i) })))
+  const outs = await Promise.all(
+    Array.from({ length: n }, (_, i) => pool.run({ ...base, ...over, input: encodeValue(i) })),
+  )
   const rate = n / ((performance.now() - t0) / 1000)
   const bad = outs.find((o) => o.status !== 'ok')
   if (bad !== undefined) throw new Error(`a task failed: ${JSON.stringify(bad)}`)

@@ -30,9 +30,17 @@ describe('bundleModule', () => {
     const pool = new WorkerPool({ size: 1 })
     try {
       const run = (exportName: string, input: unknown) =>
-        pool.run({ bundle: hash, url: blobs.urlOf(hash), exportName, input: encodeValue(input), depValues: [], timeoutMs: 0, memoryMB: 0 })
+        pool.run({
+          bundle: hash,
+          url: blobs.urlOf(hash),
+          exportName,
+          input: encodeValue(input),
+          depValues: [],
+          timeoutMs: 0,
+          memoryMB: 0,
+        })
       const cbor = await run('cborRoundTrip', { a: [1, 'x'] })
-      expect(cbor.status === 'ok' && decodeValue(cbor.value)).toEqual({ bytes: 7, back: { a: [1, "x"] } })
+      expect(cbor.status === 'ok' && decodeValue(cbor.value)).toEqual({ bytes: 7, back: { a: [1, 'x'] } })
       const written = await run('writeWithSonicBoom', join(dir, 'out.txt'))
       expect(written.status === 'ok' && decodeValue(written.value)).toBe('written by sonic-boom\n')
     } finally {
@@ -58,7 +66,10 @@ describe('bundleModule', () => {
 
   test("a build error is GN_BUNDLE_BUILD with esbuild's first message at file:line:column", async () => {
     const broken = join(dir, 'broken.ts')
-    await writeFile(broken, 'export function ok(): number {\n  return 1\n}\n\nexport function broken(: number {\n  return 2\n}\n')
+    await writeFile(
+      broken,
+      'export function ok(): number {\n  return 1\n}\n\nexport function broken(: number {\n  return 2\n}\n',
+    )
     const err = await bundleModule(broken).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'GN_BUNDLE_BUILD', name: 'BundleBuildError' })
     expect((err as Error).message).toContain(`${broken}:5:24: Expected identifier but found ":"`)
@@ -67,6 +78,8 @@ describe('bundleModule', () => {
     await writeFile(badImport, "import { x } from 'no-such-package-gridnode'\nexport const y = x\n")
     const err2 = await bundleModule(badImport).catch((e: unknown) => e)
     expect(err2).toMatchObject({ code: 'GN_BUNDLE_BUILD' })
-    expect((err2 as Error).message).toContain(`${badImport}:1:19: Could not resolve "no-such-package-gridnode"`)
+    expect((err2 as Error).message).toContain(
+      `${badImport}:1:19: Could not resolve "no-such-package-gridnode"`,
+    )
   })
 })

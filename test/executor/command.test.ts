@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -64,7 +64,10 @@ describe('runCommand', () => {
     expect(error).toContain('--- last 20 lines of stderr ---\nline 11\n')
     expect(error.endsWith('line 30')).toBe(true)
     const quiet = await runCommand(cmd(['sh', '-c', 'echo only stdout; exit 1']))
-    expect(quiet).toMatchObject({ status: 'threw', error: 'command exited with code 1\n--- stdout ---\nonly stdout' })
+    expect(quiet).toMatchObject({
+      status: 'threw',
+      error: 'command exited with code 1\n--- stdout ---\nonly stdout',
+    })
   })
 
   test('killed by a signal: threw, naming it', async () => {
@@ -77,9 +80,11 @@ describe('runCommand', () => {
       status: 'rejected',
       error: 'command not found: gridnode-no-such-program',
     })
-    expect(await runCommand(cmd(['/etc/hostname']))).toMatchObject({
+    const plain = join(dir, 'not-executable.sh')
+    await writeFile(plain, 'echo hi\n', { mode: 0o644 })
+    expect(await runCommand(cmd([plain]))).toMatchObject({
       status: 'rejected',
-      error: 'command is not executable: /etc/hostname',
+      error: `command is not executable: ${plain}`,
     })
     expect(await runCommand(cmd([]))).toMatchObject({ status: 'rejected' })
   })
@@ -104,7 +109,9 @@ describe('runCommand', () => {
 
   test('GPU tasks get CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER; job env is passed', async () => {
     const show = ['sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER|$GREETING"']
-    const gpu = await runCommand(cmd(show, undefined, { gpus: [1, 3], gpuTask: true, env: { GREETING: 'hi' } }))
+    const gpu = await runCommand(
+      cmd(show, undefined, { gpus: [1, 3], gpuTask: true, env: { GREETING: 'hi' } }),
+    )
     expect(result(gpu).stdout).toBe('1,3|PCI_BUS_ID|hi\n')
     const cpu = await runCommand(cmd(show, undefined, { env: { CUDA_VISIBLE_DEVICES: 'mine' } }))
     expect(result(cpu).stdout).toBe('mine||\n')
@@ -112,7 +119,9 @@ describe('runCommand', () => {
 
   test('it runs in a fresh scratch dir, removed afterwards whatever happened', async () => {
     const scratchDir = join(dir, 'scratch-here')
-    const outcome = await runCommand(cmd(['sh', '-c', 'pwd; ls -A; touch left-behind'], undefined, { scratchDir }))
+    const outcome = await runCommand(
+      cmd(['sh', '-c', 'pwd; ls -A; touch left-behind'], undefined, { scratchDir }),
+    )
     expect(result(outcome).stdout).toBe(`${scratchDir}\n`)
     expect(await exists(scratchDir)).toBe(false)
     await runCommand(cmd(['sh', '-c', 'touch x; exit 1'], undefined, { scratchDir }))

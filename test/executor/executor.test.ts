@@ -6,7 +6,7 @@ import { BlobStore } from '../../src/executor/blob-store.ts'
 import { bundleModule } from '../../src/executor/bundle.ts'
 import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
 import { decodeValue } from '../../src/executor/values.ts'
-import { executorSuite, makeJob, makeTask, valueOf } from './suite.ts'
+import { executorSuite, makeJob, makeTask, okValue } from './suite.ts'
 
 const BASIC_URL = new URL('./fixtures/basic.ts', import.meta.url)
 
@@ -75,7 +75,7 @@ describe('local executor: bundles from the mesh', () => {
       const outcomes = await Promise.all(
         [0, 1, 2, 3, 4].map((i) => executor.run(job, makeTask(job, i, i), { gpus: [] })),
       )
-      expect(outcomes.map(valueOf)).toEqual([0, 1, 2, 3, 4])
+      expect(outcomes.map(okValue)).toEqual([0, 1, 2, 3, 4])
       expect(fetches).toBe(1)
       expect(await blobs.has(bundle.hash)).toBe(true)
       await executor.run(job, makeTask(job, 9, 9), { gpus: [] })
@@ -86,13 +86,19 @@ describe('local executor: bundles from the mesh', () => {
   test('bytes that do not match the hash are rejected and not kept', async () => {
     const tampered = new Uint8Array(bundle.bytes)
     tampered[tampered.length - 2] ^= 1
-    await withExecutor('mismatch', async () => tampered, async (executor, blobs) => {
-      const job = makeJob({ kind: 'function', bundle: bundle.hash, exportName: 'echo' })
-      const outcome = await executor.run(job, makeTask(job, 0, 1), { gpus: [] })
-      expect(outcome.status).toBe('rejected')
-      expect((outcome as { error: string }).error).toMatch(/unavailable: blob [0-9a-f]{12} failed verification/)
-      expect(await blobs.has(bundle.hash)).toBe(false)
-    })
+    await withExecutor(
+      'mismatch',
+      async () => tampered,
+      async (executor, blobs) => {
+        const job = makeJob({ kind: 'function', bundle: bundle.hash, exportName: 'echo' })
+        const outcome = await executor.run(job, makeTask(job, 0, 1), { gpus: [] })
+        expect(outcome.status).toBe('rejected')
+        expect((outcome as { error: string }).error).toMatch(
+          /unavailable: blob [0-9a-f]{12} failed verification/,
+        )
+        expect(await blobs.has(bundle.hash)).toBe(false)
+      },
+    )
   })
 
   test('a failed fetch is rejected, and a later task tries again', async () => {
@@ -107,7 +113,7 @@ describe('local executor: bundles from the mesh', () => {
       const first = await executor.run(job, makeTask(job, 0, 1), { gpus: [] })
       expect(first).toMatchObject({ status: 'rejected' })
       expect((first as { error: string }).error).toContain('peer went away')
-      expect(valueOf(await executor.run(job, makeTask(job, 1, 2), { gpus: [] }))).toBe(2)
+      expect(okValue(await executor.run(job, makeTask(job, 1, 2), { gpus: [] }))).toBe(2)
     })
   })
 })
@@ -116,12 +122,17 @@ describe('local executor: commands and closing', () => {
   test('command tasks run in <dataDir>/scratch/<job>-<index>-<attempt>, removed afterwards', async () => {
     const dataDir = await tempDir()
     const blobs = await BlobStore.open(dataDir)
-    const executor = createLocalExecutor({ dataDir, slots: 1, blobs, fetchBlob: async () => new Uint8Array() })
+    const executor = createLocalExecutor({
+      dataDir,
+      slots: 1,
+      blobs,
+      fetchBlob: async () => new Uint8Array(),
+    })
     try {
       const job = makeJob({ kind: 'command', argv: ['pwd'], env: {}, stdoutMaxBytes: 1000 }, { id: 'job/x' })
       const task = { ...makeTask(job, 7, undefined), attempt: 2 }
       const outcome = await executor.run(job, task, { gpus: [] })
-      const { stdout } = valueOf(outcome) as { stdout: string }
+      const { stdout } = okValue(outcome) as { stdout: string }
       expect(stdout.trim()).toBe(join(dataDir, 'scratch', 'job_x-7-2'))
       expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
     } finally {
@@ -135,7 +146,12 @@ describe('local executor: commands and closing', () => {
     const blobs = await BlobStore.open(dataDir)
     const { hash, bytes } = await bundleModule(BASIC_URL)
     await blobs.put(bytes)
-    const executor = createLocalExecutor({ dataDir, slots: 1, blobs, fetchBlob: async () => new Uint8Array() })
+    const executor = createLocalExecutor({
+      dataDir,
+      slots: 1,
+      blobs,
+      fetchBlob: async () => new Uint8Array(),
+    })
     const job = makeJob({ kind: 'function', bundle: hash, exportName: 'sleep' })
     const cmd = makeJob({ kind: 'command', argv: ['sleep', '10'], env: {}, stdoutMaxBytes: 1000 })
     const running = [

@@ -33,10 +33,16 @@ export function makeJob(work: WorkSpec, over: Partial<JobSpec> = {}): JobSpec {
 }
 
 export function makeTask(job: JobSpec, index: number, input: unknown, deps: unknown[] = []): TaskDescriptor {
-  return { job: job.id, index, attempt: 1, input: encodeValue(input), depValues: deps.map((d) => encodeValue(d)) }
+  return {
+    job: job.id,
+    index,
+    attempt: 1,
+    input: encodeValue(input),
+    depValues: deps.map((d) => encodeValue(d)),
+  }
 }
 
-export function valueOf(outcome: TaskOutcome): unknown {
+export function okValue(outcome: TaskOutcome): unknown {
   if (outcome.status !== 'ok') throw new Error(`expected ok, got ${JSON.stringify(outcome)}`)
   return decodeValue(outcome.value)
 }
@@ -76,7 +82,7 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
       }
       const job = makeJob(fn('echo'))
       const outcome = await run(job, makeTask(job, 0, value))
-      const back = valueOf(outcome) as typeof value
+      const back = okValue(outcome) as typeof value
       expect(back).toEqual(value)
       expect(back.map).toBeInstanceOf(Map)
       expect(back.when).toBeInstanceOf(Date)
@@ -87,13 +93,13 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
 
     test("call 'map' passes the input then the dependencies' values", async () => {
       const job = makeJob(fn('sum'))
-      expect(valueOf(await run(job, makeTask(job, 0, 1, [2, 3])))).toBe(6)
+      expect(okValue(await run(job, makeTask(job, 0, 1, [2, 3])))).toBe(6)
     })
 
     test("call 'apply' spreads the input and replaces $gridnodeDep markers", async () => {
       const job = makeJob(fn('describe', 'apply'))
       const task = makeTask(job, 0, [1, { $gridnodeDep: 1 }, { $gridnodeDep: 0 }], ['a', 'b'])
-      expect(valueOf(await run(job, task))).toBe('[1,"b","a"]')
+      expect(okValue(await run(job, task))).toBe('[1,"b","a"]')
       const bad = makeTask(job, 1, [{ $gridnodeDep: 5 }], ['a'])
       const outcome = await run(job, bad)
       expect(outcome.status).toBe('rejected')
@@ -103,7 +109,7 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
       const job = makeJob({ kind: 'noop' })
       const outcome = await run(job, makeTask(job, 0, undefined))
       expect(outcome.status).toBe('ok')
-      expect(valueOf(outcome)).toBeUndefined()
+      expect(okValue(outcome)).toBeUndefined()
     })
 
     test('a thrown error becomes threw with its message and stack', async () => {
@@ -160,7 +166,7 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
       expect(performance.now() - t0).toBeLessThan(2000)
       // The executor goes on working.
       const again = makeJob(fn('echo'))
-      expect(valueOf(await run(again, makeTask(again, 0, 'still here')))).toBe('still here')
+      expect(okValue(await run(again, makeTask(again, 0, 'still here')))).toBe('still here')
     })
 
     test('runs `slots` tasks at once and queues the rest', async () => {
@@ -175,8 +181,10 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
 
     test('many small tasks all come back, each with its own value', async () => {
       const job = makeJob(fn('echo'))
-      const outcomes = await Promise.all(Array.from({ length: 500 }, (_, i) => run(job, makeTask(job, i, { i }))))
-      expect(outcomes.map(valueOf)).toEqual(Array.from({ length: 500 }, (_, i) => ({ i })))
+      const outcomes = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => run(job, makeTask(job, i, { i }))),
+      )
+      expect(outcomes.map(okValue)).toEqual(Array.from({ length: 500 }, (_, i) => ({ i })))
     })
 
     test('an AbortSignal cancels a running task, a queued one, and one aborted before', async () => {
@@ -201,7 +209,7 @@ export function executorSuite(name: string, make: (slots: number) => Promise<Sui
       ])
       expect(performance.now() - t0).toBeLessThan(2000)
       const again = makeJob(fn('echo'))
-      expect(valueOf(await run(again, makeTask(again, 0, 1)))).toBe(1)
+      expect(okValue(await run(again, makeTask(again, 0, 1)))).toBe(1)
     })
   })
 }

@@ -23,7 +23,12 @@ describe('encodeValue / decodeValue', () => {
       date: new Date(0),
       re: /x+/m,
       map: new Map<unknown, unknown>([[{ k: 1 }, new Set([1n])]]),
-      typed: [new Int16Array([-1, 2]), new Uint8ClampedArray([300]), new BigInt64Array([5n]), new DataView(new ArrayBuffer(2))],
+      typed: [
+        new Int16Array([-1, 2]),
+        new Uint8ClampedArray([300]),
+        new BigInt64Array([5n]),
+        new DataView(new ArrayBuffer(2)),
+      ],
       buffer: new ArrayBuffer(4),
       error: new RangeError('kept'),
     }
@@ -90,7 +95,10 @@ describe('encodeValue / decodeValue', () => {
       } catch (err) {
         caught = err
       }
-      expect(caught, String(message)).toMatchObject({ code: 'GN_UNSERIALIZABLE', name: 'UnserializableError' })
+      expect(caught, String(message)).toMatchObject({
+        code: 'GN_UNSERIALIZABLE',
+        name: 'UnserializableError',
+      })
       expect((caught as Error).message).toMatch(message)
     }
   })
@@ -104,20 +112,15 @@ describe('encodeValue / decodeValue', () => {
   test('garbage bytes throw GN_BAD_VALUE (property), never anything else', () => {
     const valid = encodeValue({ a: [1, 'x', new Map([[1, new Uint8Array(8)]])], d: new Date(), n: 5n })
     fc.assert(
-      fc.property(
-        fc.uint8Array({ maxLength: 64 }),
-        fc.nat(),
-        fc.nat(),
-        (random, cut, flip) => {
-          for (const bytes of [random, mutate(valid, cut, flip)]) {
-            try {
-              decodeValue(bytes)
-            } catch (err) {
-              expect((err as { code?: string }).code).toBe('GN_BAD_VALUE')
-            }
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(), fc.nat(), (random, cut, flip) => {
+        for (const bytes of [random, mutate(valid, cut, flip)]) {
+          try {
+            decodeValue(bytes)
+          } catch (err) {
+            expect((err as { code?: string }).code).toBe('GN_BAD_VALUE')
           }
-        },
-      ),
+        }
+      }),
       { numRuns: 2000 },
     )
     expect(codeOf(() => decodeValue(new Uint8Array([0xff, 0x0f, 0x6f])))).toBe('GN_BAD_VALUE')

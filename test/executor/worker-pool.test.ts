@@ -90,7 +90,9 @@ describe('WorkerPool: workers that die', () => {
 
   test('a module that crashes its worker after loading: the task running then is blamed', async () => {
     const bomb = await blobs.put(
-      new TextEncoder().encode('setTimeout(() => { throw new Error("bomb") }, 20)\nexport const wait = () => new Promise(() => {})\n'),
+      new TextEncoder().encode(
+        'setTimeout(() => { throw new Error("bomb") }, 20)\nexport const wait = () => new Promise(() => {})\n',
+      ),
     )
     await withPool(1, async (pool) => {
       await warm(pool, basic, 'echo', 0)
@@ -101,11 +103,17 @@ describe('WorkerPool: workers that die', () => {
   })
 
   test('workers that die with no task to blame fail the tasks they held after 3 tries, never loop', async () => {
-    const pool = new WorkerPool({ size: 1, workerUrl: new URL('data:text/javascript,throw new Error("broken worker")') })
+    const pool = new WorkerPool({
+      size: 1,
+      workerUrl: new URL('data:text/javascript,throw new Error("broken worker")'),
+    })
     try {
       const outcomes = await Promise.all([pool.run(task(basic, 'echo', 1)), pool.run(task(basic, 'echo', 2))])
       for (const o of outcomes) {
-        expect(o).toMatchObject({ status: 'crashed', error: "worker crashed: broken worker (the task's worker died 3 times)" })
+        expect(o).toMatchObject({
+          status: 'crashed',
+          error: "worker crashed: broken worker (the task's worker died 3 times)",
+        })
       }
     } finally {
       await pool.close()
@@ -173,6 +181,22 @@ describe('WorkerPool: values, modules, environment', () => {
     })
   })
 
+  test('messages task code posts to the parent port are ignored', async () => {
+    await withPool(1, async (pool) => {
+      expect(value(await pool.run(task(crashy, 'postJunk', 0)))).toBe('fine')
+    })
+  })
+
+  test('an input whose buffer was transferred away: crashed, and the pool goes on', async () => {
+    await withPool(1, async (pool) => {
+      const input = encodeValue('gone')
+      structuredClone(input.buffer, { transfer: [input.buffer] })
+      const outcome = await pool.run({ ...task(basic, 'echo', 0), input })
+      expect(outcome).toMatchObject({ status: 'crashed' })
+      expect(value(await pool.run(task(basic, 'echo', 'next')))).toBe('next')
+    })
+  })
+
   test('a bundle file that is missing: rejected', async () => {
     await withPool(1, async (pool) => {
       const outcome = await pool.run(task('0'.repeat(64), 'echo', 1))
@@ -224,7 +248,9 @@ describe('WorkerPool: values, modules, environment', () => {
       )
       const seconds = (performance.now() - t0) / 1000
       expect(outcomes.every((o) => o.status === 'ok')).toBe(true)
-      console.log(`pool: 20000 no-op tasks in ${seconds.toFixed(2)} s (${Math.round(20_000 / seconds)}/s, cold start included)`)
+      console.log(
+        `pool: 20000 no-op tasks in ${seconds.toFixed(2)} s (${Math.round(20_000 / seconds)}/s, cold start included)`,
+      )
     })
   })
 })

@@ -85,33 +85,34 @@ export class FakeExecutor implements Executor {
   /** Starts the task; resolves to its outcome without durationMs. */
   private start(job: JobSpec, task: TaskDescriptor, opts: RunOptions): Promise<TaskOutcome> {
     const work = job.work
-    const at = (o: Omit<TaskOutcome, 'durationMs'>) => Promise.resolve({ ...o, durationMs: 0 } as TaskOutcome)
+    const reject = (error: string) =>
+      Promise.resolve<TaskOutcome>({ status: 'rejected', error, durationMs: 0 })
     let input: unknown
     let deps: unknown[]
     try {
       input = decodeValue(task.input)
       deps = task.depValues.map(decodeValue)
     } catch (err) {
-      return at({ status: 'rejected', error: `cannot decode the task's input: ${(err as Error).message}` })
+      return reject(`cannot decode the task's input: ${(err as Error).message}`)
     }
     if (work.kind === 'command') {
-      if (this.opts.command === undefined) return at({ status: 'rejected', error: 'the fake executor runs no commands' })
+      if (this.opts.command === undefined) return reject('the fake executor runs no commands')
       return Promise.resolve(this.opts.command(work.argv, input, opts))
     }
-    if (work.kind !== 'function') return at({ status: 'rejected', error: 'unknown work kind' })
+    if (work.kind !== 'function') return reject('unknown work kind')
     const mod = this.opts.modules?.[work.bundle]
     if (mod === undefined) {
-      return at({ status: 'rejected', error: `bundle ${bundleLabel(work.bundle)} unavailable: not in the fake executor` })
+      return reject(`bundle ${bundleLabel(work.bundle)} unavailable: not in the fake executor`)
     }
     if (!(work.exportName in mod)) {
-      return at({ status: 'rejected', error: missingExportMessage(work.bundle, work.exportName, Object.keys(mod)) })
+      return reject(missingExportMessage(work.bundle, work.exportName, Object.keys(mod)))
     }
     const fn = mod[work.exportName]
     if (typeof fn !== 'function') {
-      return at({ status: 'rejected', error: notAFunctionMessage(work.bundle, work.exportName, fn) })
+      return reject(notAFunctionMessage(work.bundle, work.exportName, fn))
     }
     const args = callArgs(work.call === 'apply', input, deps)
-    if (typeof args === 'string') return at({ status: 'rejected', error: args })
+    if (typeof args === 'string') return reject(args)
     return (async () => {
       let value: unknown
       try {

@@ -269,6 +269,27 @@ describe('serveRequests + RequestClient', () => {
     c.close()
   })
 
+  it('aborts the stream when its own handler takes too long, and says so', async () => {
+    const s = server(() => new Promise<Rep>(() => {}), { timeoutMs: 50 })
+    const c = client(s.open)
+    await expect(c.request(echo(1))).rejects.toBeInstanceOf(StreamBrokenError)
+    await Promise.all(s.served)
+    expect(s.errors[0]).toBeInstanceOf(RequestTimeoutError)
+    expect(s.errors[0].message).toMatch(/no reply within 50 ms/)
+    c.close()
+  })
+
+  it('answers a handler that throws a timeout of its own with an error reply', async () => {
+    const s = server(async () => {
+      throw new RequestTimeoutError('downstream timed out')
+    })
+    const c = client(s.open, { timeoutMs: undefined })
+    await expect(c.request(echo(1))).rejects.toThrow(/downstream timed out/)
+    expect((await c.request(echo(2)).catch((e: Error) => e)).constructor.name).toBe('RemoteRequestError')
+    expect(s.opened).toHaveLength(1)
+    c.close()
+  })
+
   it('gives up on one request by signal without disturbing the others; its late reply is kept', async () => {
     const late: Rep[] = []
     let started = false

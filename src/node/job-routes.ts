@@ -1,0 +1,210 @@
+/**
+ * The control API for jobs: upload bundles, submit, list, inspect, stream
+ * events (server-sent events), read results and cancel. Everything is read
+ * from the owner's store, so it works the same after a daemon restart.
+ */
+import { decodeValue } from '../executor/index.ts'
+import type { JobProgress, Resources, TaskInput, WorkSpec } from '../scheduler/types.ts'
+import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
+import type { Driver, SubmitRequest } from './driver.ts'
+import type { JobEvent } from './job-hub.ts'
+import type { JobRecord, StoredResult } from './store.ts'
+
+export const MAX_TASKS_PER_JOB = 1_000_000
+
+export function registerJobRoutes(api: ApiServer, driver: Driver): void {
+  const hub = driver.hub
+  api.route('POST', '/v1/blobs', async (req) => {
+    if (!(req.body instanceof Uint8Array)) throw bad('POST /v1/blobs takes the bytes as application/octet-stream')
+    return { hash: await driver.blobs.put(req.body) }
+  })
+  api.route('POST', '/v1/jobs', (req) => driver.submit(parseSubmit(req.body)))
+  api.route('GET', '/v1/jobs', (req) => {
+    const limit = Math.min(1000, Number(req.query.get('limit') ?? 100) || 100)
+    return hub.store.jobs(limit).map((j) => summary(j, driver))
+  })
+  api.route('GET', '/v1/jobs/:id', (req) => summary(record(req, driver), driver))
+  api.route('POST', '/v1/jobs/:id/cancel', (req) => {
+    const job = record(req, driver)
+    if (job.status === 'running') driver.cancel(job.id)
+    return { id: job.id, status: job.status === 'running' ? 'cancelled' : job.status }
+  })
+  api.route('GET', '/v1/jobs/:id/results', (req) => {
+    const job = record(req, driver)
+    const from = Number(req.query.get('from') ?? 0) || 0
+    const limit = Math.min(100_000, Number(req.query.get('limit') ?? 100_000) || 100_000)
+    return hub.store.results(job.id, from, limit).map(resultJson)
+  })
+  api.route('GET', '/v1/jobs/:id/events', (req) => streamEvents(req, driver))
+}
+
+function record(req: ApiRequest, driver: Driver): JobRecord {
+  const job = driver.hub.store.job(req.params.id)
+  if (!job) throw new ApiError(404, 'GN_NO_SUCH_JOB', `no job ${req.params.id} on this node (gridnode jobs lists them)`)
+  return job
+}
+
+function summary(j: JobRecord, driver: Driver) {
+  const live: JobProgress | undefined = j.status === 'running' ? driver.jobProgress(j.id) : undefined
+  return {
+    id: j.id,
+    name: j.name,
+    status: j.status,
+    total: j.total,
+    done: live?.done ?? j.done,
+    failed: live?.failed ?? j.failed,
+    running: live?.running ?? 0,
+    nodes: live?.nodes ?? 0,
+    createdAt: j.createdAt,
+    finishedAt: j.finishedAt,
+    blocked: driver.hub.blockedReason(j.id),
+    work: describeWork(j.spec.work),
+    resources: j.spec.resources,
+  }
+}
+
+function describeWork(w: WorkSpec): string {
+  if (w.kind === 'function') return `${w.exportName} from bundle ${w.bundle.slice(0, 12)}`
+  if (w.kind === 'command') return w.argv.join(' ')
+  return 'noop'
+}
+
+/** A result for JSON: the value as base64 of its encoding (the client decodes it). */
+export function resultJson(r: StoredResult) {
+  return {
+    index: r.index,
+    ok: r.ok,
+    value: r.value ? Buffer.from(r.value).toString('base64') : null,
+    error: r.error,
+    stack: r.stack,
+    ranOn: r.ranOn,
+    durationMs: r.durationMs,
+  }
+}
+
+function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
+  const job = record(req, driver)
+  const res = req.res
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  const seen = new Set<number>()
+  const withResults = req.query.get('results') !== '0'
+  const onEvent = (e: JobEvent) => {
+    if (e.type === 'result') {
+      if (!withResults || seen.has(e.result.index)) return
+      seen.add(e.result.index)
+      send('result', resultJson(e.result))
+    } else if (e.type === 'finished') {
+      send('finished', { status: e.status, ...e.progress })
+      res.end()
+    } else if (e.type === 'progress') send('progress', e.progress)
+    else send('blocked', { reason: e.reason })
+  }
+  // Subscribe before reading the store so nothing falls between the two.
+  const unsubscribe = driver.hub.subscribe(job.id, onEvent)
+  res.on('close', unsubscribe)
+  const s = summary(job, driver)
+  send('progress', { job: job.id, total: s.total, done: s.done, failed: s.failed, running: s.running, nodes: s.nodes })
+  if (s.blocked) send('blocked', { reason: s.blocked })
+  if (withResults) {
+    for (const r of driver.hub.store.results(job.id, 0, Number.MAX_SAFE_INTEGER)) {
+      if (!seen.has(r.index)) {
+        seen.add(r.index)
+        send('result', resultJson(r))
+      }
+    }
+  }
+  const now = driver.hub.store.job(job.id)!
+  if (now.status !== 'running') {
+    send('finished', { status: now.status, job: job.id, total: now.total, done: now.done, failed: now.failed, running: 0, nodes: 0 })
+    res.end()
+  }
+  return STREAMED
+}
+
+// -- submission: a v8-encoded object (the client library builds it) -------------------
+
+function bad(message: string): ApiError {
+  return new ApiError(400, 'GN_BAD_SUBMIT', message)
+}
+
+function parseSubmit(body: unknown): SubmitRequest {
+  if (!(body instanceof Uint8Array)) throw bad('POST /v1/jobs takes an encoded job (application/octet-stream)')
+  let o: Record<string, unknown>
+  try {
+    o = decodeValue(body) as Record<string, unknown>
+  } catch (err) {
+    throw bad(`cannot decode the job: ${(err as Error).message}`)
+  }
+  if (typeof o !== 'object' || o === null) throw bad('the job must be an object')
+  const tasks = o.tasks
+  if (!Array.isArray(tasks) || tasks.length === 0) throw bad('a job needs at least one task')
+  if (tasks.length > MAX_TASKS_PER_JOB) throw bad(`a job holds at most ${MAX_TASKS_PER_JOB} tasks`)
+  return {
+    name: typeof o.name === 'string' ? o.name.slice(0, 200) : 'job',
+    work: parseWork(o.work),
+    resources: parseResources(o.resources),
+    timeoutMs: nonNegative(o.timeoutMs, 'timeoutMs', 0),
+    retries: nonNegative(o.retries, 'retries', 0),
+    maxAttempts: Math.max(1, nonNegative(o.maxAttempts, 'maxAttempts', 3)),
+    tasks: checkAcyclic(tasks.map((t, i) => parseTask(t, i, tasks.length))),
+  }
+}
+
+/** Dependencies must form a DAG, or some tasks would wait forever. */
+function checkAcyclic(tasks: TaskInput[]): TaskInput[] {
+  const waiting = tasks.map((t) => t.deps.length)
+  const dependents: number[][] = tasks.map(() => [])
+  for (const t of tasks) for (const d of t.deps) dependents[d].push(t.index)
+  const ready = tasks.filter((t) => t.deps.length === 0).map((t) => t.index)
+  let seen = 0
+  while (ready.length > 0) {
+    const i = ready.pop()!
+    seen++
+    for (const j of dependents[i]) if (--waiting[j] === 0) ready.push(j)
+  }
+  if (seen !== tasks.length) throw bad(`the task dependencies form a cycle (${tasks.length - seen} tasks on it or behind it)`)
+  return tasks
+}
+
+function parseWork(w: unknown): WorkSpec {
+  const o = w as Record<string, unknown> | undefined
+  if (o?.kind === 'function') {
+    if (typeof o.bundle !== 'string' || !/^[0-9a-f]{64}$/.test(o.bundle)) throw bad('work.bundle must be a sha256 hex')
+    if (typeof o.exportName !== 'string' || o.exportName.length === 0) throw bad('work.exportName is required')
+    const call = o.call === 'apply' ? 'apply' : 'map'
+    return { kind: 'function', bundle: o.bundle, exportName: o.exportName, call }
+  }
+  if (o?.kind === 'command') {
+    const argv = o.argv
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string')) {
+      throw bad('work.argv must be a non-empty list of strings')
+    }
+    const env = (o.env ?? {}) as Record<string, unknown>
+    if (!Object.values(env).every((v) => typeof v === 'string')) throw bad('work.env values must be strings')
+    return { kind: 'command', argv, env: env as Record<string, string>, stdoutMaxBytes: nonNegative(o.stdoutMaxBytes, 'stdoutMaxBytes', 1 << 20) }
+  }
+  if (o?.kind === 'noop') return { kind: 'noop' }
+  throw bad('work.kind must be function, command or noop')
+}
+
+function parseResources(r: unknown): Resources {
+  const o = (r ?? {}) as Record<string, unknown>
+  return { cpu: nonNegative(o.cpu, 'cpu', 1), gpu: nonNegative(o.gpu, 'gpu', 0), memoryMB: nonNegative(o.memoryMB, 'memoryMB', 0) }
+}
+
+function parseTask(t: unknown, i: number, total: number): TaskInput {
+  const o = t as Record<string, unknown>
+  if (!(o?.input instanceof Uint8Array)) throw bad(`task ${i}: input must be encoded bytes`)
+  const deps = (o.deps ?? []) as unknown[]
+  if (!Array.isArray(deps) || !deps.every((d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) < total && d !== i)) {
+    throw bad(`task ${i}: deps must be indexes of other tasks of the job`)
+  }
+  return { index: i, input: o.input, deps: deps as number[] }
+}
+
+function nonNegative(v: unknown, name: string, fallback: number): number {
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`${name} must be a whole number ≥ 0`)
+  return v
+}

@@ -1,0 +1,27 @@
+import { describe, expect, test } from 'vitest'
+import { Fifo, getOrCreate } from '../../src/scheduler/collections.ts'
+
+describe('Fifo', () => {
+  test('shifts in push order and reports its length', () => {
+    const q = new Fifo<number>()
+    expect(q.peek()).toBeUndefined()
+    for (let i = 0; i < 5000; i++) q.push(i)
+    expect(q.length).toBe(5000)
+    for (let i = 0; i < 3000; i++) expect(q.shift()).toBe(i)
+    expect(q.peek()).toBe(3000)
+    q.push(5000)
+    expect(q.length).toBe(2001)
+    for (let i = 3000; i <= 5000; i++) expect(q.shift()).toBe(i)
+    expect(q.shift()).toBeUndefined()
+    expect(q.length).toBe(0)
+  })
+})
+
+describe('getOrCreate', () => {
+  test('creates once, then returns the same value', () => {
+    const m = new Map<string, number[]>()
+    getOrCreate(m, 'a', () => []).push(1)
+    getOrCreate(m, 'a', () => []).push(2)
+    expect(m.get('a')).toEqual([1, 2])
+  })
+})

@@ -1,0 +1,100 @@
+import { describe, expect, test } from 'vitest'
+import { FairQueue, type Queueable, type Slot } from '../../src/scheduler/queue.ts'
+import type { Resources } from '../../src/scheduler/types.ts'
+
+interface Item extends Queueable {
+  name: string
+}
+const cpu: Resources = { cpu: 1, gpu: 0, memoryMB: 0 }
+const gpu: Resources = { cpu: 1, gpu: 1, memoryMB: 0 }
+const item = (jobId: string, name: string, res = cpu, own = false): Item => ({
+  jobId,
+  name,
+  res,
+  own,
+  slot: undefined as Slot | undefined,
+})
+const any = () => true
+
+function drain(q: FairQueue<Item>, fits: (r: Resources) => boolean = any, ownOnly = false): string[] {
+  const out: string[] = []
+  for (let t = q.pop(fits, ownOnly); t !== undefined; t = q.pop(fits, ownOnly)) out.push(t.name)
+  return out
+}
+
+describe('FairQueue', () => {
+  test('rotates across jobs within a class, FIFO within a job', () => {
+    const q = new FairQueue<Item>()
+    for (let i = 0; i < 3; i++) q.push(item('big', `b${i}`))
+    q.push(item('small', 's0'))
+    q.push(item('other', 'o0'))
+    expect(drain(q)).toEqual(['b0', 's0', 'o0', 'b1', 'b2'])
+    expect(q.size).toBe(0)
+  })
+
+  test('serves only classes that fit', () => {
+    const q = new FairQueue<Item>()
+    q.push(item('j', 'g0', gpu))
+    q.push(item('j', 'c0'))
+    expect(drain(q, (r) => r.gpu === 0)).toEqual(['c0'])
+    expect(q.size).toBe(1)
+    expect(q.readyClasses()).toEqual([{ resources: gpu, count: 1 }])
+  })
+
+  test('removes arbitrary items in O(1) and keeps counts', () => {
+    const q = new FairQueue<Item>()
+    const xs = [item('j', 'a'), item('j', 'b'), item('k', 'c', cpu, true)]
+    for (const x of xs) q.push(x)
+    expect(q.ownSize).toBe(1)
+    q.remove(xs[1])
+    q.remove(xs[1])
+    q.remove(xs[2])
+    expect(q.size).toBe(1)
+    expect(q.ownSize).toBe(0)
+    expect(drain(q)).toEqual(['a'])
+    q.push(xs[1])
+    expect(drain(q)).toEqual(['b'])
+  })
+
+  test('ownOnly takes only items of jobs owned here', () => {
+    const q = new FairQueue<Item>()
+    q.push(item('theirs', 't0'))
+    q.push(item('mine', 'm0', cpu, true))
+    q.push(item('mine', 'm1', cpu, true))
+    expect(drain(q, any, true)).toEqual(['m0', 'm1'])
+    expect(q.size).toBe(1)
+  })
+
+  test('countFitting and readyClasses report live items only', () => {
+    const q = new FairQueue<Item>()
+    const a = item('j', 'a')
+    q.push(a)
+    q.push(item('j', 'b', gpu))
+    q.remove(a)
+    expect(q.countFitting(any)).toBe(1)
+    expect(q.countFitting((r) => r.gpu === 0)).toBe(0)
+    expect(q.readyClasses()).toEqual([{ resources: gpu, count: 1 }])
+    expect([...q.items()].map((x) => x.name)).toEqual(['b'])
+  })
+
+  test('stays consistent over many pushes, removals and pops', () => {
+    const q = new FairQueue<Item>()
+    const live = new Set<Item>()
+    for (let i = 0; i < 2000; i++) {
+      const x = item(`j${i % 7}`, `x${i}`, i % 3 === 0 ? gpu : cpu)
+      q.push(x)
+      live.add(x)
+      if (i % 5 === 0) {
+        const first = live.values().next().value as Item
+        q.remove(first)
+        live.delete(first)
+      }
+      if (i % 4 === 0) {
+        const t = q.pop(any)
+        if (t !== undefined) live.delete(t)
+      }
+    }
+    expect(q.size).toBe(live.size)
+    expect(new Set(drain(q))).toEqual(new Set([...live].map((x) => x.name)))
+  })
+})
