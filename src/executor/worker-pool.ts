@@ -15,19 +15,9 @@
  *   behind it on that worker go back to the pool's queue, and a new worker is
  *   started. Nothing a task does makes run() reject.
  */
-import { Worker } from 'node:worker_threads'
 import type { TaskOutcome } from '../scheduler/types.ts'
-import {
-  type FromWorker,
-  STATE_RUNNING,
-  STATE_STARTED,
-  STATE_WORDS,
-  sinceEpoch,
-  type ToWorker,
-  type WireResult,
-  type WireTask,
-  type WorkerInit,
-} from './worker-protocol.ts'
+import { ownedCopy, type ToWorker, toOutcome, type WireResult, type WireTask } from './worker-protocol.ts'
+import { deathReason, readRunning, type Slot, startWorker } from './worker-slot.ts'
 
 export interface PoolTask {
   bundle: string
@@ -72,19 +62,8 @@ interface Pending {
   onAbort: (() => void) | undefined
   /** Times a worker died with this task queued on it and no task running to blame. */
   bystanderCrashes: number
-  slot: Slot | undefined
+  slot: Slot<Pending> | undefined
   done: boolean
-}
-
-interface Slot {
-  worker: Worker
-  memoryMB: number
-  state: Int32Array
-  epoch: number
-  inFlight: Pending[]
-  timer: NodeJS.Timeout | undefined
-  dead: boolean
-  lastError: Error | undefined
 }
 
 /** How much queued work (ms) a worker may hold beyond the task it runs. */
@@ -98,7 +77,7 @@ export class WorkerPool {
   private readonly defaultMemoryMB: number
   private readonly maxInFlight: number
   private readonly workerUrl: URL
-  private readonly slots: Slot[] = []
+  private readonly slots: Slot<Pending>[] = []
   private queue: Pending[] = []
   private qHead = 0
   private nextId = 1
@@ -195,7 +174,7 @@ export class WorkerPool {
         continue
       }
       const cap = this.capFor(first)
-      let slot: Slot | undefined
+      let slot: Slot<Pending> | undefined
       try {
         slot = this.slotFor(first.memoryMB, cap)
       } catch (err) {
@@ -217,7 +196,7 @@ export class WorkerPool {
   }
 
   /** Sends up to `n` tasks from the head of the queue (those with the slot's heap limit) as one message. */
-  private sendBatch(slot: Slot, n: number): void {
+  private sendBatch(slot: Slot<Pending>, n: number): void {
     const sent: Pending[] = []
     const batch: WireTask[] = []
     const transfer: ArrayBuffer[] = []
@@ -254,9 +233,9 @@ export class WorkerPool {
   }
 
   /** The least busy worker with this heap limit and room, starting or replacing one if that helps. */
-  private slotFor(memoryMB: number, cap: number): Slot | undefined {
-    let best: Slot | undefined
-    let idleOther: Slot | undefined
+  private slotFor(memoryMB: number, cap: number): Slot<Pending> | undefined {
+    let best: Slot<Pending> | undefined
+    let idleOther: Slot<Pending> | undefined
     for (const s of this.slots) {
       if (s.memoryMB !== memoryMB) {
         if (s.inFlight.length === 0) idleOther ??= s
@@ -277,46 +256,23 @@ export class WorkerPool {
     return undefined
   }
 
-  private send(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+  private send(slot: Slot<Pending>, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
     slot.worker.postMessage(msg, transfer)
   }
 
   // --- workers --------------------------------------------------------------
 
-  private spawn(memoryMB: number): Slot {
-    const sab = new SharedArrayBuffer(STATE_WORDS * Int32Array.BYTES_PER_ELEMENT)
-    const init: WorkerInit = { state: sab, epoch: performance.timeOrigin + performance.now() }
-    const worker = new Worker(this.workerUrl, {
-      name: 'gridnode-task',
-      workerData: init,
-      resourceLimits: { maxOldGenerationSizeMb: memoryMB },
+  private spawn(memoryMB: number): Slot<Pending> {
+    const slot = startWorker<Pending>(this.workerUrl, memoryMB, {
+      results: (sl, results) => this.onResults(sl, results),
+      exit: (sl, code) => this.onExit(sl, code),
     })
-    const slot: Slot = {
-      worker,
-      memoryMB,
-      state: new Int32Array(sab),
-      epoch: init.epoch,
-      inFlight: [],
-      timer: undefined,
-      dead: false,
-      lastError: undefined,
-    }
-    worker.on('message', (msg: FromWorker) => {
-      // Task code can post to the parent port too: only our results count.
-      if (!slot.dead && msg?.type === 'results' && Array.isArray(msg.results))
-        this.onResults(slot, msg.results)
-    })
-    worker.on('error', (err) => {
-      slot.lastError = err
-    })
-    worker.on('exit', (code) => this.onExit(slot, code))
-    worker.unref()
     this.slots.push(slot)
     return slot
   }
 
   /** Stops a worker on purpose; its tasks must already be settled or moved. */
-  private retire(slot: Slot): Promise<void> {
+  private retire(slot: Slot<Pending>): Promise<void> {
     this.forget(slot)
     return slot.worker.terminate().then(
       () => undefined,
@@ -324,7 +280,7 @@ export class WorkerPool {
     )
   }
 
-  private forget(slot: Slot): void {
+  private forget(slot: Slot<Pending>): void {
     slot.dead = true
     if (slot.timer !== undefined) clearTimeout(slot.timer)
     slot.timer = undefined
@@ -332,12 +288,12 @@ export class WorkerPool {
     if (i >= 0) this.slots.splice(i, 1)
   }
 
-  private startedWork(slot: Slot): void {
+  private startedWork(slot: Slot<Pending>): void {
     slot.worker.ref()
     this.armHead(slot)
   }
 
-  private onResults(slot: Slot, results: WireResult[]): void {
+  private onResults(slot: Slot<Pending>, results: WireResult[]): void {
     for (const r of results) {
       // Results come in the order tasks were sent, so this is nearly always the first.
       let p: Pending | undefined
@@ -367,20 +323,11 @@ export class WorkerPool {
     this.cost.set(key, old === undefined ? ms : old + EWMA * (ms - old))
   }
 
-  private onExit(slot: Slot, code: number): void {
+  private onExit(slot: Slot<Pending>, code: number): void {
     if (slot.dead) return
     this.forget(slot)
-    const err = slot.lastError
-    let reason: string
-    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      reason = `worker ran out of memory (limit ${slot.memoryMB} MB)`
-    } else if (err !== undefined) {
-      reason = `worker crashed: ${err.message}`
-    } else {
-      reason = `worker exited with code ${code}`
-    }
-    const running = Atomics.load(slot.state, STATE_RUNNING)
-    const durationMs = this.runningFor(slot)
+    const reason = deathReason(slot, code)
+    const { id: running, elapsed: durationMs } = readRunning(slot)
     // A death no running task explains (the worker failed to start, or died between tasks) counts
     // against every task it held, so a worker that can never run them does not loop forever.
     const blamed = slot.inFlight.some((p) => p.id === running && !p.done)
@@ -413,7 +360,7 @@ export class WorkerPool {
   // --- time limits and cancellation ------------------------------------------
 
   /** Arms the slot's timer for the earliest moment its head task could pass its limit. */
-  private armHead(slot: Slot): void {
+  private armHead(slot: Slot<Pending>): void {
     if (slot.timer !== undefined) clearTimeout(slot.timer)
     slot.timer = undefined
     const headTask = slot.inFlight.find((p) => !p.done)
@@ -421,16 +368,16 @@ export class WorkerPool {
     this.armAt(slot, headTask.timeoutMs)
   }
 
-  private armAt(slot: Slot, delayMs: number): void {
+  private armAt(slot: Slot<Pending>, delayMs: number): void {
     if (slot.timer !== undefined) clearTimeout(slot.timer)
     slot.timer = setTimeout(() => this.onTimer(slot), Math.max(1, Math.ceil(delayMs)))
     slot.timer.unref()
   }
 
-  private onTimer(slot: Slot): void {
+  private onTimer(slot: Slot<Pending>): void {
     slot.timer = undefined
     if (slot.dead) return
-    const { id, elapsed } = this.readRunning(slot)
+    const { id, elapsed } = readRunning(slot)
     const p = id === 0 ? undefined : slot.inFlight.find((q) => q.id === id)
     if (p?.done) {
       // Cancelled in the instant it started: it must not keep the worker.
@@ -462,7 +409,7 @@ export class WorkerPool {
       this.settle(p, outcome)
       return
     }
-    const { id, elapsed } = this.readRunning(slot)
+    const { id, elapsed } = readRunning(slot)
     if (id === p.id) {
       this.stopRunning(slot, p, { ...outcome, durationMs: elapsed })
     } else {
@@ -472,27 +419,12 @@ export class WorkerPool {
   }
 
   /** Terminates a worker to stop the task it runs; the others it held go back to the queue. */
-  private stopRunning(slot: Slot, p: Pending, outcome: TaskOutcome): void {
+  private stopRunning(slot: Slot<Pending>, p: Pending, outcome: TaskOutcome): void {
     this.settle(p, outcome)
     const others = slot.inFlight.filter((q) => !q.done)
     slot.inFlight = []
     void this.retire(slot)
     this.requeue(others)
-  }
-
-  private readRunning(slot: Slot): { id: number; elapsed: number } {
-    for (;;) {
-      const id = Atomics.load(slot.state, STATE_RUNNING)
-      const started = Atomics.load(slot.state, STATE_STARTED)
-      if (Atomics.load(slot.state, STATE_RUNNING) === id) {
-        return { id, elapsed: Math.max(0, sinceEpoch(slot.epoch) - started) }
-      }
-    }
-  }
-
-  private runningFor(slot: Slot): number {
-    const { id, elapsed } = this.readRunning(slot)
-    return id === 0 ? 0 : elapsed
   }
 
   private settle(p: Pending, outcome: TaskOutcome): void {
@@ -505,42 +437,4 @@ export class WorkerPool {
 
 function crashed(error: string): TaskOutcome {
   return { status: 'crashed', error, durationMs: 0 }
-}
-
-function toOutcome(r: WireResult): TaskOutcome {
-  switch (r.status) {
-    case 'ok':
-      return { status: 'ok', value: r.value ?? new Uint8Array(0), durationMs: r.ms }
-    case 'threw':
-      return r.stack === undefined
-        ? { status: 'threw', error: r.error ?? 'unknown error', durationMs: r.ms }
-        : { status: 'threw', error: r.error ?? 'unknown error', stack: r.stack, durationMs: r.ms }
-    default:
-      return { status: 'rejected', error: r.error ?? 'rejected', durationMs: r.ms }
-  }
-}
-
-/**
- * The task as sent: inputs that are views into bigger buffers are copied and
- * the copies transferred (cloning a view would copy its whole buffer); whole
- * buffers are left to the structured clone, since the caller keeps them.
- */
-function ownedCopy(wire: WireTask, transfer: ArrayBuffer[]): WireTask {
-  const input = own(wire.input, transfer)
-  let deps = wire.deps
-  for (let i = 0; i < deps.length; i++) {
-    const d = own(deps[i], transfer)
-    if (d !== deps[i]) {
-      if (deps === wire.deps) deps = [...deps]
-      deps[i] = d
-    }
-  }
-  return input === wire.input && deps === wire.deps ? wire : { ...wire, input, deps }
-}
-
-function own(bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes
-  const copy = bytes.slice()
-  transfer.push(copy.buffer)
-  return copy
 }

@@ -13,6 +13,7 @@
  */
 
 import { inspect, types } from 'node:util'
+import type { TaskOutcome } from '../scheduler/types.ts'
 
 export interface WireTask {
   id: number
@@ -124,4 +125,42 @@ export function describeThrown(err: unknown): { error: string; stack?: string } 
   return {
     error: `non-Error value thrown: ${inspect(err, { depth: 2, breakLength: Number.POSITIVE_INFINITY }).slice(0, 500)}`,
   }
+}
+
+export function toOutcome(r: WireResult): TaskOutcome {
+  switch (r.status) {
+    case 'ok':
+      return { status: 'ok', value: r.value ?? new Uint8Array(0), durationMs: r.ms }
+    case 'threw':
+      return r.stack === undefined
+        ? { status: 'threw', error: r.error ?? 'unknown error', durationMs: r.ms }
+        : { status: 'threw', error: r.error ?? 'unknown error', stack: r.stack, durationMs: r.ms }
+    default:
+      return { status: 'rejected', error: r.error ?? 'rejected', durationMs: r.ms }
+  }
+}
+
+/**
+ * The task as sent: inputs that are views into bigger buffers are copied and
+ * the copies transferred (cloning a view would copy its whole buffer); whole
+ * buffers are left to the structured clone, since the caller keeps them.
+ */
+export function ownedCopy(wire: WireTask, transfer: ArrayBuffer[]): WireTask {
+  const input = own(wire.input, transfer)
+  let deps = wire.deps
+  for (let i = 0; i < deps.length; i++) {
+    const d = own(deps[i], transfer)
+    if (d !== deps[i]) {
+      if (deps === wire.deps) deps = [...deps]
+      deps[i] = d
+    }
+  }
+  return input === wire.input && deps === wire.deps ? wire : { ...wire, input, deps }
+}
+
+function own(bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes
+  const copy = bytes.slice()
+  transfer.push(copy.buffer)
+  return copy
 }

@@ -161,7 +161,13 @@ function finish(task: WireTask, start: number, value: unknown): WireResult {
 
 function threw(task: WireTask, start: number, err: unknown): WireResult {
   const { error, stack } = describeThrown(err)
-  return { id: task.id, status: 'threw', error, stack: withoutOwnFrames(stack), ms: performance.now() - start }
+  return {
+    id: task.id,
+    status: 'threw',
+    error,
+    stack: withoutOwnFrames(stack),
+    ms: performance.now() - start,
+  }
 }
 
 /** The submitter cares about its own frames, not the worker's. */

@@ -14,6 +14,8 @@ export type JobEvent =
   | { type: 'blocked'; reason: string }
   | { type: 'finished'; status: JobStatus; progress: JobProgress }
 
+const PROGRESS_EVERY_MS = 100
+
 type Op = { kind: 'results'; results: TaskResult[] } | { kind: 'finish'; job: JobId; status: JobStatus; progress: JobProgress }
 
 export class JobHub {
@@ -23,6 +25,7 @@ export class JobHub {
   private flushing?: PromiseWithResolvers<void>
   private readonly blocked = new Map<JobId, string>()
   private readonly progress = new Map<JobId, JobProgress>()
+  private readonly progressTimers = new Map<JobId, NodeJS.Timeout>()
 
   constructor(store: JobStore) {
     this.store = store
@@ -45,9 +48,19 @@ export class JobHub {
     return this.flushing?.promise ?? Promise.resolve()
   }
 
+  /** Progress reaches subscribers at most every PROGRESS_EVERY_MS per job; the latest counts win. */
   setProgress(progress: JobProgress): void {
+    const pending = this.progress.has(progress.job) && this.progressTimers.has(progress.job)
     this.progress.set(progress.job, progress)
-    this.events.emit(progress.job, { type: 'progress', progress } satisfies JobEvent)
+    if (pending) return
+    this.progressTimers.set(
+      progress.job,
+      setTimeout(() => {
+        this.progressTimers.delete(progress.job)
+        const latest = this.progress.get(progress.job)
+        if (latest) this.events.emit(progress.job, { type: 'progress', progress: latest } satisfies JobEvent)
+      }, PROGRESS_EVERY_MS),
+    )
   }
 
   setBlocked(job: JobId, reason: string): void {
@@ -98,6 +111,8 @@ export class JobHub {
         for (const r of op.results) this.events.emit(r.job, { type: 'result', result: toStored(r) } satisfies JobEvent)
       } else {
         this.progress.delete(op.job)
+        clearTimeout(this.progressTimers.get(op.job))
+        this.progressTimers.delete(op.job)
         this.blocked.delete(op.job)
         this.events.emit(op.job, { type: 'finished', status: op.status, progress: op.progress } satisfies JobEvent)
       }

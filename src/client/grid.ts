@@ -1,0 +1,164 @@
+/**
+ * The library users import: `connect()` finds the local daemon through the
+ * data dir; `grid.map()` bundles a module with its imports (esbuild), stores
+ * it on the daemon as a content-addressed blob and submits one task per
+ * input; `grid.submit()` runs single tasks and takes futures as arguments;
+ * `grid.run()` fans a command out over inputs.
+ */
+import { fileURLToPath } from 'node:url'
+import { bundleModule } from '../executor/bundle.ts'
+import { encodeValue } from '../executor/values.ts'
+import type { Resources, WorkSpec } from '../scheduler/types.ts'
+import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
+import { Job } from './job.ts'
+
+export interface TaskOptions {
+  /** CPU slots per task (default 1). */
+  cpu?: number
+  /** Whole GPUs per task (default 0). */
+  gpu?: number
+  /** Memory per task in MB (default 0: no reservation; function tasks get a default heap limit). */
+  memoryMB?: number
+  /** Per-task time limit in ms (default none). */
+  timeoutMs?: number
+  /** Runs again a task that threw or timed out, this many times (default 0). */
+  retries?: number
+  /** Infrastructure failures (node lost, worker crashed) a task may suffer before it fails as poison (default 3). */
+  maxAttempts?: number
+  /** A name for `gridnode jobs`. */
+  name?: string
+}
+
+export interface CommandResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+export interface JobSummary {
+  id: string
+  name: string
+  status: 'running' | 'done' | 'failed' | 'cancelled'
+  total: number
+  done: number
+  failed: number
+  running: number
+  nodes: number
+  createdAt: number
+  finishedAt: number | null
+  blocked: string
+  work: string
+  resources: Resources
+}
+
+/** A single task's eventual value; pass it to another submit() to make that task depend on it. */
+export class Future<R = unknown> implements PromiseLike<R> {
+  readonly job: Job<R>
+  private readonly value: Promise<R>
+  constructor(job: Job<R>) {
+    this.job = job
+    this.value = job.results().then((all) => all[0])
+    this.value.catch(() => {})
+  }
+  // biome-ignore lint/suspicious/noThenProperty: a Future is awaitable on purpose
+  then<A = R, B = never>(onOk?: ((v: R) => A | PromiseLike<A>) | null, onErr?: ((e: unknown) => B | PromiseLike<B>) | null) {
+    return this.value.then(onOk, onErr)
+  }
+}
+
+export class Grid {
+  readonly client: DaemonClient
+  private readonly bundles = new Map<string, Promise<string>>()
+
+  constructor(client: DaemonClient) {
+    this.client = client
+  }
+
+  /** Runs `module`'s export over every input; results stream back as they complete. */
+  map<T = unknown, R = unknown>(module: URL | string, exportName: string, inputs: Iterable<T>, options: TaskOptions = {}): Job<R> {
+    const items = [...inputs]
+    const id = this.bundle(module).then((bundle) =>
+      this.submitJob(
+        { kind: 'function', bundle, exportName, call: 'map' },
+        items.map((v) => ({ input: encodeValue(v, 'input') })),
+        { name: `${exportName} ×${items.length}`, ...options },
+      ),
+    )
+    return new Job<R>(this.client, id)
+  }
+
+  /**
+   * Runs one call of `module`'s export with `args`. Futures among the args are
+   * awaited first and replaced by their values, so tasks can depend on tasks.
+   */
+  submit<R = unknown>(module: URL | string, exportName: string, args: unknown[] = [], options: TaskOptions = {}): Future<R> {
+    const id = Promise.all([this.bundle(module), Promise.all(args.map((a) => (a instanceof Future ? a : Promise.resolve(a))))]).then(
+      ([bundle, values]) =>
+        this.submitJob({ kind: 'function', bundle, exportName, call: 'apply' }, [{ input: encodeValue(values, 'arguments') }], {
+          name: exportName,
+          ...options,
+        }),
+    )
+    return new Future<R>(new Job<R>(this.client, id))
+  }
+
+  /** Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does). */
+  run(argv: string[], inputs: Iterable<string>, options: TaskOptions & { env?: Record<string, string>; outputMaxBytes?: number } = {}): Job<CommandResult> {
+    const items = [...inputs]
+    const work: WorkSpec = { kind: 'command', argv, env: options.env ?? {}, stdoutMaxBytes: options.outputMaxBytes ?? 1 << 20 }
+    const id = this.submitJob(
+      work,
+      items.map((v) => ({ input: encodeValue(v, 'input') })),
+      { name: `${argv.join(' ').slice(0, 60)} ×${items.length}`, ...options },
+    )
+    return new Job<CommandResult>(this.client, id)
+  }
+
+  /** Follows a job submitted earlier (from this node), by id. */
+  attach<R = unknown>(id: string): Job<R> {
+    return new Job<R>(this.client, Promise.resolve(id))
+  }
+
+  jobs(limit = 100): Promise<JobSummary[]> {
+    return this.client.request('GET', `/v1/jobs?limit=${limit}`)
+  }
+
+  job(id: string): Promise<JobSummary> {
+    return this.client.request('GET', `/v1/jobs/${encodeURIComponent(id)}`)
+  }
+
+  private bundle(module: URL | string): Promise<string> {
+    const path = module instanceof URL ? fileURLToPath(module) : module
+    let hash = this.bundles.get(path)
+    if (!hash) {
+      hash = bundleModule(path).then(async (b) => {
+        const { hash: stored } = await this.client.request<{ hash: string }>('POST', '/v1/blobs', b.bytes)
+        return stored
+      })
+      hash.catch(() => this.bundles.delete(path))
+      this.bundles.set(path, hash)
+    }
+    return hash
+  }
+
+  private async submitJob(work: WorkSpec, tasks: Array<{ input: Uint8Array; deps?: number[] }>, o: TaskOptions): Promise<string> {
+    const body = encodeValue({
+      name: o.name,
+      work,
+      resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
+      timeoutMs: o.timeoutMs ?? 0,
+      retries: o.retries ?? 0,
+      maxAttempts: o.maxAttempts ?? 3,
+      tasks,
+    })
+    const { id } = await this.client.request<{ id: string }>('POST', '/v1/jobs', body)
+    return id
+  }
+}
+
+/** Connects to the local daemon (found through `dataDir`, $GRIDNODE_HOME or ~/.gridnode). */
+export async function connect(opts: DaemonClientOptions = {}): Promise<Grid> {
+  const client = DaemonClient.open(opts)
+  await client.request('GET', '/v1/status')
+  return new Grid(client)
+}

@@ -1,0 +1,13 @@
+/**
+ * gridnode's library: `import { connect } from 'gridnode'`.
+ *
+ *   const grid = await connect()
+ *   const job = grid.map(new URL('./work.ts', import.meta.url), 'score', inputs, { cpu: 1 })
+ *   for await (const r of job) { ... }       // { index, value } or { index, error }, as they complete
+ *   const all = await job.results()          // input order; rejects with a summary if any failed
+ */
+export { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
+export { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
+export { type CommandResult, connect, Future, Grid, type JobSummary, type TaskOptions } from './grid.ts'
+export { Job, type JobEndStatus, type Progress, type TaskResultOf } from './job.ts'
+export { GridnodeError } from '../errors.ts'

@@ -1,0 +1,162 @@
+/**
+ * A submitted job as the library sees it: an async iterable of results in
+ * completion order, `results()` in input order, `cancel()`, and progress
+ * events. It follows the owner's event stream, which replays stored results
+ * first, so it can be attached to a job at any time, even after a restart.
+ */
+import { EventEmitter } from 'node:events'
+import { decodeValue } from '../executor/values.ts'
+import type { DaemonClient } from './daemon-client.ts'
+import { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
+import { readSse } from './sse.ts'
+
+export type TaskResultOf<R> = { index: number; value: R; error?: undefined } | { index: number; error: TaskError; value?: undefined }
+
+export interface Progress {
+  job: string
+  total: number
+  done: number
+  failed: number
+  running: number
+  /** Distinct nodes that returned results so far. */
+  nodes: number
+}
+
+export type JobEndStatus = 'done' | 'failed' | 'cancelled'
+
+interface WireResult {
+  index: number
+  ok: boolean
+  value: string | null
+  error: string | null
+  stack: string | null
+  ranOn: string
+}
+
+export interface JobEvents {
+  progress: [Progress]
+  result: [TaskResultOf<unknown>]
+  blocked: [string]
+  finished: [JobEndStatus]
+}
+
+export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIterable<TaskResultOf<R>> {
+  readonly id: Promise<string>
+  private readonly client: DaemonClient
+  private readonly collected = new Map<number, TaskResultOf<R>>()
+  private readonly waiters: Array<() => void> = []
+  private queue: TaskResultOf<R>[] = []
+  private ended?: { status: JobEndStatus } | { error: Error }
+  private total = 0
+  private readonly following: Promise<void>
+  private readonly controller = new AbortController()
+  private blockedReason = ''
+
+  constructor(client: DaemonClient, id: Promise<string>) {
+    super()
+    this.client = client
+    this.id = id
+    // Submission errors surface through results() / iteration, not as unhandled rejections.
+    this.id.catch(() => {})
+    this.following = this.follow().catch((err: Error) => this.end({ error: err }))
+  }
+
+  /** Why no node can run this job's tasks right now ('' when none). */
+  get blocked(): string {
+    return this.blockedReason
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TaskResultOf<R>> {
+    while (true) {
+      if (this.queue.length > 0) {
+        yield this.queue.shift()!
+        continue
+      }
+      if (this.ended) {
+        if ('error' in this.ended) throw this.ended.error
+        return
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve))
+    }
+  }
+
+  /** Every value in input order; rejects with a JobFailedError summary if any task failed. */
+  async results(): Promise<R[]> {
+    const status = await this.done()
+    const id = await this.id
+    if (status === 'cancelled') throw new JobCancelledError(id)
+    const ordered = [...this.collected.values()].sort((a, b) => a.index - b.index)
+    const failures = ordered.flatMap((r) => (r.error ? [r.error] : []))
+    if (failures.length > 0) throw new JobFailedError(id, this.total, failures)
+    return ordered.map((r) => r.value as R)
+  }
+
+  /** Resolves with the job's final status once every result is in. */
+  async done(): Promise<JobEndStatus> {
+    await this.following
+    if (!this.ended) throw new Error('job stream ended without a status')
+    if ('error' in this.ended) throw this.ended.error
+    return this.ended.status
+  }
+
+  async cancel(): Promise<void> {
+    await this.client.request('POST', `/v1/jobs/${await this.id}/cancel`)
+  }
+
+  /** Stops following the job (the job itself goes on). */
+  detach(): void {
+    this.controller.abort()
+  }
+
+  private async follow(): Promise<void> {
+    const id = await this.id
+    const res = await this.client.fetch('GET', `/v1/jobs/${id}/events`, undefined, this.controller.signal)
+    for await (const e of readSse(res)) {
+      const data = JSON.parse(e.data)
+      if (e.event === 'result') this.onResult(data as WireResult)
+      else if (e.event === 'progress') {
+        this.total = (data as Progress).total
+        this.emit('progress', data as Progress)
+      } else if (e.event === 'blocked') {
+        this.blockedReason = (data as { reason: string }).reason
+        this.emit('blocked', this.blockedReason)
+      } else if (e.event === 'finished') {
+        this.total = data.total
+        this.emit('progress', { ...(data as Progress), running: 0 })
+        this.end({ status: data.status as JobEndStatus })
+        this.controller.abort()
+        return
+      }
+    }
+    if (!this.ended) this.end({ error: new Error(`lost the event stream of job ${id} (did the daemon stop?)`) })
+  }
+
+  private onResult(w: WireResult): void {
+    if (this.collected.has(w.index)) return
+    let r: TaskResultOf<R>
+    if (w.ok) {
+      try {
+        r = { index: w.index, value: (w.value ? decodeValue(Buffer.from(w.value, 'base64')) : undefined) as R }
+      } catch (err) {
+        r = { index: w.index, error: new TaskError(w.index, `result cannot be decoded: ${(err as Error).message}`) }
+      }
+    } else {
+      r = { index: w.index, error: new TaskError(w.index, w.error ?? 'failed', w.stack ?? undefined) }
+    }
+    this.collected.set(w.index, r)
+    this.queue.push(r)
+    this.emit('result', r as TaskResultOf<unknown>)
+    this.wake()
+  }
+
+  private end(how: { status: JobEndStatus } | { error: Error }): void {
+    if (this.ended) return
+    this.ended = how
+    if ('status' in how) this.emit('finished', how.status)
+    this.wake()
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w()
+  }
+}
