@@ -24,7 +24,15 @@ const BANNER =
   "import { createRequire as __gridnodeCreateRequire } from 'node:module';\n" +
   'const require = __gridnodeCreateRequire(import.meta.url);'
 
-export async function bundleModule(entry: string | URL): Promise<Bundle> {
+export interface BundleOptions {
+  /**
+   * Inline a source map (default true), so the stacks of tasks that throw
+   * point at the submitter's source files. It about doubles the bundle.
+   */
+  sourcemap?: boolean
+}
+
+export async function bundleModule(entry: string | URL, opts: BundleOptions = {}): Promise<Bundle> {
   const path = entryPath(entry)
   try {
     const s = await stat(path)
@@ -46,8 +54,7 @@ export async function bundleModule(entry: string | URL): Promise<Bundle> {
       write: false,
       outfile: 'bundle.mjs',
       banner: { js: BANNER },
-      // Inline maps make the stacks a task throws point at the submitter's sources.
-      sourcemap: 'inline',
+      sourcemap: opts.sourcemap === false ? false : 'inline',
       sourcesContent: false,
       sourceRoot: `${pathToFileURL(workingDir).href}/`,
       logLevel: 'silent',

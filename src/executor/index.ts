@@ -4,7 +4,7 @@
  * plus the value codec, the blob store and the bundler that tasks rely on.
  */
 export { assertBlobHash, BlobStore, isBlobHash, sha256Hex } from './blob-store.ts'
-export { type Bundle, bundleModule } from './bundle.ts'
+export { type Bundle, type BundleOptions, bundleModule } from './bundle.ts'
 export { type CommandResult, type CommandTask, runCommand } from './command.ts'
 export {
   BadHashError,

@@ -69,6 +69,8 @@ interface Pending {
 /** How much queued work (ms) a worker may hold beyond the task it runs. */
 const BATCH_BUDGET_MS = 2
 const MAX_BYSTANDER_CRASHES = 3
+/** An idle worker that has loaded more bundles than this is replaced (modules stay in memory). */
+const MAX_BUNDLES_PER_WORKER = 32
 const POLL_MS = 20
 const EWMA = 0.2
 
@@ -221,6 +223,7 @@ export class WorkerPool {
     for (const p of sent) {
       p.slot = slot
       slot.inFlight.push(p)
+      slot.bundles.add(p.wire.url)
     }
     if (wasIdle) this.startedWork(slot)
   }
@@ -311,6 +314,7 @@ export class WorkerPool {
       slot.worker.unref()
       if (slot.timer !== undefined) clearTimeout(slot.timer)
       slot.timer = undefined
+      if (slot.bundles.size > MAX_BUNDLES_PER_WORKER) void this.retire(slot)
     } else {
       this.armHead(slot)
     }

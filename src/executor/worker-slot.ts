@@ -25,6 +25,8 @@ export interface Slot<T> {
   /** Terminated or exited: ignore whatever it still says. */
   dead: boolean
   lastError: Error | undefined
+  /** Bundles it has been sent: modules cannot be unloaded, so a worker that loaded many is replaced. */
+  bundles: Set<string>
 }
 
 export interface SlotEvents<T> {
@@ -50,6 +52,7 @@ export function startWorker<T>(workerUrl: URL, memoryMB: number, events: SlotEve
     timer: undefined,
     dead: false,
     lastError: undefined,
+    bundles: new Set(),
   }
   worker.on('message', (msg: FromWorker) => {
     // Task code can post to the parent port too: only our results count.

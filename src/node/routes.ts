@@ -54,6 +54,7 @@ function status(ctx: RouteContext) {
     rssMB: Math.round(process.memoryUsage().rss / 1048576),
     advertDelayMs: ctx.adverts.delayStats(),
     advertsRejected: ctx.adverts.rejectedCount,
+    scheduler: ctx.driver.stats(),
     connections: node.getConnections().map((c) => ({
       peerId: c.remotePeer.toString(),
       addr: c.remoteAddr.toString(),

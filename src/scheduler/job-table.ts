@@ -115,6 +115,9 @@ export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
 /** Tasks that can never run: a dependency that does not exist, or a cycle. */
 export function invalidTasks(job: OwnedJob): Map<OwnedTask, string> {
   const bad = new Map<OwnedTask, string>()
+  let anyDeps = false
+  for (const t of job.tasks.values()) if (t.deps.length > 0) anyDeps = true
+  if (!anyDeps) return bad
   const indegree = new Map<OwnedTask, number>()
   const stack: OwnedTask[] = []
   for (const t of job.tasks.values()) {

@@ -55,6 +55,14 @@ describe('bundleModule', () => {
     expect(new Set([a.hash, b.hash, c.hash]).size).toBe(1)
   })
 
+  test('the inline source map can be left out', async () => {
+    const withMap = await bundleModule(NPM_URL)
+    const without = await bundleModule(NPM_URL, { sourcemap: false })
+    expect(new TextDecoder().decode(without.bytes)).not.toContain('sourceMappingURL')
+    expect(without.bytes.byteLength).toBeLessThan(withMap.bytes.byteLength / 1.5)
+    expect(without.hash).not.toBe(withMap.hash)
+  })
+
   test('a missing entry is GN_MODULE_NOT_FOUND', async () => {
     const missing = join(dir, 'nope.ts')
     await expect(bundleModule(missing)).rejects.toMatchObject({

@@ -239,6 +239,17 @@ describe('WorkerPool: values, modules, environment', () => {
     })
   })
 
+  test('a worker that has loaded more than 32 bundles is replaced once idle', async () => {
+    await withPool(1, async (pool) => {
+      for (let i = 0; i < 33; i++) {
+        const hash = await blobs.put(new TextEncoder().encode(`export const f = () => ${i}\n`))
+        expect(value(await pool.run(task(hash, 'f', 0)))).toBe(i)
+        expect(pool.stats().workers).toBe(i < 32 ? 1 : 0)
+      }
+      expect(value(await pool.run(task(basic, 'echo', 'fresh')))).toBe('fresh')
+    })
+  })
+
   test('20,000 tiny tasks through two workers', async () => {
     await withPool(2, async (pool) => {
       const input = encodeValue(1)

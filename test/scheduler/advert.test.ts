@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'vitest'
+import { capacity, finish, inputs, Node, pick, spec } from './helpers.ts'
+
+describe('adverts', () => {
+  test('the first event publishes the advert', () => {
+    const node = new Node({ self: 'a', capacity: { slots: 2, memoryMB: 1000, gpus: [{ index: 0, name: 'g' }] } })
+    const cmds = node.tick(0)
+    expect(pick(cmds, 'publish-advert')).toEqual([
+      {
+        type: 'publish-advert',
+        cause: expect.any(String),
+        advert: {
+          slots: 2,
+          freeSlots: 2,
+          memoryMB: 1000,
+          freeMemoryMB: 1000,
+          gpus: 1,
+          freeGpus: 1,
+          ready: [],
+          running: 0,
+          meanTaskMs: 0,
+        },
+      },
+    ])
+  })
+
+  test('changes are published at most every advertMinIntervalMs; heartbeats every advertIntervalMs', () => {
+    const node = new Node({ self: 'a', capacity: capacity(1) })
+    node.tick(0)
+    const submit = node.feed({ type: 'job-submitted', at: 50, job: spec('j', 'a'), tasks: inputs(3) })
+    expect(pick(submit, 'publish-advert')).toEqual([])
+    expect(node.s.nextDeadline()).toBe(100)
+    const changed = node.tick(100)
+    expect(pick(changed, 'publish-advert')[0].advert).toMatchObject({ freeSlots: 0, running: 1, ready: [{ count: 2 }] })
+    expect(node.s.nextDeadline()).toBe(1100)
+    expect(pick(node.tick(1100), 'publish-advert')).toHaveLength(1)
+  })
+
+  test('advert() reflects the queue and the running set; mean task time after runs', () => {
+    const node = new Node({ self: 'a', capacity: capacity(1) })
+    const cmds = node.submit(spec('j', 'a'), inputs(2))
+    finish(node, pick(cmds, 'run-task')[0], { status: 'ok', value: new Uint8Array(), durationMs: 40 })
+    expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 1, ready: [], meanTaskMs: 40 })
+  })
+})

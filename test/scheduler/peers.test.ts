@@ -1,0 +1,41 @@
+import { describe, expect, test } from 'vitest'
+import { advertSignature, PeerView } from '../../src/scheduler/peers.ts'
+import { advert, ready } from './helpers.ts'
+
+describe('PeerView', () => {
+  test('tracks peers with ready work and idle peers to push to', () => {
+    const v = new PeerView()
+    expect(v.update('a', advert({ ready: ready(3) }), 2)).toEqual({ changed: true, moreReady: true })
+    expect(v.update('b', advert(), undefined)).toEqual({ changed: true, moreReady: false })
+    expect([...v.withReady]).toEqual(['a'])
+    expect([...v.pushable]).toEqual(['b'])
+    expect(v.update('a', advert({ ready: ready(1) }), undefined)).toEqual({ changed: true, moreReady: false })
+    expect(v.peers.get('a')?.rttMs).toBe(2)
+  })
+
+  test('an unchanged advert does not make a peer pushable again; a lease does', () => {
+    const v = new PeerView()
+    v.update('b', advert(), 1)
+    v.pushable.delete('b')
+    expect(v.update('b', advert(), 1).changed).toBe(false)
+    expect(v.pushable.has('b')).toBe(false)
+    v.leaseFrom('b')
+    expect(v.pushable.has('b')).toBe(true)
+  })
+
+  test('forget drops a peer everywhere', () => {
+    const v = new PeerView()
+    v.update('a', advert({ ready: ready(3) }), 2)
+    v.forget('a')
+    expect(v.peers.size + v.withReady.size + v.pushable.size).toBe(0)
+    expect(v.sizes()).toEqual([])
+  })
+
+  test('signatures ignore memory and mean but not slots, running or ready', () => {
+    const base = advertSignature(advert())
+    expect(advertSignature(advert({ freeMemoryMB: 1, meanTaskMs: 3 }))).toBe(base)
+    expect(advertSignature(advert({ freeSlots: 1 }))).not.toBe(base)
+    expect(advertSignature(advert({ running: 1 }))).not.toBe(base)
+    expect(advertSignature(advert({ ready: ready(1) }))).not.toBe(base)
+  })
+})
