@@ -17,8 +17,9 @@
  * The command runs in its own process group, which is killed once the command
  * exits: nothing it started outlives the task.
  */
-import { spawn } from 'node:child_process'
+import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
 import type { TaskOutcome } from '../scheduler/types.ts'
 import { decodeValue, encodeValue } from './values.ts'
 
@@ -117,12 +118,19 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     const max = task.stdoutMaxBytes > 0 ? task.stdoutMaxBytes : DEFAULT_MAX_BYTES
     const stdout = new HeadCapture(max)
     const stderr = new TailCapture(max)
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: task.scratchDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    })
+    let child: ChildProcessByStdio<null, Readable, Readable>
+    try {
+      child = spawn(argv[0], argv.slice(1), {
+        cwd: task.scratchDir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+    } catch (err) {
+      // Arguments spawn refuses outright (a NUL byte, say).
+      resolve({ status: 'rejected', error: `cannot start command ${argv[0]}: ${(err as Error).message}` })
+      return
+    }
     let killedFor: 'timeout' | 'cancelled' | undefined
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
     let settled = false

@@ -20,7 +20,7 @@ export interface RunOptions {
 export interface Executor {
   /** Never rejects: every failure is an outcome. */
   run(job: JobSpec, task: TaskDescriptor, opts: RunOptions): Promise<TaskOutcome>
-  /** Stops the workers; tasks still running end `crashed` 'executor closed'. */
+  /** Stops the workers and commands; tasks still running end `crashed` 'executor closed'. */
   close(): Promise<void>
 }
 
@@ -48,7 +48,8 @@ class LocalExecutor implements Executor {
   private readonly present = new Set<string>()
   /** Fetches under way, shared by every task waiting for the same bundle. */
   private readonly fetching = new Map<string, Promise<void>>()
-  private readonly commands = new Set<AbortController>()
+  /** Running commands: how to stop each, and when it has ended (scratch dir removed). */
+  private readonly commands = new Map<AbortController, Promise<TaskOutcome>>()
   private closed = false
 
   constructor(opts: LocalExecutorOptions) {
@@ -93,8 +94,8 @@ class LocalExecutor implements Executor {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const c of this.commands) c.abort()
-    await this.pool.close()
+    for (const c of this.commands.keys()) c.abort()
+    await Promise.all([this.pool.close(), ...this.commands.values()])
   }
 
   private async runFunction(
@@ -162,9 +163,8 @@ class LocalExecutor implements Executor {
     const controller = new AbortController()
     const forward = () => controller.abort()
     opts.signal?.addEventListener('abort', forward, { once: true })
-    this.commands.add(controller)
     try {
-      const outcome = await runCommand({
+      const running = runCommand({
         argv: work.argv,
         env: work.env,
         stdoutMaxBytes: work.stdoutMaxBytes,
@@ -175,6 +175,8 @@ class LocalExecutor implements Executor {
         scratchDir: join(this.opts.dataDir, 'scratch', scratchName(task)),
         signal: controller.signal,
       })
+      this.commands.set(controller, running)
+      const outcome = await running
       if (this.closed && outcome.status === 'rejected' && !opts.signal?.aborted) {
         return { status: 'crashed', error: 'executor closed', durationMs: outcome.durationMs }
       }

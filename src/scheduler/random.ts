@@ -1,5 +1,5 @@
 /**
- * A small seeded PRNG (mulberry32). The scheduler never touches Math.random:
+ * A small seeded PRNG (mulberry32). The scheduler never uses a platform random source:
  * every random choice (victim, jitter) comes from here, so one seed and one
  * event sequence give one command sequence.
  */

@@ -87,6 +87,7 @@ describe('runCommand', () => {
       error: `command is not executable: ${plain}`,
     })
     expect(await runCommand(cmd([]))).toMatchObject({ status: 'rejected' })
+    expect(await runCommand(cmd(['echo', 'nul\0byte']))).toMatchObject({ status: 'rejected' })
   })
 
   test('past its time limit the process group is killed: timeout', async () => {

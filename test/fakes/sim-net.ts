@@ -9,7 +9,7 @@
  *
  * One seed decides everything; checkers run after every step.
  */
-import { NodeScheduler } from '../../src/scheduler/index.ts'
+
 import type {
   Capacity,
   Command,
@@ -22,6 +22,7 @@ import type {
   TaskOutcome,
   TaskResult,
 } from '../../src/scheduler/index.ts'
+import { NodeScheduler } from '../../src/scheduler/index.ts'
 import { Random } from '../../src/scheduler/random.ts'
 
 export interface SimOptions {
@@ -51,7 +52,11 @@ export interface SimOptions {
   log?: boolean
 }
 
-type EventBody = SchedulerEvent extends infer E ? (E extends SchedulerEvent ? Omit<E, 'at' | 'cause'> : never) : never
+type EventBody = SchedulerEvent extends infer E
+  ? E extends SchedulerEvent
+    ? Omit<E, 'at' | 'cause'>
+    : never
+  : never
 
 interface SimNode {
   readonly key: PeerKey
@@ -91,7 +96,7 @@ export interface SimReport {
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-export function valueOf(job: JobId, index: number): Uint8Array {
+export function expectedValue(job: JobId, index: number): Uint8Array {
   return enc.encode(`v:${job}:${index}`)
 }
 
@@ -244,10 +249,17 @@ export class SimNet {
     const target = this.byKey.get(to)
     const fromInc = from.incarnation
     const fail = () => {
-      if (failed !== undefined && from.incarnation === fromInc) this.after(1 + this.rng.int(3), () => this.feedIf(from, fromInc, failed))
+      if (failed !== undefined && from.incarnation === fromInc)
+        this.after(1 + this.rng.int(3), () => this.feedIf(from, fromInc, failed))
     }
-    if (target === undefined || target.sched === undefined) return fail()
-    if (this.faults && this.rng.next() < this.o.lossRate) return fail()
+    if (
+      target === undefined ||
+      target.sched === undefined ||
+      (this.faults && this.rng.next() < this.o.lossRate)
+    ) {
+      fail()
+      return
+    }
     const toInc = target.incarnation
     const copies = this.faults && this.rng.next() < this.o.dupRate ? 2 : 1
     for (let i = 0; i < copies; i++) {
@@ -284,48 +296,19 @@ export class SimNet {
   private obey(node: SimNode, c: Command, cause: SchedulerEvent): void {
     const from = node.key
     switch (c.type) {
-      case 'send-steal':
-        return this.send(node, c.to, { type: 'steal-requested', from, requestId: c.requestId, free: c.free, max: c.max }, {
-          type: 'steal-failed',
-          from: c.to,
-          requestId: c.requestId,
-          reason: 'lost',
-        })
-      case 'reply-steal':
-        return this.send(node, c.to, { type: 'steal-granted', from, requestId: c.requestId, batch: c.batch }, {
-          type: 'grant-failed',
-          to: c.to,
-          requestId: c.requestId,
-          batch: c.batch,
-        })
-      case 'push-batch':
-        return this.send(node, c.to, { type: 'batch-pushed', from, batch: c.batch }, {
-          type: 'push-failed',
-          to: c.to,
-          batch: c.batch,
-          reason: 'lost',
-        })
       case 'run-task':
-        return this.execute(node, c)
+        this.execute(node, c)
+        return
       case 'cancel-task':
         node.runs.delete(`${c.task.job}/${c.task.index}/${c.task.attempt}`)
         return
-      case 'send-results': {
-        const failed: EventBody | undefined =
-          this.rng.next() < 0.5 ? { type: 'results-send-failed', to: c.to, tasks: c.results.map(keyOf) } : undefined
-        return this.send(node, c.to, { type: 'results-received', from, results: c.results }, failed)
-      }
       case 'persist-results':
-        return this.persist(node, c.results)
+        this.persist(node, c.results)
+        return
       case 'ack-results':
         this.checkAck(node, cause)
-        return this.send(node, c.to, { type: 'results-acked', from, tasks: c.tasks })
-      case 'send-lease':
-        return this.send(node, c.to, { type: 'lease-received', from, holdings: c.holdings })
-      case 'answer-lease':
-        return this.send(node, c.to, { type: 'lease-answered', from, drop: c.drop, cancelledJobs: c.cancelledJobs })
-      case 'send-cancel':
-        return this.send(node, c.to, { type: 'cancel-received', from, job: c.job })
+        this.relay(node, c)
+        return
       case 'publish-advert':
         for (const other of this.nodes) {
           if (other === node || other.sched === undefined) continue
@@ -343,7 +326,81 @@ export class SimNet {
       case 'job-blocked':
         return
       default:
-        return assertNeverCmd(c)
+        this.relay(node, c)
+        return
+    }
+  }
+
+  /** Commands that are messages to one peer. */
+  private relay(node: SimNode, c: Command): void {
+    const from = node.key
+    switch (c.type) {
+      case 'send-steal':
+        this.send(
+          node,
+          c.to,
+          { type: 'steal-requested', from, requestId: c.requestId, free: c.free, max: c.max },
+          {
+            type: 'steal-failed',
+            from: c.to,
+            requestId: c.requestId,
+            reason: 'lost',
+          },
+        )
+        return
+      case 'reply-steal':
+        this.send(
+          node,
+          c.to,
+          { type: 'steal-granted', from, requestId: c.requestId, batch: c.batch },
+          {
+            type: 'grant-failed',
+            to: c.to,
+            requestId: c.requestId,
+            batch: c.batch,
+          },
+        )
+        return
+      case 'push-batch':
+        this.send(
+          node,
+          c.to,
+          { type: 'batch-pushed', from, batch: c.batch },
+          {
+            type: 'push-failed',
+            to: c.to,
+            batch: c.batch,
+            reason: 'lost',
+          },
+        )
+        return
+      case 'send-results': {
+        const failed: EventBody | undefined =
+          this.rng.next() < 0.5
+            ? { type: 'results-send-failed', to: c.to, tasks: c.results.map(keyOf) }
+            : undefined
+        this.send(node, c.to, { type: 'results-received', from, results: c.results }, failed)
+        return
+      }
+      case 'send-lease':
+        this.send(node, c.to, { type: 'lease-received', from, holdings: c.holdings })
+        return
+      case 'answer-lease':
+        this.send(node, c.to, {
+          type: 'lease-answered',
+          from,
+          drop: c.drop,
+          cancelledJobs: c.cancelledJobs,
+        })
+        return
+      case 'send-cancel':
+        this.send(node, c.to, { type: 'cancel-received', from, job: c.job })
+        return
+      case 'ack-results':
+        this.send(node, c.to, { type: 'results-acked', from, tasks: c.tasks })
+        return
+      default:
+        throw new Error(`not a message: ${c.type}`)
     }
   }
 
@@ -352,13 +409,14 @@ export class SimNet {
     const spec = this.allJobs.get(t.job)
     if (spec !== undefined) {
       const deps = spec.tasks.find((x) => x.index === t.index)?.deps ?? []
-      const want = deps.map((d) => dec.decode(valueOf(t.job, d)))
+      const want = deps.map((d) => dec.decode(expectedValue(t.job, d)))
       const got = t.depValues.map((v) => dec.decode(v))
       if (JSON.stringify(want) !== JSON.stringify(got)) {
         this.violations.push(`task ${t.job}/${t.index} got depValues ${got} instead of ${want}`)
       }
     }
-    if (c.gpus.length !== Math.ceil(c.job.resources.gpu)) this.violations.push(`run-task with wrong GPU count`)
+    if (c.gpus.length !== Math.ceil(c.job.resources.gpu))
+      this.violations.push(`run-task with wrong GPU count`)
     const key = `${t.job}/${t.index}/${t.attempt}`
     const token = ++this.runToken
     node.runs.set(key, token)
@@ -368,7 +426,11 @@ export class SimNet {
     this.after(durationMs, () => {
       if (node.incarnation !== inc || node.runs.get(key) !== token) return
       node.runs.delete(key)
-      this.feed(node, { type: 'task-finished', task: { job: t.job, index: t.index, attempt: t.attempt }, outcome })
+      this.feed(node, {
+        type: 'task-finished',
+        task: { job: t.job, index: t.index, attempt: t.attempt },
+        outcome,
+      })
     })
   }
 
@@ -390,7 +452,7 @@ export class SimNet {
       p.crashed++
       return { status: 'crashed', error: 'worker exited', durationMs }
     }
-    return { status: 'ok', value: valueOf(job, index), durationMs }
+    return { status: 'ok', value: expectedValue(job, index), durationMs }
   }
 
   private persist(node: SimNode, results: TaskResult[]): void {
@@ -419,7 +481,8 @@ export class SimNet {
       const job = store?.get(r.job)
       if (job === undefined || job.cancelRequested) continue
       const final = r.outcome.status === 'ok' || r.outcome.status === 'rejected'
-      if (final && !job.persisted.has(r.index)) this.violations.push(`task ${r.job}/${r.index} acked before persisted`)
+      if (final && !job.persisted.has(r.index))
+        this.violations.push(`task ${r.job}/${r.index} acked before persisted`)
     }
   }
 
@@ -451,10 +514,17 @@ export class SimNet {
           retries: this.rng.int(3),
         }
         const at = this.rng.next() * this.o.faultMs * 0.5
-        const job: StoredJob = { spec, tasks, persisted: new Map(), status: undefined, cancelRequested: false }
+        const job: StoredJob = {
+          spec,
+          tasks,
+          persisted: new Map(),
+          status: undefined,
+          cancelRequested: false,
+        }
         this.now = 0
         this.after(at, () => this.submit(node, job))
-        if (this.rng.next() < this.o.cancelRate) this.after(at + this.rng.next() * 200, () => this.cancel(node, job))
+        if (this.rng.next() < this.o.cancelRate)
+          this.after(at + this.rng.next() * 200, () => this.cancel(node, job))
       }
     }
   }
@@ -486,7 +556,8 @@ export class SimNet {
     node.runs.clear()
     node.tickAt = undefined
     for (const other of this.nodes) {
-      if (other !== node) this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-gone', peer: node.key }))
+      if (other !== node)
+        this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-gone', peer: node.key }))
     }
     this.after(50 + this.rng.int(400), () => this.restart(node))
   }
@@ -504,7 +575,8 @@ export class SimNet {
       this.feed(node, { type: 'job-restored', job: job.spec, tasks: job.tasks, finished })
     }
     for (const other of this.nodes) {
-      if (other !== node) this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-connected', peer: node.key }))
+      if (other !== node)
+        this.after(1 + this.rng.int(5), () => this.feed(other, { type: 'peer-connected', peer: node.key }))
     }
   }
 
@@ -533,19 +605,18 @@ export class SimNet {
       for (const node of this.nodes) if (node.sched === undefined) this.restart(node)
     })
     try {
-      while (this.steps < this.o.stepBudget) {
-        const item = this.pop()
-        if (item === undefined) break
-        this.now = item.at
-        item.run()
-        if (!this.faults && this.allFinished()) break
-      }
+      this.loop(() => !this.faults && this.allFinished())
+      // Quiescence: once every job is finished, leases must clear every holder of leftovers.
+      const settleUntil = this.now + 3000
+      if (this.allFinished()) this.loop(() => this.now >= settleUntil)
     } catch {
       // recorded in violations
     }
     this.check()
+    this.checkQuiet()
     for (const node of this.nodes) {
-      for (const [k, v] of Object.entries(node.sched?.stats() ?? {})) this.statTotals[k] = (this.statTotals[k] ?? 0) + v
+      for (const [k, v] of Object.entries(node.sched?.stats() ?? {}))
+        this.statTotals[k] = (this.statTotals[k] ?? 0) + v
     }
     return {
       violations: this.violations,
@@ -555,6 +626,26 @@ export class SimNet {
       log: this.log,
       finished: [...this.allJobs.values()].filter((j) => j.status !== undefined).length,
       stats: this.statTotals,
+    }
+  }
+
+  private loop(done: () => boolean): void {
+    while (this.steps < this.o.stepBudget) {
+      const item = this.pop()
+      if (item === undefined) return
+      this.now = item.at
+      item.run()
+      if (done()) return
+    }
+  }
+
+  private checkQuiet(): void {
+    if (!this.allFinished()) return
+    for (const node of this.nodes) {
+      const a = node.sched?.advert()
+      if (a !== undefined && (a.running > 0 || a.ready.length > 0)) {
+        this.violations.push(`quiescence: ${node.key} still holds tasks: ${JSON.stringify(a)}`)
+      }
     }
   }
 
@@ -589,7 +680,8 @@ export class SimNet {
       const r = job.persisted.get(t.index)
       if (r === undefined) continue
       if (r.outcome.status === 'ok') {
-        if (dec.decode(r.outcome.value) !== dec.decode(valueOf(id, t.index))) v.push(`task ${k}: wrong value`)
+        if (dec.decode(r.outcome.value) !== dec.decode(expectedValue(id, t.index)))
+          v.push(`task ${k}: wrong value`)
         continue
       }
       failed++
@@ -603,13 +695,15 @@ export class SimNet {
     const k = `${job.spec.id}/${t.index}`
     const p = this.produced.get(k) ?? { threw: 0, crashed: 0, rejected: 0 }
     const o = r.outcome
-    const bad = (why: string) => this.violations.push(`task ${k} failed wrongly (${why}): ${JSON.stringify(o)}`)
+    const bad = (why: string) =>
+      this.violations.push(`task ${k} failed wrongly (${why}): ${JSON.stringify(o)}`)
     switch (o.status) {
       case 'rejected':
         if (o.error.startsWith('dependency ')) {
           const dep = Number(o.error.split(' ')[1])
           const dr = job.persisted.get(dep)
-          if (!t.deps.includes(dep) || dr === undefined || dr.outcome.status === 'ok') bad('dependency did not fail')
+          if (!t.deps.includes(dep) || dr === undefined || dr.outcome.status === 'ok')
+            bad('dependency did not fail')
         } else if (p.rejected === 0) bad('never rejected')
         return
       case 'threw':
@@ -638,8 +732,4 @@ function keyOf(r: TaskResult) {
 
 function bytes(_k: string, v: unknown): unknown {
   return v instanceof Uint8Array ? dec.decode(v) : v
-}
-
-function assertNeverCmd(c: never): void {
-  throw new Error(`unknown command ${JSON.stringify(c)}`)
 }

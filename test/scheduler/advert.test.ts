@@ -3,7 +3,10 @@ import { capacity, finish, inputs, Node, pick, spec } from './helpers.ts'
 
 describe('adverts', () => {
   test('the first event publishes the advert', () => {
-    const node = new Node({ self: 'a', capacity: { slots: 2, memoryMB: 1000, gpus: [{ index: 0, name: 'g' }] } })
+    const node = new Node({
+      self: 'a',
+      capacity: { slots: 2, memoryMB: 1000, gpus: [{ index: 0, name: 'g' }] },
+    })
     const cmds = node.tick(0)
     expect(pick(cmds, 'publish-advert')).toEqual([
       {
@@ -31,7 +34,11 @@ describe('adverts', () => {
     expect(pick(submit, 'publish-advert')).toEqual([])
     expect(node.s.nextDeadline()).toBe(100)
     const changed = node.tick(100)
-    expect(pick(changed, 'publish-advert')[0].advert).toMatchObject({ freeSlots: 0, running: 1, ready: [{ count: 2 }] })
+    expect(pick(changed, 'publish-advert')[0].advert).toMatchObject({
+      freeSlots: 0,
+      running: 1,
+      ready: [{ count: 2 }],
+    })
     expect(node.s.nextDeadline()).toBe(1100)
     expect(pick(node.tick(1100), 'publish-advert')).toHaveLength(1)
   })

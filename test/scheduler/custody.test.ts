@@ -2,11 +2,15 @@ import { describe, expect, test } from 'vitest'
 import { Custody } from '../../src/scheduler/custody.ts'
 import { buildJob } from '../../src/scheduler/job-table.ts'
 import { Random } from '../../src/scheduler/random.ts'
-import { resolveSettings, Runtime } from '../../src/scheduler/runtime.ts'
+import { Runtime, resolveSettings } from '../../src/scheduler/runtime.ts'
 import { capacity, inputs, spec } from './helpers.ts'
 
 function setup() {
-  const rt = new Runtime('a', resolveSettings({ self: 'a', capacity: capacity(), seed: 1, leaseTimeoutMs: 100, restoreGraceMs: 50 }), new Random(1))
+  const rt = new Runtime(
+    'a',
+    resolveSettings({ self: 'a', capacity: capacity(), seed: 1, leaseTimeoutMs: 100, restoreGraceMs: 50 }),
+    new Random(1),
+  )
   rt.begin(0, 'c')
   const c = new Custody(rt)
   const job = buildJob(spec('j', 'a'), inputs(3))

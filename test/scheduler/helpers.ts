@@ -3,7 +3,7 @@
  * cause, invariants are checked after every step, and commands can be picked
  * by type (Dask style: feed events, compare commands).
  */
-import { NodeScheduler, type SchedulerOptions } from '../../src/scheduler/index.ts'
+
 import type {
   Capacity,
   Command,
@@ -18,6 +18,7 @@ import type {
   TaskOutcome,
   TaskResult,
 } from '../../src/scheduler/index.ts'
+import { NodeScheduler, type SchedulerOptions } from '../../src/scheduler/index.ts'
 
 export type EventBody = SchedulerEvent extends infer E
   ? E extends SchedulerEvent
@@ -60,7 +61,13 @@ export const threw = (durationMs = 10): TaskOutcome => ({ status: 'threw', error
 export const crashed = (durationMs = 10): TaskOutcome => ({ status: 'crashed', error: 'oom', durationMs })
 export const rejected = (): TaskOutcome => ({ status: 'rejected', error: 'no export', durationMs: 0 })
 
-export function result(job: string, index: number, attempt: number, outcome: TaskOutcome, ranOn = 'b'): TaskResult {
+export function result(
+  job: string,
+  index: number,
+  attempt: number,
+  outcome: TaskOutcome,
+  ranOn = 'b',
+): TaskResult {
   return { job, index, attempt, ranOn, outcome }
 }
 
@@ -151,7 +158,17 @@ export function runs(cmds: Command[]): string[] {
   return pick(cmds, 'run-task').map((c) => `${c.task.job}/${c.task.index}@${c.task.attempt}`)
 }
 
-export function finish(n: Node, c: CommandOf<'run-task'>, outcome: TaskOutcome = ok(), at?: number): Command[] {
+export function finish(
+  n: Node,
+  c: CommandOf<'run-task'>,
+  outcome: TaskOutcome = ok(),
+  at?: number,
+): Command[] {
   const t = c.task
-  return n.feed({ type: 'task-finished', at, task: { job: t.job, index: t.index, attempt: t.attempt }, outcome })
+  return n.feed({
+    type: 'task-finished',
+    at,
+    task: { job: t.job, index: t.index, attempt: t.attempt },
+    outcome,
+  })
 }

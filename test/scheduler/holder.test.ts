@@ -4,7 +4,10 @@ import { capacity, desc, finish, key, Node, ok, pick, ready, runs, spec, types }
 
 /** Holder 'h' receives a push of n tasks of job 'j' owned by 'o'. */
 function holder(n: number, over: { slots?: number; gpus?: number; memoryMB?: number; jobGpu?: number } = {}) {
-  const node = new Node({ self: 'h', capacity: capacity(over.slots ?? 1, over.memoryMB ?? 4096, over.gpus ?? 0) })
+  const node = new Node({
+    self: 'h',
+    capacity: capacity(over.slots ?? 1, over.memoryMB ?? 4096, over.gpus ?? 0),
+  })
   const job = spec('j', 'o', { resources: { cpu: 1, gpu: over.jobGpu ?? 0, memoryMB: 100 } })
   const batch: Batch = { jobs: [job], tasks: Array.from({ length: n }, (_, i) => desc('j', i)) }
   const cmds = node.feed({ type: 'batch-pushed', from: 'o', batch })
@@ -15,7 +18,10 @@ describe('custody of pushed and stolen batches', () => {
   test('a pushed batch is queued, leased to its owner at once, and started', () => {
     const { node, cmds } = holder(3)
     expect(types(cmds)).toEqual(['send-lease', 'run-task'])
-    expect(pick(cmds, 'send-lease')[0]).toMatchObject({ to: 'o', holdings: [key('j', 0), key('j', 1), key('j', 2)] })
+    expect(pick(cmds, 'send-lease')[0]).toMatchObject({
+      to: 'o',
+      holdings: [key('j', 0), key('j', 1), key('j', 2)],
+    })
     expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 1, ready: ready(2) })
   })
 
@@ -30,14 +36,22 @@ describe('custody of pushed and stolen batches', () => {
 
   test('a duplicated batch does not duplicate tasks', () => {
     const { node, job } = holder(2)
-    const again = node.feed({ type: 'batch-pushed', from: 'o', batch: { jobs: [job], tasks: [desc('j', 0), desc('j', 1)] } })
+    const again = node.feed({
+      type: 'batch-pushed',
+      from: 'o',
+      batch: { jobs: [job], tasks: [desc('j', 0), desc('j', 1)] },
+    })
     expect(runs(again)).toEqual([])
     expect(node.s.advert().ready).toEqual(ready(1))
   })
 
   test('a newer attempt replaces a queued one and is named by leases for a running one', () => {
     const { node, job } = holder(2)
-    node.feed({ type: 'batch-pushed', from: 'o', batch: { jobs: [job], tasks: [desc('j', 0, 4), desc('j', 1, 2)] } })
+    node.feed({
+      type: 'batch-pushed',
+      from: 'o',
+      batch: { jobs: [job], tasks: [desc('j', 0, 4), desc('j', 1, 2)] },
+    })
     const lease = pick(node.runUntil(1000), 'send-lease')[0]
     expect(lease.holdings).toEqual([key('j', 0, 4), key('j', 1, 2)])
     const fin = node.feed({ type: 'task-finished', task: key('j', 0, 0), outcome: ok() })
@@ -55,7 +69,11 @@ describe('resources', () => {
   test('memory is strict', () => {
     const node = new Node({ self: 'h', capacity: capacity(4, 250) })
     const job = spec('j', 'o', { resources: { cpu: 1, gpu: 0, memoryMB: 100 } })
-    const cmds = node.feed({ type: 'batch-pushed', from: 'o', batch: { jobs: [job], tasks: [0, 1, 2].map((i) => desc('j', i)) } })
+    const cmds = node.feed({
+      type: 'batch-pushed',
+      from: 'o',
+      batch: { jobs: [job], tasks: [0, 1, 2].map((i) => desc('j', i)) },
+    })
     expect(runs(cmds)).toEqual(['j/0@0', 'j/1@0'])
   })
 
@@ -72,7 +90,9 @@ describe('results outbox', () => {
   test('a finished task goes to its owner and is resent until acked', () => {
     const { node, cmds } = holder(1)
     const fin = finish(node, pick(cmds, 'run-task')[0], ok('x'), 100)
-    expect(pick(fin, 'send-results')).toMatchObject([{ to: 'o', results: [{ job: 'j', index: 0, attempt: 0, ranOn: 'h' }] }])
+    expect(pick(fin, 'send-results')).toMatchObject([
+      { to: 'o', results: [{ job: 'j', index: 0, attempt: 0, ranOn: 'h' }] },
+    ])
     const resent = pick(node.runUntil(2100), 'send-results')
     expect(resent).toHaveLength(1)
     node.feed({ type: 'results-acked', from: 'o', tasks: [key('j', 0)] })
@@ -93,7 +113,12 @@ describe('results outbox', () => {
 describe('owner answers', () => {
   test('a drop removes a queued task and cancels a running one, whose finish is then ignored', () => {
     const { node } = holder(2)
-    const cmds = node.feed({ type: 'lease-answered', from: 'o', drop: [key('j', 0), key('j', 1), key('j', 5)], cancelledJobs: [] })
+    const cmds = node.feed({
+      type: 'lease-answered',
+      from: 'o',
+      drop: [key('j', 0), key('j', 1), key('j', 5)],
+      cancelledJobs: [],
+    })
     expect(types(cmds)).toEqual(['cancel-task'])
     expect(pick(cmds, 'cancel-task')[0].task).toEqual(key('j', 0))
     expect(node.s.advert()).toMatchObject({ freeSlots: 1, running: 0, ready: [] })
@@ -102,20 +127,28 @@ describe('owner answers', () => {
 
   test('a drop of another attempt is ignored', () => {
     const { node } = holder(1)
-    expect(types(node.feed({ type: 'lease-answered', from: 'o', drop: [key('j', 0, 1)], cancelledJobs: [] }))).toEqual([])
+    expect(
+      types(node.feed({ type: 'lease-answered', from: 'o', drop: [key('j', 0, 1)], cancelledJobs: [] })),
+    ).toEqual([])
   })
 
   test('cancel from the owner drops queued tasks, cancels running ones and refuses more', () => {
     const { node, job } = holder(3)
     const cmds = node.feed({ type: 'cancel-received', from: 'o', job: 'j' })
     expect(types(cmds)).toEqual(['cancel-task'])
-    const again = node.feed({ type: 'batch-pushed', from: 'o', batch: { jobs: [job], tasks: [desc('j', 7)] } })
+    const again = node.feed({
+      type: 'batch-pushed',
+      from: 'o',
+      batch: { jobs: [job], tasks: [desc('j', 7)] },
+    })
     expect(types(again)).toEqual([])
   })
 
   test('cancel from a peer that does not own the job is ignored', () => {
     const { node } = holder(2)
     expect(types(node.feed({ type: 'cancel-received', from: 'x', job: 'j' }))).toEqual([])
-    expect(types(node.feed({ type: 'lease-answered', from: 'o', drop: [], cancelledJobs: ['j'] }))).toEqual(['cancel-task'])
+    expect(types(node.feed({ type: 'lease-answered', from: 'o', drop: [], cancelledJobs: ['j'] }))).toEqual([
+      'cancel-task',
+    ])
   })
 })

@@ -5,7 +5,13 @@ import { capacity, crashed, inputs, key, Node, ok, pick, result, spec, threw, ty
 function owner(n: number, over: Parameters<typeof spec>[2] = {}) {
   const node = new Node({ self: 'a', capacity: capacity(1) })
   node.submit(spec('j', 'a', over), inputs(n))
-  const grant = node.feed({ type: 'steal-requested', from: 'b', requestId: 1, free: { cpu: 8, gpu: 0, memoryMB: 9999 }, max: 99 })
+  const grant = node.feed({
+    type: 'steal-requested',
+    from: 'b',
+    requestId: 1,
+    free: { cpu: 8, gpu: 0, memoryMB: 9999 },
+    max: 99,
+  })
   return { node, given: pick(grant, 'reply-steal')[0].batch.tasks }
 }
 
@@ -13,7 +19,11 @@ describe('task lifecycle', () => {
   test('an ok result of a stale attempt still wins', () => {
     const { node, given } = owner(3)
     node.feed({ type: 'peer-gone', peer: 'b' })
-    const r = node.feed({ type: 'results-received', from: 'b', results: [result('j', given[0].index, 0, ok())] })
+    const r = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', given[0].index, 0, ok())],
+    })
     expect(types(r)).toContain('persist-results')
   })
 
@@ -21,7 +31,11 @@ describe('task lifecycle', () => {
     const { node, given } = owner(3, { maxAttempts: 2 })
     node.feed({ type: 'peer-gone', peer: 'b' })
     expect(node.s.stats().requeued).toBe(given.length)
-    const r = node.feed({ type: 'results-received', from: 'b', results: [result('j', given[0].index, 0, crashed())] })
+    const r = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', given[0].index, 0, crashed())],
+    })
     expect(types(r)).toEqual(['ack-results'])
     expect(node.s.stats().requeued).toBe(given.length)
   })
@@ -29,7 +43,13 @@ describe('task lifecycle', () => {
   test('a lease timeout counts toward poison', () => {
     const node = new Node({ self: 'a', capacity: capacity(1), leaseTimeoutMs: 100 })
     node.submit(spec('j', 'a', { maxAttempts: 1 }), inputs(3))
-    node.feed({ type: 'steal-requested', from: 'b', requestId: 1, free: { cpu: 8, gpu: 0, memoryMB: 9999 }, max: 1 })
+    node.feed({
+      type: 'steal-requested',
+      from: 'b',
+      requestId: 1,
+      free: { cpu: 8, gpu: 0, memoryMB: 9999 },
+      max: 1,
+    })
     const out = node.runUntil(100)
     const [p] = pick(out, 'persist-results')
     expect(p.results[0].outcome).toMatchObject({
@@ -45,11 +65,21 @@ describe('task lifecycle', () => {
     for (const outcome of [threw(), crashed(), threw()]) {
       node.feed({ type: 'results-received', from: 'b', results: [result('j', i, attempt, outcome)] })
       attempt++
-      const g = node.feed({ type: 'steal-requested', from: 'b', requestId: 2, free: { cpu: 8, gpu: 0, memoryMB: 9999 }, max: 99 })
+      const g = node.feed({
+        type: 'steal-requested',
+        from: 'b',
+        requestId: 2,
+        free: { cpu: 8, gpu: 0, memoryMB: 9999 },
+        max: 99,
+      })
       expect(pick(g, 'reply-steal')[0].batch.tasks.find((t) => t.index === i)?.attempt).toBe(attempt)
       node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', i, attempt)] })
     }
-    const last = node.feed({ type: 'results-received', from: 'b', results: [result('j', i, attempt, threw())] })
+    const last = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', i, attempt, threw())],
+    })
     expect(pick(last, 'persist-results')[0].results[0].outcome.status).toBe('threw')
   })
 

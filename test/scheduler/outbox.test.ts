@@ -1,11 +1,15 @@
 import { describe, expect, test } from 'vitest'
 import { Outbox, type OutboxJob } from '../../src/scheduler/outbox.ts'
 import { Random } from '../../src/scheduler/random.ts'
-import { resolveSettings, Runtime } from '../../src/scheduler/runtime.ts'
+import { Runtime, resolveSettings } from '../../src/scheduler/runtime.ts'
 import { capacity, key, ok, result, spec } from './helpers.ts'
 
 function setup() {
-  const rt = new Runtime('h', resolveSettings({ self: 'h', capacity: capacity(), seed: 1, resultResendMs: 100, maxBatch: 2 }), new Random(1))
+  const rt = new Runtime(
+    'h',
+    resolveSettings({ self: 'h', capacity: capacity(), seed: 1, resultResendMs: 100, maxBatch: 2 }),
+    new Random(1),
+  )
   rt.begin(0, 'c')
   const settled: OutboxJob[] = []
   const box = new Outbox(rt, (j) => settled.push(j))

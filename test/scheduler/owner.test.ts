@@ -52,11 +52,20 @@ describe('submit and local runs', () => {
     const { node, cmds } = owner(2)
     const c1 = finish(node, pick(cmds, 'run-task')[0], ok('v0'))
     expect(types(c1)).toEqual(['persist-results', 'run-task'])
-    expect(pick(c1, 'persist-results')[0].results[0]).toMatchObject({ job: 'j', index: 0, attempt: 0, ranOn: 'a' })
+    expect(pick(c1, 'persist-results')[0].results[0]).toMatchObject({
+      job: 'j',
+      index: 0,
+      attempt: 0,
+      ranOn: 'a',
+    })
     const c2 = finish(node, pick(c1, 'run-task')[0], ok('v1'))
     expect(types(c2)).toEqual(['persist-results', 'job-finished'])
     const [fin] = pick(c2, 'job-finished')
-    expect(fin).toMatchObject({ job: 'j', status: 'done', progress: { total: 2, done: 2, failed: 0, nodes: 1 } })
+    expect(fin).toMatchObject({
+      job: 'j',
+      status: 'done',
+      progress: { total: 2, done: 2, failed: 0, nodes: 1 },
+    })
     expect(pick(c2, 'job-progress')).toHaveLength(0)
     expect(node.tick(10_000).filter((c) => c.type === 'job-finished')).toHaveLength(0)
     expect(node.s.jobProgress('j')).toMatchObject({ done: 2 })
@@ -114,9 +123,17 @@ describe('results from holders', () => {
   test('first result wins; duplicates are acked, counted and not persisted again', () => {
     const { node } = owner(3)
     const [t1] = stealBy(node, 'b', 1)
-    const first = node.feed({ type: 'results-received', from: 'b', results: [result('j', t1.index, 0, ok('x'))] })
+    const first = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', t1.index, 0, ok('x'))],
+    })
     expect(types(first)).toEqual(['persist-results', 'ack-results'])
-    const again = node.feed({ type: 'results-received', from: 'c', results: [result('j', t1.index, 0, ok('y'), 'c')] })
+    const again = node.feed({
+      type: 'results-received',
+      from: 'c',
+      results: [result('j', t1.index, 0, ok('y'), 'c')],
+    })
     expect(types(again)).toEqual(['ack-results'])
     expect(pick(again, 'ack-results')[0]).toMatchObject({ to: 'c', tasks: [key('j', t1.index, 0)] })
     expect(node.s.stats().duplicateResults).toBe(1)
@@ -140,12 +157,19 @@ describe('results from holders', () => {
     const r1 = node.feed({ type: 'results-received', from: 'b', results: [result('j', t.index, 0, threw())] })
     expect(types(r1)).toEqual(['ack-results'])
     expect(node.s.stats().requeued).toBe(1)
-    const stale = node.feed({ type: 'results-received', from: 'b', results: [result('j', t.index, 0, threw())] })
+    const stale = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', t.index, 0, threw())],
+    })
     expect(types(stale)).toEqual(['ack-results'])
     const [t2] = stealBy(node, 'c', 1)
     expect(t2).toMatchObject({ index: t.index, attempt: 1 })
     const r2 = node.feed({ type: 'results-received', from: 'c', results: [result('j', t.index, 1, threw())] })
-    expect(pick(r2, 'persist-results')[0].results[0].outcome).toMatchObject({ status: 'threw', error: 'boom' })
+    expect(pick(r2, 'persist-results')[0].results[0].outcome).toMatchObject({
+      status: 'threw',
+      error: 'boom',
+    })
   })
 
   test('rejected fails at once', () => {
@@ -162,12 +186,18 @@ describe('results from holders', () => {
   test('crashes are infrastructure failures: re-queued, then failed as poison', () => {
     const { node } = owner(2, { maxAttempts: 2 })
     const [t] = stealBy(node, 'b', 1)
-    expect(types(node.feed({ type: 'results-received', from: 'b', results: [result('j', t.index, 0, crashed())] }))).toEqual([
-      'ack-results',
-    ])
+    expect(
+      types(
+        node.feed({ type: 'results-received', from: 'b', results: [result('j', t.index, 0, crashed())] }),
+      ),
+    ).toEqual(['ack-results'])
     const [t2] = stealBy(node, 'c', 1)
     expect(t2.attempt).toBe(1)
-    const r = node.feed({ type: 'results-received', from: 'c', results: [result('j', t.index, 1, crashed())] })
+    const r = node.feed({
+      type: 'results-received',
+      from: 'c',
+      results: [result('j', t.index, 1, crashed())],
+    })
     expect(pick(r, 'persist-results')[0].results[0].outcome).toMatchObject({
       status: 'crashed',
       error: 'poison: crashed its worker 2 times: oom',
@@ -189,7 +219,12 @@ describe('leases', () => {
     const cmds = node.feed({
       type: 'lease-received',
       from: 'b',
-      holdings: [key('j', batch[0].index, 0), key('j', batch[0].index, 7), key('j', batch[1].index, 0), key('x', 0, 0)],
+      holdings: [
+        key('j', batch[0].index, 0),
+        key('j', batch[0].index, 7),
+        key('j', batch[1].index, 0),
+        key('x', 0, 0),
+      ],
     })
     expect(pick(cmds, 'answer-lease')).toEqual([
       {
@@ -225,7 +260,12 @@ describe('leases', () => {
   test('a lease naming a task queued here (a grant that failed on our side only) moves custody', () => {
     const { node } = owner(3)
     const batch = stealBy(node, 'b', 1)
-    node.feed({ type: 'grant-failed', to: 'b', requestId: 1, batch: { jobs: [spec('j', 'a')], tasks: batch } })
+    node.feed({
+      type: 'grant-failed',
+      to: 'b',
+      requestId: 1,
+      batch: { jobs: [spec('j', 'a')], tasks: batch },
+    })
     const cmds = node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', batch[0].index, 0)] })
     expect(pick(cmds, 'answer-lease')[0].drop).toEqual([])
     expect(node.s.advert().ready).toEqual(ready(1))
@@ -254,7 +294,12 @@ describe('restore', () => {
   test('a holder claims an in-doubt task by lease and its result is accepted', () => {
     const node = new Node({ self: 'a', capacity: capacity(1) })
     node.now = 5000
-    node.feed({ type: 'job-restored', job: spec('j', 'a'), tasks: inputs(2), finished: [{ index: 1, ok: false }] })
+    node.feed({
+      type: 'job-restored',
+      job: spec('j', 'a'),
+      tasks: inputs(2),
+      finished: [{ index: 1, ok: false }],
+    })
     const lease = node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', 0, 3)] })
     expect(pick(lease, 'answer-lease')[0].drop).toEqual([])
     node.runUntil(9000)
@@ -301,8 +346,14 @@ describe('progress and placement notices', () => {
     expect(pick(cmds, 'job-blocked')).toMatchObject([
       { job: 'g', reason: 'needs 1 GPU; no node in the mesh advertises a GPU (2 nodes known)' },
     ])
-    expect(pick(node.feed({ type: 'advert-received', peer: 'c', advert: advert() }), 'job-blocked')).toEqual([])
-    const cleared = node.feed({ type: 'advert-received', peer: 'd', advert: advert({ gpus: 1, freeGpus: 1 }) })
+    expect(pick(node.feed({ type: 'advert-received', peer: 'c', advert: advert() }), 'job-blocked')).toEqual(
+      [],
+    )
+    const cleared = node.feed({
+      type: 'advert-received',
+      peer: 'd',
+      advert: advert({ gpus: 1, freeGpus: 1 }),
+    })
     expect(pick(cleared, 'job-blocked')).toMatchObject([{ job: 'g', reason: '' }])
   })
 })

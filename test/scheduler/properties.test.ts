@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { type SimOptions, SimNet } from '../fakes/sim-net.ts'
+import { SimNet, type SimOptions } from '../fakes/sim-net.ts'
 
 const options = (faults: boolean): fc.Arbitrary<SimOptions> =>
   fc.record({
@@ -39,11 +39,11 @@ function check(o: SimOptions): void {
 
 describe('mesh properties', () => {
   test('under faults: every task persisted exactly once, no task lost, every job finished', () => {
-    fc.assert(fc.property(options(true), check), { numRuns: 150 })
+    fc.assert(fc.property(options(true), check), { numRuns: 400 })
   })
 
   test('without faults: failures are exactly the exhausted retries, rejections and poison', () => {
-    fc.assert(fc.property(options(false), check), { numRuns: 80 })
+    fc.assert(fc.property(options(false), check), { numRuns: 200 })
   })
 
   test('determinism: one seed, one history', () => {
@@ -54,7 +54,7 @@ describe('mesh properties', () => {
         expect(b.log.length).toBe(a.log.length)
         expect(b.log).toEqual(a.log)
       }),
-      { numRuns: 10 },
+      { numRuns: 25 },
     )
   })
 

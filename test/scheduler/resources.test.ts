@@ -1,5 +1,12 @@
 import { describe, expect, test } from 'vitest'
-import { blockReason, classKey, fits, fitsNode, ResourcePool, slotCost } from '../../src/scheduler/resources.ts'
+import {
+  blockReason,
+  classKey,
+  fits,
+  fitsNode,
+  ResourcePool,
+  slotCost,
+} from '../../src/scheduler/resources.ts'
 import { capacity } from './helpers.ts'
 
 const r = (cpu: number, gpu = 0, memoryMB = 0) => ({ cpu, gpu, memoryMB })
@@ -32,12 +39,19 @@ describe('slot cost and fit', () => {
 
 describe('blockReason', () => {
   test('empty when some node fits', () => {
-    expect(blockReason(r(1, 1), [{ slots: 1, gpus: 0, memoryMB: 10 }, { slots: 2, gpus: 1, memoryMB: 10 }])).toBe('')
+    expect(
+      blockReason(r(1, 1), [
+        { slots: 1, gpus: 0, memoryMB: 10 },
+        { slots: 2, gpus: 1, memoryMB: 10 },
+      ]),
+    ).toBe('')
   })
 
   test('names the missing GPU and counts the nodes', () => {
     const nodes = Array.from({ length: 3 }, () => ({ slots: 8, gpus: 0, memoryMB: 1000 }))
-    expect(blockReason(r(1, 1), nodes)).toBe('needs 1 GPU; no node in the mesh advertises a GPU (3 nodes known)')
+    expect(blockReason(r(1, 1), nodes)).toBe(
+      'needs 1 GPU; no node in the mesh advertises a GPU (3 nodes known)',
+    )
     expect(blockReason(r(1, 2), [{ slots: 8, gpus: 1, memoryMB: 10 }])).toBe(
       'needs 2 GPUs; no node in the mesh has 2 GPUs (at most 1) (1 node known)',
     )
@@ -45,7 +59,9 @@ describe('blockReason', () => {
 
   test('names memory, then slots, then the combination', () => {
     const one = [{ slots: 2, gpus: 1, memoryMB: 100 }]
-    expect(blockReason(r(1, 0, 200), one)).toBe('needs 200 MB of memory; the largest node has 100 MB (1 node known)')
+    expect(blockReason(r(1, 0, 200), one)).toBe(
+      'needs 200 MB of memory; the largest node has 100 MB (1 node known)',
+    )
     expect(blockReason(r(4, 0, 10), one)).toBe('needs 4 CPU slots; the largest node has 2 (1 node known)')
     const two = [
       { slots: 8, gpus: 0, memoryMB: 100 },
@@ -57,7 +73,14 @@ describe('blockReason', () => {
 
 describe('ResourcePool', () => {
   test('assigns whole GPUs by index and never twice', () => {
-    const pool = new ResourcePool({ slots: 4, memoryMB: 1000, gpus: [{ index: 3, name: 'a' }, { index: 5, name: 'b' }] })
+    const pool = new ResourcePool({
+      slots: 4,
+      memoryMB: 1000,
+      gpus: [
+        { index: 3, name: 'a' },
+        { index: 5, name: 'b' },
+      ],
+    })
     const a = pool.acquire(r(1, 1, 100))
     const b = pool.acquire(r(1, 1, 100))
     expect([a, b]).toEqual([[3], [5]])

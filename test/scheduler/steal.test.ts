@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest'
+import type { Batch } from '../../src/scheduler/index.ts'
 import { PeerView } from '../../src/scheduler/peers.ts'
 import { resolveSettings } from '../../src/scheduler/runtime.ts'
 import { batchSize, chooseVictim } from '../../src/scheduler/steal.ts'
-import type { Batch } from '../../src/scheduler/index.ts'
 import { advert, capacity, desc, finish, inputs, key, Node, ok, pick, ready, spec, types } from './helpers.ts'
 
 const s = resolveSettings({ self: 'a', capacity: capacity(), seed: 1 })
@@ -51,7 +51,12 @@ describe('chooseVictim', () => {
 /** An idle thief 't' (2 slots) that sees victim 'v' advertising ready work. */
 function thief(opts: { stealBackoffMinMs?: number } = {}) {
   const node = new Node({ self: 't', capacity: capacity(2), ...opts })
-  const cmds = node.feed({ type: 'advert-received', peer: 'v', advert: advert({ ready: ready(10) }), rttMs: 1 })
+  const cmds = node.feed({
+    type: 'advert-received',
+    peer: 'v',
+    advert: advert({ ready: ready(10) }),
+    rttMs: 1,
+  })
   return { node, cmds }
 }
 
@@ -59,17 +64,30 @@ describe('thief', () => {
   test('an idle node steals from a peer advertising work it can run', () => {
     const { node, cmds } = thief()
     expect(pick(cmds, 'send-steal')).toEqual([
-      { type: 'send-steal', cause: expect.any(String), to: 'v', requestId: 1, free: { cpu: 2, gpu: 0, memoryMB: 4096 }, max: 4 },
+      {
+        type: 'send-steal',
+        cause: expect.any(String),
+        to: 'v',
+        requestId: 1,
+        free: { cpu: 2, gpu: 0, memoryMB: 4096 },
+        max: 4,
+      },
     ])
-    expect(pick(node.feed({ type: 'advert-received', peer: 'w', advert: advert({ ready: ready(5) }) }), 'send-steal')).toEqual(
-      [],
-    )
+    expect(
+      pick(
+        node.feed({ type: 'advert-received', peer: 'w', advert: advert({ ready: ready(5) }) }),
+        'send-steal',
+      ),
+    ).toEqual([])
     expect(node.s.stats().stealsSent).toBe(1)
   })
 
   test('a granted batch is run and leased to its owners at once', () => {
     const { node } = thief()
-    const batch: Batch = { jobs: [spec('j', 'o'), spec('k', 'v')], tasks: [desc('j', 0), desc('k', 3), desc('j', 1)] }
+    const batch: Batch = {
+      jobs: [spec('j', 'o'), spec('k', 'v')],
+      tasks: [desc('j', 0), desc('k', 3), desc('j', 1)],
+    }
     const cmds = node.feed({ type: 'steal-granted', from: 'v', requestId: 1, batch })
     expect(types(cmds)).toEqual(['send-lease', 'send-lease', 'run-task', 'run-task'])
     expect(pick(cmds, 'send-lease').map((l) => [l.to, l.holdings])).toEqual([
@@ -101,7 +119,12 @@ describe('thief', () => {
     const { node } = thief({ stealBackoffMinMs: 20 })
     node.feed({ type: 'steal-failed', from: 'v', requestId: 1, reason: 'reset' })
     node.feed({ type: 'steal-granted', from: 'v', requestId: 99, batch: { jobs: [], tasks: [] } })
-    const early = node.feed({ type: 'advert-received', peer: 'v', advert: advert({ ready: ready(20) }), at: node.now + 5 })
+    const early = node.feed({
+      type: 'advert-received',
+      peer: 'v',
+      advert: advert({ ready: ready(20) }),
+      at: node.now + 5,
+    })
     expect(pick(early, 'send-steal')).toEqual([])
     expect(node.s.nextDeadline()).toBeGreaterThan(node.now)
   })
@@ -109,7 +132,12 @@ describe('thief', () => {
   test('a node with queued work it can run does not steal', () => {
     const node = new Node({ self: 't', capacity: capacity(1) })
     node.submit(spec('j', 't'), inputs(3))
-    expect(pick(node.feed({ type: 'advert-received', peer: 'v', advert: advert({ ready: ready(10) }) }), 'send-steal')).toEqual([])
+    expect(
+      pick(
+        node.feed({ type: 'advert-received', peer: 'v', advert: advert({ ready: ready(10) }) }),
+        'send-steal',
+      ),
+    ).toEqual([])
   })
 
   test('a steal unanswered for leaseTimeoutMs counts as failed', () => {
@@ -128,14 +156,32 @@ describe('victim', () => {
 
   test('grants about half its ready tasks, at most max, each fitting the thief', () => {
     const node = victim(9)
-    const cmds = node.feed({ type: 'steal-requested', from: 't', requestId: 7, free: { cpu: 1, gpu: 0, memoryMB: 4096 }, max: 100 })
+    const cmds = node.feed({
+      type: 'steal-requested',
+      from: 't',
+      requestId: 7,
+      free: { cpu: 1, gpu: 0, memoryMB: 4096 },
+      max: 100,
+    })
     const [reply] = pick(cmds, 'reply-steal')
     expect(reply).toMatchObject({ to: 't', requestId: 7 })
     expect(reply.batch.tasks.map((t) => t.index)).toEqual([1, 2, 3, 4])
     expect(reply.batch.jobs.map((j) => j.id)).toEqual(['j'])
-    const capped = node.feed({ type: 'steal-requested', from: 'u', requestId: 1, free: { cpu: 1, gpu: 0, memoryMB: 4096 }, max: 1 })
+    const capped = node.feed({
+      type: 'steal-requested',
+      from: 'u',
+      requestId: 1,
+      free: { cpu: 1, gpu: 0, memoryMB: 4096 },
+      max: 1,
+    })
     expect(pick(capped, 'reply-steal')[0].batch.tasks).toHaveLength(1)
-    const small = node.feed({ type: 'steal-requested', from: 'w', requestId: 1, free: { cpu: 1, gpu: 0, memoryMB: 10 }, max: 9 })
+    const small = node.feed({
+      type: 'steal-requested',
+      from: 'w',
+      requestId: 1,
+      free: { cpu: 1, gpu: 0, memoryMB: 10 },
+      max: 9,
+    })
     expect(pick(small, 'reply-steal')[0].batch.tasks).toEqual([])
     expect(node.s.stats().tasksGiven).toBe(5)
   })
@@ -144,13 +190,29 @@ describe('victim', () => {
     const node = new Node({ self: 'v', capacity: capacity(1) })
     node.submit(spec('a', 'v'), inputs(3))
     node.submit(spec('b', 'v'), inputs(3))
-    const cmds = node.feed({ type: 'steal-requested', from: 't', requestId: 1, free: { cpu: 4, gpu: 0, memoryMB: 4096 }, max: 10 })
-    expect(pick(cmds, 'reply-steal')[0].batch.tasks.map((t) => `${t.job}${t.index}`)).toEqual(['b0', 'a1', 'b1'])
+    const cmds = node.feed({
+      type: 'steal-requested',
+      from: 't',
+      requestId: 1,
+      free: { cpu: 4, gpu: 0, memoryMB: 4096 },
+      max: 10,
+    })
+    expect(pick(cmds, 'reply-steal')[0].batch.tasks.map((t) => `${t.job}${t.index}`)).toEqual([
+      'b0',
+      'a1',
+      'b1',
+    ])
   })
 
   test('a failed grant puts the tasks back, same attempt', () => {
     const node = victim(3)
-    const cmds = node.feed({ type: 'steal-requested', from: 't', requestId: 1, free: { cpu: 4, gpu: 0, memoryMB: 4096 }, max: 10 })
+    const cmds = node.feed({
+      type: 'steal-requested',
+      from: 't',
+      requestId: 1,
+      free: { cpu: 4, gpu: 0, memoryMB: 4096 },
+      max: 10,
+    })
     const batch = pick(cmds, 'reply-steal')[0].batch
     expect(node.s.advert().ready).toEqual(ready(1))
     node.feed({ type: 'grant-failed', to: 't', requestId: 1, batch })
@@ -163,7 +225,13 @@ describe('victim', () => {
     const node = new Node({ self: 'v', capacity: capacity(1) })
     const batch: Batch = { jobs: [spec('j', 'o')], tasks: [desc('j', 0), desc('j', 1), desc('j', 2)] }
     const first = node.feed({ type: 'batch-pushed', from: 'o', batch })
-    const grant = node.feed({ type: 'steal-requested', from: 't', requestId: 1, free: { cpu: 4, gpu: 0, memoryMB: 4096 }, max: 9 })
+    const grant = node.feed({
+      type: 'steal-requested',
+      from: 't',
+      requestId: 1,
+      free: { cpu: 4, gpu: 0, memoryMB: 4096 },
+      max: 9,
+    })
     const given = pick(grant, 'reply-steal')[0].batch
     expect(given.tasks.map((t) => t.index)).toEqual([1])
     node.feed({ type: 'grant-failed', to: 't', requestId: 1, batch: given })

@@ -8,14 +8,30 @@ import { capacity, inputs, key, Node, ok, pick, result, runs, spec, types } from
 function tail() {
   const node = new Node({ self: 'a', capacity: capacity(1), advertMinIntervalMs: 10 })
   const first = node.submit(spec('j', 'a'), inputs(4))
-  const grant = node.feed({ type: 'steal-requested', from: 'b', requestId: 1, free: { cpu: 4, gpu: 0, memoryMB: 8192 }, max: 3 })
+  const grant = node.feed({
+    type: 'steal-requested',
+    from: 'b',
+    requestId: 1,
+    free: { cpu: 4, gpu: 0, memoryMB: 8192 },
+    max: 3,
+  })
   const given = pick(grant, 'reply-steal')[0].batch.tasks
   expect(given).toHaveLength(2)
   const local1 = pick(first, 'run-task')[0]
-  const next = node.feed({ type: 'task-finished', at: 30, task: key('j', local1.task.index), outcome: ok('y', 30) })
+  const next = node.feed({
+    type: 'task-finished',
+    at: 30,
+    task: key('j', local1.task.index),
+    outcome: ok('y', 30),
+  })
   const local2 = pick(next, 'run-task')[0]
   node.feed({ type: 'task-finished', at: 40, task: key('j', local2.task.index), outcome: ok('y', 30) })
-  node.feed({ type: 'results-received', from: 'b', at: 50, results: [result('j', given[0].index, 0, ok('x', 30))] })
+  node.feed({
+    type: 'results-received',
+    from: 'b',
+    at: 50,
+    results: [result('j', given[0].index, 0, ok('x', 30))],
+  })
   return { node, straggler: given[1] }
 }
 
@@ -36,14 +52,24 @@ describe('tail backups', () => {
   test('the remote copy winning cancels the local backup', () => {
     const { node, straggler } = tail()
     node.runUntil(200)
-    const r = node.feed({ type: 'results-received', from: 'b', results: [result('j', straggler.index, 0, ok())] })
+    const r = node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: [result('j', straggler.index, 0, ok())],
+    })
     expect(types(r)).toEqual(['cancel-task', 'persist-results', 'ack-results', 'job-finished'])
   })
 
   test('no backups before a few results are in', () => {
     const node = new Node({ self: 'a', capacity: capacity(1) })
     node.submit(spec('j', 'a'), inputs(2))
-    node.feed({ type: 'steal-requested', from: 'b', requestId: 1, free: { cpu: 4, gpu: 0, memoryMB: 8192 }, max: 3 })
+    node.feed({
+      type: 'steal-requested',
+      from: 'b',
+      requestId: 1,
+      free: { cpu: 4, gpu: 0, memoryMB: 8192 },
+      max: 3,
+    })
     node.feed({ type: 'task-finished', at: 5, task: key('j', 0), outcome: ok() })
     expect(runs(node.runUntil(4000))).toEqual([])
   })
