@@ -73,6 +73,38 @@ describe('a daemon facing a hostile peer', () => {
     expect((await target.cli(['status', '--json'])).code).toBe(0)
   })
 
+  it('survives garbage, oversized frames and wrong-schema messages on every task protocol', async () => {
+    const frame = (body: Uint8Array) => {
+      const out = new Uint8Array(body.length + 5)
+      let n = body.length
+      let i = 0
+      while (n >= 0x80) {
+        out[i++] = (n & 0x7f) | 0x80
+        n >>>= 7
+      }
+      out[i++] = n
+      out.set(body, i)
+      return out.slice(0, i + body.length)
+    }
+    const payloads = [
+      new TextEncoder().encode('garbage without a length prefix, just bytes'),
+      new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]), // a 34 GB frame announced
+      frame(new Uint8Array([0xa1, 0x61, 0x74, 0x65, 0x73, 0x74, 0x65, 0x61])), // CBOR, wrong schema
+      frame(new Uint8Array([0xa2, 0x61, 0x76, 0x01, 0x61, 0x74, 0x65, 0x73, 0x74, 0x65, 0x61, 0x6c])), // v:1, unknown t
+      frame(new Uint8Array(64).fill(0x9f)), // endless indefinite arrays
+    ]
+    for (const protocol of ['/gridnode/steal/1.0.0', '/gridnode/result/1.0.0', '/gridnode/lease/1.0.0', '/gridnode/blob/1.0.0']) {
+      for (const bytes of payloads) await attacker.sendRaw(target.addr, protocol, bytes)
+    }
+    const s = await target.api<{ peerId: string }>('/v1/status')
+    expect(s.peerId).toBe(target.peerId)
+    // The daemon still runs work after all of it.
+    const { connect } = await import('../../src/client/index.ts')
+    const grid = await connect({ dataDir: target.dataDir })
+    const job = grid.map<number, number>(new URL('./fixtures/work.ts', import.meta.url), 'square', [3, 4])
+    expect(await job.results()).toEqual([9, 16])
+  })
+
   it('rejects malformed, oversized, foreign-mesh, wrongly signed and stale adverts', async () => {
     const me = attacker.node.peerId.toString()
     const bad: Uint8Array[] = [
