@@ -3,12 +3,22 @@
  * Targets live in the issues and the README; compare by ratio (PEERS.md).
  */
 import { availableParallelism, cpus } from 'node:os'
+import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
 
 const benches: Record<string, Bench> = {
   membership: () => membershipBench(10),
+  throughput: async () => ({
+    noopTasksPerSec_1submitter_1worker: await throughput(2, 20_000),
+    noopTasksPerSec_4daemons: await throughput(4, 20_000),
+  }),
+  roundtrip: async () => {
+    const { p50, p99 } = await roundTrip(500)
+    return { p50Ms: Number(p50.toFixed(3)), p99Ms: Number(p99.toFixed(3)) }
+  },
+  skewed: () => skewed(),
 }
 
 const args = process.argv.slice(2)

@@ -146,7 +146,7 @@ export class Owner extends OwnerLifecycle {
         drop.push(k)
       }
     }
-    this.peers.leaseFrom(from)
+    if (this.custody.heldBy(from).length === 0) this.peers.leaseFrom(from)
     this.rt.emit({
       type: 'answer-lease',
       cause: this.rt.cause,

@@ -14,6 +14,8 @@ export interface PeerInfo {
   /** freeSlots > 0 and nothing ready. */
   idle: boolean
   signature: string
+  /** When this node last pushed to the peer. */
+  pushedAt: number
 }
 
 export interface AdvertChange {
@@ -40,23 +42,35 @@ export class PeerView {
   /** Idle peers a push may go to. */
   readonly pushable = new Set<PeerKey>()
 
-  update(peer: PeerKey, advert: SchedulerAdvert, rttMs: number | undefined): AdvertChange {
+  /**
+   * Records a peer's advert. An idle peer becomes a push target again when its
+   * advert changed, or when it still looks idle `quietMs` after the last push
+   * to it (its tasks came and went between two identical adverts).
+   */
+  update(peer: PeerKey, advert: SchedulerAdvert, rttMs: number | undefined, now: number, quietMs: number): AdvertChange {
     const prev = this.peers.get(peer)
     let readyTotal = 0
     for (const c of advert.ready) readyTotal += c.count
     const signature = advertSignature(advert)
     const idle = advert.freeSlots > 0 && readyTotal === 0
-    const info: PeerInfo = { advert, rttMs: rttMs ?? prev?.rttMs, readyTotal, idle, signature }
+    const pushedAt = prev?.pushedAt ?? Number.NEGATIVE_INFINITY
+    const info: PeerInfo = { advert, rttMs: rttMs ?? prev?.rttMs, readyTotal, idle, signature, pushedAt }
     this.peers.set(peer, info)
     if (readyTotal > 0) this.withReady.add(peer)
     else this.withReady.delete(peer)
     const changed = prev === undefined || prev.signature !== signature
     if (!idle) this.pushable.delete(peer)
-    else if (changed) this.pushable.add(peer)
+    else if (changed || now - pushedAt >= quietMs) this.pushable.add(peer)
     return { changed, moreReady: readyTotal > (prev?.readyTotal ?? 0) }
   }
 
-  /** A lease from an idle peer makes it a push target again. */
+  pushed(peer: PeerKey, now: number): void {
+    this.pushable.delete(peer)
+    const info = this.peers.get(peer)
+    if (info !== undefined) info.pushedAt = now
+  }
+
+  /** A lease from an idle peer that holds nothing of ours makes it a push target again. */
   leaseFrom(peer: PeerKey): void {
     if (this.peers.get(peer)?.idle) this.pushable.add(peer)
   }

@@ -2,7 +2,8 @@
  * Owner pushes: when this node has more of its own tasks queued than its own
  * slots will take next, it sends first batches to idle peers (free slots,
  * nothing ready) so a job ramps up without waiting for steals. A peer pushed
- * to is not pushed to again until its advert changes or a lease from it arrives.
+ * to is not pushed to again until its advert changes, it still looks idle an
+ * advert interval later, or a lease from it arrives while it holds nothing of ours.
  */
 import type { Holder } from './holder.ts'
 import type { Owner } from './owner.ts'
@@ -17,7 +18,7 @@ export function pushToIdle(rt: Runtime, holder: Holder, owner: Owner, view: Peer
   if (surplus <= 0) return
   for (const peer of view.pushable) {
     if (surplus <= 0) break
-    view.pushable.delete(peer)
+    view.pushed(peer, rt.now)
     const info = view.peers.get(peer)
     if (info === undefined || !info.idle) continue
     const a = info.advert

@@ -113,7 +113,7 @@ export class NodeScheduler {
 
   private advertReceived(e: EventOf<'advert-received'>): void {
     if (e.peer === this.rt.self) return
-    const change = this.peers.update(e.peer, e.advert, e.rttMs)
+    const change = this.peers.update(e.peer, e.advert, e.rttMs, this.rt.now, this.rt.s.advertIntervalMs)
     this.owner.advertReceived(e.advert)
     if (change.moreReady) this.thief.moreReadyAdvertised()
   }

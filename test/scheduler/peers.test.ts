@@ -5,19 +5,19 @@ import { advert, ready } from './helpers.ts'
 describe('PeerView', () => {
   test('tracks peers with ready work and idle peers to push to', () => {
     const v = new PeerView()
-    expect(v.update('a', advert({ ready: ready(3) }), 2)).toEqual({ changed: true, moreReady: true })
-    expect(v.update('b', advert(), undefined)).toEqual({ changed: true, moreReady: false })
+    expect(v.update('a', advert({ ready: ready(3) }), 2, 0, 1000)).toEqual({ changed: true, moreReady: true })
+    expect(v.update('b', advert(), undefined, 0, 1000)).toEqual({ changed: true, moreReady: false })
     expect([...v.withReady]).toEqual(['a'])
     expect([...v.pushable]).toEqual(['b'])
-    expect(v.update('a', advert({ ready: ready(1) }), undefined)).toEqual({ changed: true, moreReady: false })
+    expect(v.update('a', advert({ ready: ready(1) }), undefined, 0, 1000)).toEqual({ changed: true, moreReady: false })
     expect(v.peers.get('a')?.rttMs).toBe(2)
   })
 
   test('an unchanged advert does not make a peer pushable again; a lease does', () => {
     const v = new PeerView()
-    v.update('b', advert(), 1)
+    v.update('b', advert(), 1, 0, 1000)
     v.pushable.delete('b')
-    expect(v.update('b', advert(), 1).changed).toBe(false)
+    expect(v.update('b', advert(), 1, 0, 1000).changed).toBe(false)
     expect(v.pushable.has('b')).toBe(false)
     v.leaseFrom('b')
     expect(v.pushable.has('b')).toBe(true)
@@ -25,7 +25,7 @@ describe('PeerView', () => {
 
   test('forget drops a peer everywhere', () => {
     const v = new PeerView()
-    v.update('a', advert({ ready: ready(3) }), 2)
+    v.update('a', advert({ ready: ready(3) }), 2, 0, 1000)
     v.forget('a')
     expect(v.peers.size + v.withReady.size + v.pushable.size).toBe(0)
     expect(v.sizes()).toEqual([])

@@ -26,10 +26,10 @@ describe('batchSize', () => {
 describe('chooseVictim', () => {
   test('only peers with ready work that fits; weighted by count and nearness', () => {
     const view = new PeerView()
-    view.update('far', advert({ ready: ready(100) }), 99)
-    view.update('near', advert({ ready: ready(100) }), 0)
-    view.update('gpu', advert({ ready: ready(1000, gpuClass) }), 0)
-    view.update('idle', advert(), 0)
+    view.update('far', advert({ ready: ready(100) }), 99, 0, 1000)
+    view.update('near', advert({ ready: ready(100) }), 0, 0, 1000)
+    view.update('gpu', advert({ ready: ready(1000, gpuClass) }), 0, 0, 1000)
+    view.update('idle', advert(), 0, 0, 1000)
     const counts: Record<string, number> = {}
     let x = 0
     const random = () => {
