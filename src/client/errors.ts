@@ -19,7 +19,10 @@ export class JobFailedError extends GridnodeError {
       .slice(0, 3)
       .map((f) => f.message)
       .join('; ')
-    super('GN_JOB_FAILED', `${failures.length} of ${total} tasks of job ${jobId} failed (${first}${failures.length > 3 ? '; …' : ''})`)
+    super(
+      'GN_JOB_FAILED',
+      `${failures.length} of ${total} tasks of job ${jobId} failed (${first}${failures.length > 3 ? '; …' : ''})`,
+    )
     this.failures = failures
   }
 }

@@ -7,9 +7,10 @@
  */
 import { fileURLToPath } from 'node:url'
 import { bundleModule } from '../executor/bundle.ts'
-import { encodeValue } from '../executor/values.ts'
+import { decodeValue, encodeValue } from '../executor/values.ts'
 import type { Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
+import { JobCancelledError, TaskError } from './errors.ts'
 import { Job } from './job.ts'
 
 export interface TaskOptions {
@@ -53,15 +54,20 @@ export interface JobSummary {
 
 /** A single task's eventual value; pass it to another submit() to make that task depend on it. */
 export class Future<R = unknown> implements PromiseLike<R> {
-  readonly job: Job<R>
+  /** The id of the one-task job behind it. */
+  readonly id: Promise<string>
   private readonly value: Promise<R>
-  constructor(job: Job<R>) {
-    this.job = job
-    this.value = job.results().then((all) => all[0])
+  constructor(id: Promise<string>, value: Promise<R>) {
+    this.id = id
+    this.value = value
+    this.id.catch(() => {})
     this.value.catch(() => {})
   }
   // biome-ignore lint/suspicious/noThenProperty: a Future is awaitable on purpose
-  then<A = R, B = never>(onOk?: ((v: R) => A | PromiseLike<A>) | null, onErr?: ((e: unknown) => B | PromiseLike<B>) | null) {
+  then<A = R, B = never>(
+    onOk?: ((v: R) => A | PromiseLike<A>) | null,
+    onErr?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ) {
     return this.value.then(onOk, onErr)
   }
 }
@@ -75,7 +81,12 @@ export class Grid {
   }
 
   /** Runs `module`'s export over every input; results stream back as they complete. */
-  map<T = unknown, R = unknown>(module: URL | string, exportName: string, inputs: Iterable<T>, options: TaskOptions = {}): Job<R> {
+  map<T = unknown, R = unknown>(
+    module: URL | string,
+    exportName: string,
+    inputs: Iterable<T>,
+    options: TaskOptions = {},
+  ): Job<R> {
     const items = [...inputs]
     const id = this.bundle(module).then((bundle) =>
       this.submitJob(
@@ -91,21 +102,47 @@ export class Grid {
    * Runs one call of `module`'s export with `args`. Futures among the args are
    * awaited first and replaced by their values, so tasks can depend on tasks.
    */
-  submit<R = unknown>(module: URL | string, exportName: string, args: unknown[] = [], options: TaskOptions = {}): Future<R> {
-    const id = Promise.all([this.bundle(module), Promise.all(args.map((a) => (a instanceof Future ? a : Promise.resolve(a))))]).then(
-      ([bundle, values]) =>
-        this.submitJob({ kind: 'function', bundle, exportName, call: 'apply' }, [{ input: encodeValue(values, 'arguments') }], {
-          name: exportName,
-          ...options,
-        }),
+  submit<R = unknown>(
+    module: URL | string,
+    exportName: string,
+    args: unknown[] = [],
+    options: TaskOptions = {},
+  ): Future<R> {
+    const answer = Promise.all([
+      this.bundle(module),
+      Promise.all(args.map((a) => (a instanceof Future ? a : Promise.resolve(a)))),
+    ]).then(([bundle, values]) =>
+      this.submitAndWait(
+        { kind: 'function', bundle, exportName, call: 'apply' },
+        [{ input: encodeValue(values, 'arguments') }],
+        { name: exportName, ...options },
+      ),
     )
-    return new Future<R>(new Job<R>(this.client, id))
+    const value = answer.then(({ id, status, results }) => {
+      if (status === 'cancelled') throw new JobCancelledError(id)
+      const r = results[0]
+      if (!r?.ok) throw new TaskError(0, r?.error ?? 'failed', r?.stack ?? undefined)
+      return (r.value ? decodeValue(Buffer.from(r.value, 'base64')) : undefined) as R
+    })
+    return new Future<R>(
+      answer.then((a) => a.id),
+      value,
+    )
   }
 
   /** Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does). */
-  run(argv: string[], inputs: Iterable<string>, options: TaskOptions & { env?: Record<string, string>; outputMaxBytes?: number } = {}): Job<CommandResult> {
+  run(
+    argv: string[],
+    inputs: Iterable<string>,
+    options: TaskOptions & { env?: Record<string, string>; outputMaxBytes?: number } = {},
+  ): Job<CommandResult> {
     const items = [...inputs]
-    const work: WorkSpec = { kind: 'command', argv, env: options.env ?? {}, stdoutMaxBytes: options.outputMaxBytes ?? 1 << 20 }
+    const work: WorkSpec = {
+      kind: 'command',
+      argv,
+      env: options.env ?? {},
+      stdoutMaxBytes: options.outputMaxBytes ?? 1 << 20,
+    }
     const id = this.submitJob(
       work,
       items.map((v) => ({ input: encodeValue(v, 'input') })),
@@ -141,19 +178,47 @@ export class Grid {
     return hash
   }
 
-  private async submitJob(work: WorkSpec, tasks: Array<{ input: Uint8Array; deps?: number[] }>, o: TaskOptions): Promise<string> {
-    const body = encodeValue({
-      name: o.name,
-      work,
-      resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
-      timeoutMs: o.timeoutMs ?? 0,
-      retries: o.retries ?? 0,
-      maxAttempts: o.maxAttempts ?? 3,
-      tasks,
-    })
-    const { id } = await this.client.request<{ id: string }>('POST', '/v1/jobs', body)
+  private async submitJob(
+    work: WorkSpec,
+    tasks: Array<{ input: Uint8Array; deps?: number[] }>,
+    o: TaskOptions,
+  ): Promise<string> {
+    const { id } = await this.client.request<{ id: string }>('POST', '/v1/jobs', jobBody(work, tasks, o))
     return id
   }
+
+  /** Submits and waits in one request: the fast path for single tasks. */
+  private submitAndWait(work: WorkSpec, tasks: Array<{ input: Uint8Array }>, o: TaskOptions) {
+    return this.client.request<{ id: string; status: string; results: WireResult[] }>(
+      'POST',
+      '/v1/jobs?wait=1',
+      jobBody(work, tasks, o),
+    )
+  }
+}
+
+interface WireResult {
+  index: number
+  ok: boolean
+  value: string | null
+  error: string | null
+  stack: string | null
+}
+
+function jobBody(
+  work: WorkSpec,
+  tasks: Array<{ input: Uint8Array; deps?: number[] }>,
+  o: TaskOptions,
+): Uint8Array {
+  return encodeValue({
+    name: o.name,
+    work,
+    resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
+    timeoutMs: o.timeoutMs ?? 0,
+    retries: o.retries ?? 0,
+    maxAttempts: o.maxAttempts ?? 3,
+    tasks,
+  })
 }
 
 /** Connects to the local daemon (found through `dataDir`, $GRIDNODE_HOME or ~/.gridnode). */

@@ -6,8 +6,9 @@
  *   for await (const r of job) { ... }       // { index, value } or { index, error }, as they complete
  *   const all = await job.results()          // input order; rejects with a summary if any failed
  */
+
+export { GridnodeError } from '../errors.ts'
 export { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 export { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
 export { type CommandResult, connect, Future, Grid, type JobSummary, type TaskOptions } from './grid.ts'
 export { Job, type JobEndStatus, type Progress, type TaskResultOf } from './job.ts'
-export { GridnodeError } from '../errors.ts'

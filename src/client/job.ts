@@ -10,7 +10,9 @@ import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
 import { readSse } from './sse.ts'
 
-export type TaskResultOf<R> = { index: number; value: R; error?: undefined } | { index: number; error: TaskError; value?: undefined }
+export type TaskResultOf<R> =
+  | { index: number; value: R; error?: undefined }
+  | { index: number; error: TaskError; value?: undefined }
 
 export interface Progress {
   job: string
@@ -128,7 +130,8 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
         return
       }
     }
-    if (!this.ended) this.end({ error: new Error(`lost the event stream of job ${id} (did the daemon stop?)`) })
+    if (!this.ended)
+      this.end({ error: new Error(`lost the event stream of job ${id} (did the daemon stop?)`) })
   }
 
   private onResult(w: WireResult): void {
@@ -136,9 +139,15 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
     let r: TaskResultOf<R>
     if (w.ok) {
       try {
-        r = { index: w.index, value: (w.value ? decodeValue(Buffer.from(w.value, 'base64')) : undefined) as R }
+        r = {
+          index: w.index,
+          value: (w.value ? decodeValue(Buffer.from(w.value, 'base64')) : undefined) as R,
+        }
       } catch (err) {
-        r = { index: w.index, error: new TaskError(w.index, `result cannot be decoded: ${(err as Error).message}`) }
+        r = {
+          index: w.index,
+          error: new TaskError(w.index, `result cannot be decoded: ${(err as Error).message}`),
+        }
       }
     } else {
       r = { index: w.index, error: new TaskError(w.index, w.error ?? 'failed', w.stack ?? undefined) }

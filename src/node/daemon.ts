@@ -57,7 +57,13 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
 
     // Bundled (npm run build), this code runs from dist/gridnode.js and the worker entry sits beside it.
     const workerUrl = import.meta.url.endsWith('.js') ? new URL('./worker.js', import.meta.url) : undefined
-    const driver = new Driver(node, { config, capacity, log, dbPath: join(config.dataDir, 'jobs.db'), workerUrl })
+    const driver = new Driver(node, {
+      config,
+      capacity,
+      log,
+      dbPath: join(config.dataDir, 'jobs.db'),
+      workerUrl,
+    })
     const adverts = new Adverts(node, {
       mesh: config.mesh,
       intervalMs: config.advertIntervalMs,

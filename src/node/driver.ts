@@ -82,12 +82,17 @@ export class Driver {
     this.hub = new JobHub(new JobStore(opts.dbPath))
     this.sched = new NodeScheduler({
       self: this.self,
-      capacity: { slots: opts.capacity.slots, memoryMB: opts.capacity.memoryTotalMB, gpus: opts.capacity.gpus },
+      capacity: {
+        slots: opts.capacity.slots,
+        memoryMB: opts.capacity.memoryTotalMB,
+        gpus: opts.capacity.gpus,
+      },
       seed: randomBytes(4).readUInt32LE(0),
       advertIntervalMs: opts.config.advertIntervalMs,
     })
     this.links = new PeerLinks(node, {
-      onLateBatch: (from, batch) => this.feed({ type: 'batch-pushed', at: Date.now(), cause: 'late-steal', from, batch }),
+      onLateBatch: (from, batch) =>
+        this.feed({ type: 'batch-pushed', at: Date.now(), cause: 'late-steal', from, batch }),
     })
   }
 
@@ -255,9 +260,17 @@ export class Driver {
       .get(to)
       .steal.steal({ free: c.free, max: c.max })
       .then(
-        ({ batch }) => this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch }),
+        ({ batch }) =>
+          this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch }),
         (err: Error) =>
-          this.feed({ type: 'steal-failed', at: Date.now(), cause: c.cause, from: to, requestId, reason: err.message }),
+          this.feed({
+            type: 'steal-failed',
+            at: Date.now(),
+            cause: c.cause,
+            from: to,
+            requestId,
+            reason: err.message,
+          }),
       )
   }
 
@@ -276,9 +289,13 @@ export class Driver {
       .get(to)
       .result.send({ results })
       .then(
-        (ack) => this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks }),
+        (ack) =>
+          this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks }),
         (err: Error) => {
-          this.opts.log.debug({ to, n: results.length, err: err.message }, 'results not delivered; will resend')
+          this.opts.log.debug(
+            { to, n: results.length, err: err.message },
+            'results not delivered; will resend',
+          )
           this.feed({ type: 'results-send-failed', at: Date.now(), cause: 'send', to, tasks })
         },
       )
@@ -289,7 +306,8 @@ export class Driver {
       .get(to)
       .lease.lease({ holdings })
       .then(
-        (answer) => this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer }),
+        (answer) =>
+          this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer }),
         (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
       )
   }
@@ -302,7 +320,13 @@ export class Driver {
     const { job, index, attempt } = c.task
     this.executor!.run(c.job, c.task, { gpus: c.gpus, signal: abort.signal }).then((outcome) => {
       if (this.running.get(key)?.abort === abort) this.running.delete(key)
-      this.feed({ type: 'task-finished', at: Date.now(), cause: c.cause, task: { job, index, attempt }, outcome })
+      this.feed({
+        type: 'task-finished',
+        at: Date.now(),
+        cause: c.cause,
+        task: { job, index, attempt },
+        outcome,
+      })
     })
   }
 
@@ -349,7 +373,14 @@ export class Driver {
         onStealReplyWritten: (to, reply, err) => {
           const requestId = this.grants.get(reply.batch)
           if (err && requestId !== undefined && reply.batch.tasks.length > 0) {
-            this.feed({ type: 'grant-failed', at: Date.now(), cause: 'grant', to, requestId, batch: reply.batch })
+            this.feed({
+              type: 'grant-failed',
+              at: Date.now(),
+              cause: 'grant',
+              to,
+              requestId,
+              batch: reply.batch,
+            })
           }
         },
         onPush: async (from, req) => {
@@ -372,7 +403,9 @@ export class Driver {
           })
           // Acknowledge only what is written: the store flush precedes the answer.
           await this.hub.flushed()
-          return { tasks: commands.flatMap((c) => (c.type === 'ack-results' && c.to === from ? c.tasks : [])) }
+          return {
+            tasks: commands.flatMap((c) => (c.type === 'ack-results' && c.to === from ? c.tasks : [])),
+          }
         },
       },
       { onError },
@@ -415,7 +448,10 @@ export class Driver {
         .map((r) => ({ index: r.index, ok: r.ok, value: r.value ?? undefined }))
       // A job restored under a new peer ID would never get its results: keep the old owner only if it is us.
       const job: JobSpec = { ...record.spec, owner: this.self }
-      this.opts.log.info({ job: job.id, done: finished.length, total: record.total }, 'resuming an unfinished job')
+      this.opts.log.info(
+        { job: job.id, done: finished.length, total: record.total },
+        'resuming an unfinished job',
+      )
       this.feed({
         type: 'job-restored',
         at: Date.now(),

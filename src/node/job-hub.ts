@@ -16,7 +16,9 @@ export type JobEvent =
 
 const PROGRESS_EVERY_MS = 100
 
-type Op = { kind: 'results'; results: TaskResult[] } | { kind: 'finish'; job: JobId; status: JobStatus; progress: JobProgress }
+type Op =
+  | { kind: 'results'; results: TaskResult[] }
+  | { kind: 'finish'; job: JobId; status: JobStatus; progress: JobProgress }
 
 export class JobHub {
   readonly store: JobStore
@@ -108,13 +110,18 @@ export class JobHub {
     }
     for (const op of ops) {
       if (op.kind === 'results') {
-        for (const r of op.results) this.events.emit(r.job, { type: 'result', result: toStored(r) } satisfies JobEvent)
+        for (const r of op.results)
+          this.events.emit(r.job, { type: 'result', result: toStored(r) } satisfies JobEvent)
       } else {
         this.progress.delete(op.job)
         clearTimeout(this.progressTimers.get(op.job))
         this.progressTimers.delete(op.job)
         this.blocked.delete(op.job)
-        this.events.emit(op.job, { type: 'finished', status: op.status, progress: op.progress } satisfies JobEvent)
+        this.events.emit(op.job, {
+          type: 'finished',
+          status: op.status,
+          progress: op.progress,
+        } satisfies JobEvent)
       }
     }
   }

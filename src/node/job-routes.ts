@@ -15,10 +15,14 @@ export const MAX_TASKS_PER_JOB = 1_000_000
 export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   const hub = driver.hub
   api.route('POST', '/v1/blobs', async (req) => {
-    if (!(req.body instanceof Uint8Array)) throw bad('POST /v1/blobs takes the bytes as application/octet-stream')
+    if (!(req.body instanceof Uint8Array))
+      throw bad('POST /v1/blobs takes the bytes as application/octet-stream')
     return { hash: await driver.blobs.put(req.body) }
   })
-  api.route('POST', '/v1/jobs', (req) => driver.submit(parseSubmit(req.body)))
+  api.route('POST', '/v1/jobs', (req) => {
+    const submitted = driver.submit(parseSubmit(req.body))
+    return req.query.get('wait') === '1' ? waitForJob(driver, submitted.id, req.signal) : submitted
+  })
   api.route('GET', '/v1/jobs', (req) => {
     const limit = Math.min(1000, Number(req.query.get('limit') ?? 100) || 100)
     return hub.store.jobs(limit).map((j) => summary(j, driver))
@@ -40,7 +44,12 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
 
 function record(req: ApiRequest, driver: Driver): JobRecord {
   const job = driver.hub.store.job(req.params.id)
-  if (!job) throw new ApiError(404, 'GN_NO_SUCH_JOB', `no job ${req.params.id} on this node (gridnode jobs lists them)`)
+  if (!job)
+    throw new ApiError(
+      404,
+      'GN_NO_SUCH_JOB',
+      `no job ${req.params.id} on this node (gridnode jobs lists them)`,
+    )
   return job
 }
 
@@ -82,11 +91,38 @@ export function resultJson(r: StoredResult) {
   }
 }
 
+/** `?wait=1`: answer once the job has finished, results included (one request per small job). */
+function waitForJob(driver: Driver, id: string, signal: AbortSignal) {
+  return new Promise((resolve, reject) => {
+    const answer = () => {
+      unsubscribe()
+      const job = driver.hub.store.job(id)!
+      resolve({
+        id,
+        status: job.status,
+        total: job.total,
+        results: driver.hub.store.results(id).map(resultJson),
+      })
+    }
+    const unsubscribe = driver.hub.subscribe(id, (e) => e.type === 'finished' && answer())
+    signal.addEventListener('abort', () => {
+      unsubscribe()
+      reject(new ApiError(499, 'GN_CLIENT_GONE', 'the client went away'))
+    })
+    if (driver.hub.store.job(id)?.status !== 'running') answer()
+  })
+}
+
 function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   const job = record(req, driver)
   const res = req.res
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  })
+  const send = (event: string, data: unknown) =>
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
   const seen = new Set<number>()
   const withResults = req.query.get('results') !== '0'
   const onEvent = (e: JobEvent) => {
@@ -104,7 +140,14 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   const unsubscribe = driver.hub.subscribe(job.id, onEvent)
   res.on('close', unsubscribe)
   const s = summary(job, driver)
-  send('progress', { job: job.id, total: s.total, done: s.done, failed: s.failed, running: s.running, nodes: s.nodes })
+  send('progress', {
+    job: job.id,
+    total: s.total,
+    done: s.done,
+    failed: s.failed,
+    running: s.running,
+    nodes: s.nodes,
+  })
   if (s.blocked) send('blocked', { reason: s.blocked })
   if (withResults) {
     for (const r of driver.hub.store.results(job.id, 0, Number.MAX_SAFE_INTEGER)) {
@@ -116,7 +159,15 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   }
   const now = driver.hub.store.job(job.id)!
   if (now.status !== 'running') {
-    send('finished', { status: now.status, job: job.id, total: now.total, done: now.done, failed: now.failed, running: 0, nodes: 0 })
+    send('finished', {
+      status: now.status,
+      job: job.id,
+      total: now.total,
+      done: now.done,
+      failed: now.failed,
+      running: 0,
+      nodes: 0,
+    })
     res.end()
   }
   return STREAMED
@@ -129,7 +180,8 @@ function bad(message: string): ApiError {
 }
 
 function parseSubmit(body: unknown): SubmitRequest {
-  if (!(body instanceof Uint8Array)) throw bad('POST /v1/jobs takes an encoded job (application/octet-stream)')
+  if (!(body instanceof Uint8Array))
+    throw bad('POST /v1/jobs takes an encoded job (application/octet-stream)')
   let o: Record<string, unknown>
   try {
     o = decodeValue(body) as Record<string, unknown>
@@ -163,15 +215,18 @@ function checkAcyclic(tasks: TaskInput[]): TaskInput[] {
     seen++
     for (const j of dependents[i]) if (--waiting[j] === 0) ready.push(j)
   }
-  if (seen !== tasks.length) throw bad(`the task dependencies form a cycle (${tasks.length - seen} tasks on it or behind it)`)
+  if (seen !== tasks.length)
+    throw bad(`the task dependencies form a cycle (${tasks.length - seen} tasks on it or behind it)`)
   return tasks
 }
 
 function parseWork(w: unknown): WorkSpec {
   const o = w as Record<string, unknown> | undefined
   if (o?.kind === 'function') {
-    if (typeof o.bundle !== 'string' || !/^[0-9a-f]{64}$/.test(o.bundle)) throw bad('work.bundle must be a sha256 hex')
-    if (typeof o.exportName !== 'string' || o.exportName.length === 0) throw bad('work.exportName is required')
+    if (typeof o.bundle !== 'string' || !/^[0-9a-f]{64}$/.test(o.bundle))
+      throw bad('work.bundle must be a sha256 hex')
+    if (typeof o.exportName !== 'string' || o.exportName.length === 0)
+      throw bad('work.exportName is required')
     const call = o.call === 'apply' ? 'apply' : 'map'
     return { kind: 'function', bundle: o.bundle, exportName: o.exportName, call }
   }
@@ -182,7 +237,12 @@ function parseWork(w: unknown): WorkSpec {
     }
     const env = (o.env ?? {}) as Record<string, unknown>
     if (!Object.values(env).every((v) => typeof v === 'string')) throw bad('work.env values must be strings')
-    return { kind: 'command', argv, env: env as Record<string, string>, stdoutMaxBytes: nonNegative(o.stdoutMaxBytes, 'stdoutMaxBytes', 1 << 20) }
+    return {
+      kind: 'command',
+      argv,
+      env: env as Record<string, string>,
+      stdoutMaxBytes: nonNegative(o.stdoutMaxBytes, 'stdoutMaxBytes', 1 << 20),
+    }
   }
   if (o?.kind === 'noop') return { kind: 'noop' }
   throw bad('work.kind must be function, command or noop')
@@ -190,14 +250,21 @@ function parseWork(w: unknown): WorkSpec {
 
 function parseResources(r: unknown): Resources {
   const o = (r ?? {}) as Record<string, unknown>
-  return { cpu: nonNegative(o.cpu, 'cpu', 1), gpu: nonNegative(o.gpu, 'gpu', 0), memoryMB: nonNegative(o.memoryMB, 'memoryMB', 0) }
+  return {
+    cpu: nonNegative(o.cpu, 'cpu', 1),
+    gpu: nonNegative(o.gpu, 'gpu', 0),
+    memoryMB: nonNegative(o.memoryMB, 'memoryMB', 0),
+  }
 }
 
 function parseTask(t: unknown, i: number, total: number): TaskInput {
   const o = t as Record<string, unknown>
   if (!(o?.input instanceof Uint8Array)) throw bad(`task ${i}: input must be encoded bytes`)
   const deps = (o.deps ?? []) as unknown[]
-  if (!Array.isArray(deps) || !deps.every((d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) < total && d !== i)) {
+  if (
+    !Array.isArray(deps) ||
+    !deps.every((d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) < total && d !== i)
+  ) {
     throw bad(`task ${i}: deps must be indexes of other tasks of the job`)
   }
   return { index: i, input: o.input, deps: deps as number[] }

@@ -48,9 +48,14 @@ export class Owner extends OwnerLifecycle {
 
   // ---- submit, restore, cancel ---------------------------------------------
 
+  /** A job submitted here is owned here, whatever its spec says. */
+  private own(spec: JobSpec): JobSpec {
+    return spec.owner === this.rt.self ? spec : { ...spec, owner: this.rt.self }
+  }
+
   submit(spec: JobSpec, inputs: TaskInput[]): void {
     if (this.jobs.has(spec.id) || this.finished.has(spec.id)) return
-    const job = buildJob(spec, inputs)
+    const job = buildJob(this.own(spec), inputs)
     this.jobs.set(spec.id, job)
     this.custody.dirty.add(job)
     for (const [t, reason] of invalidTasks(job)) {
@@ -69,7 +74,7 @@ export class Owner extends OwnerLifecycle {
     finished: Array<{ index: number; ok: boolean; value?: Uint8Array }>,
   ): void {
     if (this.jobs.has(spec.id) || this.finished.has(spec.id)) return
-    const job = buildJob(spec, inputs)
+    const job = buildJob(this.own(spec), inputs)
     this.jobs.set(spec.id, job)
     this.custody.dirty.add(job)
     // Attempts handed out before the restart are unknown; new ones start above them (see restoreBase).

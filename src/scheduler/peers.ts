@@ -47,7 +47,13 @@ export class PeerView {
    * advert changed, or when it still looks idle `quietMs` after the last push
    * to it (its tasks came and went between two identical adverts).
    */
-  update(peer: PeerKey, advert: SchedulerAdvert, rttMs: number | undefined, now: number, quietMs: number): AdvertChange {
+  update(
+    peer: PeerKey,
+    advert: SchedulerAdvert,
+    rttMs: number | undefined,
+    now: number,
+    quietMs: number,
+  ): AdvertChange {
     const prev = this.peers.get(peer)
     let readyTotal = 0
     for (const c of advert.ready) readyTotal += c.count

@@ -357,3 +357,13 @@ describe('progress and placement notices', () => {
     expect(pick(cleared, 'job-blocked')).toMatchObject([{ job: 'g', reason: '' }])
   })
 })
+
+describe('defensive input', () => {
+  test('a job submitted here is owned here even if its spec names another owner', () => {
+    const node = new Node({ self: 'a', capacity: capacity(1) })
+    const cmds = node.submit(spec('j', 'zz'), inputs(1))
+    expect(pick(cmds, 'run-task')[0].job.owner).toBe('a')
+    const done = finish(node, pick(cmds, 'run-task')[0], ok())
+    expect(types(done)).toEqual(['persist-results', 'job-finished'])
+  })
+})

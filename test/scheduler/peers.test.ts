@@ -9,17 +9,23 @@ describe('PeerView', () => {
     expect(v.update('b', advert(), undefined, 0, 1000)).toEqual({ changed: true, moreReady: false })
     expect([...v.withReady]).toEqual(['a'])
     expect([...v.pushable]).toEqual(['b'])
-    expect(v.update('a', advert({ ready: ready(1) }), undefined, 0, 1000)).toEqual({ changed: true, moreReady: false })
+    expect(v.update('a', advert({ ready: ready(1) }), undefined, 0, 1000)).toEqual({
+      changed: true,
+      moreReady: false,
+    })
     expect(v.peers.get('a')?.rttMs).toBe(2)
   })
 
-  test('an unchanged advert does not make a peer pushable again; a lease does', () => {
+  test('after a push, an unchanged advert makes a peer pushable again only an interval later; a lease does', () => {
     const v = new PeerView()
     v.update('b', advert(), 1, 0, 1000)
-    v.pushable.delete('b')
-    expect(v.update('b', advert(), 1, 0, 1000).changed).toBe(false)
+    v.pushed('b', 0)
+    expect(v.update('b', advert(), 1, 500, 1000).changed).toBe(false)
     expect(v.pushable.has('b')).toBe(false)
     v.leaseFrom('b')
+    expect(v.pushable.has('b')).toBe(true)
+    v.pushed('b', 600)
+    v.update('b', advert(), 1, 1600, 1000)
     expect(v.pushable.has('b')).toBe(true)
   })
 

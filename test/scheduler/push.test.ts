@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { advert, capacity, inputs, key, Node, pick, spec } from './helpers.ts'
+import { advert, capacity, inputs, key, Node, ok, pick, result, spec } from './helpers.ts'
 
 /** Owner 'a' (1 slot) with 20 tasks; peers advertise themselves. */
 function owner() {
@@ -38,17 +38,39 @@ describe('owner pushes', () => {
     expect(pick(idle, 'push-batch')).toEqual([])
   })
 
-  test('does not push to the same peer again until its advert changes or it leases', () => {
+  test('does not push to the same peer again until its advert changes, or later', () => {
     const node = owner()
-    node.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 1 }) })
+    const [push] = pick(
+      node.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 1 }) }),
+      'push-batch',
+    )
     expect(
       pick(node.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 1 }) }), 'push-batch'),
     ).toEqual([])
+    const holdings = push.batch.tasks.map((t) => key('j', t.index))
+    expect(pick(node.feed({ type: 'lease-received', from: 'b', holdings }), 'push-batch')).toEqual([])
     expect(
       pick(node.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 2 }) }), 'push-batch'),
     ).toHaveLength(1)
+    const quiet = node.feed({
+      type: 'advert-received',
+      at: node.now + 1000,
+      peer: 'b',
+      advert: advert({ freeSlots: 2 }),
+    })
+    expect(pick(quiet, 'push-batch')).toHaveLength(1)
+  })
+
+  test('a lease from a peer that holds nothing of ours makes it a push target again', () => {
+    const node = owner()
+    node.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 1 }) })
+    const [push] = pick(node.log, 'push-batch')
+    node.feed({
+      type: 'results-received',
+      from: 'b',
+      results: push.batch.tasks.map((t) => result('j', t.index, 0, ok())),
+    })
     expect(pick(node.feed({ type: 'lease-received', from: 'b', holdings: [] }), 'push-batch')).toHaveLength(1)
-    expect(pick(node.tick(node.now + 1), 'push-batch')).toEqual([])
   })
 
   test('a failed push re-queues its tasks with a new attempt', () => {
