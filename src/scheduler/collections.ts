@@ -45,3 +45,37 @@ export class Fifo<T> {
     return item
   }
 }
+
+/** A map that forgets its oldest entries beyond `capacity` (for tombstones of finished jobs). */
+export class BoundedMap<K, V> {
+  private readonly map = new Map<K, V>()
+  private readonly order = new Fifo<K>()
+  private readonly capacity: number
+
+  constructor(capacity: number) {
+    this.capacity = Math.max(1, capacity)
+  }
+
+  get size(): number {
+    return this.map.size
+  }
+
+  get(key: K): V | undefined {
+    return this.map.get(key)
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key)
+  }
+
+  set(key: K, value: V): void {
+    if (!this.map.has(key)) {
+      this.order.push(key)
+      if (this.order.length > this.capacity) {
+        const old = this.order.shift()
+        if (old !== undefined) this.map.delete(old)
+      }
+    }
+    this.map.set(key, value)
+  }
+}

@@ -8,7 +8,7 @@
  * already held replaces a queued entry's descriptor, or becomes the attempt
  * a running entry answers for (its run keeps its own `runAttempt`).
  */
-import { Fifo, getOrCreate } from './collections.ts'
+import { BoundedMap, getOrCreate } from './collections.ts'
 import { Outbox } from './outbox.ts'
 import { FairQueue, type Queueable, type Slot } from './queue.ts'
 import { fits, MAX_DEPTH, ResourcePool, TINY_TASK_MS } from './resources.ts'
@@ -72,8 +72,8 @@ export class Holder {
   private readonly byOwner = new Map<PeerKey, Set<HeldJob>>()
   /** Results for remote owners, until acked. */
   readonly outbox: Outbox
-  private readonly cancelled = new Set<JobId>()
-  private readonly cancelledOrder = new Fifo<JobId>()
+  /** Jobs their owners cancelled: tasks of these are refused. */
+  private readonly cancelled = new BoundedMap<JobId, true>(CANCELLED_MEMORY)
   private leaseDueAt: number | undefined
 
   constructor(rt: Runtime, capacity: Capacity, hooks: HolderHooks) {
@@ -246,14 +246,7 @@ export class Holder {
 
   /** An owner cancelled a job: drop it and refuse its tasks from now on. */
   ownerCancelled(job: JobId): void {
-    if (!this.cancelled.has(job)) {
-      this.cancelled.add(job)
-      this.cancelledOrder.push(job)
-      if (this.cancelledOrder.length > CANCELLED_MEMORY) {
-        const old = this.cancelledOrder.shift()
-        if (old !== undefined) this.cancelled.delete(old)
-      }
-    }
+    this.cancelled.set(job, true)
     this.dropJob(job)
   }
 

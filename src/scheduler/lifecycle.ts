@@ -4,6 +4,7 @@
  * and how a job finishes. The first final result of a task wins; errors
  * count only from the current attempt. Owner (owner.ts) adds the events.
  */
+import { BoundedMap } from './collections.ts'
 import { Custody } from './custody.ts'
 import { assertNever } from './errors.ts'
 import type { Holder } from './holder.ts'
@@ -18,6 +19,8 @@ export interface Finished {
 }
 
 export const EMPTY = new Uint8Array(0)
+/** Finished jobs remembered (duplicates counted, cancelled jobs named in lease answers). */
+const FINISHED_MEMORY = 10_000
 
 export class OwnerLifecycle {
   readonly jobs = new Map<JobId, OwnedJob>()
@@ -25,7 +28,8 @@ export class OwnerLifecycle {
   protected readonly holder: Holder
   protected readonly custody: Custody
   protected readonly finalStatus = new Map<OwnedJob, JobStatus>()
-  protected readonly finished = new Map<JobId, Finished>()
+  /** Finished and cancelled jobs, most recent first forgotten last. */
+  protected readonly finished = new BoundedMap<JobId, Finished>(FINISHED_MEMORY)
   protected readonly blocked = new Set<OwnedJob>()
   protected readonly tail = new TailBackups()
 
@@ -149,7 +153,8 @@ export class OwnerLifecycle {
   protected apply(r: TaskResult): void {
     const job = this.jobs.get(r.job)
     if (job === undefined) {
-      if (this.finished.has(r.job)) this.rt.stats.duplicateResults++
+      const gone = this.finished.get(r.job)
+      if (gone !== undefined && gone.status !== 'cancelled') this.rt.stats.duplicateResults++
       return
     }
     const t = job.tasks.get(r.index)

@@ -38,7 +38,6 @@ export function restoreBase(now: number): number {
 export class Owner extends OwnerLifecycle {
   private readonly peers: PeerView
   private readonly selfSize: NodeSize
-  private readonly cancelledJobs = new Set<JobId>()
 
   constructor(rt: Runtime, holder: Holder, peers: PeerView, selfSize: NodeSize) {
     super(rt, holder)
@@ -116,7 +115,6 @@ export class Owner extends OwnerLifecycle {
     }
     this.holder.dropJob(id)
     for (const to of holders) this.rt.emit({ type: 'send-cancel', cause: this.rt.cause, to, job: id })
-    this.cancelledJobs.add(id)
     this.finishJob(job, 'cancelled')
   }
 
@@ -145,7 +143,7 @@ export class Owner extends OwnerLifecycle {
     for (const k of holdings) {
       const t = this.jobs.get(k.job)?.tasks.get(k.index)
       if (t === undefined) {
-        if (this.cancelledJobs.has(k.job)) cancelled.add(k.job)
+        if (this.finished.get(k.job)?.status === 'cancelled') cancelled.add(k.job)
         drop.push(k)
       } else if (!this.claim(t, from, k.attempt)) {
         drop.push(k)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { Fifo, getOrCreate } from '../../src/scheduler/collections.ts'
+import { BoundedMap, Fifo, getOrCreate } from '../../src/scheduler/collections.ts'
 
 describe('Fifo', () => {
   test('shifts in push order and reports its length', () => {
@@ -23,5 +23,16 @@ describe('getOrCreate', () => {
     getOrCreate(m, 'a', () => []).push(1)
     getOrCreate(m, 'a', () => []).push(2)
     expect(m.get('a')).toEqual([1, 2])
+  })
+})
+
+describe('BoundedMap', () => {
+  test('forgets the oldest keys beyond its capacity', () => {
+    const m = new BoundedMap<string, number>(2)
+    m.set('a', 1)
+    m.set('b', 2)
+    m.set('a', 3)
+    m.set('c', 4)
+    expect([m.has('a'), m.get('b'), m.get('c'), m.size]).toEqual([false, 2, 4, 2])
   })
 })
