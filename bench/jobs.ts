@@ -7,13 +7,23 @@ import { eventually, TestMesh, type TestNode } from '../test/integration/harness
 
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
 
-async function meshOf(label: string, count: number, cpus: number): Promise<{ mesh: TestMesh; nodes: TestNode[] }> {
+async function meshOf(
+  label: string,
+  count: number,
+  cpus: number,
+): Promise<{ mesh: TestMesh; nodes: TestNode[] }> {
   const mesh = new TestMesh(label)
   const first = await mesh.add('n0', { cpus })
-  const rest = await Promise.all(Array.from({ length: count - 1 }, (_, i) => mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr] })))
+  const rest = await Promise.all(
+    Array.from({ length: count - 1 }, (_, i) => mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr] })),
+  )
   const nodes = [first, ...rest]
   for (const n of nodes) {
-    await eventually(`${n.name} membership`, async () => (await n.api<unknown[]>('/v1/peers')).length === count - 1, 30_000)
+    await eventually(
+      `${n.name} membership`,
+      async () => (await n.api<unknown[]>('/v1/peers')).length === count - 1,
+      30_000,
+    )
   }
   return { mesh, nodes }
 }
@@ -25,7 +35,13 @@ export async function throughput(daemons: number, count: number): Promise<number
     const grid = await connect({ dataDir: nodes[nodes.length - 1].dataDir })
     await grid.map(TASKS, 'noop', [0]).results() // bundle and warm the workers
     const t0 = performance.now()
-    const values = await grid.map<number, number>(TASKS, 'noop', Array.from({ length: count }, (_, i) => i)).results()
+    const values = await grid
+      .map<number, number>(
+        TASKS,
+        'noop',
+        Array.from({ length: count }, (_, i) => i),
+      )
+      .results()
     const seconds = (performance.now() - t0) / 1000
     if (values.length !== count) throw new Error('lost results')
     return Math.round(count / seconds)
@@ -81,7 +97,11 @@ export async function skewed(): Promise<Record<string, number>> {
     const t0 = performance.now()
     await grid.map(TASKS, 'sleep', durations).results()
     const makespan = performance.now() - t0
-    return { lowerBoundMs: Math.round(bound), makespanMs: Math.round(makespan), ratio: Number((makespan / bound).toFixed(3)) }
+    return {
+      lowerBoundMs: Math.round(bound),
+      makespanMs: Math.round(makespan),
+      ratio: Number((makespan / bound).toFixed(3)),
+    }
   } finally {
     await mesh.stopAll()
   }

@@ -21,6 +21,8 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   // Some dependencies still call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __gnRequire } from 'node:module'; const require = __gnRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __gnRequire } from 'node:module'; const require = __gnRequire(import.meta.url);",
+  },
 })
 process.stdout.write(`built dist/ in ${Math.round(performance.now() - started)} ms\n`)

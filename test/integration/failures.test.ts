@@ -41,9 +41,18 @@ describe('failures and bad input on a three-node mesh', () => {
     a = await mesh.add('a', { cpus: 2 })
     owner = await mesh.add('owner', { cpus: 2, bootstrap: [a.addr] })
     const smi = fakeNvidiaSmi(mesh.root, 'query-gpu_csv-nounits_1x-tesla-p100_na-fan.csv')
-    gpuNode = await mesh.add('gpu', { cpus: 2, bootstrap: [a.addr], gpus: 'auto', env: { GRIDNODE_NVIDIA_SMI: smi } })
+    gpuNode = await mesh.add('gpu', {
+      cpus: 2,
+      bootstrap: [a.addr],
+      gpus: 'auto',
+      env: { GRIDNODE_NVIDIA_SMI: smi },
+    })
     for (const n of [a, owner, gpuNode]) {
-      await eventually(`${n.name} to see 2 members`, async () => (await n.api<unknown[]>('/v1/peers')).length >= 2, 20_000)
+      await eventually(
+        `${n.name} to see 2 members`,
+        async () => (await n.api<unknown[]>('/v1/peers')).length >= 2,
+        20_000,
+      )
     }
     grid = await connect({ dataDir: owner.dataDir })
   }, 90_000)
@@ -90,7 +99,11 @@ describe('failures and bad input on a three-node mesh', () => {
   }, 60_000)
 
   it('sends GPU tasks only to the node whose probe shows a GPU, with CUDA_VISIBLE_DEVICES set', async () => {
-    const job = grid.run(['sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES"'], Array.from({ length: 6 }, (_, i) => String(i)), { gpu: 1 })
+    const job = grid.run(
+      ['sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES"'],
+      Array.from({ length: 6 }, (_, i) => String(i)),
+      { gpu: 1 },
+    )
     const out = await job.results()
     expect(out.map((r) => r.stdout.trim())).toEqual(Array(6).fill('0'))
     const stored = await storedResults(owner, await job.id)
@@ -110,9 +123,18 @@ describe('failures and bad input on a three-node mesh', () => {
 
   it('resumes a job after the owner is killed with kill -9 and restarted, losing and repeating nothing', async () => {
     const total = 400
-    const job = grid.map<number, number>(WORK, 'sleepThen', Array.from({ length: total }, () => 25))
+    const job = grid.map<number, number>(
+      WORK,
+      'sleepThen',
+      Array.from({ length: total }, () => 25),
+    )
     const id = await job.id
-    await eventually('part of the job done', async () => (await storedResults(owner, id)).length > total / 4, 60_000, 50)
+    await eventually(
+      'part of the job done',
+      async () => (await storedResults(owner, id)).length > total / 4,
+      60_000,
+      50,
+    )
     await owner.kill9()
     job.detach()
     await owner.start()

@@ -93,7 +93,12 @@ describe('a daemon facing a hostile peer', () => {
       frame(new Uint8Array([0xa2, 0x61, 0x76, 0x01, 0x61, 0x74, 0x65, 0x73, 0x74, 0x65, 0x61, 0x6c])), // v:1, unknown t
       frame(new Uint8Array(64).fill(0x9f)), // endless indefinite arrays
     ]
-    for (const protocol of ['/gridnode/steal/1.0.0', '/gridnode/result/1.0.0', '/gridnode/lease/1.0.0', '/gridnode/blob/1.0.0']) {
+    for (const protocol of [
+      '/gridnode/steal/1.0.0',
+      '/gridnode/result/1.0.0',
+      '/gridnode/lease/1.0.0',
+      '/gridnode/blob/1.0.0',
+    ]) {
       for (const bytes of payloads) await attacker.sendRaw(target.addr, protocol, bytes)
     }
     const s = await target.api<{ peerId: string }>('/v1/status')

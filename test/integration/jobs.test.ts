@@ -21,7 +21,11 @@ async function storedResults(node: TestNode, job: string): Promise<WireResult[]>
 
 async function waitForMembers(nodes: TestNode[]): Promise<void> {
   for (const n of nodes) {
-    await eventually(`${n.name} to see ${nodes.length - 1} members`, async () => (await n.api<unknown[]>('/v1/peers')).length >= nodes.length - 1, 20_000)
+    await eventually(
+      `${n.name} to see ${nodes.length - 1} members`,
+      async () => (await n.api<unknown[]>('/v1/peers')).length >= nodes.length - 1,
+      20_000,
+    )
   }
 }
 
@@ -54,16 +58,30 @@ describe('jobs on a four-node mesh', () => {
 
   it('completes with every result exactly once when two workers are killed mid-job', async () => {
     const total = 800
-    const job = grid.map<number, number>(WORK, 'sleepThen', Array.from({ length: total }, () => 15))
+    const job = grid.map<number, number>(
+      WORK,
+      'sleepThen',
+      Array.from({ length: total }, () => 15),
+    )
     const seen: number[] = []
     const iterate = (async () => {
       for await (const r of job) seen.push(r.index)
     })()
     const id = await job.id
     const victims = [nodes[2], nodes[3]]
-    await eventually('a third of the job done', async () => (await storedResults(submitter, id)).length > total / 3, 60_000, 50)
+    await eventually(
+      'a third of the job done',
+      async () => (await storedResults(submitter, id)).length > total / 3,
+      60_000,
+      50,
+    )
     await victims[0].kill9()
-    await eventually('two thirds of the job done', async () => (await storedResults(submitter, id)).length > (2 * total) / 3, 60_000, 50)
+    await eventually(
+      'two thirds of the job done',
+      async () => (await storedResults(submitter, id)).length > (2 * total) / 3,
+      60_000,
+      50,
+    )
     await victims[1].kill9()
     await iterate
     expect(await job.done()).toBe('done')
@@ -75,9 +93,18 @@ describe('jobs on a four-node mesh', () => {
   }, 120_000)
 
   it('puts a node that joins mid-job to work', async () => {
-    const job = grid.map<number, number>(WORK, 'sleepThen', Array.from({ length: 600 }, () => 20))
+    const job = grid.map<number, number>(
+      WORK,
+      'sleepThen',
+      Array.from({ length: 600 }, () => 20),
+    )
     const id = await job.id
-    await eventually('the job to start', async () => (await storedResults(submitter, id)).length > 20, 30_000, 50)
+    await eventually(
+      'the job to start',
+      async () => (await storedResults(submitter, id)).length > 20,
+      30_000,
+      50,
+    )
     const late = await mesh.add('late', { cpus: 2, bootstrap: [nodes[0].addr] })
     await job.results()
     const stored = await storedResults(submitter, id)
