@@ -90,6 +90,13 @@ export async function skewed(): Promise<Record<string, number>> {
   const durations = skewedDurations()
   const sum = durations.reduce((a, b) => a + b, 0)
   const bound = Math.max(sum / 4, Math.max(...durations))
+  // A perfect first-come list scheduler on this order (what no scheduler blind to durations can beat).
+  const slots = [0, 0, 0, 0]
+  for (const d of durations) {
+    slots.sort((x, y) => x - y)
+    slots[0] += d
+  }
+  const listIdeal = Math.max(...slots)
   const { mesh, nodes } = await meshOf('bench-skew', 2, 2)
   try {
     const grid = await connect({ dataDir: nodes[1].dataDir })
@@ -99,8 +106,11 @@ export async function skewed(): Promise<Record<string, number>> {
     const makespan = performance.now() - t0
     return {
       lowerBoundMs: Math.round(bound),
+      firstComeIdealMs: listIdeal,
+      firstComeIdealRatio: Number((listIdeal / bound).toFixed(3)),
       makespanMs: Math.round(makespan),
       ratio: Number((makespan / bound).toFixed(3)),
+      ratioToFirstComeIdeal: Number((makespan / listIdeal).toFixed(3)),
     }
   } finally {
     await mesh.stopAll()

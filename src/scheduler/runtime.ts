@@ -35,6 +35,12 @@ export interface SchedulerOptions {
   resultResendMs?: number
   /** Tail backups: a task held elsewhere longer than this × the job's mean task time. Default 3. */
   backupAfterFactor?: number
+  /**
+   * ...and at least this long (ms). Backups are for slow or stuck nodes, not for tasks that sit
+   * in a prefetch queue for a moment: without a floor, a job of tiny tasks backs up its whole tail.
+   * Default 1000.
+   */
+  backupMinMs?: number
 }
 
 export type Settings = Required<Omit<SchedulerOptions, 'self' | 'capacity' | 'seed'>>
@@ -49,11 +55,12 @@ export function resolveSettings(o: SchedulerOptions): Settings {
     advertMinIntervalMs: o.advertMinIntervalMs ?? 100,
     stealBackoffMinMs: o.stealBackoffMinMs ?? 20,
     stealBackoffMaxMs: o.stealBackoffMaxMs ?? 1000,
-    prefetchFactor: o.prefetchFactor ?? 2,
+    prefetchFactor: o.prefetchFactor ?? 1,
     targetBufferMs: o.targetBufferMs ?? 20,
     maxBatch: Math.max(1, o.maxBatch ?? 1024),
     resultResendMs: o.resultResendMs ?? 2000,
     backupAfterFactor: o.backupAfterFactor ?? 3,
+    backupMinMs: o.backupMinMs ?? 1000,
   }
 }
 

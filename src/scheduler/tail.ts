@@ -2,7 +2,7 @@
  * Tail backups. When this node has nothing queued and a slot idle, and one of
  * its jobs has nothing waiting but tasks held elsewhere for longer than
  * backupAfterFactor × the job's mean task time (at least
- * advertMinIntervalMs, once a few results are in), it runs one local copy of
+ * backupMinMs, once a few results are in), it runs one local copy of
  * the longest-held such task, same attempt. The first result wins; the
  * owner cancels or drops the other copy.
  */
@@ -37,7 +37,7 @@ export class TailBackups {
     let started = false
     for (const job of this.tail) {
       const mean = meanTaskMs(job) ?? 0
-      const after = Math.max(rt.s.backupAfterFactor * mean, rt.s.advertMinIntervalMs)
+      const after = Math.max(rt.s.backupAfterFactor * mean, rt.s.backupMinMs)
       for (const t of job.remoteHeld.values()) {
         if (t.backedUp || t.desc === undefined) continue
         const due = t.heldSince + after

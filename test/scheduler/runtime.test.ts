@@ -19,6 +19,7 @@ describe('settings', () => {
       maxBatch: 1024,
       resultResendMs: 2000,
       backupAfterFactor: 3,
+      backupMinMs: 1000,
     })
   })
 

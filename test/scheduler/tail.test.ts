@@ -6,7 +6,7 @@ import { capacity, inputs, key, Node, ok, pick, result, runs, spec, types } from
  * come back within 30 ms each (mean 30 ms); the fourth stays with 'b'.
  */
 function tail() {
-  const node = new Node({ self: 'a', capacity: capacity(1), advertMinIntervalMs: 10 })
+  const node = new Node({ self: 'a', capacity: capacity(1), advertMinIntervalMs: 10, backupMinMs: 10 })
   const first = node.submit(spec('j', 'a'), inputs(4))
   const grant = node.feed({
     type: 'steal-requested',
