@@ -3,10 +3,10 @@
  * (api.json for the address, api.token for the bearer token). Errors from the
  * daemon come back as GridnodeErrors with their original code.
  */
-import { GridnodeError } from '../errors.ts'
 import { resolveDataDir } from '../node/config/load.ts'
 import { processAlive, readApiInfo } from '../node/data-dir.ts'
 import { NoDaemonError } from '../node/errors.ts'
+import { errorFromCode } from './errors.ts'
 
 export interface DaemonClientOptions {
   /** The daemon's data dir; defaults to $GRIDNODE_HOME or ~/.gridnode. */
@@ -65,7 +65,7 @@ export class DaemonClient {
       } catch {
         // not JSON: keep the status line
       }
-      throw new GridnodeError(code, message)
+      throw errorFromCode(code, message)
     }
     return res
   }

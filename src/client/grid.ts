@@ -8,10 +8,11 @@
 import { fileURLToPath } from 'node:url'
 import { bundleModule } from '../executor/bundle.ts'
 import { decodeValue, encodeValue } from '../executor/values.ts'
+import { NoDaemonError } from '../node/errors.ts'
 import type { Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { JobCancelledError, TaskError } from './errors.ts'
-import { Job } from './job.ts'
+import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
 export interface TaskOptions {
   /** CPU slots per task (default 1). */
@@ -48,7 +49,10 @@ export interface JobSummary {
   createdAt: number
   finishedAt: number | null
   blocked: string
+  /** A human description: the export and bundle, or the command line. */
   work: string
+  /** What the tasks run: a function export, a command, or nothing (noop). */
+  kind?: 'function' | 'command' | 'noop'
   resources: Resources
 }
 
@@ -164,6 +168,21 @@ export class Grid {
     return this.client.request('GET', `/v1/jobs/${encodeURIComponent(id)}`)
   }
 
+  /**
+   * The stored results of a job, in input order, decoded, each with the node
+   * that ran it and how long it took. Read from the owner's store: works for
+   * finished jobs, after a daemon restart, and mid-job (the results so far).
+   */
+  async results<R = unknown>(id: string): Promise<TaskResultOf<R>[]> {
+    const wire = await this.client.request<WireResult[]>('GET', `/v1/jobs/${encodeURIComponent(id)}/results`)
+    return wire.map((w) => decodeWireResult<R>(w))
+  }
+
+  /** Cancels a job by id; answers its status afterwards ('cancelled', or how it had already ended). */
+  cancel(id: string): Promise<{ id: string; status: JobSummary['status'] }> {
+    return this.client.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`)
+  }
+
   private bundle(module: URL | string): Promise<string> {
     const path = module instanceof URL ? fileURLToPath(module) : module
     let hash = this.bundles.get(path)
@@ -197,14 +216,6 @@ export class Grid {
   }
 }
 
-interface WireResult {
-  index: number
-  ok: boolean
-  value: string | null
-  error: string | null
-  stack: string | null
-}
-
 function jobBody(
   work: WorkSpec,
   tasks: Array<{ input: Uint8Array; deps?: number[] }>,
@@ -221,9 +232,25 @@ function jobBody(
   })
 }
 
-/** Connects to the local daemon (found through `dataDir`, $GRIDNODE_HOME or ~/.gridnode). */
-export async function connect(opts: DaemonClientOptions = {}): Promise<Grid> {
+export interface ConnectOptions extends DaemonClientOptions {
+  /** How long the daemon may take to answer before connect() gives up (default 10 s). */
+  timeoutMs?: number
+}
+
+/**
+ * Connects to the local daemon (found through `dataDir`, $GRIDNODE_HOME or
+ * ~/.gridnode) and checks that it answers. Throws NoDaemonError
+ * (GN_NO_DAEMON), whose message names the data dir and the command that
+ * starts a daemon there, when none runs or it does not answer in time.
+ */
+export async function connect(opts: ConnectOptions = {}): Promise<Grid> {
   const client = DaemonClient.open(opts)
-  await client.request('GET', '/v1/status')
+  const timeoutMs = opts.timeoutMs ?? 10_000
+  try {
+    await client.request('GET', '/v1/status', undefined, AbortSignal.timeout(timeoutMs))
+  } catch (err) {
+    if ((err as Error).name !== 'TimeoutError') throw err
+    throw new NoDaemonError(client.dataDir, `its API did not answer within ${timeoutMs} ms`)
+  }
   return new Grid(client)
 }

@@ -8,7 +8,28 @@
  */
 
 export { GridnodeError } from '../errors.ts'
+export { BundleBuildError, ModuleNotFoundError, UnserializableError } from '../executor/errors.ts'
+export { NoDaemonError } from '../node/errors.ts'
 export { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
-export { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
-export { type CommandResult, connect, Future, Grid, type JobSummary, type TaskOptions } from './grid.ts'
-export { Job, type JobEndStatus, type Progress, type TaskResultOf } from './job.ts'
+export {
+  BadInputError,
+  BadSubmitError,
+  JobCancelledError,
+  JobFailedError,
+  JobStreamLostError,
+  NoSuchJobError,
+  TaskError,
+} from './errors.ts'
+export {
+  type CommandResult,
+  type ConnectOptions,
+  connect,
+  Future,
+  Grid,
+  type JobSummary,
+  type TaskOptions,
+} from './grid.ts'
+export { type ParsedInputs, parseJsonLines, parsePlainLines } from './inputs.ts'
+export { Job, type JobEndStatus, type Progress, type TaskMeta, type TaskResultOf } from './job.ts'
+export { type JsonValue, toJsonSafe } from './json-safe.ts'
+export { formatProgress, ProgressMeter, type ProgressView } from './progress.ts'

@@ -7,12 +7,19 @@
 import { EventEmitter } from 'node:events'
 import { decodeValue } from '../executor/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
-import { JobCancelledError, JobFailedError, TaskError } from './errors.ts'
+import { JobCancelledError, JobFailedError, JobStreamLostError, TaskError } from './errors.ts'
 import { readSse } from './sse.ts'
 
+/** Where and how long a task ran, when the daemon said (it always does for results it stores). */
+export interface TaskMeta {
+  /** Peer ID of the node that ran the task. */
+  ranOn?: string
+  durationMs?: number
+}
+
 export type TaskResultOf<R> =
-  | { index: number; value: R; error?: undefined }
-  | { index: number; error: TaskError; value?: undefined }
+  | ({ index: number; value: R; error?: undefined } & TaskMeta)
+  | ({ index: number; error: TaskError; value?: undefined } & TaskMeta)
 
 export interface Progress {
   job: string
@@ -26,13 +33,14 @@ export interface Progress {
 
 export type JobEndStatus = 'done' | 'failed' | 'cancelled'
 
-interface WireResult {
+export interface WireResult {
   index: number
   ok: boolean
   value: string | null
   error: string | null
   stack: string | null
   ranOn: string
+  durationMs: number
 }
 
 export interface JobEvents {
@@ -53,6 +61,7 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
   private readonly following: Promise<void>
   private readonly controller = new AbortController()
   private blockedReason = ''
+  private latest: Progress | undefined
 
   constructor(client: DaemonClient, id: Promise<string>) {
     super()
@@ -61,6 +70,11 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
     // Submission errors surface through results() / iteration, not as unhandled rejections.
     this.id.catch(() => {})
     this.following = this.follow().catch((err: Error) => this.end({ error: err }))
+  }
+
+  /** The latest progress counts (undefined until the first event). */
+  get progress(): Progress | undefined {
+    return this.latest
   }
 
   /** Why no node can run this job's tasks right now ('' when none). */
@@ -101,8 +115,12 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
     return this.ended.status
   }
 
+  /**
+   * Stops the job on every node: queued tasks are dropped and running ones
+   * killed. Results already in stay; the job ends with status 'cancelled'.
+   */
   async cancel(): Promise<void> {
-    await this.client.request('POST', `/v1/jobs/${await this.id}/cancel`)
+    await this.client.request('POST', `/v1/jobs/${encodeURIComponent(await this.id)}/cancel`)
   }
 
   /** Stops following the job (the job itself goes on). */
@@ -112,46 +130,37 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
 
   private async follow(): Promise<void> {
     const id = await this.id
-    const res = await this.client.fetch('GET', `/v1/jobs/${id}/events`, undefined, this.controller.signal)
+    const res = await this.client.fetch(
+      'GET',
+      `/v1/jobs/${encodeURIComponent(id)}/events`,
+      undefined,
+      this.controller.signal,
+    )
     for await (const e of readSse(res)) {
       const data = JSON.parse(e.data)
-      if (e.event === 'result') this.onResult(data as WireResult)
+      if (e.event === 'results') for (const r of data as WireResult[]) this.onResult(r)
       else if (e.event === 'progress') {
         this.total = (data as Progress).total
+        this.latest = data as Progress
         this.emit('progress', data as Progress)
       } else if (e.event === 'blocked') {
         this.blockedReason = (data as { reason: string }).reason
         this.emit('blocked', this.blockedReason)
       } else if (e.event === 'finished') {
         this.total = data.total
-        this.emit('progress', { ...(data as Progress), running: 0 })
+        this.latest = { ...(data as Progress), running: 0 }
+        this.emit('progress', this.latest)
         this.end({ status: data.status as JobEndStatus })
         this.controller.abort()
         return
       }
     }
-    if (!this.ended)
-      this.end({ error: new Error(`lost the event stream of job ${id} (did the daemon stop?)`) })
+    if (!this.ended) this.end({ error: new JobStreamLostError(id) })
   }
 
   private onResult(w: WireResult): void {
     if (this.collected.has(w.index)) return
-    let r: TaskResultOf<R>
-    if (w.ok) {
-      try {
-        r = {
-          index: w.index,
-          value: (w.value ? decodeValue(Buffer.from(w.value, 'base64')) : undefined) as R,
-        }
-      } catch (err) {
-        r = {
-          index: w.index,
-          error: new TaskError(w.index, `result cannot be decoded: ${(err as Error).message}`),
-        }
-      }
-    } else {
-      r = { index: w.index, error: new TaskError(w.index, w.error ?? 'failed', w.stack ?? undefined) }
-    }
+    const r = decodeWireResult<R>(w)
     this.collected.set(w.index, r)
     this.queue.push(r)
     this.emit('result', r as TaskResultOf<unknown>)
@@ -167,5 +176,24 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
 
   private wake(): void {
     for (const w of this.waiters.splice(0)) w()
+  }
+}
+
+/** A result as the API sends it, decoded: the value, or a TaskError with the remote message and stack. */
+export function decodeWireResult<R>(w: WireResult): TaskResultOf<R> {
+  const meta: TaskMeta = { ranOn: w.ranOn, durationMs: w.durationMs }
+  if (!w.ok) {
+    return {
+      index: w.index,
+      error: new TaskError(w.index, w.error ?? 'failed', w.stack ?? undefined),
+      ...meta,
+    }
+  }
+  try {
+    const value = (w.value ? decodeValue(Buffer.from(w.value, 'base64')) : undefined) as R
+    return { index: w.index, value, ...meta }
+  } catch (err) {
+    const error = new TaskError(w.index, `result cannot be decoded: ${(err as Error).message}`)
+    return { index: w.index, error, ...meta }
   }
 }

@@ -1,27 +1,72 @@
-/** A minimal reader for server-sent events from a fetch Response. */
+/**
+ * A reader for server-sent events from a fetch Response. The parsing is a
+ * small pure class (SseParser) fed text in whatever chunks the network gives,
+ * following the WHATWG rules the daemon relies on: LF, CRLF or CR line ends,
+ * `field: value` or `field:value`, several `data:` lines joined by "\n",
+ * comments (`:`) ignored, and an event dispatched at each blank line.
+ */
 export interface SseEvent {
   event: string
   data: string
+  /** The `id:` field, when the server sent one. */
+  id?: string
+}
+
+export class SseParser {
+  private buffer = ''
+  private event = ''
+  private data: string[] = []
+  private id: string | undefined
+  /** A CR ended the last chunk: an LF starting the next one belongs to it. */
+  private pendingCr = false
+
+  /** Feeds a chunk of text; returns the events it completed. */
+  push(chunk: string): SseEvent[] {
+    if (this.pendingCr && chunk.startsWith('\n')) chunk = chunk.slice(1)
+    this.pendingCr = chunk.endsWith('\r')
+    this.buffer += chunk
+    const out: SseEvent[] = []
+    while (true) {
+      const m = /\r\n|\r|\n/.exec(this.buffer)
+      if (!m) break
+      const line = this.buffer.slice(0, m.index)
+      this.buffer = this.buffer.slice(m.index + m[0].length)
+      const e = this.line(line)
+      if (e) out.push(e)
+    }
+    return out
+  }
+
+  private line(line: string): SseEvent | undefined {
+    if (line === '') return this.dispatch()
+    if (line.startsWith(':')) return undefined
+    const colon = line.indexOf(':')
+    const field = colon < 0 ? line : line.slice(0, colon)
+    let value = colon < 0 ? '' : line.slice(colon + 1)
+    if (value.startsWith(' ')) value = value.slice(1)
+    if (field === 'event') this.event = value
+    else if (field === 'data') this.data.push(value)
+    else if (field === 'id') this.id = value
+    return undefined
+  }
+
+  private dispatch(): SseEvent | undefined {
+    const hadData = this.data.length > 0
+    const e: SseEvent = { event: this.event || 'message', data: this.data.join('\n') }
+    if (this.id !== undefined) e.id = this.id
+    this.event = ''
+    this.data = []
+    // Per the spec, a block without data lines dispatches nothing.
+    return hadData ? e : undefined
+  }
 }
 
 export async function* readSse(res: Response): AsyncGenerator<SseEvent> {
   if (!res.body) return
   const decoder = new TextDecoder()
-  let buffer = ''
+  const parser = new SseParser()
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let end = buffer.indexOf('\n\n')
-    while (end >= 0) {
-      const block = buffer.slice(0, end)
-      buffer = buffer.slice(end + 2)
-      let event = 'message'
-      const data: string[] = []
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7)
-        else if (line.startsWith('data: ')) data.push(line.slice(6))
-      }
-      yield { event, data: data.join('\n') }
-      end = buffer.indexOf('\n\n')
-    }
+    yield* parser.push(decoder.decode(chunk, { stream: true }))
   }
+  yield* parser.push(decoder.decode())
 }

@@ -9,7 +9,8 @@ import type { JobId, JobProgress, JobStatus, TaskResult } from '../scheduler/typ
 import type { JobStore, StoredResult } from './store.ts'
 
 export type JobEvent =
-  | { type: 'result'; result: StoredResult }
+  /** Outcomes just written, in one batch per job per store flush. */
+  | { type: 'results'; results: StoredResult[] }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'blocked'; reason: string }
   | { type: 'finished'; status: JobStatus; progress: JobProgress }
@@ -108,11 +109,18 @@ export class JobHub {
       done.reject(err)
       return
     }
+    const byJob = new Map<JobId, StoredResult[]>()
     for (const op of ops) {
-      if (op.kind === 'results') {
-        for (const r of op.results)
-          this.events.emit(r.job, { type: 'result', result: toStored(r) } satisfies JobEvent)
-      } else {
+      if (op.kind !== 'results') continue
+      for (const r of op.results) {
+        const list = byJob.get(r.job)
+        if (list) list.push(toStored(r))
+        else byJob.set(r.job, [toStored(r)])
+      }
+    }
+    for (const [job, results] of byJob) this.events.emit(job, { type: 'results', results } satisfies JobEvent)
+    for (const op of ops) {
+      if (op.kind === 'finish') {
         this.progress.delete(op.job)
         clearTimeout(this.progressTimers.get(op.job))
         this.progressTimers.delete(op.job)

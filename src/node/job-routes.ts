@@ -68,6 +68,7 @@ function summary(j: JobRecord, driver: Driver) {
     finishedAt: j.finishedAt,
     blocked: driver.hub.blockedReason(j.id),
     work: describeWork(j.spec.work),
+    kind: j.spec.work.kind,
     resources: j.spec.resources,
   }
 }
@@ -126,10 +127,11 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   const seen = new Set<number>()
   const withResults = req.query.get('results') !== '0'
   const onEvent = (e: JobEvent) => {
-    if (e.type === 'result') {
-      if (!withResults || seen.has(e.result.index)) return
-      seen.add(e.result.index)
-      send('result', resultJson(e.result))
+    if (e.type === 'results') {
+      if (!withResults) return
+      const fresh = e.results.filter((r) => !seen.has(r.index))
+      for (const r of fresh) seen.add(r.index)
+      if (fresh.length > 0) send('results', fresh.map(resultJson))
     } else if (e.type === 'finished') {
       send('finished', { status: e.status, ...e.progress })
       res.end()
@@ -150,12 +152,11 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   })
   if (s.blocked) send('blocked', { reason: s.blocked })
   if (withResults) {
-    for (const r of driver.hub.store.results(job.id, 0, Number.MAX_SAFE_INTEGER)) {
-      if (!seen.has(r.index)) {
-        seen.add(r.index)
-        send('result', resultJson(r))
-      }
-    }
+    const stored = driver.hub.store
+      .results(job.id, 0, Number.MAX_SAFE_INTEGER)
+      .filter((r) => !seen.has(r.index))
+    for (const r of stored) seen.add(r.index)
+    for (let i = 0; i < stored.length; i += 1000) send('results', stored.slice(i, i + 1000).map(resultJson))
   }
   const now = driver.hub.store.job(job.id)!
   if (now.status !== 'running') {

@@ -85,7 +85,8 @@ export class Holder {
 
   /** Tasks per slot the executor is fed: more when tasks are tiny. */
   depth(): number {
-    return this.meanMs !== undefined && this.meanMs < TINY_TASK_MS ? MAX_DEPTH : 1
+    if (this.meanMs === undefined || this.meanMs >= TINY_TASK_MS) return 1
+    return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(this.meanMs, TINY_TASK_MS / MAX_DEPTH)))
   }
 
   /** The job specs held here (specs travel with batches). */

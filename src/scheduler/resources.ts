@@ -5,8 +5,12 @@
 import { invariant } from './errors.ts'
 import type { Capacity, Resources } from './types.ts'
 
-/** For tasks with gpu == 0, up to slots × MAX_DEPTH may be started when tasks are tiny. */
-export const MAX_DEPTH = 8
+/**
+ * For tasks with gpu == 0, up to slots × depth may be started when tasks are tiny, depth being
+ * enough to keep TINY_TASK_MS of work per slot with the executor, at most MAX_DEPTH: tiny tasks then
+ * reach the worker threads in batches instead of one message each.
+ */
+export const MAX_DEPTH = 64
 /** Mean task time (ms) under which the executor is fed several tasks per slot. */
 export const TINY_TASK_MS = 2
 

@@ -105,7 +105,8 @@ export class Node {
 
   constructor(opts: Partial<SchedulerOptions> & { self?: string } = {}) {
     this.self = opts.self ?? 'a'
-    this.s = new NodeScheduler({ self: this.self, capacity: capacity(), seed: 1, ...opts })
+    // Tests pin prefetchFactor 2 (the default is 1) so batch sizing stays visible in small examples.
+    this.s = new NodeScheduler({ self: this.self, capacity: capacity(), seed: 1, prefetchFactor: 2, ...opts })
   }
 
   /** Feeds one event (at `now` unless given) and returns its commands. */

@@ -5,7 +5,7 @@ import { resolveSettings } from '../../src/scheduler/runtime.ts'
 import { batchSize, chooseVictim } from '../../src/scheduler/steal.ts'
 import { advert, capacity, desc, finish, inputs, key, Node, ok, pick, ready, spec, types } from './helpers.ts'
 
-const s = resolveSettings({ self: 'a', capacity: capacity(), seed: 1 })
+const s = resolveSettings({ self: 'a', capacity: capacity(), seed: 1, prefetchFactor: 2 })
 const gpuClass = { cpu: 1, gpu: 1, memoryMB: 100 }
 
 describe('batchSize', () => {

@@ -1,0 +1,64 @@
+/**
+ * Flag parsers shared by the job commands. Each throws commander's
+ * InvalidArgumentError, which commander reports as one line naming the flag
+ * (and main.ts turns into exit code 2).
+ */
+import { InvalidArgumentError } from 'commander'
+import type { TaskOptions } from '../src/client/grid.ts'
+
+export function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number ≥ 0.')
+  return Number(value)
+}
+
+export function positiveNumber(value: string): number {
+  const n = wholeNumber(value)
+  if (n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1.')
+  return n
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, m: 1, mb: 1, mib: 1, g: 1024, gb: 1024, gib: 1024 }
+
+/** "512", "512M", "2G" → MB. */
+export function memoryMB(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? MEMORY_UNITS[m[2].toLowerCase()] : undefined
+  if (!m || unit === undefined) throw new InvalidArgumentError('expected MB, or a size like 512M or 2G.')
+  return Math.round(Number(m[1]) * unit)
+}
+
+const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** "30" (seconds), "500ms", "30s", "5m", "1h" → ms. */
+export function durationMs(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? TIME_UNITS[m[2].toLowerCase()] : undefined
+  if (!m || unit === undefined)
+    throw new InvalidArgumentError('expected seconds, or a duration like 500ms, 30s, 5m or 1h.')
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** The resource and retry flags of `map` and `run`. */
+export interface TaskFlags {
+  cpu?: number
+  gpu?: number
+  memory?: number
+  timeout?: number
+  retries?: number
+}
+
+export function taskOptions(f: TaskFlags): TaskOptions {
+  return { cpu: f.cpu, gpu: f.gpu, memoryMB: f.memory, timeoutMs: f.timeout, retries: f.retries }
+}
+
+/** Adds the resource and retry flags to a command. */
+export function withTaskFlags<C extends { option(flags: string, d: string, fn: (v: string) => unknown): C }>(
+  cmd: C,
+): C {
+  return cmd
+    .option('--cpu <n>', 'CPU slots per task (default 1)', positiveNumber)
+    .option('--gpu <n>', 'whole GPUs per task (default 0)', wholeNumber)
+    .option('--memory <size>', 'memory per task: MB, or 512M, 2G (default: no reservation)', memoryMB)
+    .option('--timeout <duration>', 'time limit per task: seconds, or 500ms, 30s, 5m (default none)', durationMs)
+    .option('--retries <n>', 'run a task that threw or timed out again, up to n times (default 0)', wholeNumber)
+}
