@@ -1,0 +1,40 @@
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { connect } from '../../src/client/grid.ts'
+import { parseJsonLines } from '../../src/client/inputs.ts'
+import { type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
+import { followJob } from '../follow.ts'
+import { type ClientFlags, EXIT, ExitError } from '../output.ts'
+import { readInputText } from '../read-inputs.ts'
+
+interface MapFlags extends ClientFlags, TaskFlags {
+  inputs: string
+  out?: string
+}
+
+export function registerMap(program: Command): void {
+  const cmd = program
+    .command('map')
+    .description("run a module's export once per input line, across the mesh")
+    .argument('<module>', 'the task module (.ts or .js); its imports are bundled with it')
+    .argument('[export]', 'the exported function to call with each input', 'default')
+    .requiredOption('--inputs <file|->', 'JSON Lines: one JSON value per line, each one task; - reads stdin')
+    .option('--out <file>', 'write the results to this file instead of stdout')
+    .option('--data-dir <dir>', 'which local daemon to submit to (default $GRIDNODE_HOME or ~/.gridnode)')
+    .option('--json', 'one JSON line per result as it completes: {"index", "value"} or {"index", "error"}')
+  withTaskFlags(cmd).action(async (module: string, exportName: string, opts: MapFlags) => {
+    const source = opts.inputs === '-' ? 'stdin' : opts.inputs
+    const inputs = parseJsonLines(await readInputText(opts.inputs), source)
+    if (inputs.values.length === 0)
+      throw new ExitError(EXIT.usage, `no inputs in ${source}: put one JSON value per line, one line per task`)
+    const grid = await connect({ dataDir: opts.dataDir })
+    const job = grid.map(resolve(module), exportName, inputs.values, taskOptions(opts))
+    process.exitCode = await followJob(job, {
+      json: opts.json,
+      mode: 'values',
+      outFile: opts.out,
+      lines: inputs.lines,
+      cancelOnInterrupt: true,
+    })
+  })
+}

@@ -1,0 +1,49 @@
+import type { Command } from 'commander'
+import { connect } from '../../src/client/grid.ts'
+import { parsePlainLines } from '../../src/client/inputs.ts'
+import { type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
+import { followJob } from '../follow.ts'
+import { type ClientFlags, EXIT, ExitError } from '../output.ts'
+import { readInputText } from '../read-inputs.ts'
+
+interface RunFlags extends ClientFlags, TaskFlags {
+  inputs?: string
+  out?: string
+}
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('fan a command out over inputs across the mesh, GNU parallel style')
+    .usage('[options] -- <command> [args...]')
+    .argument('<command...>', 'the command and its arguments; {} in an argument is replaced by the input')
+    .option('--inputs <file|->', 'one input per line (default: stdin)')
+    .option('--out <file>', 'write the output to this file instead of stdout')
+    .option('--data-dir <dir>', 'which local daemon to submit to (default $GRIDNODE_HOME or ~/.gridnode)')
+    .option('--json', 'one JSON line per task as it completes: {"index", "exitCode", "stdout", "stderr"}')
+    .addHelpText(
+      'after',
+      '\nEach input line runs the command once, with {} in its arguments replaced by the line; with no {}\n' +
+        'the line is added as the last argument. The command runs without a shell, in a scratch directory\n' +
+        'on whichever node takes it: wrap it in sh -c "..." for pipes, and use paths every node can see.\n' +
+        'Example: seq 1 100 | gridnode run -- factor {}',
+    )
+  withTaskFlags(cmd).action(async (argv: string[], opts: RunFlags) => {
+    if (opts.inputs === undefined && process.stdin.isTTY)
+      throw new ExitError(EXIT.usage, 'no inputs: pass --inputs <file>, or pipe one input per line on stdin')
+    const source = opts.inputs === undefined || opts.inputs === '-' ? 'stdin' : opts.inputs
+    const inputs = parsePlainLines(await readInputText(opts.inputs ?? '-'))
+    if (inputs.values.length === 0)
+      throw new ExitError(EXIT.usage, `no inputs in ${source}: put one input per line, one line per task`)
+    const args = argv.some((a) => a.includes('{}')) ? argv : [...argv, '{}']
+    const grid = await connect({ dataDir: opts.dataDir })
+    const job = grid.run(args, inputs.values, taskOptions(opts))
+    process.exitCode = await followJob(job, {
+      json: opts.json,
+      mode: 'command',
+      outFile: opts.out,
+      lines: inputs.lines,
+      cancelOnInterrupt: true,
+    })
+  })
+}

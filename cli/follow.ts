@@ -1,0 +1,83 @@
+/**
+ * Follows a job to its end for `map`, `run` and `results --wait`: prints its
+ * results as they come (job-output.ts), shows the progress bar on a
+ * terminal, cancels the job on Ctrl-C (a second Ctrl-C leaves at once), and
+ * answers the exit code: 0 every task succeeded, 1 some failed or the job
+ * was cancelled (with a summary on stderr).
+ */
+import { createWriteStream } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { finished } from 'node:stream/promises'
+import type { Job } from '../src/client/job.ts'
+import { type OutputMode, ResultPrinter } from './job-output.ts'
+import { EXIT, ExitError } from './output.ts'
+import { progressWanted, showProgress } from './progress-bar.ts'
+
+export interface FollowOptions {
+  json?: boolean
+  mode: OutputMode
+  /** Write results to this file instead of stdout. */
+  outFile?: string
+  lines?: number[]
+  /** Cancel the job on Ctrl-C (true for jobs this command submitted). */
+  cancelOnInterrupt: boolean
+}
+
+export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
+  const out = await openOut(o.outFile)
+  // A submission problem (module not found, bad option) is one clear line, before any bar is drawn.
+  await job.id
+  const display = showProgress(job, progressWanted(o.json))
+  const printer = new ResultPrinter({ json: Boolean(o.json), mode: o.mode, out, lines: o.lines, log: display.log })
+  let interrupted = false
+  const onSigint = () => {
+    if (interrupted || !o.cancelOnInterrupt) {
+      display.stop()
+      process.exit(130)
+    }
+    interrupted = true
+    display.log('gridnode: cancelling the job (Ctrl-C again to leave at once)')
+    job.cancel().catch((err: Error) => display.log(`gridnode: cannot cancel: ${err.message}`))
+  }
+  process.on('SIGINT', onSigint)
+  let status: string
+  try {
+    for await (const r of job) printer.add(r)
+    status = await job.done()
+  } finally {
+    process.off('SIGINT', onSigint)
+    display.stop()
+    printer.end()
+    if (out !== process.stdout) {
+      out.end()
+      await finished(out)
+    }
+  }
+  const id = await job.id
+  const p = job.progress
+  const total = p?.total ?? printer.failed
+  if (status === 'cancelled') {
+    const finishedCount = (p?.done ?? 0) + (p?.failed ?? 0)
+    process.stderr.write(`gridnode: job ${id} was cancelled: ${finishedCount} of ${total} tasks had finished\n`)
+    return EXIT.failed
+  }
+  if (printer.failed > 0) {
+    process.stderr.write(
+      `gridnode: ${printer.failed} of ${total} tasks failed (job ${id}; \`gridnode results ${id} --json\` lists them)\n`,
+    )
+    return EXIT.failed
+  }
+  return EXIT.ok
+}
+
+async function openOut(path: string | undefined): Promise<Writable> {
+  if (!path) return process.stdout
+  const stream = createWriteStream(path)
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve())
+    stream.once('error', (err) =>
+      reject(new ExitError(EXIT.usage, `cannot write --out ${path}: ${(err as Error).message}`)),
+    )
+  })
+  return stream
+}

@@ -1,0 +1,58 @@
+/**
+ * The live progress bar on stderr: only on a terminal and never with --json.
+ * cli-progress draws and redraws it (throttled, cursor hidden, cleared at the
+ * end); the text itself is formatProgress from the library, tested as a unit.
+ * Lines logged while the bar is up are printed above it.
+ */
+import cliProgress from 'cli-progress'
+import type { Job, Progress } from '../src/client/job.ts'
+import { formatProgress, ProgressMeter } from '../src/client/progress.ts'
+
+export interface ProgressDisplay {
+  /** A line for stderr that must not tear the bar. */
+  log(line: string): void
+  stop(): void
+}
+
+export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDisplay {
+  if (!enabled) return { log: (line) => process.stderr.write(`${line}\n`), stop: () => {} }
+  const meter = new ProgressMeter(performance.now())
+  const bars = new cliProgress.MultiBar({
+    stream: process.stderr,
+    format: () => formatProgress(meter.view(performance.now()), barWidth()),
+    hideCursor: true,
+    clearOnComplete: false,
+    stopOnComplete: false,
+    gracefulExit: false,
+    fps: 5,
+    etaBuffer: 1,
+  })
+  const bar = bars.create(1, 0)
+  const onProgress = (p: Progress) => {
+    meter.update(p, performance.now())
+    bar.setTotal(Math.max(1, p.total))
+    bar.update(p.done + p.failed)
+  }
+  job.on('progress', onProgress)
+  let stopped = false
+  return {
+    log: (line) => (stopped ? process.stderr.write(`${line}\n`) : bars.log(`${line}\n`)),
+    stop: () => {
+      if (stopped) return
+      stopped = true
+      job.off('progress', onProgress)
+      bars.update()
+      bars.stop()
+    },
+  }
+}
+
+/** Leaves room for the counters after the bar on narrow terminals. */
+function barWidth(): number {
+  const columns = process.stderr.columns ?? 80
+  return Math.max(10, Math.min(30, columns - 70))
+}
+
+export function progressWanted(json: boolean | undefined): boolean {
+  return !json && process.stderr.isTTY === true
+}
