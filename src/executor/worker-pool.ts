@@ -16,7 +16,7 @@
  *   started. Nothing a task does makes run() reject.
  */
 import type { TaskOutcome } from '../scheduler/types.ts'
-import { ownedCopy, type ToWorker, toOutcome, type WireResult, type WireTask } from './worker-protocol.ts'
+import { packBatch, type ToWorker, toOutcome, type WireResult, type WireTask } from './worker-protocol.ts'
 import { deathReason, readRunning, type Slot, startWorker } from './worker-slot.ts'
 
 export interface PoolTask {
@@ -207,12 +207,12 @@ export class WorkerPool {
       if (!p.done) {
         if (p.memoryMB !== slot.memoryMB) break
         sent.push(p)
-        batch.push(ownedCopy(p.wire, transfer))
+        batch.push(p.wire)
       }
       this.qHead++
     }
     try {
-      this.send(slot, { type: 'run', tasks: batch }, transfer)
+      this.send(slot, { type: 'run', tasks: packBatch(batch, transfer) }, transfer)
     } catch (err) {
       // An input that cannot be cloned (a detached buffer): those tasks fail, the worker is fine.
       for (const p of sent)

@@ -145,22 +145,26 @@ export function toOutcome(r: WireResult): TaskOutcome {
  * the copies transferred (cloning a view would copy its whole buffer); whole
  * buffers are left to the structured clone, since the caller keeps them.
  */
-export function ownedCopy(wire: WireTask, transfer: ArrayBuffer[]): WireTask {
-  const input = own(wire.input, transfer)
-  let deps = wire.deps
-  for (let i = 0; i < deps.length; i++) {
-    const d = own(deps[i], transfer)
-    if (d !== deps[i]) {
-      if (deps === wire.deps) deps = [...deps]
-      deps[i] = d
-    }
+/**
+ * Copies the inputs of a whole batch into one buffer and returns the tasks with views into it:
+ * one transfer per message instead of one per task (transferring many small buffers costs more
+ * than the tasks themselves when they are tiny).
+ */
+export function packBatch(tasks: WireTask[], transfer: ArrayBuffer[]): WireTask[] {
+  let size = 0
+  for (const t of tasks) {
+    size += t.input.byteLength
+    for (const d of t.deps) size += d.byteLength
   }
-  return input === wire.input && deps === wire.deps ? wire : { ...wire, input, deps }
-}
-
-function own(bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes
-  const copy = bytes.slice()
-  transfer.push(copy.buffer)
-  return copy
+  const buf = new Uint8Array(size)
+  let at = 0
+  const place = (bytes: Uint8Array): Uint8Array => {
+    buf.set(bytes, at)
+    const view = buf.subarray(at, at + bytes.byteLength)
+    at += bytes.byteLength
+    return view
+  }
+  const packed = tasks.map((t) => ({ ...t, input: place(t.input), deps: t.deps.map(place) }))
+  transfer.push(buf.buffer)
+  return packed
 }
