@@ -59,6 +59,14 @@ export function withTaskFlags<C extends { option(flags: string, d: string, fn: (
     .option('--cpu <n>', 'CPU slots per task (default 1)', positiveNumber)
     .option('--gpu <n>', 'whole GPUs per task (default 0)', wholeNumber)
     .option('--memory <size>', 'memory per task: MB, or 512M, 2G (default: no reservation)', memoryMB)
-    .option('--timeout <duration>', 'time limit per task: seconds, or 500ms, 30s, 5m (default none)', durationMs)
-    .option('--retries <n>', 'run a task that threw or timed out again, up to n times (default 0)', wholeNumber)
+    .option(
+      '--timeout <duration>',
+      'time limit per task: seconds, or 500ms, 30s, 5m (default none)',
+      durationMs,
+    )
+    .option(
+      '--retries <n>',
+      'run a task that threw or timed out again, up to n times (default 0)',
+      wholeNumber,
+    )
 }

@@ -21,14 +21,22 @@ export interface FollowOptions {
   lines?: number[]
   /** Cancel the job on Ctrl-C (true for jobs this command submitted). */
   cancelOnInterrupt: boolean
+  /** Show the bar on a terminal (default true; a finished job has nothing to show). */
+  progress?: boolean
 }
 
 export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
   const out = await openOut(o.outFile)
   // A submission problem (module not found, bad option) is one clear line, before any bar is drawn.
   await job.id
-  const display = showProgress(job, progressWanted(o.json))
-  const printer = new ResultPrinter({ json: Boolean(o.json), mode: o.mode, out, lines: o.lines, log: display.log })
+  const display = showProgress(job, o.progress !== false && progressWanted(o.json))
+  const printer = new ResultPrinter({
+    json: Boolean(o.json),
+    mode: o.mode,
+    out,
+    lines: o.lines,
+    log: display.log,
+  })
   let interrupted = false
   const onSigint = () => {
     if (interrupted || !o.cancelOnInterrupt) {
@@ -58,7 +66,9 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
   const total = p?.total ?? printer.failed
   if (status === 'cancelled') {
     const finishedCount = (p?.done ?? 0) + (p?.failed ?? 0)
-    process.stderr.write(`gridnode: job ${id} was cancelled: ${finishedCount} of ${total} tasks had finished\n`)
+    process.stderr.write(
+      `gridnode: job ${id} was cancelled: ${finishedCount} of ${total} tasks had finished\n`,
+    )
     return EXIT.failed
   }
   if (printer.failed > 0) {
@@ -70,7 +80,7 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
   return EXIT.ok
 }
 
-async function openOut(path: string | undefined): Promise<Writable> {
+export async function openOut(path: string | undefined): Promise<Writable> {
   if (!path) return process.stdout
   const stream = createWriteStream(path)
   await new Promise<void>((resolve, reject) => {

@@ -21,7 +21,7 @@ export interface PrinterOptions {
   json: boolean
   mode: OutputMode
   out: Writable
-  /** For stderr lines: the input line number of each index (identity + 1 when absent). */
+  /** For stderr lines: the input line number of each index, when known. */
   lines?: number[]
   /** Prints one line on stderr (through the progress bar when one is up). */
   log: (line: string) => void
@@ -47,7 +47,8 @@ export class ResultPrinter {
   add(r: TaskResultOf<unknown>): void {
     if (r.error) {
       this.failed++
-      if (!this.o.json) this.o.log(`gridnode: task ${r.index} (${this.where(r.index)}) failed: ${r.error.reason}`)
+      if (!this.o.json)
+        this.o.log(`gridnode: task ${r.index}${this.where(r.index)} failed: ${r.error.reason}`)
     }
     if (this.o.json) {
       this.write(`${JSON.stringify(this.jsonLine(r))}\n`)
@@ -80,7 +81,9 @@ export class ResultPrinter {
 
   private jsonLine(r: TaskResultOf<unknown>): object {
     if (this.o.mode === 'values') {
-      return r.error ? { index: r.index, error: r.error.reason } : { index: r.index, value: toJsonSafe(r.value) }
+      return r.error
+        ? { index: r.index, error: r.error.reason }
+        : { index: r.index, value: toJsonSafe(r.value) }
     }
     if (r.error) return { index: r.index, ...commandFailure(r.error), error: r.error.reason }
     const v = r.value as CommandValue
@@ -89,7 +92,7 @@ export class ResultPrinter {
 
   private where(index: number): string {
     const line = this.o.lines?.[index]
-    return line === undefined ? `input ${index}` : `input line ${line}`
+    return line === undefined ? '' : ` (input line ${line})`
   }
 
   private write(text: string): void {

@@ -5,7 +5,14 @@
  */
 import { Command, CommanderError } from 'commander'
 import { GridnodeError } from '../src/errors.ts'
+import { registerCancel } from './commands/cancel.ts'
+import { registerDemo } from './commands/demo.ts'
+import { registerJob } from './commands/job.ts'
+import { registerJobs } from './commands/jobs.ts'
+import { registerMap } from './commands/map.ts'
 import { registerPeers } from './commands/peers.ts'
+import { registerResults } from './commands/results.ts'
+import { registerRun } from './commands/run.ts'
 import { registerStart } from './commands/start.ts'
 import { registerStatus } from './commands/status.ts'
 import { EXIT, ExitError } from './output.ts'
@@ -16,13 +23,33 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
+    // Lets `gridnode run` hand everything after its command to that command (see run.ts).
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   registerStart(program)
   registerStatus(program)
   registerPeers(program)
+  registerMap(program)
+  registerRun(program)
+  registerJobs(program)
+  registerJob(program)
+  registerResults(program)
+  registerCancel(program)
+  registerDemo(program)
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)')
   return program
 }
+
+/** Errors that mean the command line named something unusable: exit 2. */
+const USAGE_CODES = new Set([
+  'GN_BAD_CONFIG',
+  'GN_BAD_FLAG',
+  'GN_BAD_INPUT',
+  'GN_BAD_SUBMIT',
+  'GN_MODULE_NOT_FOUND',
+  'GN_BUNDLE_BUILD',
+  'GN_NO_SUCH_JOB',
+])
 
 async function main(argv: string[]): Promise<number> {
   try {
@@ -40,12 +67,18 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof GridnodeError) {
       process.stderr.write(`gridnode: ${err.message}\n`)
       if (err.code === 'GN_NO_DAEMON') return EXIT.noDaemon
-      if (err.code === 'GN_BAD_CONFIG' || err.code === 'GN_BAD_FLAG') return EXIT.usage
+      if (USAGE_CODES.has(err.code)) return EXIT.usage
       return EXIT.failed
     }
     process.stderr.write(`gridnode: ${(err as Error).stack ?? String(err)}\n`)
     return EXIT.failed
   }
 }
+
+// `gridnode map ... | head`: a reader that leaves early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok)
+  throw err
+})
 
 process.exitCode = await main(process.argv)

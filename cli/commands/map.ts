@@ -26,7 +26,10 @@ export function registerMap(program: Command): void {
     const source = opts.inputs === '-' ? 'stdin' : opts.inputs
     const inputs = parseJsonLines(await readInputText(opts.inputs), source)
     if (inputs.values.length === 0)
-      throw new ExitError(EXIT.usage, `no inputs in ${source}: put one JSON value per line, one line per task`)
+      throw new ExitError(
+        EXIT.usage,
+        `no inputs in ${source}: put one JSON value per line, one line per task`,
+      )
     const grid = await connect({ dataDir: opts.dataDir })
     const job = grid.map(resolve(module), exportName, inputs.values, taskOptions(opts))
     process.exitCode = await followJob(job, {

@@ -16,6 +16,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('fan a command out over inputs across the mesh, GNU parallel style')
     .usage('[options] -- <command> [args...]')
+    .passThroughOptions()
     .argument('<command...>', 'the command and its arguments; {} in an argument is replaced by the input')
     .option('--inputs <file|->', 'one input per line (default: stdin)')
     .option('--out <file>', 'write the output to this file instead of stdout')

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../../src/node/config/load.ts'
 import type { NodeConfig } from '../../src/node/config/schema.ts'
-import { startDaemon } from '../../src/node/daemon.ts'
 import { printJson } from '../output.ts'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
@@ -50,6 +49,8 @@ export function registerStart(program: Command): void {
         logFormat: opts.logFormat,
       }
       const config = loadConfig(flags)
+      // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
+      const { startDaemon } = await import('../../src/node/daemon.ts')
       const daemon = await startDaemon(config)
       const ready = {
         peerId: daemon.node.peerId.toString(),

@@ -3,10 +3,14 @@
  * (api.json for the address, api.token for the bearer token). Errors from the
  * daemon come back as GridnodeErrors with their original code.
  */
+import { Agent, type IncomingMessage, request as httpRequest } from 'node:http'
 import { resolveDataDir } from '../node/config/load.ts'
 import { processAlive, readApiInfo } from '../node/data-dir.ts'
 import { NoDaemonError } from '../node/errors.ts'
 import { errorFromCode } from './errors.ts'
+
+/** Connections to the local daemon are reused; none keeps a process alive when idle. */
+const AGENT = new Agent({ keepAlive: true, maxSockets: 16 })
 
 export interface DaemonClientOptions {
   /** The daemon's data dir; defaults to $GRIDNODE_HOME or ~/.gridnode. */
@@ -32,9 +36,46 @@ export class DaemonClient {
     return new DaemonClient(dataDir, info.url, info.token)
   }
 
-  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const res = await this.fetch(method, path, body, signal)
-    return (await res.json()) as T
+  /**
+   * One JSON request. Plain node:http over a keep-alive agent: about a third of fetch's cost per
+   * call, which is most of a single task's round trip.
+   */
+  request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string | number> = { authorization: this.auth }
+    let payload: Uint8Array | string | undefined
+    if (body instanceof Uint8Array) {
+      headers['content-type'] = 'application/octet-stream'
+      payload = body
+    } else if (body !== undefined) {
+      headers['content-type'] = 'application/json'
+      payload = JSON.stringify(body)
+    }
+    if (payload !== undefined) headers['content-length'] = Buffer.byteLength(payload)
+    return new Promise<T>((resolve, reject) => {
+      const req = httpRequest(`${this.url}${path}`, { method, headers, agent: AGENT, signal }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', reject)
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          const status = res.statusCode ?? 0
+          let json: unknown
+          try {
+            json = text.length > 0 ? JSON.parse(text) : undefined
+          } catch {
+            json = undefined
+          }
+          if (status >= 200 && status < 300) return resolve(json as T)
+          const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+          reject(errorFromCode(e?.code ?? 'GN_HTTP', e?.message ?? `${method} ${path}: HTTP ${status}`))
+        })
+      })
+      req.on('error', (err: Error) => {
+        if (signal?.aborted) reject(err)
+        else reject(new NoDaemonError(this.dataDir, `its API at ${this.url} does not answer: ${causeOf(err)}`))
+      })
+      req.end(payload)
+    })
   }
 
   /** The raw response, for streams (SSE) and bytes. Non-2xx answers throw. */
@@ -72,6 +113,6 @@ export class DaemonClient {
 }
 
 function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause
-  return cause?.code ?? cause?.message ?? (err as Error).message
+  const e = err as { code?: string; cause?: { code?: string; message?: string } }
+  return e.cause?.code ?? e.cause?.message ?? e.code ?? (err as Error).message
 }

@@ -2,24 +2,34 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { runCli } from './harness.ts'
 
 const empty = mkdtempSync(join(tmpdir(), 'gridnode-nodaemon-'))
+const fixture = fileURLToPath(new URL('./fixtures/cli-work.ts', import.meta.url))
 
 describe('the CLI', () => {
-  it.each([['status'], ['peers'], ['status', '--json']])(
-    '%s with no daemon: one line naming the data dir, exit 3',
-    async (...args) => {
-      const r = await runCli([...args, '--data-dir', empty])
-      expect(r.code).toBe(3)
-      expect(r.stdout).toBe('')
-      const lines = r.stderr.trim().split('\n')
-      expect(lines).toHaveLength(1)
-      expect(lines[0]).toContain(empty)
-      expect(lines[0]).toContain('gridnode start')
-    },
-  )
+  it.each([
+    ['status'],
+    ['peers'],
+    ['status', '--json'],
+    ['jobs'],
+    ['jobs', '--json'],
+    ['job', 'x'],
+    ['results', 'x'],
+    ['cancel', 'x'],
+    ['map', fixture, '--inputs', '-'],
+    ['run', '--inputs', '-', '--data-dir', empty, '--', 'echo'],
+  ])('%s with no daemon: one line naming the data dir, exit 3', async (...args) => {
+    const r = await runCli(args.includes('--data-dir') ? args : [...args, '--data-dir', empty], '1\n')
+    expect(r.code).toBe(3)
+    expect(r.stdout).toBe('')
+    const lines = r.stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(empty)
+    expect(lines[0]).toContain('gridnode start')
+  })
 
   it('honours GRIDNODE_HOME when --data-dir is absent', async () => {
     const r = await runCli(['peers'], undefined, { GRIDNODE_HOME: empty })
@@ -35,8 +45,21 @@ describe('the CLI', () => {
     [['start', '--listen', 'nonsense'], /--listen/],
     [['status', '--frobnicate'], /unknown option/],
     [['frobnicate'], /unknown command/],
+    [['map', '--inputs', '-'], /missing required argument 'module'/],
+    [['run', '--inputs', '-'], /missing required argument 'command'/],
+    [['jobs', '--limit', 'x'], /--limit.*invalid/],
   ])('%j is a usage error: exit 2 with a clear message', async (args, message) => {
     const r = await runCli([...args, '--data-dir', empty])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(message)
+  })
+
+  it.each([
+    [['demo', '--nodes', '0'], /--nodes.*invalid/],
+    [['demo', '--nodes', '99'], /--nodes 99: at most 16/],
+    [['demo', '--tasks', 'x'], /--tasks.*invalid/],
+  ])('%j is a usage error before any daemon starts: exit 2', async (args, message) => {
+    const r = await runCli(args)
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(message)
   })
