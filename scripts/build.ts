@@ -20,6 +20,8 @@ await build({
   target: 'node22',
   sourcemap: 'linked',
   logLevel: 'warning',
+  // esbuild bundles task modules at run time; it must stay a real package with its binary.
+  external: ['esbuild'],
   // Some dependencies still call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __gnRequire } from 'node:module'; const require = __gnRequire(import.meta.url);",

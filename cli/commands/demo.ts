@@ -7,7 +7,7 @@ import { LocalMesh, packageRoot } from '../demo/local-mesh.ts'
 import { type DemoReport, type NodeStats, summarize } from '../demo/summary.ts'
 import { positiveNumber } from '../flags.ts'
 import { EXIT, ExitError, printJson, shortId, table } from '../output.ts'
-import { progressWanted, showProgress } from '../progress-bar.ts'
+import { type ProgressDisplay, progressWanted, showProgress } from '../progress-bar.ts'
 
 interface DemoFlags {
   nodes?: number
@@ -33,14 +33,16 @@ export function registerDemo(program: Command): void {
       if (nodes > MAX_NODES) throw new ExitError(EXIT.usage, `--nodes ${nodes}: at most ${MAX_NODES}`)
       const cpus = opts.cpus ?? Math.max(1, Math.floor(availableParallelism() / nodes))
       const mesh = new LocalMesh({ nodes, cpusPerNode: cpus })
+      const ui: DemoUi = {}
       const onSigint = () => {
+        ui.display?.stop()
         process.stderr.write('\ngridnode demo: interrupted; stopping the mesh\n')
         mesh.stop().finally(() => process.exit(130))
       }
       process.once('SIGINT', onSigint)
       process.once('exit', () => mesh.killNow())
       try {
-        const report = await runDemo(mesh, { ...opts, nodes, cpus })
+        const report = await runDemo(mesh, { ...opts, nodes, cpus }, ui)
         if (opts.json) printJson(report)
         else printReport(report)
       } finally {
@@ -55,9 +57,15 @@ function say(opts: DemoFlags, line: string): void {
   if (!opts.json) process.stderr.write(`${line}\n`)
 }
 
+/** What Ctrl-C must tidy up: the progress bar hides the cursor while it is up. */
+interface DemoUi {
+  display?: ProgressDisplay
+}
+
 async function runDemo(
   mesh: LocalMesh,
   opts: DemoFlags & { nodes: number; cpus: number },
+  ui: DemoUi,
 ): Promise<DemoReport> {
   const tasks = opts.tasks ?? 200
   const samples = opts.samples ?? 5_000_000
@@ -91,6 +99,7 @@ async function runDemo(
   )
   const id = await job.id
   const display = showProgress(job, progressWanted(opts.json))
+  ui.display = display
   let counts: Array<{ inside: number; samples: number }>
   try {
     counts = await job.results()

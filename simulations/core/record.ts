@@ -4,9 +4,10 @@
  * the metrics. Numbers are rounded so the record reads well; it holds
  * nothing from the wall clock, so one seed gives one record, bit for bit.
  */
-import type { ScenarioSpec } from '../scenario.ts'
+
 import { meanOf } from '../model/dist.ts'
 import type { FaultPlan } from '../model/faults.ts'
+import type { ScenarioSpec } from '../scenario.ts'
 import { MSG, MSG_NAMES } from './metrics.ts'
 import type { Built } from './runner.ts'
 import type { LoopResult, Outcome, Sim, Strategy, StrategyName } from './sim.ts'
@@ -42,7 +43,14 @@ export interface RunRecord {
   mesh: { nodes: number; slots: number; cpuSpeed: number; gpus: number; gpuSpeed: number; joins: number }
   workload: { jobs: number; tasks: number; workMs: number; meanCostMs: number; maxCostMs: number }
   lowerBound: { ms: number; workOverSpeedMs: number; gpuWorkOverSpeedMs: number; chainMs: number }
-  faults: { crashes: number; recoveries: number; leaves: number; joins: number; partitions: number; safetyEndsAtMs: number }
+  faults: {
+    crashes: number
+    recoveries: number
+    leaves: number
+    joins: number
+    partitions: number
+    safetyEndsAtMs: number
+  }
   outcome: Outcome
   violations: string[]
   metrics: RunMetrics
@@ -51,7 +59,14 @@ export interface RunRecord {
   steps: number
   virtualEndMs: number
   series: { binMs: number; t0Ms: number; utilization: number[] }
-  jobs: Array<{ id: string; owner: number; tasks: number; submitAtMs: number; finishedAtMs: number | null; status: string }>
+  jobs: Array<{
+    id: string
+    owner: number
+    tasks: number
+    submitAtMs: number
+    finishedAtMs: number | null
+    status: string
+  }>
   gantt?: Array<[number, number, number, number, number, number]>
 }
 
@@ -60,7 +75,13 @@ export function r3(x: number): number {
   return Math.round(x * 1000) / 1000
 }
 
-export function buildRecord(built: Built, name: StrategyName, sim: Sim, strategy: Strategy, loop: LoopResult): RunRecord {
+export function buildRecord(
+  built: Built,
+  name: StrategyName,
+  sim: Sim,
+  strategy: Strategy,
+  loop: LoopResult,
+): RunRecord {
   const { spec, model } = built
   const w = model.work
   const cap = model.mesh.capacity()
@@ -90,7 +111,13 @@ export function buildRecord(built: Built, name: StrategyName, sim: Sim, strategy
       gpuSpeed: r3(cap.gpu),
       joins: model.mesh.size - model.mesh.initial,
     },
-    workload: { jobs: w.jobs.length, tasks: w.total, workMs: r3(w.bound.workMs), meanCostMs: r3(w.bound.workMs / Math.max(1, w.total)), maxCostMs: r3(maxCost) },
+    workload: {
+      jobs: w.jobs.length,
+      tasks: w.total,
+      workMs: r3(w.bound.workMs),
+      meanCostMs: r3(w.bound.workMs / Math.max(1, w.total)),
+      maxCostMs: r3(maxCost),
+    },
     lowerBound: {
       ms: r3(w.bound.ms),
       workOverSpeedMs: r3(w.bound.workOverSpeedMs),

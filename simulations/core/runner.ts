@@ -5,10 +5,11 @@
  * model with the same loop seed. The record a run returns depends on the
  * seed only (wall-clock figures are kept apart in `perf`).
  */
-import type { Scenario, ScenarioSpec } from '../scenario.ts'
+
 import { planFaults } from '../model/faults.ts'
 import { Mesh } from '../model/mesh.ts'
 import { Workload } from '../model/workload.ts'
+import type { Scenario, ScenarioSpec } from '../scenario.ts'
 import { CentralStrategy } from '../strategies/central.ts'
 import { GridnodeStrategy } from '../strategies/gridnode.ts'
 import { RandomPushStrategy } from '../strategies/random-push.ts'
@@ -75,6 +76,10 @@ export function runStrategy(
   sim.attach(strategy, progress)
   const loop = sim.run()
   const record = buildRecord(built, name, sim, strategy, loop)
-  const perf = { wallMs: loop.wallMs, steps: loop.steps, eventsPerSec: loop.steps / Math.max(1e-9, loop.wallMs / 1000) }
+  const perf = {
+    wallMs: loop.wallMs,
+    steps: loop.steps,
+    eventsPerSec: loop.steps / Math.max(1e-9, loop.wallMs / 1000),
+  }
   return { record, perf }
 }

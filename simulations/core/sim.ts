@@ -8,11 +8,12 @@
  * invariants. A run has a safety phase with faults, then a liveness phase
  * without them that must converge within the step and time budgets.
  */
-import type { ScenarioSpec } from '../scenario.ts'
+
 import type { FaultEvent, FaultPlan } from '../model/faults.ts'
 import type { Mesh } from '../model/mesh.ts'
 import { Network } from '../model/network.ts'
 import type { SimJob, Workload } from '../model/workload.ts'
+import type { ScenarioSpec } from '../scenario.ts'
 import { EventHeap } from './heap.ts'
 import { Metrics } from './metrics.ts'
 import { Rng } from './rng.ts'
@@ -266,8 +267,7 @@ export class Sim {
     for (const f of this.faults.events) this.heap.push(f.at, K_FAULT, 0, 0, 0, f)
     this.heap.push(this.faults.safetyEndsAt, K_SAFETY_END, 0, 0, 0, undefined)
     const budget = this.spec.stepBudget ?? 200_000_000
-    const timeLimit =
-      this.faults.safetyEndsAt + (this.spec.livenessLb ?? 20) * this.work.bound.ms + 60_000
+    const timeLimit = this.faults.safetyEndsAt + (this.spec.livenessLb ?? 20) * this.work.bound.ms + 60_000
     let outcome: Outcome = 'ok'
     let lastFinishAt = Number.NaN
     let settleUntil = Number.POSITIVE_INFINITY
@@ -340,7 +340,8 @@ export class Sim {
     switch (kind) {
       case K_SUBMIT: {
         const job = this.work.jobs[a]
-        for (const t of job.inputs) if (t.deps.length === 0) this.metrics.readyAt[job.base + t.index] = this.now
+        for (const t of job.inputs)
+          if (t.deps.length === 0) this.metrics.readyAt[job.base + t.index] = this.now
         this.strategy.submit(job)
         return
       }

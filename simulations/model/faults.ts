@@ -25,7 +25,14 @@ export interface FaultPlan {
   recoverForLiveness: boolean
 }
 
-export function planFaults(f: FaultSpec, mesh: Mesh, spared: Set<number>, t0: number, lbMs: number, seed: number): FaultPlan {
+export function planFaults(
+  f: FaultSpec,
+  mesh: Mesh,
+  spared: Set<number>,
+  t0: number,
+  lbMs: number,
+  seed: number,
+): FaultPlan {
   const rng = new Rng(seed)
   const events: FaultEvent[] = []
   const at = (w: [number, number]) => t0 + lbMs * (w[0] + (w[1] - w[0]) * rng.next())
@@ -49,12 +56,14 @@ export function planFaults(f: FaultSpec, mesh: Mesh, spared: Set<number>, t0: nu
     for (const node of pick(c.fraction, c.includeOwners ?? false)) {
       const t = at(c.windowLb)
       events.push({ at: t, kind: 'crash', node, detectMs: draw(c.detectMs, rng) })
-      if (c.recoverAfterMs !== undefined) events.push({ at: t + draw(c.recoverAfterMs, rng), kind: 'recover', node })
+      if (c.recoverAfterMs !== undefined)
+        events.push({ at: t + draw(c.recoverAfterMs, rng), kind: 'recover', node })
     }
   }
   const l = f.leaves
   if (l !== undefined) {
-    for (const node of pick(l.fraction, false)) events.push({ at: at(l.windowLb), kind: 'leave', node, detectMs: 5 })
+    for (const node of pick(l.fraction, false))
+      events.push({ at: at(l.windowLb), kind: 'leave', node, detectMs: 5 })
   }
   const j = f.joins
   if (j !== undefined) {

@@ -38,7 +38,8 @@ export class Network {
     const u = pairUniform(this.seed, a, b)
     const v = pairUniform(this.seed ^ 0x5bd1e995, a, b)
     const s = this.spec
-    const far = s.kind === 'wan' || (s.kind === 'regions' && this.mesh.nodes[a].region !== this.mesh.nodes[b].region)
+    const far =
+      s.kind === 'wan' || (s.kind === 'regions' && this.mesh.nodes[a].region !== this.mesh.nodes[b].region)
     return Math.max(0, drawWith(far ? s.farMs : s.nearMs, u, v))
   }
 

@@ -59,7 +59,8 @@ export class Workload {
     for (const plan of spec.jobs) {
       for (let k = 0; k < plan.count; k++) {
         const owner = plan.owner === 'spread' ? Math.floor((k * spec.nodes) / plan.count) : plan.owner
-        if (owner < 0 || owner >= spec.nodes) throw new Error(`job ${plan.name}: owner ${owner} is not a node`)
+        if (owner < 0 || owner >= spec.nodes)
+          throw new Error(`job ${plan.name}: owner ${owner} is not a node`)
         const job = this.makeJob(plan, number++, k, owner, base, rng, mesh)
         this.jobs.push(job)
         this.byId.set(job.id, job)
@@ -85,13 +86,22 @@ export class Workload {
     this.depTargets = new Int32Array(this.depOffsets[base])
     const fill = this.depOffsets.slice(0, base)
     for (const job of this.jobs) {
-      for (const t of job.inputs) for (const d of t.deps) this.depTargets[fill[job.base + d]++] = job.base + t.index
+      for (const t of job.inputs)
+        for (const d of t.deps) this.depTargets[fill[job.base + d]++] = job.base + t.index
     }
     this.firstSubmitAt = this.jobs.reduce((m, j) => Math.min(m, j.submitAt), Number.POSITIVE_INFINITY)
     this.bound = this.lowerBound(mesh)
   }
 
-  private makeJob(plan: JobPlan, number: number, k: number, owner: number, base: number, rng: Rng, mesh: Mesh): SimJob {
+  private makeJob(
+    plan: JobPlan,
+    number: number,
+    k: number,
+    owner: number,
+    base: number,
+    rng: Rng,
+    mesh: Mesh,
+  ): SimJob {
     const id = `${plan.name}-${k}`
     const spec: JobSpec = {
       id,

@@ -35,7 +35,13 @@ export const HETEROGENEOUS: NodeClass[] = [
 ]
 
 export const UNIFORM_NODES: NodeClass[] = [
-  { weight: 1, slots: { kind: 'fixed', value: 4 }, speed: { kind: 'fixed', value: 1 }, memoryMB: 16384, gpus: 0 },
+  {
+    weight: 1,
+    slots: { kind: 'fixed', value: 4 },
+    speed: { kind: 'fixed', value: 1 },
+    memoryMB: 16384,
+    gpus: 0,
+  },
 ]
 
 /** Three regions: 0.2-2 ms inside one, 20-120 ms across (one way). */

@@ -12,7 +12,15 @@ export const scenario = defineScenario({
   defaultNodes: 2,
   build: ({ nodes }) => ({
     nodes,
-    nodeClasses: [{ weight: 1, slots: { kind: 'fixed', value: 1 }, speed: { kind: 'fixed', value: 1 }, memoryMB: 1024, gpus: 0 }],
+    nodeClasses: [
+      {
+        weight: 1,
+        slots: { kind: 'fixed', value: 1 },
+        speed: { kind: 'fixed', value: 1 },
+        memoryMB: 1024,
+        gpus: 0,
+      },
+    ],
     network: {
       kind: 'lan',
       nearMs: { kind: 'fixed', value: 1 },

@@ -71,9 +71,29 @@ export abstract class Baseline implements Strategy {
   protected abstract timer(kind: number, a: number, b: number, obj: unknown): void
   protected abstract checkTables(): void
 
-  send(from: number, to: number, type: number, bytes: number, what: number, gids: number[], extra = 0, x = 0): void {
+  send(
+    from: number,
+    to: number,
+    type: number,
+    bytes: number,
+    what: number,
+    gids: number[],
+    extra = 0,
+    x = 0,
+  ): void {
     const sim = this.sim
-    const p: Packet = { from, fromInc: sim.inc[from], to, toInc: sim.inc[to], type, bytes, what, gids, extra, x }
+    const p: Packet = {
+      from,
+      fromInc: sim.inc[from],
+      to,
+      toInc: sim.inc[to],
+      type,
+      bytes,
+      what,
+      gids,
+      extra,
+      x,
+    }
     this.transmit(p)
   }
 
@@ -147,7 +167,8 @@ export abstract class Baseline implements Strategy {
       const st = this.state[g]
       if ((st === DONE) !== (sim.metrics.accepted[g] === 1))
         sim.violation(`task ${sim.taskName(g)}: table says ${st}, accepted ${sim.metrics.accepted[g]}`)
-      if ((st === HELD) !== (this.holder[g] >= 0)) sim.violation(`task ${sim.taskName(g)}: holder ${this.holder[g]} in state ${st}`)
+      if ((st === HELD) !== this.holder[g] >= 0)
+        sim.violation(`task ${sim.taskName(g)}: holder ${this.holder[g]} in state ${st}`)
     }
     this.checkTables()
   }

@@ -166,7 +166,16 @@ export class CentralStrategy extends Baseline {
         this.heardFrom(p.from)
         if (this.acked[g] === 0 && this.state[g] !== DONE) {
           this.acked[g] = 1
-          this.send(BROKER, this.ownerOf(g), MSG.forward, HEADER_BYTES + 56 + this.resultBytes(g), W_FORWARD, [g], 0, p.x)
+          this.send(
+            BROKER,
+            this.ownerOf(g),
+            MSG.forward,
+            HEADER_BYTES + 56 + this.resultBytes(g),
+            W_FORWARD,
+            [g],
+            0,
+            p.x,
+          )
         } else this.sim.metrics.duplicateResults++
         this.park(p.extra)
         break
@@ -205,7 +214,8 @@ export class CentralStrategy extends Baseline {
         const entry = cr.shift()
         const chan = Math.floor(entry / 0x100000)
         const node = this.chanNode[chan]
-        if (this.chanState[chan] !== 1 || this.chanStamp[chan] !== entry % 0x100000 || this.gone[node] === 1) continue
+        if (this.chanState[chan] !== 1 || this.chanStamp[chan] !== entry % 0x100000 || this.gone[node] === 1)
+          continue
         this.chanState[chan] = 2
         const g = q.shift()
         this.state[g] = HELD
@@ -228,7 +238,8 @@ export class CentralStrategy extends Baseline {
   runDone(run: Run): void {
     const node = run.node
     let chan = -1
-    for (let c = this.chanBase[node]; c < this.chanBase[node + 1]; c++) if (this.chanTask[c] === run.gid) chan = c
+    for (let c = this.chanBase[node]; c < this.chanBase[node + 1]; c++)
+      if (this.chanTask[c] === run.gid) chan = c
     if (chan < 0) throw new Error(`central: run of ${run.gid} on node ${node} has no channel`)
     this.chanTask[chan] = -1
     const bytes = HEADER_BYTES + 56 + this.resultBytes(run.gid)
@@ -307,6 +318,11 @@ export class CentralStrategy extends Baseline {
   }
 
   stats(): Record<string, number> {
-    return { delivered: this.delivered, requeued: this.requeued, resent: this.resent, brokerBusyUntil: this.busyUntil }
+    return {
+      delivered: this.delivered,
+      requeued: this.requeued,
+      resent: this.resent,
+      brokerBusyUntil: this.busyUntil,
+    }
   }
 }

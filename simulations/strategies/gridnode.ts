@@ -69,7 +69,8 @@ export class GridnodeStrategy implements Strategy {
     this.lastCheck = new Float64Array(n).fill(Number.NEGATIVE_INFINITY)
     for (const m of sim.mesh.nodes) this.index.set(m.key, m.index)
     for (const j of sim.work.jobs) this.owners.add(j.owner)
-    this.contacts = sim.mesh.neighbours !== undefined ? sim.mesh.nodes.map(() => new Set<number>()) : undefined
+    this.contacts =
+      sim.mesh.neighbours !== undefined ? sim.mesh.nodes.map(() => new Set<number>()) : undefined
     this.persisted = new Array(sim.work.total).fill(undefined)
     this.fullCheck = (sim.spec.check ?? 'sampled') === 'full'
     this.checkIntervalMs = sim.spec.checkIntervalMs ?? 1000
@@ -128,9 +129,20 @@ export class GridnodeStrategy implements Strategy {
       for (let i = 0; i < job.size; i++) {
         const r = this.persisted[job.base + i]
         if (r === undefined) continue
-        finished.push({ index: i, ok: r.outcome.status === 'ok', value: r.outcome.status === 'ok' ? r.outcome.value : undefined })
+        finished.push({
+          index: i,
+          ok: r.outcome.status === 'ok',
+          value: r.outcome.status === 'ok' ? r.outcome.value : undefined,
+        })
       }
-      this.feed(node, { type: 'job-restored', at: 0, cause: `restore:${job.id}`, job: job.spec, tasks: job.inputs, finished })
+      this.feed(node, {
+        type: 'job-restored',
+        at: 0,
+        cause: `restore:${job.id}`,
+        job: job.spec,
+        tasks: job.inputs,
+        finished,
+      })
     }
     this.notifyPeers(node, 20, 'peer-connected')
   }
@@ -185,7 +197,12 @@ export class GridnodeStrategy implements Strategy {
   }
 
   private notifyPeers(node: number, delayMs: number, type: 'peer-gone' | 'peer-connected'): void {
-    const ev: SchedulerEvent = { type, at: 0, cause: `${type}:${this.sim.key(node)}`, peer: this.sim.key(node) }
+    const ev: SchedulerEvent = {
+      type,
+      at: 0,
+      cause: `${type}:${this.sim.key(node)}`,
+      peer: this.sim.key(node),
+    }
     for (const o of this.observers(node)) this.sharedTo(o, node, delayMs, ev)
   }
 
@@ -245,7 +262,8 @@ export class GridnodeStrategy implements Strategy {
         const m = obj as Msg
         if (!sim.net.reachable(m.from, a)) return this.undelivered(a, m, true)
         this.feed(a, m.ev)
-        if (m.answered && m.fail !== undefined && sim.net.lost(sim.rng)) this.later(m.from, m.fromInc, this.lossDetectMs, m.fail)
+        if (m.answered && m.fail !== undefined && sim.net.lost(sim.rng))
+          this.later(m.from, m.fromInc, this.lossDetectMs, m.fail)
         return
       }
       case K_FEED:
@@ -327,8 +345,23 @@ export class GridnodeStrategy implements Strategy {
           c.to,
           MSG.stealRequest,
           STEAL_REQUEST_BYTES,
-          { type: 'steal-requested', at: 0, cause: c.cause, from: self, requestId: c.requestId, free: c.free, max: c.max },
-          { type: 'steal-failed', at: 0, cause: c.cause, from: c.to, requestId: c.requestId, reason: 'stream broke' },
+          {
+            type: 'steal-requested',
+            at: 0,
+            cause: c.cause,
+            from: self,
+            requestId: c.requestId,
+            free: c.free,
+            max: c.max,
+          },
+          {
+            type: 'steal-failed',
+            at: 0,
+            cause: c.cause,
+            from: c.to,
+            requestId: c.requestId,
+            reason: 'stream broke',
+          },
         )
       case 'reply-steal':
         return this.send(
@@ -336,11 +369,32 @@ export class GridnodeStrategy implements Strategy {
           c.to,
           MSG.stealReply,
           batchBytes(c.batch),
-          { type: 'steal-granted', at: 0, cause: c.cause, from: self, requestId: c.requestId, batch: c.batch },
+          {
+            type: 'steal-granted',
+            at: 0,
+            cause: c.cause,
+            from: self,
+            requestId: c.requestId,
+            batch: c.batch,
+          },
           c.batch.tasks.length > 0
-            ? { type: 'grant-failed', at: 0, cause: c.cause, to: c.to, requestId: c.requestId, batch: c.batch }
+            ? {
+                type: 'grant-failed',
+                at: 0,
+                cause: c.cause,
+                to: c.to,
+                requestId: c.requestId,
+                batch: c.batch,
+              }
             : undefined,
-          { type: 'steal-failed', at: 0, cause: c.cause, from: self, requestId: c.requestId, reason: 'stream broke' },
+          {
+            type: 'steal-failed',
+            at: 0,
+            cause: c.cause,
+            from: self,
+            requestId: c.requestId,
+            reason: 'stream broke',
+          },
         )
       case 'push-batch':
         this.sim.metrics.message(MSG.push, SMALL_BYTES)
@@ -391,7 +445,13 @@ export class GridnodeStrategy implements Strategy {
           cancelledJobs: c.cancelledJobs,
         })
       case 'send-cancel':
-        return this.send(node, c.to, MSG.cancel, SMALL_BYTES, { type: 'cancel-received', at: 0, cause: c.cause, from: self, job: c.job })
+        return this.send(node, c.to, MSG.cancel, SMALL_BYTES, {
+          type: 'cancel-received',
+          at: 0,
+          cause: c.cause,
+          from: self,
+          job: c.job,
+        })
       case 'publish-advert':
         return this.publish(node, c)
       case 'run-task':
@@ -421,7 +481,14 @@ export class GridnodeStrategy implements Strategy {
 
   private publish(node: number, c: Cmd<'publish-advert'>): void {
     const sim = this.sim
-    const ev: SchedulerEvent = { type: 'advert-received', at: 0, cause: c.cause, peer: sim.key(node), advert: c.advert, rttMs: 0 }
+    const ev: SchedulerEvent = {
+      type: 'advert-received',
+      at: 0,
+      cause: c.cause,
+      peer: sim.key(node),
+      advert: c.advert,
+      rttMs: 0,
+    }
     const bytes = advertBytes(c.advert)
     const nb = sim.mesh.neighbours
     if (nb === undefined) {
@@ -442,8 +509,10 @@ export class GridnodeStrategy implements Strategy {
     const job = this.sim.work.job(c.job.id)
     if (job === undefined) throw new Error(`run-task of unknown job ${c.job.id}`)
     const gid = job.base + c.task.index
-    if (this.sim.runs[node].has(gid)) this.sim.violation(`${this.sim.key(node)} runs ${job.id}/${c.task.index} twice at once`)
-    if (c.gpus.length !== Math.ceil(job.spec.resources.gpu)) this.sim.violation(`run-task with ${c.gpus.length} GPUs`)
+    if (this.sim.runs[node].has(gid))
+      this.sim.violation(`${this.sim.key(node)} runs ${job.id}/${c.task.index} twice at once`)
+    if (c.gpus.length !== Math.ceil(job.spec.resources.gpu))
+      this.sim.violation(`run-task with ${c.gpus.length} GPUs`)
     this.sim.beginRun(node, gid, c.task.attempt)
   }
 
@@ -492,7 +561,9 @@ export class GridnodeStrategy implements Strategy {
     for (let i = 0; i < this.sched.length; i++) {
       const a = this.sched[i]?.advert()
       if (a !== undefined && (a.running > 0 || a.ready.length > 0))
-        out.push(`${this.sim.key(i)} still holds tasks (${a.running} running, ${a.ready.length} ready classes)`)
+        out.push(
+          `${this.sim.key(i)} still holds tasks (${a.running} running, ${a.ready.length} ready classes)`,
+        )
     }
     return out
   }

@@ -37,7 +37,14 @@ export class RandomPushStrategy extends Baseline {
 
   constructor(sim: Sim) {
     super(sim)
-    this.q = sim.mesh.nodes.map((m) => ({ cpu: [], gpu: [], cpuHead: 0, gpuHead: 0, freeSlots: m.slots, freeGpus: m.gpus }))
+    this.q = sim.mesh.nodes.map((m) => ({
+      cpu: [],
+      gpu: [],
+      cpuHead: 0,
+      gpuHead: 0,
+      freeSlots: m.slots,
+      freeGpus: m.gpus,
+    }))
     this.heldBy = sim.mesh.nodes.map(() => new Set<number>())
     this.present = new Uint8Array(sim.mesh.size)
     for (const j of sim.work.jobs) {
@@ -136,7 +143,16 @@ export class RandomPushStrategy extends Baseline {
     const job = this.sim.work.jobs[this.sim.work.jobOf[run.gid]]
     q.freeSlots++
     if (job.gpu) q.freeGpus++
-    this.send(run.node, job.owner, MSG.results, HEADER_BYTES + 56 + job.plan.resultBytes, W_RESULT, [run.gid], 0, run.end - run.start)
+    this.send(
+      run.node,
+      job.owner,
+      MSG.results,
+      HEADER_BYTES + 56 + job.plan.resultBytes,
+      W_RESULT,
+      [run.gid],
+      0,
+      run.end - run.start,
+    )
     this.startRunnable(run.node)
   }
 
@@ -147,7 +163,8 @@ export class RandomPushStrategy extends Baseline {
 
   crashed(node: number, detectMs: number): void {
     this.reset(node)
-    for (const owner of this.gone.keys()) this.sim.schedule(this.sim.now + detectMs, K_GONE, owner, node, 0, undefined)
+    for (const owner of this.gone.keys())
+      this.sim.schedule(this.sim.now + detectMs, K_GONE, owner, node, 0, undefined)
   }
 
   protected timer(kind: number, a: number, b: number): void {
@@ -169,7 +186,8 @@ export class RandomPushStrategy extends Baseline {
 
   recovered(node: number): void {
     this.reset(node)
-    for (const owner of this.gone.keys()) this.sim.schedule(this.sim.now + 20, K_BACK, owner, node, 0, undefined)
+    for (const owner of this.gone.keys())
+      this.sim.schedule(this.sim.now + 20, K_BACK, owner, node, 0, undefined)
   }
 
   joined(node: number): void {
@@ -192,7 +210,8 @@ export class RandomPushStrategy extends Baseline {
       const m = this.sim.mesh.nodes[i]
       if (this.sim.alive[i] === 1 && q.freeSlots + this.sim.runs[i].size * 1 < 0)
         this.sim.violation(`random-push: node ${i} slot accounting is off`)
-      if (q.freeSlots > m.slots || q.freeGpus > m.gpus) this.sim.violation(`random-push: node ${i} frees more than it has`)
+      if (q.freeSlots > m.slots || q.freeGpus > m.gpus)
+        this.sim.violation(`random-push: node ${i} frees more than it has`)
     }
   }
 
@@ -200,7 +219,8 @@ export class RandomPushStrategy extends Baseline {
     const out: string[] = []
     for (let i = 0; i < this.q.length; i++) {
       const q = this.q[i]
-      if (this.sim.alive[i] === 1 && (q.cpuHead < q.cpu.length || q.gpuHead < q.gpu.length)) out.push(`random-push: node ${i} still has queued tasks`)
+      if (this.sim.alive[i] === 1 && (q.cpuHead < q.cpu.length || q.gpuHead < q.gpu.length))
+        out.push(`random-push: node ${i} still has queued tasks`)
     }
     return out
   }

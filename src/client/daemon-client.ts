@@ -3,7 +3,7 @@
  * (api.json for the address, api.token for the bearer token). Errors from the
  * daemon come back as GridnodeErrors with their original code.
  */
-import { Agent, type IncomingMessage, request as httpRequest } from 'node:http'
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { resolveDataDir } from '../node/config/load.ts'
 import { processAlive, readApiInfo } from '../node/data-dir.ts'
 import { NoDaemonError } from '../node/errors.ts'
@@ -52,27 +52,32 @@ export class DaemonClient {
     }
     if (payload !== undefined) headers['content-length'] = Buffer.byteLength(payload)
     return new Promise<T>((resolve, reject) => {
-      const req = httpRequest(`${this.url}${path}`, { method, headers, agent: AGENT, signal }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('error', reject)
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          const status = res.statusCode ?? 0
-          let json: unknown
-          try {
-            json = text.length > 0 ? JSON.parse(text) : undefined
-          } catch {
-            json = undefined
-          }
-          if (status >= 200 && status < 300) return resolve(json as T)
-          const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error
-          reject(errorFromCode(e?.code ?? 'GN_HTTP', e?.message ?? `${method} ${path}: HTTP ${status}`))
-        })
-      })
+      const req = httpRequest(
+        `${this.url}${path}`,
+        { method, headers, agent: AGENT, signal },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', reject)
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            const status = res.statusCode ?? 0
+            let json: unknown
+            try {
+              json = text.length > 0 ? JSON.parse(text) : undefined
+            } catch {
+              json = undefined
+            }
+            if (status >= 200 && status < 300) return resolve(json as T)
+            const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+            reject(errorFromCode(e?.code ?? 'GN_HTTP', e?.message ?? `${method} ${path}: HTTP ${status}`))
+          })
+        },
+      )
       req.on('error', (err: Error) => {
         if (signal?.aborted) reject(err)
-        else reject(new NoDaemonError(this.dataDir, `its API at ${this.url} does not answer: ${causeOf(err)}`))
+        else
+          reject(new NoDaemonError(this.dataDir, `its API at ${this.url} does not answer: ${causeOf(err)}`))
       })
       req.end(payload)
     })

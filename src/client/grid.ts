@@ -246,10 +246,11 @@ export interface ConnectOptions extends DaemonClientOptions {
 export async function connect(opts: ConnectOptions = {}): Promise<Grid> {
   const client = DaemonClient.open(opts)
   const timeoutMs = opts.timeoutMs ?? 10_000
+  const signal = AbortSignal.timeout(timeoutMs)
   try {
-    await client.request('GET', '/v1/status', undefined, AbortSignal.timeout(timeoutMs))
+    await client.request('GET', '/v1/status', undefined, signal)
   } catch (err) {
-    if ((err as Error).name !== 'TimeoutError') throw err
+    if (!signal.aborted) throw err
     throw new NoDaemonError(client.dataDir, `its API did not answer within ${timeoutMs} ms`)
   }
   return new Grid(client)

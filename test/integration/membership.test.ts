@@ -105,14 +105,24 @@ describe('a four-node mesh on loopback', () => {
     const id = leaving.peerId
     await leaving.stop()
     const t0 = Date.now()
-    await eventually('the others to drop the stopped node', async () => {
-      for (const node of [a, others[0], others[2]]) if ((await peersOf(node)).some((p) => p.peerId === id)) return false
-      return true
-    }, 10_000, 100)
+    await eventually(
+      'the others to drop the stopped node',
+      async () => {
+        for (const node of [a, others[0], others[2]])
+          if ((await peersOf(node)).some((p) => p.peerId === id)) return false
+        return true
+      },
+      10_000,
+      100,
+    )
     // Expiry takes three missed 1 s heartbeats; a clean leave is seen through the closed connections.
     expect(Date.now() - t0).toBeLessThan(2500)
     await leaving.start()
-    await eventually('the stopped node to come back', async () => (await peersOf(a)).some((p) => p.peerId === id), CONVERGE_MS)
+    await eventually(
+      'the stopped node to come back',
+      async () => (await peersOf(a)).some((p) => p.peerId === id),
+      CONVERGE_MS,
+    )
   })
 
   it('drops a kill -9 member, then takes it back with the same peer ID after a restart', async () => {
