@@ -93,10 +93,11 @@ describe('jobs on a four-node mesh', () => {
   }, 120_000)
 
   it('puts a node that joins mid-job to work', async () => {
+    // About 10 s of work on 8 slots: long enough for a daemon to start and join on a loaded machine.
     const job = grid.map<number, number>(
       WORK,
       'sleepThen',
-      Array.from({ length: 600 }, () => 20),
+      Array.from({ length: 1600 }, () => 50),
     )
     const id = await job.id
     await eventually(
