@@ -42,8 +42,8 @@ export class Adverts {
   private timer?: NodeJS.Timeout
   private pingTimer?: NodeJS.Timeout
   private rejected = 0
-  /** Recent advert delays (receive time minus send time), for status and benchmarks. */
-  private readonly delays: number[] = []
+  /** Recent advert delays (receive time minus send time) with their arrival times. */
+  private delays: Array<{ at: number; ms: number }> = []
   private lastPublishAt = 0
 
   constructor(node: GridLibp2p, opts: AdvertsOptions) {
@@ -57,9 +57,15 @@ export class Adverts {
     return this.rejected
   }
 
-  /** Propagation delay of recently received adverts (same-host clocks make this exact on loopback). */
-  delayStats(): { n: number; p50: number; p99: number } {
-    const sorted = [...this.delays].sort((x, y) => x - y)
+  /**
+   * Propagation delay of adverts received in the last 10 s (same-host clocks make this exact on
+   * loopback; across machines it includes clock skew).
+   */
+  delayStats(now = Date.now()): { n: number; p50: number; p99: number } {
+    const sorted = this.delays
+      .filter((d) => now - d.at <= 10_000)
+      .map((d) => d.ms)
+      .sort((x, y) => x - y)
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
     return { n: sorted.length, p50: at(0.5), p99: at(0.99) }
   }
@@ -149,8 +155,8 @@ export class Adverts {
     const result = validateAdvert(data, { mesh: this.opts.mesh, from, now: Date.now(), maxAgeMs: 60_000 })
     if (!result.ok) return
     const now = Date.now()
-    this.delays.push(now - result.advert.sentAtMs)
-    if (this.delays.length > 2000) this.delays.splice(0, this.delays.length - 1000)
+    this.delays.push({ at: now, ms: now - result.advert.sentAtMs })
+    if (this.delays.length > 4000) this.delays = this.delays.slice(-2000)
     const isNew = this.table.upsert(result.advert, now)
     if (isNew) {
       this.opts.log.info(
