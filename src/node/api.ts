@@ -90,7 +90,10 @@ export class ApiServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
-    res.on('close', () => controller.abort())
+    // Only a client that leaves before its answer aborts the handler (creating abort reasons is not free).
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort()
+    })
     try {
       if (!this.authorized(req))
         throw new ApiError(

@@ -21,7 +21,9 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   })
   api.route('POST', '/v1/jobs', (req) => {
     const submitted = driver.submit(parseSubmit(req.body))
-    return req.query.get('wait') === '1' ? waitForJob(driver, submitted.id, req.signal) : submitted
+    return req.query.get('wait') === '1'
+      ? waitForJob(driver, submitted.id, submitted.total, req.signal)
+      : submitted
   })
   api.route('GET', '/v1/jobs', (req) => {
     const limit = Math.min(1000, Number(req.query.get('limit') ?? 100) || 100)
@@ -92,25 +94,26 @@ export function resultJson(r: StoredResult) {
   }
 }
 
-/** `?wait=1`: answer once the job has finished, results included (one request per small job). */
-function waitForJob(driver: Driver, id: string, signal: AbortSignal) {
+/**
+ * `?wait=1`: answer once the job has finished, results included (one request per small job).
+ * Subscribed right after the submit, before any task can end, so the results come from the
+ * events, not from the store.
+ */
+function waitForJob(driver: Driver, id: string, total: number, signal: AbortSignal) {
   return new Promise((resolve, reject) => {
-    const answer = () => {
-      unsubscribe()
-      const job = driver.hub.store.job(id)!
-      resolve({
-        id,
-        status: job.status,
-        total: job.total,
-        results: driver.hub.store.results(id).map(resultJson),
-      })
-    }
-    const unsubscribe = driver.hub.subscribe(id, (e) => e.type === 'finished' && answer())
+    const results: StoredResult[] = []
+    const unsubscribe = driver.hub.subscribe(id, (e) => {
+      if (e.type === 'results') results.push(...e.results)
+      else if (e.type === 'finished') {
+        unsubscribe()
+        results.sort((a, b) => a.index - b.index)
+        resolve({ id, status: e.status, total, results: results.map(resultJson) })
+      }
+    })
     signal.addEventListener('abort', () => {
       unsubscribe()
       reject(new ApiError(499, 'GN_CLIENT_GONE', 'the client went away'))
     })
-    if (driver.hub.store.job(id)?.status !== 'running') answer()
   })
 }
 
