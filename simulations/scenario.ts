@@ -39,8 +39,11 @@ export interface NodeClass {
 export type GossipSpec =
   /** Every node hears every advert (the design's gossipsub topic; exact, O(N²) deliveries). */
   | { mode: 'all' }
-  /** Each node hears the adverts of about `peers` random neighbours (symmetric links). */
-  | { mode: 'neighbourhood'; peers: number }
+  /**
+   * Each node hears the adverts of about `peers` random neighbours (symmetric links);
+   * with ownersToAll, the adverts of nodes that own jobs also reach every node.
+   */
+  | { mode: 'neighbourhood'; peers: number; ownersToAll?: boolean }
 
 export interface NetworkSpec {
   /** lan: one site; wan: every link far; regions: `regions` sites, near inside, far across. */
@@ -169,6 +172,8 @@ export interface Scenario {
   name: string
   description: string
   defaultNodes: number
+  /** Strategies the scenario is meant for (default: all three). */
+  strategies?: ReadonlyArray<'gridnode' | 'central' | 'random-push'>
   build(p: BuildParams): ScenarioSpec
 }
 

@@ -54,6 +54,8 @@ export class Metrics {
   wastedSlotMs = 0
   duplicateResults = 0
   private lastAt: number
+  private bin = 0
+  private binEnd: number
   /** Integration stops here (the last job's finish). */
   stopAt = Number.POSITIVE_INFINITY
   readonly t0: number
@@ -66,6 +68,7 @@ export class Metrics {
     this.finishes = new Uint16Array(tasks)
     this.accepted = new Uint8Array(tasks)
     this.lastAt = t0
+    this.binEnd = t0 + binMs
     this.t0 = t0
     this.binMs = binMs
     this.gantt = gantt ? [] : undefined
@@ -76,29 +79,31 @@ export class Metrics {
     this.msgBytes[type] += bytes
   }
 
-  /** Integrates busy and alive slot time up to `now`. */
+  /** Integrates busy and alive slot time up to `at` (bins advance one by one, no rounding loops). */
   advance(at: number): void {
-    const now = at < this.stopAt ? at : this.stopAt
+    const now = Math.min(at, this.stopAt)
     if (now <= this.lastAt) return
     let t = this.lastAt
-    while (t < now) {
-      const bin = Math.floor((t - this.t0) / this.binMs)
-      const binEnd = this.t0 + (bin + 1) * this.binMs
-      const to = binEnd < now ? binEnd : now
-      const dt = to - t
-      if (bin >= 0) {
-        while (this.busyBins.length <= bin) {
-          this.busyBins.push(0)
-          this.aliveBins.push(0)
-        }
-        this.busyBins[bin] += this.busySlots * dt
-        this.aliveBins[bin] += this.aliveSlots * dt
-        this.busySlotMs += this.busySlots * dt
-        this.aliveSlotMs += this.aliveSlots * dt
-      }
-      t = to
+    while (now > this.binEnd) {
+      this.add(this.binEnd - t)
+      t = this.binEnd
+      this.bin++
+      this.binEnd = this.t0 + (this.bin + 1) * this.binMs
     }
+    this.add(now - t)
     this.lastAt = now
+  }
+
+  private add(dt: number): void {
+    if (dt <= 0) return
+    while (this.busyBins.length <= this.bin) {
+      this.busyBins.push(0)
+      this.aliveBins.push(0)
+    }
+    this.busyBins[this.bin] += this.busySlots * dt
+    this.aliveBins[this.bin] += this.aliveSlots * dt
+    this.busySlotMs += this.busySlots * dt
+    this.aliveSlotMs += this.aliveSlots * dt
   }
 
   slotsBusy(now: number, delta: number): void {

@@ -5,10 +5,13 @@
  * nothing from the wall clock, so one seed gives one record, bit for bit.
  */
 
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { meanOf } from '../model/dist.ts'
 import type { FaultPlan } from '../model/faults.ts'
 import type { ScenarioSpec } from '../scenario.ts'
 import { MSG, MSG_NAMES } from './metrics.ts'
+import { referenceSchedules } from './reference.ts'
 import type { Built } from './runner.ts'
 import type { LoopResult, Outcome, Sim, Strategy, StrategyName } from './sim.ts'
 
@@ -51,6 +54,8 @@ export interface RunRecord {
     partitions: number
     safetyEndsAtMs: number
   }
+  /** Offline schedules of the same work with zero latency (independent tasks only). */
+  reference: { listMs: number; listRatio: number; lptMs: number; lptRatio: number } | null
   outcome: Outcome
   violations: string[]
   metrics: RunMetrics
@@ -68,6 +73,8 @@ export interface RunRecord {
     status: string
   }>
   gantt?: Array<[number, number, number, number, number, number]>
+  /** For the Gantt chart: each node's label and slot lanes. */
+  ganttNodes?: Array<{ key: string; slots: number; speed: number; gpus: number }>
 }
 
 export function r3(x: number): number {
@@ -125,6 +132,7 @@ export function buildRecord(
       chainMs: r3(w.bound.chainMs),
     },
     faults: faultSummary(model.faults),
+    reference: reference(built),
     outcome: loop.outcome,
     violations: loop.violations,
     metrics: metrics(sim, loop, msgs, bytes),
@@ -146,6 +154,9 @@ export function buildRecord(
       status: sim.jobStatus[j.number] || 'open',
     })),
     gantt: m.gantt?.map((g) => [g.node, g.lane, r3(g.start), r3(g.end), g.job, g.ok ? 1 : 0]),
+    ganttNodes: m.gantt
+      ? model.mesh.nodes.map((n) => ({ key: n.key, slots: n.slots, speed: r3(n.speed), gpus: n.gpus }))
+      : undefined,
   }
 }
 
@@ -195,6 +206,18 @@ function metrics(sim: Sim, loop: LoopResult, msgs: number, bytes: number): RunMe
   }
 }
 
+function reference(built: Built): RunRecord['reference'] {
+  const w = built.model.work
+  const r = referenceSchedules(w, built.model.mesh)
+  if (r === null) return null
+  return {
+    listMs: r3(r.listMs),
+    listRatio: r3(r.listMs / w.bound.ms),
+    lptMs: r3(r.lptMs),
+    lptRatio: r3(r.lptMs / w.bound.ms),
+  }
+}
+
 function faultSummary(f: FaultPlan) {
   const count = (k: string) => f.events.filter((e) => e.kind === k).length
   return {
@@ -207,11 +230,27 @@ function faultSummary(f: FaultPlan) {
   }
 }
 
+let hash: string | undefined
+
+/** A digest of src/scheduler/*.ts: which scheduler a record was made with. */
+export function schedulerHash(): string {
+  if (hash !== undefined) return hash
+  const dir = new URL('../../src/scheduler/', import.meta.url)
+  const h = createHash('sha256')
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort())
+    h.update(f).update(readFileSync(new URL(f, dir)))
+  hash = h.digest('hex').slice(0, 16)
+  return hash
+}
+
 /** The knobs the seed and scenario produced, as printed at start. */
 export function knobs(spec: ScenarioSpec, built: Built): Record<string, unknown> {
   const n = spec.network
   return {
     seeds: built.seeds,
+    schedulerHash: schedulerHash(),
     network: {
       kind: n.kind,
       regions: n.regions ?? 1,

@@ -89,8 +89,8 @@ export class Rng {
 
 /** A stateless uniform in [0, 1) from a seed and two integers (order-insensitive). */
 export function pairUniform(seed: number, a: number, b: number): number {
-  const lo = a < b ? a : b
-  const hi = a < b ? b : a
+  const lo = Math.min(a, b)
+  const hi = Math.max(a, b)
   let h = (seed ^ Math.imul(lo + 1, 0x9e3779b1) ^ Math.imul(hi + 1, 0x85ebca77)) >>> 0
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d)
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b)

@@ -70,7 +70,7 @@ export function runStrategy(
   built: Built,
   name: StrategyName,
   progress?: (p: Progress) => void,
-): { record: RunRecord; perf: Perf } {
+): { record: RunRecord; perf: Perf; sim: Sim; strategy: Strategy } {
   const sim = new Sim(built.model, built.seeds.loop)
   const strategy = makeStrategy(name, sim)
   sim.attach(strategy, progress)
@@ -81,5 +81,5 @@ export function runStrategy(
     steps: loop.steps,
     eventsPerSec: loop.steps / Math.max(1e-9, loop.wallMs / 1000),
   }
-  return { record, perf }
+  return { record, perf, sim, strategy }
 }

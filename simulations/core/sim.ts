@@ -149,7 +149,7 @@ export class Sim {
   }
 
   schedule(at: number, kind: number, a: number, b: number, x: number, obj: unknown): void {
-    this.heap.push(at < this.now ? this.now : at, kind, a, b, x, obj)
+    this.heap.push(Math.max(at, this.now), kind, a, b, x, obj)
   }
 
   violation(msg: string): void {

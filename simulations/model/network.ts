@@ -63,7 +63,7 @@ export class Network {
     this.bytes += bytes
     let leave = now
     if (this.bytesPerMs !== Number.POSITIVE_INFINITY) {
-      const start = this.uplinkFreeAt[a] > now ? this.uplinkFreeAt[a] : now
+      const start = Math.max(this.uplinkFreeAt[a], now)
       leave = start + bytes / this.bytesPerMs
       this.uplinkFreeAt[a] = leave
     }

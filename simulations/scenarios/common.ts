@@ -1,5 +1,5 @@
 /** Building blocks the scenario files share: node mixes, networks, task-size laws. */
-import type { Dist, JobPlan, NetworkSpec, NodeClass } from '../scenario.ts'
+import type { Dist, GossipSpec, JobPlan, NetworkSpec, NodeClass } from '../scenario.ts'
 
 /** Laptops, desktops, servers and GPU boxes; speeds spread about 4x from slowest to fastest. */
 export const HETEROGENEOUS: NodeClass[] = [
@@ -45,7 +45,7 @@ export const UNIFORM_NODES: NodeClass[] = [
 ]
 
 /** Three regions: 0.2-2 ms inside one, 20-120 ms across (one way). */
-export function regions(peers: number | 'all'): NetworkSpec {
+export function regions(gossip: GossipSpec = { mode: 'all' }): NetworkSpec {
   return {
     kind: 'regions',
     regions: 3,
@@ -53,35 +53,38 @@ export function regions(peers: number | 'all'): NetworkSpec {
     farMs: { kind: 'uniform', min: 20, max: 120 },
     jitter: 0.1,
     uplinkMBps: 12.5,
-    gossip: peers === 'all' ? { mode: 'all' } : { mode: 'neighbourhood', peers },
+    gossip,
   }
 }
 
-export function lan(peers: number | 'all'): NetworkSpec {
+export function lan(gossip: GossipSpec = { mode: 'all' }): NetworkSpec {
   return {
     kind: 'lan',
     nearMs: { kind: 'uniform', min: 0.1, max: 0.5 },
     farMs: { kind: 'uniform', min: 0.1, max: 0.5 },
     jitter: 0.2,
     uplinkMBps: 125,
-    gossip: peers === 'all' ? { mode: 'all' } : { mode: 'neighbourhood', peers },
+    gossip,
   }
 }
 
-export function wan(peers: number | 'all'): NetworkSpec {
+export function wan(gossip: GossipSpec = { mode: 'all' }): NetworkSpec {
   return {
     kind: 'wan',
     nearMs: { kind: 'uniform', min: 5, max: 150 },
     farMs: { kind: 'uniform', min: 5, max: 150 },
     jitter: 0.1,
     uplinkMBps: 12.5,
-    gossip: peers === 'all' ? { mode: 'all' } : { mode: 'neighbourhood', peers },
+    gossip,
   }
 }
 
-/** Gossip: every node hears every advert up to this size, a neighbourhood of 32 beyond it. */
-export function gossipFor(nodes: number): number | 'all' {
-  return nodes <= 100 ? 'all' : 32
+/**
+ * Gossip: every node hears every advert up to 1,000 nodes (the design; its
+ * cost grows as N²), beyond that a 32-peer neighbourhood plus owners' adverts to all.
+ */
+export function gossipFor(nodes: number): GossipSpec {
+  return nodes <= 1000 ? { mode: 'all' } : { mode: 'neighbourhood', peers: 32, ownersToAll: true }
 }
 
 /** Pareto(1.5) task sizes from 100 ms, truncated at 5 s (mean about 280 ms). */

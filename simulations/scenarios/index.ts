@@ -1,6 +1,15 @@
 /** Every scenario `npm run sim -- <name>` knows, by name. */
 import type { Scenario } from '../scenario.ts'
+import { scenario as churn } from './churn.ts'
+import { scenario as dag } from './dag.ts'
+import { scenario as faults } from './faults.ts'
+import { scenario as gpuMix } from './gpu-mix.ts'
+import { scenario as multiOwner } from './multi-owner.ts'
+import { scenario as ownerCrash } from './owner-crash.ts'
 import { scenario as scale } from './scale.ts'
 import { scenario as tiny } from './tiny.ts'
+import { scenario as uniform } from './uniform.ts'
 
-export const SCENARIOS: Record<string, Scenario> = Object.fromEntries([tiny, scale].map((s) => [s.name, s]))
+export const SCENARIOS: Record<string, Scenario> = Object.fromEntries(
+  [tiny, uniform, scale, churn, gpuMix, multiOwner, dag, faults, ownerCrash].map((s) => [s.name, s]),
+)

@@ -3,8 +3,9 @@
  * servers, speeds 0.4-1.6) across three regions, one owner submitting a job
  * of heavy-tailed tasks (Pareto 1.5, 100 ms to 5 s), sized at `tasksPerSlot`
  * tasks per CPU slot so the work per node stays the same from 10 to 10,000
- * nodes (weak scaling). Gossip: all-to-all up to 100 nodes, a 32-peer
- * neighbourhood beyond.
+ * nodes (weak scaling). Gossip: all-to-all up to 1,000 nodes, beyond that a
+ * 32-peer neighbourhood with the owner's adverts reaching every node
+ * (override with --gossip).
  */
 import { defineScenario } from '../scenario.ts'
 import { cpuJob, gossipFor, HEAVY_TAILED, HETEROGENEOUS, regions } from './common.ts'

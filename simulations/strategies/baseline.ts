@@ -27,6 +27,8 @@ export interface Packet {
   readonly extra: number
   /** A run's duration, for results. */
   readonly x: number
+  /** A connection or session number, where the protocol has one. */
+  readonly tag: number
 }
 
 /** Task states in the baselines' tables. */
@@ -80,6 +82,7 @@ export abstract class Baseline implements Strategy {
     gids: number[],
     extra = 0,
     x = 0,
+    tag = 0,
   ): void {
     const sim = this.sim
     const p: Packet = {
@@ -93,6 +96,7 @@ export abstract class Baseline implements Strategy {
       gids,
       extra,
       x,
+      tag,
     }
     this.transmit(p)
   }
@@ -100,6 +104,7 @@ export abstract class Baseline implements Strategy {
   private transmit(p: Packet): void {
     const sim = this.sim
     if (sim.alive[p.to] === 0 || sim.inc[p.to] !== p.toInc) return
+    if (sim.alive[p.from] === 0 || sim.inc[p.from] !== p.fromInc) return
     if (p.from === p.to) {
       sim.schedule(sim.now, K_ARRIVE, p.to, p.toInc, 0, p)
       return

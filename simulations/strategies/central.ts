@@ -65,9 +65,12 @@ export class CentralStrategy extends Baseline {
   private readonly chanNode: Int32Array
   private readonly chanGpu: Uint8Array
   private readonly chanTask: Int32Array
+  /** The connection a channel's current task came over (the worker's side). */
+  private readonly chanEpoch: Int32Array
   private readonly chanBase: Int32Array
-  /** The broker's view: a node's connection is gone. */
+  /** The broker's view: a node's connection is gone; which connection it is on. */
   private readonly gone: Uint8Array
+  private readonly epoch: Int32Array
   private readonly acked: Uint8Array
   private readonly heldBy: Set<number>[]
   private delivered = 0
@@ -83,6 +86,7 @@ export class CentralStrategy extends Baseline {
     this.chanNode = new Int32Array(chans)
     this.chanGpu = new Uint8Array(chans)
     this.chanTask = new Int32Array(chans).fill(-1)
+    this.chanEpoch = new Int32Array(chans)
     this.chanState = new Uint8Array(chans)
     this.chanStamp = new Int32Array(chans)
     for (let i = 0; i < n; i++) {
@@ -94,6 +98,7 @@ export class CentralStrategy extends Baseline {
       }
     }
     this.gone = new Uint8Array(n)
+    this.epoch = new Int32Array(n)
     this.acked = new Uint8Array(sim.work.total)
     this.heldBy = sim.mesh.nodes.map(() => new Set<number>())
   }
@@ -104,6 +109,7 @@ export class CentralStrategy extends Baseline {
 
   /** A worker (re)connects: every idle channel sends its credit. */
   private connect(node: number): void {
+    if (this.sim.alive[node] === 0) return
     for (let c = this.chanBase[node]; c < this.chanBase[node + 1]; c++) {
       if (this.chanTask[c] < 0) this.send(node, BROKER, MSG.credit, SMALL_BYTES, W_CREDIT, [], c)
     }
@@ -118,7 +124,8 @@ export class CentralStrategy extends Baseline {
       const chunk = gids.slice(i, i + PUBLISH_CHUNK)
       const job = this.sim.work.jobs[this.sim.work.jobOf[chunk[0]]]
       const bytes = HEADER_BYTES + chunk.length * (40 + job.plan.inputBytes)
-      this.sim.metrics.msgCount[MSG.publish] += chunk.length - 1
+      // One message per task, as Celery publishes them (a local publish is no network message).
+      if (owner !== BROKER) this.sim.metrics.msgCount[MSG.publish] += chunk.length - 1
       this.send(owner, BROKER, MSG.publish, bytes, W_PUBLISH, chunk)
     }
   }
@@ -132,7 +139,9 @@ export class CentralStrategy extends Baseline {
       this.sim.schedule(at, K_PROCESS, 0, 0, 0, p)
       return
     }
-    if (p.what === W_DELIVER) return this.startOn(p.extra, p.gids[0])
+    // A delivery sent on a connection the broker has since closed is lost with it (the task was re-queued).
+    if (p.what === W_DELIVER)
+      return p.tag === this.epoch[p.to] ? this.startOn(p.extra, p.gids[0], p.tag) : undefined
     if (p.what === W_FORWARD) {
       const ready = this.ownerAccepts(p.gids[0], p.x)
       if (ready.length > 0) this.publish(p.to, ready)
@@ -158,12 +167,13 @@ export class CentralStrategy extends Baseline {
         }
         break
       case W_CREDIT:
-        this.heardFrom(p.from)
-        this.park(p.extra)
+        this.heardFrom(p.from, p.fromInc)
+        // A credit only opens a channel the broker knows nothing about (a new connection).
+        if (this.chanState[p.extra] === 0) this.park(p.extra)
         break
       case W_RESULT: {
         const g = p.gids[0]
-        this.heardFrom(p.from)
+        this.heardFrom(p.from, p.fromInc)
         if (this.acked[g] === 0 && this.state[g] !== DONE) {
           this.acked[g] = 1
           this.send(
@@ -177,7 +187,11 @@ export class CentralStrategy extends Baseline {
             p.x,
           )
         } else this.sim.metrics.duplicateResults++
-        this.park(p.extra)
+        // The ack frees the channel for its next task, unless it came over a connection since closed.
+        if (p.tag === this.epoch[p.from] && this.chanState[p.extra] === 2) {
+          this.chanState[p.extra] = 0
+          this.park(p.extra)
+        }
         break
       }
       default:
@@ -187,14 +201,14 @@ export class CentralStrategy extends Baseline {
   }
 
   /** A message from a node the broker had given up on: it reconnected, its idle workers ask again. */
-  private heardFrom(node: number): void {
-    if (this.gone[node] === 0) return
+  private heardFrom(node: number, fromInc: number): void {
+    // Only a live connection counts (a packet a node sent before it died proves nothing).
+    if (this.gone[node] === 0 || this.sim.alive[node] === 0 || this.sim.inc[node] !== fromInc) return
     this.gone[node] = 0
     this.connect(node)
   }
 
   private park(chan: number): void {
-    if (this.chanState[chan] === 1) return
     this.chanState[chan] = 1
     const stamp = (this.chanStamp[chan] + 1) & 0xfffff
     this.chanStamp[chan] = stamp
@@ -224,14 +238,25 @@ export class CentralStrategy extends Baseline {
         this.delivered++
         if (this.serviceMs > 0) this.busyUntil = Math.max(this.sim.now, this.busyUntil) + this.serviceMs
         const job = this.sim.work.jobs[this.sim.work.jobOf[g]]
-        this.send(BROKER, node, MSG.deliver, HEADER_BYTES + 40 + job.plan.inputBytes, W_DELIVER, [g], chan)
+        this.send(
+          BROKER,
+          node,
+          MSG.deliver,
+          HEADER_BYTES + 40 + job.plan.inputBytes,
+          W_DELIVER,
+          [g],
+          chan,
+          0,
+          this.epoch[node],
+        )
       }
     }
   }
 
-  private startOn(chan: number, g: number): void {
+  private startOn(chan: number, g: number, epoch: number): void {
     if (this.chanTask[chan] >= 0) throw new Error(`central: channel ${chan} got a second task`)
     this.chanTask[chan] = g
+    this.chanEpoch[chan] = epoch
     this.sim.beginRun(this.chanNode[chan], g, 0)
   }
 
@@ -243,7 +268,17 @@ export class CentralStrategy extends Baseline {
     if (chan < 0) throw new Error(`central: run of ${run.gid} on node ${node} has no channel`)
     this.chanTask[chan] = -1
     const bytes = HEADER_BYTES + 56 + this.resultBytes(run.gid)
-    this.send(node, BROKER, MSG.brokerResult, bytes, W_RESULT, [run.gid], chan, run.end - run.start)
+    this.send(
+      node,
+      BROKER,
+      MSG.brokerResult,
+      bytes,
+      W_RESULT,
+      [run.gid],
+      chan,
+      run.end - run.start,
+      this.chanEpoch[chan],
+    )
   }
 
   crashed(node: number, detectMs: number): void {
@@ -255,6 +290,7 @@ export class CentralStrategy extends Baseline {
   private declareGone(node: number): void {
     if (this.gone[node] === 1) return
     this.gone[node] = 1
+    this.epoch[node]++
     for (let c = this.chanBase[node]; c < this.chanBase[node + 1]; c++) this.chanState[c] = 0
     for (const g of this.heldBy[node]) {
       if (this.state[g] !== HELD || this.holder[g] !== node) continue
@@ -267,7 +303,8 @@ export class CentralStrategy extends Baseline {
     this.heldBy[node].clear()
     this.dispatch()
     // Cut off only briefly, or already back: the worker reconnects at once.
-    if (this.sim.alive[node] === 1 && this.sim.net.reachable(node, BROKER)) this.heardFrom(node)
+    if (this.sim.alive[node] === 1 && this.sim.net.reachable(node, BROKER))
+      this.heardFrom(node, this.sim.inc[node])
   }
 
   recovered(node: number): void {

@@ -59,6 +59,7 @@ export class GridnodeStrategy implements Strategy {
   private readonly checkIntervalMs: number
   private readonly deadStats: Record<string, number> = {}
   private readonly lossDetectMs: number
+  private readonly ownersToAll: boolean
   blockedNotices = 0
 
   constructor(sim: Sim) {
@@ -77,6 +78,8 @@ export class GridnodeStrategy implements Strategy {
     const t = sim.spec.scheduler ?? {}
     this.settleMs = 3 * (t.leaseTimeoutMs ?? 5000) + (t.resultResendMs ?? 2000)
     this.lossDetectMs = sim.spec.faults.lossDetectMs
+    const g = sim.spec.network.gossip
+    this.ownersToAll = g.mode === 'neighbourhood' && g.ownersToAll === true
   }
 
   // ---- life cycle ------------------------------------------------------------------
@@ -491,7 +494,7 @@ export class GridnodeStrategy implements Strategy {
     }
     const bytes = advertBytes(c.advert)
     const nb = sim.mesh.neighbours
-    if (nb === undefined) {
+    if (nb === undefined || (this.ownersToAll && this.owners.has(node))) {
       for (let i = 0; i < sim.mesh.size; i++) if (i !== node) this.advertTo(node, i, bytes, ev)
     } else {
       for (const i of nb[node]) this.advertTo(node, i, bytes, ev)
@@ -547,12 +550,29 @@ export class GridnodeStrategy implements Strategy {
     }
   }
 
+  /** The owners' stored result of a task (what a restarted owner would restore). */
+  storedResult(gid: number): TaskResult | undefined {
+    return this.persisted[gid]
+  }
+
   // ---- end of run ---------------------------------------------------------------------
 
   checkAll(): void {
     for (let i = 0; i < this.sched.length; i++) {
       const s = this.sched[i]
       if (s !== undefined) this.check(i, s)
+    }
+    // No task lost or counted twice: each owner's table agrees with the results it persisted.
+    const sim = this.sim
+    for (const job of sim.work.jobs) {
+      const p = this.sched[job.owner]?.jobProgress(job.id)
+      if (p === undefined) continue
+      let accepted = 0
+      for (let i = 0; i < job.size; i++) accepted += sim.metrics.accepted[job.base + i]
+      if (p.total !== job.size || p.done + p.failed !== accepted)
+        sim.violation(
+          `job ${job.id}: owner counts ${p.done}+${p.failed} of ${p.total}, store has ${accepted} of ${job.size}`,
+        )
     }
   }
 
