@@ -45,11 +45,21 @@ let gpuEnvSet = false
 
 process.setSourceMapsEnabled(true)
 
+let drainScheduled = false
+
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'run') {
     for (const t of msg.tasks) queue.push(t)
-    if (!draining) void drain()
-  } else if (draining) {
+    // Start after every message already waiting has been queued: draining (and flushing) per
+    // message would lock pool and worker into one task per message each way.
+    if (!draining && !drainScheduled) {
+      drainScheduled = true
+      setImmediate(() => {
+        drainScheduled = false
+        if (!draining) void drain()
+      })
+    }
+  } else if (draining || drainScheduled) {
     cancelled.add(msg.id)
   }
 })
