@@ -51,6 +51,7 @@ describe('config', () => {
     [{ listen: ['tcp:4001'] }, /--listen "tcp:4001"/],
     [{ bootstrap: ['127.0.0.1:4001'] }, /--bootstrap/],
     [{ api: 'localhost' }, /--api "localhost"/],
+    [{ api: '0.0.0.0:7070' }, /loopback only/],
     [{ logLevel: 'loud' as 'info' }, /--log-level loud/],
   ])('rejects %j with a message naming the flag', (flags, message) => {
     expect(() => mergeConfig('/d', {}, flags)).toThrow(message)
