@@ -134,6 +134,11 @@ export interface JobPlan {
   retries: number
   /** Chance that a run crashes its worker (an infrastructure failure; retried up to maxAttempts). */
   crashRate?: number
+  /**
+   * Task order in the job: as drawn (default), or largest cost first, which shows what a
+   * scheduler ordering its queues by the cost hints would do (independent tasks only).
+   */
+  order?: 'drawn' | 'largest-first'
 }
 
 export interface BrokerSpec {

@@ -115,11 +115,10 @@ export class Workload {
     const input = new Uint8Array(plan.inputBytes)
     const inputs: TaskInput[] = []
     const costs = new Float64Array(plan.tasks)
-    for (let i = 0; i < plan.tasks; i++) {
-      const cost = Math.max(0, draw(plan.costMs, rng))
-      costs[i] = cost
-      inputs.push({ index: i, input, deps: drawDeps(plan, i, rng), costHintMs: cost })
-    }
+    for (let i = 0; i < plan.tasks; i++) costs[i] = Math.max(0, draw(plan.costMs, rng))
+    if (plan.order === 'largest-first') costs.sort().reverse()
+    for (let i = 0; i < plan.tasks; i++)
+      inputs.push({ index: i, input, deps: drawDeps(plan, i, rng), costHintMs: costs[i] })
     const gpu = plan.resources.gpu > 0
     const cap = mesh.capacity()
     const speed = gpu ? cap.maxGpuSpeed : cap.maxSpeed

@@ -67,9 +67,9 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
 }
 
 export function lineChart(c: LineChart): string {
-  const W = c.width ?? 720
+  const W = c.width ?? 820
   const H = c.height ?? 420
-  const m = { l: 70, r: 170, t: 40, b: 55 }
+  const m = { l: 70, r: 250, t: 40, b: 55 }
   const pw = W - m.l - m.r
   const ph = H - m.t - m.b
   const xs = c.series.flatMap((s) => s.points.map((p) => p[0]))
