@@ -63,7 +63,9 @@ export function validateConfig(c: NodeConfig): NodeConfig {
   const { host } = parseHostPort(c.api)
   if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
     // The control API runs code on this machine's behalf: it stays on loopback.
-    throw new BadConfigError(`--api ${c.api}: the control API listens on loopback only (127.0.0.1, ::1 or localhost)`)
+    throw new BadConfigError(
+      `--api ${c.api}: the control API listens on loopback only (127.0.0.1, ::1 or localhost)`,
+    )
   }
   if (c.cpus !== undefined && (!Number.isInteger(c.cpus) || c.cpus < 1 || c.cpus > 4096)) {
     throw new BadConfigError(`--cpus ${c.cpus}: expected a whole number of task slots from 1 to 4096`)
