@@ -4,27 +4,10 @@
  * fixed per pair of nodes (link latencies) that need no N² table.
  */
 
-export class Rng {
-  private state: number
+import { Random } from '../../src/scheduler/random.ts'
 
-  constructor(seed: number) {
-    this.state = Math.floor(seed) >>> 0
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
-
+/** The scheduler's own mulberry32 (next, int), plus the draws the models need. */
+export class Rng extends Random {
   /** A 31-bit seed for a sub-generator (a node's scheduler, a model). */
   seed(): number {
     return this.int(2 ** 31)
