@@ -3,7 +3,6 @@
  * with the Node that runs the tests), against a small real mesh: two daemons
  * on loopback, the examples talking to the one that is not the bootstrap peer.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -12,7 +11,14 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, eventually, REPO, TestMesh, type TestNode } from '../integration/harness.ts'
+import {
+  type CliResult,
+  eventually,
+  REPO,
+  runProcess,
+  TestMesh,
+  type TestNode,
+} from '../integration/harness.ts'
 
 const EXAMPLES = join(REPO, 'examples')
 const out = mkdtempSync(join(tmpdir(), 'gridnode-examples-'))
@@ -23,27 +29,13 @@ describe('examples/ on a two-node mesh', () => {
 
   /** Runs a command with GRIDNODE_HOME pointing at the mesh's second node, as `connect()` finds it. */
   function run(argv: string[]): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const proc = spawn(argv[0], argv.slice(1), {
-        cwd: out,
-        env: {
-          ...process.env,
-          GRIDNODE_HOME: node.dataDir,
-          GRIDNODE_FROM_SOURCE: '1',
-          PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let stdout = ''
-      let stderr = ''
-      proc.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString()
-      })
-      proc.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString()
-      })
-      proc.on('error', reject)
-      proc.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+    return runProcess(argv[0], argv.slice(1), {
+      cwd: out,
+      env: {
+        GRIDNODE_HOME: node.dataDir,
+        GRIDNODE_FROM_SOURCE: '1',
+        PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+      },
     })
   }
 

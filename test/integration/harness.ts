@@ -127,9 +127,19 @@ export class TestNode {
 }
 
 export function runCli(args: string[], input?: string, env: Record<string, string> = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [BIN, ...args], { input, env: { GRIDNODE_FROM_SOURCE: '1', ...env } })
+}
+
+/** Runs a program to its end and collects its output; `env` is added to this process's. */
+export function runProcess(
+  command: string,
+  args: string[],
+  opts: { input?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, GRIDNODE_FROM_SOURCE: '1', ...env },
+    const proc = spawn(command, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -142,7 +152,7 @@ export function runCli(args: string[], input?: string, env: Record<string, strin
     })
     proc.on('error', reject)
     proc.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-    proc.stdin.end(input ?? '')
+    proc.stdin.end(opts.input ?? '')
   })
 }
 
