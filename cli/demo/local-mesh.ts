@@ -113,7 +113,8 @@ export class LocalMesh {
   }
 }
 
-function readyLine(
+/** Waits for a daemon's `start --json` ready line; names its log's last lines when it fails. */
+export function readyLine(
   proc: ChildProcess,
   name: string,
   log: string,

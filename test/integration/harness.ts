@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readyLine } from '../../cli/demo/local-mesh.ts'
 import { DaemonClient } from '../../src/client/daemon-client.ts'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -71,31 +72,7 @@ export class TestNode {
     })
     this.proc = proc
     proc.stderr!.pipe(createWriteStream(join(this.dataDir, 'daemon.log'), { flags: 'a' }))
-    this.ready = await new Promise<ReadyLine>((resolve, reject) => {
-      let out = ''
-      const timer = setTimeout(
-        () => reject(new Error(`${this.name}: not ready in 20 s; see ${this.dataDir}/daemon.log`)),
-        20_000,
-      )
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString()
-        const nl = out.indexOf('\n')
-        if (nl >= 0) {
-          clearTimeout(timer)
-          try {
-            resolve(JSON.parse(out.slice(0, nl)))
-          } catch (err) {
-            reject(err)
-          }
-        }
-      })
-      proc.once('exit', (code) => {
-        clearTimeout(timer)
-        reject(
-          new Error(`${this.name} exited with ${code} before it was ready; see ${this.dataDir}/daemon.log`),
-        )
-      })
-    })
+    this.ready = (await readyLine(proc, this.name, join(this.dataDir, 'daemon.log'), 20_000)) as ReadyLine
     return this.ready
   }
 
