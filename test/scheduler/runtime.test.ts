@@ -14,7 +14,7 @@ describe('settings', () => {
       advertMinIntervalMs: 100,
       stealBackoffMinMs: 20,
       stealBackoffMaxMs: 1000,
-      prefetchFactor: 1,
+      prefetchFactor: 2,
       targetBufferMs: 20,
       maxBatch: 1024,
       resultResendMs: 2000,
