@@ -7,11 +7,14 @@ import { Command, CommanderError } from 'commander'
 import { GridnodeError } from '../src/errors.ts'
 import { registerCancel } from './commands/cancel.ts'
 import { registerDemo } from './commands/demo.ts'
+import { registerInvite } from './commands/invite.ts'
 import { registerJob } from './commands/job.ts'
 import { registerJobs } from './commands/jobs.ts'
 import { registerMap } from './commands/map.ts'
+import { registerMembers } from './commands/members.ts'
 import { registerPeers } from './commands/peers.ts'
 import { registerResults } from './commands/results.ts'
+import { registerRevoke } from './commands/revoke.ts'
 import { registerRun } from './commands/run.ts'
 import { registerStart } from './commands/start.ts'
 import { registerStatus } from './commands/status.ts'
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerStart(program)
   registerStatus(program)
   registerPeers(program)
+  registerInvite(program)
+  registerMembers(program)
+  registerRevoke(program)
   registerMap(program)
   registerRun(program)
   registerJobs(program)
@@ -49,6 +55,7 @@ const USAGE_CODES = new Set([
   'GN_MODULE_NOT_FOUND',
   'GN_BUNDLE_BUILD',
   'GN_NO_SUCH_JOB',
+  'GN_BAD_TOKEN',
 ])
 
 async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { loadConfig } from '../../src/node/config/load.ts'
+import { loadConfig, resolveDataDir } from '../../src/node/config/load.ts'
 import type { NodeConfig } from '../../src/node/config/schema.ts'
 import { printJson } from '../output.ts'
 
@@ -21,7 +21,8 @@ export function registerStart(program: Command): void {
     )
     .option('--listen <multiaddr>', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/0)', collect)
     .option('--bootstrap <multiaddr>', 'a peer to join through, repeatable (…/p2p/<peerId>)', collect)
-    .option('--mesh <name>', 'mesh name; only nodes with the same name join (default "default")')
+    .option('--join <token>', 'join the mesh of a token from `gridnode invite` (first start of a data dir)')
+    .option('--mesh <name>', 'name of the new private mesh a first start creates (default: generated)')
     .option('--api <host:port>', 'local control API address (default 127.0.0.1:0, any free port)')
     .option('--cpus <n>', 'task slots (default: the core count)', parseCpus)
     .option('--gpus <list|none>', 'GPUs to offer: auto, none, or indexes like 0,1 (default auto: nvidia-smi)')
@@ -51,11 +52,13 @@ export function registerStart(program: Command): void {
       const config = loadConfig(flags)
       // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
       const { startDaemon } = await import('../../src/node/daemon.ts')
-      const daemon = await startDaemon(config)
+      const daemon = await startDaemon(config, undefined, { join: opts.join })
       const ready = {
         peerId: daemon.node.peerId.toString(),
         addrs: daemon.node.getMultiaddrs().map(String),
-        mesh: config.mesh,
+        mesh: daemon.config.mesh,
+        meshEvent: daemon.meshEvent,
+        issuer: daemon.membership.isIssuer,
         api: daemon.apiUrl,
         dataDir: config.dataDir,
         slots: daemon.capacity.slots,
@@ -67,11 +70,22 @@ export function registerStart(program: Command): void {
           `gridnode node ${ready.peerId} is up (mesh "${ready.mesh}", ${ready.slots} slots, ${ready.gpus} GPUs)\n` +
             ready.addrs.map((a) => `  listening on ${a}\n`).join('') +
             `  control API ${ready.api} (data dir ${ready.dataDir})\n` +
-            '  stop with Ctrl-C\n',
+            '  stop with Ctrl-C\n' +
+            meshNote(daemon.meshEvent, daemon.membership.isIssuer, ready.dataDir),
         )
       }
       await waitForShutdown(daemon, Boolean(opts.exitWithParent))
     })
+}
+
+function meshNote(event: string, issuer: boolean, dataDir: string): string {
+  const dirFlag = dataDir === resolveDataDir(undefined) ? '' : ` --data-dir ${dataDir}`
+  const add = issuer
+    ? `  add a machine: run \`gridnode invite${dirFlag}\` here, then \`gridnode start --join <token>\` there\n`
+    : ''
+  if (event === 'created') return `  created a new private mesh (this node holds its key)\n${add}`
+  if (event === 'joined') return '  joined the mesh by invitation; later starts need no --join\n'
+  return add
 }
 
 async function waitForShutdown(

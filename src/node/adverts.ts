@@ -30,6 +30,8 @@ export interface AdvertsOptions {
   onPeerUp: (peerId: string, advert: CapacityAdvert) => void
   onAdvert: (peerId: string, advert: CapacityAdvert) => void
   onPeerGone: (peerId: string) => void
+  /** Adverts count only from verified members of the mesh (their signer, not the relaying peer). */
+  isMember?: (peerId: string) => boolean
 }
 
 export class Adverts {
@@ -132,6 +134,8 @@ export class Adverts {
   private validate(_peer: PeerId, msg: Message): TopicValidatorResult {
     if (msg.type !== 'signed') return this.reject('unsigned')
     const from = msg.from.toString()
+    // Not (yet) a verified member: neither deliver nor forward, but don't punish the relay either.
+    if (this.opts.isMember && !this.opts.isMember(from)) return TopicValidatorResult.Ignore
     const result = validateAdvert(msg.data, {
       mesh: this.opts.mesh,
       from,

@@ -8,10 +8,11 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper, removePublicAddressesMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -47,7 +48,21 @@ function listensPrivately(listen: string[]): boolean {
   })
 }
 
-export async function createNode(config: NodeConfig, privateKey: PrivateKey): Promise<GridLibp2p> {
+/** Gossipsub's stream protocols: gated by membership like our own. */
+export const GOSSIP_PROTOCOLS = ['/meshsub/1.2.0', '/meshsub/1.1.0', '/meshsub/1.0.0', '/floodsub/1.0.0']
+
+export interface NodeSecurity {
+  /** The swarm.key file: without it no connection forms (libp2p private networks). */
+  swarmKey: Uint8Array
+  /** Refuses revoked peers before their handshake completes. */
+  gater: ConnectionGater
+}
+
+export async function createNode(
+  config: NodeConfig,
+  privateKey: PrivateKey,
+  security: NodeSecurity,
+): Promise<GridLibp2p> {
   // A wildcard listen address serves LAN and internet alike: keep every address the peer tells us.
   // Private-only listeners keep private addresses; a public-only mesh uses the DHT's default.
   const mapper: (p: PeerInfo) => PeerInfo = listensPrivately(config.listen)
@@ -69,6 +84,8 @@ export async function createNode(config: NodeConfig, privateKey: PrivateKey): Pr
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionProtector: preSharedKey({ psk: security.swarmKey }),
+    connectionGater: security.gater,
     peerDiscovery,
     // Frozen peers are noticed in 2-3 s instead of ~12 s; leases catch the rest.
     connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },

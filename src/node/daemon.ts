@@ -3,23 +3,39 @@
  * machine, start libp2p, discovery, adverts, the scheduler driver and the
  * local API; on stop, undo it all in reverse so peers see us leave promptly.
  */
+
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { PROTOCOLS } from '../protocol/index.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
 import { parseHostPort } from './config/schema.ts'
-import { createNode, type GridLibp2p } from './create-node.ts'
+import { createNode, dhtProtocol, GOSSIP_PROTOCOLS, type GridLibp2p } from './create-node.ts'
 import {
   ensureDataDir,
   loadIdentity,
   loadOrCreateToken,
   lockDataDir,
+  newIdentity,
+  readIdentity,
   removeApiInfo,
   writeApiInfo,
 } from './data-dir.ts'
 import { Discovery } from './discovery.ts'
 import { Driver } from './driver.ts'
+import { BadConfigError } from './errors.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { loadMesh } from './membership/files.ts'
+import { Membership, randomMeshName } from './membership/membership.ts'
+import { registerMembershipRoutes } from './membership/routes.ts'
+import {
+  checkJoinTarget,
+  checkToken,
+  createMesh,
+  redeemInvitation,
+  removeIfEmpty,
+} from './membership/setup.ts'
 import { type ProbedCapacity, probeCapacity } from './probe/capacity.ts'
 import { registerRoutes } from './routes.ts'
 
@@ -29,19 +45,79 @@ export interface Daemon {
   readonly capacity: ProbedCapacity
   readonly apiUrl: string
   readonly log: Logger
+  readonly membership: Membership
+  /** What happened to the mesh credentials at this start. */
+  readonly meshEvent: 'created' | 'joined' | 'loaded'
   stop(): Promise<void>
 }
 
-export async function startDaemon(config: NodeConfig, log = createLogger(config)): Promise<Daemon> {
-  ensureDataDir(config.dataDir)
-  const unlock = lockDataDir(config.dataDir)
+export interface StartOptions {
+  /** A join token (`gridnode start --join`): redeemed before anything else when the data dir has no mesh. */
+  join?: string
+}
+
+/**
+ * Loads the mesh credentials, joining or creating a mesh first when the data
+ * dir has none; the config's mesh name becomes the mesh's own.
+ */
+async function meshFor(config: NodeConfig, join: string | undefined, log: Logger) {
+  const token = join === undefined ? undefined : checkToken(join)
+  let event: Daemon['meshEvent'] = 'loaded'
+  if (token !== undefined && checkJoinTarget(config.dataDir, token) === 'join') {
+    const existing = readIdentity(config.dataDir)
+    const key = existing ?? (await newIdentity())
+    log.info({ mesh: token.mesh, inviter: token.issuer }, 'redeeming the invitation')
+    await redeemInvitation(config.dataDir, token, { key, isNew: existing === undefined })
+    event = 'joined'
+  } else if (token !== undefined) {
+    log.warn({ mesh: token.mesh }, 'already a member of this mesh; --join ignored')
+  }
+  const privateKey = await loadIdentity(config.dataDir)
+  let creds = loadMesh(config.dataDir)
+  if (creds === undefined) {
+    creds = await createMesh(config.dataDir, config.mesh || randomMeshName(), privateKey)
+    event = 'created'
+  } else if (config.mesh && config.mesh !== creds.info.name) {
+    throw new BadConfigError(
+      `--mesh ${config.mesh}: this data dir belongs to mesh "${creds.info.name}"; use another --data-dir for another mesh`,
+    )
+  }
+  const self = privateKey.publicKey.toString()
+  const bootstrap = [
+    ...config.bootstrap,
+    ...creds.info.bootstrap.filter((a) => !a.endsWith(`/p2p/${self}`) && !config.bootstrap.includes(a)),
+  ]
+  return { privateKey, creds, event, config: { ...config, mesh: creds.info.name, bootstrap } }
+}
+
+export async function startDaemon(
+  initial: NodeConfig,
+  log = createLogger(initial),
+  options: StartOptions = {},
+): Promise<Daemon> {
+  const existedBefore = existsSync(initial.dataDir)
+  ensureDataDir(initial.dataDir)
+  const unlock = lockDataDir(initial.dataDir)
   const undo: Array<() => Promise<void> | void> = [unlock]
   try {
-    const [privateKey, capacity] = await Promise.all([
-      loadIdentity(config.dataDir),
-      probeCapacity({ cpus: config.cpus, gpus: config.gpus }),
-    ])
-    const node = await createNode(config, privateKey)
+    const [mesh, capacity] = await Promise.all([
+      meshFor(initial, options.join, log),
+      probeCapacity({ cpus: initial.cpus, gpus: initial.gpus }),
+    ]).catch((err) => {
+      unlock()
+      undo.length = 0
+      if (options.join !== undefined) removeIfEmpty(initial.dataDir, existedBefore)
+      throw err
+    })
+    const { config, privateKey, creds } = mesh
+    const membership = await Membership.open({
+      dataDir: config.dataDir,
+      creds,
+      log,
+      certValidityMs: config.certValidityMs,
+      onRevoked: (peer) => driver.peerGone(peer),
+    })
+    const node = await createNode(config, privateKey, { swarmKey: creds.swarmKey, gater: membership.gater() })
     undo.push(() => node.stop())
     const peerId = node.peerId.toString()
     log.info(
@@ -54,6 +130,8 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
       },
       'starting',
     )
+    await membership.attach(node, [dhtProtocol(config.mesh), ...GOSSIP_PROTOCOLS, ...PROTOCOLS])
+    undo.push(() => membership.stop())
 
     // Bundled (npm run build), this code runs from dist/gridnode.js and the worker entry sits beside it.
     const workerUrl = import.meta.url.endsWith('.js') ? new URL('./worker.js', import.meta.url) : undefined
@@ -63,6 +141,7 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
       log,
       dbPath: join(config.dataDir, 'jobs.db'),
       workerUrl,
+      isMember: (peer) => membership.isMember(peer),
     })
     const adverts = new Adverts(node, {
       mesh: config.mesh,
@@ -77,6 +156,7 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
       onPeerUp: (peer) => driver.peerConnected(peer),
       onAdvert: (peer, advert) => driver.advertReceived(peer, advert),
       onPeerGone: (peer) => driver.peerGone(peer),
+      isMember: (peer) => membership.isMember(peer),
     })
     driver.attachAdverts(adverts)
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
@@ -97,6 +177,7 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
     const api = new ApiServer(loadOrCreateToken(config.dataDir), log)
     const startedAt = Date.now()
     registerRoutes(api, { node, config, capacity, adverts, driver, startedAt, version: SOFTWARE_VERSION })
+    registerMembershipRoutes(api, membership)
     const { host, port } = parseHostPort(config.api)
     const apiUrl = await api.listen(host, port)
     undo.push(() => api.close())
@@ -111,6 +192,8 @@ export async function startDaemon(config: NodeConfig, log = createLogger(config)
       capacity,
       apiUrl,
       log,
+      membership,
+      meshEvent: mesh.event,
       stop: () => {
         stopping ??= unwind(undo, log)
         return stopping

@@ -6,6 +6,8 @@
  *   api.json     where the running daemon's control API listens, written once bound
  *   api.token    bearer token for the control API, mode 0600
  *   config.json  optional settings (flags win)
+ *   swarm.key, mesh.json, mesh.key, membership.cert, revocations.json, invites.json, issued.json
+ *                the private mesh's credentials (src/node/membership/files.ts)
  *   jobs.db      the owner's job store (node:sqlite)
  *   blobs/       content-addressed code bundles and large values
  */
@@ -68,6 +70,22 @@ export function lockDataDir(dir: string): () => void {
     }
   }
   throw new DataDirLockedError(dir, -1)
+}
+
+/** The node's key if the data dir has one. */
+export function readIdentity(dir: string): PrivateKey | undefined {
+  const path = join(dir, IDENTITY_FILE)
+  try {
+    return privateKeyFromProtobuf(readFileSync(path))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new Error(`cannot load the node identity from ${path}: ${(err as Error).message}`)
+  }
+}
+
+/** A new Ed25519 node key, not yet written anywhere. */
+export function newIdentity(): Promise<PrivateKey> {
+  return generateKeyPair('Ed25519')
 }
 
 /** Loads the node's key, creating an Ed25519 key on first start. */

@@ -31,7 +31,7 @@ export function readConfigFile(dataDir: string): Partial<NodeConfig> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new BadConfigError(`${path} must hold a JSON object`)
   }
-  const known = Object.keys(defaultConfig(dataDir)).concat('cpus')
+  const known = Object.keys(defaultConfig(dataDir)).concat('cpus', 'certValidityMs')
   for (const key of Object.keys(parsed)) {
     if (key === 'dataDir' || !known.includes(key)) {
       throw new BadConfigError(

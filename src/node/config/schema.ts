@@ -3,6 +3,7 @@ import { BadConfigError } from '../errors.ts'
 /** Everything a daemon is configured with. Flags override the data dir's config.json, which overrides defaults. */
 export interface NodeConfig {
   dataDir: string
+  /** Mesh name for a new mesh; '' = generated. A data dir that has a mesh keeps its own name. */
   mesh: string
   listen: string[]
   bootstrap: string[]
@@ -20,6 +21,8 @@ export interface NodeConfig {
   advertExpiryFactor: number
   /** How often the DHT rendezvous looks for other members once the mesh is stable. */
   rendezvousIntervalMs: number
+  /** How long membership certificates this node issues stay valid (issuer only). */
+  certValidityMs?: number
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
@@ -28,7 +31,7 @@ const MESH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 export function defaultConfig(dataDir: string): NodeConfig {
   return {
     dataDir,
-    mesh: 'default',
+    mesh: '',
     listen: ['/ip4/0.0.0.0/tcp/0'],
     bootstrap: [],
     mdns: true,
@@ -44,7 +47,7 @@ export function defaultConfig(dataDir: string): NodeConfig {
 
 /** Checks one merged config; every message names the flag a person would fix. */
 export function validateConfig(c: NodeConfig): NodeConfig {
-  if (!MESH_NAME.test(c.mesh)) {
+  if (c.mesh !== '' && !MESH_NAME.test(c.mesh)) {
     throw new BadConfigError(`--mesh ${JSON.stringify(c.mesh)}: use 1-64 letters, digits, '.', '_' or '-'`)
   }
   for (const [flag, list] of [
@@ -82,6 +85,9 @@ export function validateConfig(c: NodeConfig): NodeConfig {
     ['advertExpiryFactor', c.advertExpiryFactor],
   ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new BadConfigError(`${name} ${v}: expected a positive number`)
+  }
+  if (c.certValidityMs !== undefined && !(Number.isFinite(c.certValidityMs) && c.certValidityMs >= 1000)) {
+    throw new BadConfigError(`certValidityMs ${c.certValidityMs}: expected at least 1000 (ms)`)
   }
   return c
 }
