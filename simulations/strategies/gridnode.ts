@@ -10,11 +10,15 @@
  */
 import {
   type Command,
+  handOff,
   NodeScheduler,
   type SchedulerEvent,
   type SchedulerStats,
   type TaskOutcome,
   type TaskResult,
+  TRUSTED_SIGNER,
+  trustedHoldings,
+  trustedResults,
 } from '../../src/scheduler/index.ts'
 import { MSG } from '../core/metrics.ts'
 import { FIRST_STRATEGY_KIND, type Run, type Sim, type Strategy } from '../core/sim.ts'
@@ -378,7 +382,7 @@ export class GridnodeStrategy implements Strategy {
             cause: c.cause,
             from: self,
             requestId: c.requestId,
-            batch: c.batch,
+            batch: handOff(c.batch, self, c.to, TRUSTED_SIGNER),
           },
           c.batch.tasks.length > 0
             ? {
@@ -406,7 +410,13 @@ export class GridnodeStrategy implements Strategy {
           c.to,
           MSG.push,
           batchBytes(c.batch),
-          { type: 'batch-pushed', at: 0, cause: c.cause, from: self, batch: c.batch },
+          {
+            type: 'batch-pushed',
+            at: 0,
+            cause: c.cause,
+            from: self,
+            batch: handOff(c.batch, self, c.to, TRUSTED_SIGNER),
+          },
           { type: 'push-failed', at: 0, cause: c.cause, to: c.to, batch: c.batch, reason: 'stream broke' },
           undefined,
           true,
@@ -417,7 +427,13 @@ export class GridnodeStrategy implements Strategy {
           c.to,
           MSG.results,
           resultsBytes(c.results),
-          { type: 'results-received', at: 0, cause: c.cause, from: self, results: c.results },
+          {
+            type: 'results-received',
+            at: 0,
+            cause: c.cause,
+            from: self,
+            results: trustedResults(c.results),
+          },
           { type: 'results-send-failed', at: 0, cause: c.cause, to: c.to, tasks: c.results.map(keyOf) },
         )
       case 'ack-results':
@@ -436,7 +452,7 @@ export class GridnodeStrategy implements Strategy {
           at: 0,
           cause: c.cause,
           from: self,
-          holdings: c.holdings,
+          holdings: trustedHoldings(c.holdings),
         })
       case 'answer-lease':
         return this.send(node, c.to, MSG.leaseAnswer, keysBytes(c.drop), {

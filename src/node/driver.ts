@@ -6,6 +6,9 @@
  * the commands the scheduler returns for that request's event.
  */
 import { randomBytes } from 'node:crypto'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { GridnodeError } from '../errors.ts'
 import { BlobStore, createLocalExecutor, type Executor } from '../executor/index.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
 import {
@@ -18,6 +21,8 @@ import { NodeScheduler } from '../scheduler/index.ts'
 import type {
   Batch,
   Command,
+  CustodyPath,
+  HeldKey,
   JobId,
   JobSpec,
   SchedulerAdvert,
@@ -29,6 +34,8 @@ import type {
 import type { Adverts } from './adverts.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
+import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
+import { loadIdentity } from './data-dir.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
 import { PeerLinks } from './peer-links.ts'
@@ -42,6 +49,18 @@ export interface DriverOptions {
   dbPath: string
   /** Worker entry for a bundled daemon. */
   workerUrl?: URL
+  /** Whether a peer is a member of the mesh (job owners of pushed and stolen batches must be). Default: everyone. */
+  isMember?: (peer: string) => boolean
+  /** This node's libp2p key (signs custody hand-offs). Default: loaded from the data dir's identity.key. */
+  privateKey?: PrivateKey
+}
+
+/** Messages the driver refused before they reached the scheduler. */
+export interface DriverRefusals {
+  /** Pushes refused: a job owner other than the sender, or not a member. */
+  refusedPushes: number
+  /** Stolen batches dropped: a job owner not a member. */
+  refusedBatches: number
 }
 
 export interface SubmitRequest {
@@ -71,7 +90,11 @@ export class Driver {
   private stopped = false
   private requestIds = 0
   private readonly running = new Map<string, { abort: AbortController; gpus: number[] }>()
-  private readonly grants = new WeakMap<Batch, number>()
+  /** Steal grants as written (stamped with credentials) → request id and the batch the scheduler gave. */
+  private readonly grants = new WeakMap<Batch, { requestId: number; batch: Batch }>()
+  private creds?: CustodyCredentialsService
+  private readonly isMember: (peer: string) => boolean
+  private readonly refusals: DriverRefusals = { refusedPushes: 0, refusedBatches: 0 }
   /** Which peer owns each bundle we may need: the job's owner has it. */
   private readonly bundleOwners = new Map<string, string>()
 
@@ -79,6 +102,7 @@ export class Driver {
     this.node = node
     this.opts = opts
     this.self = node.peerId.toString()
+    this.isMember = opts.isMember ?? (() => true)
     this.hub = new JobHub(new JobStore(opts.dbPath))
     this.sched = new NodeScheduler({
       self: this.self,
@@ -91,8 +115,11 @@ export class Driver {
       advertIntervalMs: opts.config.advertIntervalMs,
     })
     this.links = new PeerLinks(node, {
-      onLateBatch: (from, batch) =>
-        this.feed({ type: 'batch-pushed', at: Date.now(), cause: 'late-steal', from, batch }),
+      // Granted after we gave up: ours all the same (request id 0 matches no steal in flight).
+      onLateBatch: (from, batch) => {
+        if (this.stolenBatchAllowed(from, batch))
+          this.feed({ type: 'steal-granted', at: Date.now(), cause: 'late-steal', from, requestId: 0, batch })
+      },
     })
   }
 
@@ -101,6 +128,15 @@ export class Driver {
   }
 
   async start(): Promise<void> {
+    const dataDir = this.opts.config.dataDir
+    const privateKey = this.opts.privateKey ?? (await loadIdentity(dataDir))
+    if (peerIdFromPrivateKey(privateKey).toString() !== this.self)
+      throw new Error('the private key given to the driver is not this node’s identity')
+    this.creds = new CustodyCredentialsService({
+      self: this.self,
+      secret: loadOrCreateCustodyKey(dataDir),
+      privateKey,
+    })
     this.blobs = await BlobStore.open(this.opts.config.dataDir)
     this.executor = createLocalExecutor({
       dataDir: this.opts.config.dataDir,
@@ -134,7 +170,12 @@ export class Driver {
   }
 
   stats() {
-    return this.sched.stats()
+    const s = this.sched.stats()
+    return {
+      ...s,
+      refusedPushes: s.refusedPushes + this.refusals.refusedPushes,
+      refusedBatches: this.refusals.refusedBatches,
+    }
   }
 
   jobProgress(job: JobId) {
@@ -261,7 +302,16 @@ export class Driver {
       .steal.steal({ free: c.free, max: c.max })
       .then(
         ({ batch }) =>
-          this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch }),
+          this.stolenBatchAllowed(to, batch)
+            ? this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch })
+            : this.feed({
+                type: 'steal-failed',
+                at: Date.now(),
+                cause: c.cause,
+                from: to,
+                requestId,
+                reason: 'batch refused: a job owner is not a member',
+              }),
         (err: Error) =>
           this.feed({
             type: 'steal-failed',
@@ -274,10 +324,37 @@ export class Driver {
       )
   }
 
+  /** Every job of a stolen batch is owned by a member (owner IDs are checked at decode); else it is dropped whole. */
+  private stolenBatchAllowed(from: string, batch: Batch): boolean {
+    const bad = batch.jobs.find((j) => !this.isMember(j.owner))
+    if (bad === undefined) return true
+    this.refusals.refusedBatches++
+    this.opts.log.warn(
+      { peer: from, job: bad.id, owner: bad.owner, tasks: batch.tasks.length },
+      'dropped a stolen batch: its job owner is not a member',
+    )
+    return false
+  }
+
+  /** Why a push from `from` is refused, or undefined: only a member pushes, and only jobs it owns. */
+  private pushRefusal(from: string, batch: Batch): string | undefined {
+    if (!this.isMember(from)) return 'the sender is not a member'
+    for (const j of batch.jobs) {
+      if (j.owner !== from) return `job ${j.id} is owned by ${j.owner}, not the sender`
+      if (!this.isMember(j.owner)) return `job ${j.id} has an owner that is not a member`
+    }
+    return undefined
+  }
+
+  /** The batch as it leaves for `to`, with custody credentials (unchanged before start). */
+  private stamp(batch: Batch, to: string): Batch {
+    return this.creds === undefined || batch.tasks.length === 0 ? batch : this.creds.handOff(batch, to)
+  }
+
   private pushBatch(to: string, batch: Batch): void {
     this.links
       .get(to)
-      .steal.push({ batch })
+      .steal.push({ batch: this.stamp(batch, to) })
       .catch((err: Error) =>
         this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message }),
       )
@@ -301,7 +378,7 @@ export class Driver {
       )
   }
 
-  private sendLease(to: string, holdings: TaskKey[]): void {
+  private sendLease(to: string, holdings: HeldKey[]): void {
     this.links
       .get(to)
       .lease.lease({ holdings })
@@ -367,24 +444,38 @@ export class Driver {
           })
           const reply = commands.find((c) => c.type === 'reply-steal' && c.requestId === requestId)
           const batch = reply?.type === 'reply-steal' ? reply.batch : { jobs: [], tasks: [] }
-          this.grants.set(batch, requestId)
-          return { batch }
+          const stamped = this.stamp(batch, from)
+          this.grants.set(stamped, { requestId, batch })
+          return { batch: stamped }
         },
         onStealReplyWritten: (to, reply, err) => {
-          const requestId = this.grants.get(reply.batch)
-          if (err && requestId !== undefined && reply.batch.tasks.length > 0) {
+          const grant = this.grants.get(reply.batch)
+          if (err && grant !== undefined && grant.batch.tasks.length > 0) {
+            // The batch as the scheduler gave it: the victim keeps its own credentials, not the thief's.
             this.feed({
               type: 'grant-failed',
               at: Date.now(),
               cause: 'grant',
               to,
-              requestId,
-              batch: reply.batch,
+              requestId: grant.requestId,
+              batch: grant.batch,
             })
           }
         },
         onPush: async (from, req) => {
+          const refusal = this.pushRefusal(from, req.batch)
+          if (refusal !== undefined) {
+            this.refusals.refusedPushes++
+            this.opts.log.warn(
+              { peer: from, tasks: req.batch.tasks.length, reason: refusal },
+              'refused a push',
+            )
+            throw new GridnodeError('GN_PUSH_REFUSED', `push refused: ${refusal}`)
+          }
+          const before = this.sched.stats().refusedPushes
           this.feed({ type: 'batch-pushed', at: Date.now(), cause: `push:${from}`, from, batch: req.batch })
+          if (this.sched.stats().refusedPushes !== before)
+            throw new GridnodeError('GN_PUSH_REFUSED', 'push refused')
           return { accepted: req.batch.tasks.length }
         },
       },
@@ -394,13 +485,24 @@ export class Driver {
       this.node,
       {
         onResults: async (from, req) => {
+          const results = req.results.map(({ custody, ...r }) => {
+            const path = this.pathFor(from, r, custody, true)
+            return path === undefined ? r : { ...r, path }
+          })
+          const before = this.sched.stats().refusedResults
           const commands = this.feed({
             type: 'results-received',
             at: Date.now(),
             cause: `results:${from}`,
             from,
-            results: req.results,
+            results,
           })
+          const refused = this.sched.stats().refusedResults - before
+          if (refused > 0)
+            this.opts.log.warn(
+              { peer: from, refused, of: results.length },
+              'dropped results of tasks the sender never held',
+            )
           // Acknowledge only what is written: the store flush precedes the answer.
           await this.hub.flushed()
           return {
@@ -414,13 +516,24 @@ export class Driver {
       this.node,
       {
         onLease: async (from, req) => {
+          const holdings = req.holdings.map(({ custody, ...k }) => {
+            const path = this.pathFor(from, k, custody, false)
+            return path === undefined ? k : { ...k, path }
+          })
+          const before = this.sched.stats().refusedClaims
           const commands = this.feed({
             type: 'lease-received',
             at: Date.now(),
             cause: `lease:${from}`,
             from,
-            holdings: req.holdings,
+            holdings,
           })
+          const refused = this.sched.stats().refusedClaims - before
+          if (refused > 0)
+            this.opts.log.warn(
+              { peer: from, refused, of: holdings.length },
+              'refused custody claims nobody handed over',
+            )
           const answer = commands.find((c) => c.type === 'answer-lease' && c.to === from)
           return answer?.type === 'answer-lease'
             ? { drop: answer.drop, cancelledJobs: answer.cancelledJobs }
@@ -438,6 +551,25 @@ export class Driver {
       { getBlob: async (_peer, hash) => this.blobs.get(hash) },
       { onError },
     )
+  }
+
+  /**
+   * The verified custody path a lease or result from `from` attaches for
+   * `key`, when the scheduler could use one (not on the fast path: the
+   * recorded holder needs none, so most messages cost no check at all).
+   */
+  private pathFor(
+    from: string,
+    key: TaskKey,
+    custody: HeldKey['custody'],
+    result: boolean,
+  ): CustodyPath | undefined {
+    if (custody === undefined || this.creds === undefined) return undefined
+    const k = { job: key.job, index: key.index, attempt: key.attempt }
+    if (!this.sched.needsPath(from, k, result)) return undefined
+    const path = this.creds.path(k, custody)
+    if (path === undefined) this.opts.log.debug({ peer: from, ...k }, 'custody credentials did not verify')
+    return path
   }
 
   /** Jobs this node owned when it last stopped (or died) resume here. */

@@ -20,7 +20,6 @@ import type { Batch, TaskResult } from '../scheduler/types.ts'
 import type { GridLibp2p } from './create-node.ts'
 
 interface Link {
-  peer: PeerId
   steal: StealClient
   result: ResultClient
   lease: LeaseClient
@@ -44,22 +43,34 @@ export class PeerLinks {
     this.opts = opts
   }
 
-  opener(peer: PeerId, protocol: string): OpenStream {
-    return (signal) => this.node.dialProtocol(peer, protocol, { signal })
+  /**
+   * Opens streams to `peerKey`. The key is parsed here, on first use: a key
+   * that is no peer ID (say a job owner a peer made up) fails that request
+   * with a rejected promise, never a throw out of a timer or handler.
+   */
+  opener(peerKey: string, protocol: string): OpenStream {
+    let peer: PeerId | undefined
+    return (signal) => {
+      try {
+        peer ??= peerIdFromString(peerKey)
+      } catch (err) {
+        return Promise.reject(new Error(`not a peer ID: ${peerKey.slice(0, 64)}`, { cause: err }))
+      }
+      return this.node.dialProtocol(peer, protocol, { signal })
+    }
   }
 
+  /** The clients for one peer; never throws (a bad key fails each request instead). */
   get(peerKey: string): Link {
     let link = this.links.get(peerKey)
     if (!link) {
-      const peer = peerIdFromString(peerKey)
       link = {
-        peer,
-        steal: new StealClient(this.opener(peer, STEAL_PROTOCOL), {
+        steal: new StealClient(this.opener(peerKey, STEAL_PROTOCOL), {
           timeoutMs: 10_000,
           onLateBatch: (batch) => this.opts.onLateBatch(peerKey, batch),
         }),
-        result: new ResultClient(this.opener(peer, RESULT_PROTOCOL), { timeoutMs: 30_000 }),
-        lease: new LeaseClient(this.opener(peer, LEASE_PROTOCOL), { timeoutMs: 10_000 }),
+        result: new ResultClient(this.opener(peerKey, RESULT_PROTOCOL), { timeoutMs: 30_000 }),
+        lease: new LeaseClient(this.opener(peerKey, LEASE_PROTOCOL), { timeoutMs: 10_000 }),
       }
       this.links.set(peerKey, link)
     }
@@ -96,7 +107,7 @@ export class PeerLinks {
   }
 
   fetchBlob(from: string, hash: string): Promise<Uint8Array | undefined> {
-    return fetchBlob(this.opener(peerIdFromString(from), BLOB_PROTOCOL), hash, { timeoutMs: 30_000 })
+    return fetchBlob(this.opener(from, BLOB_PROTOCOL), hash, { timeoutMs: 30_000 })
   }
 
   close(): void {

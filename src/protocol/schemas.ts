@@ -3,9 +3,13 @@
  * results, task keys), shared by the steal, result and lease codecs.
  * Limits here are per field; each protocol also caps the whole message.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { MAX_CUSTODY_LINKS } from '../scheduler/credentials.ts'
 import type {
   Batch,
+  CustodyCredentials,
   GpuInfo,
+  HeldKey,
   JobSpec,
   Resources,
   SchedulerAdvert,
@@ -52,7 +56,33 @@ export const MAX_READY_CLASSES = 64
 
 /** Job ids and similar opaque identifiers. */
 export const id: Check<string> = str({ min: 1, max: MAX_ID_LENGTH })
-export const peerKey: Check<string> = str({ min: 1, max: MAX_PEER_ID_LENGTH })
+
+const peerKeyString = str({ min: 1, max: MAX_PEER_ID_LENGTH })
+/** Strings already judged, so a batch naming one owner 65,536 times parses it once. */
+const peerIdVerdicts = new Map<string, boolean>()
+const PEER_ID_VERDICTS = 4096
+
+/** True if `s` is a peer ID in its canonical string form (what the scheduler compares). */
+export function isPeerIdString(s: string): boolean {
+  let ok = peerIdVerdicts.get(s)
+  if (ok === undefined) {
+    try {
+      ok = peerIdFromString(s).toString() === s
+    } catch {
+      ok = false
+    }
+    if (peerIdVerdicts.size >= PEER_ID_VERDICTS) peerIdVerdicts.clear()
+    peerIdVerdicts.set(s, ok)
+  }
+  return ok
+}
+
+/** A peer ID string (job owners, who ran a task, custody holders): refused at decode if it does not parse. */
+export const peerKey: Check<string> = (value, path) => {
+  const s = peerKeyString(value, path)
+  if (!isPeerIdString(s)) fail(path, 'not a peer ID')
+  return s
+}
 /** Durations and costs: non-negative, fractional allowed, under about 30 years. */
 export const millis: Check<number> = num(0, 1e12)
 
@@ -89,6 +119,26 @@ export const jobSpec: Check<JobSpec> = obj({
   priority: optional(num(-1e9, 1e9)),
 })
 
+/** The owner's custody tag (truncated HMAC-SHA256) and a link's Ed25519 signature. */
+export const CUSTODY_TAG_BYTES = 16
+export const CUSTODY_SIG_BYTES = 64
+export { MAX_CUSTODY_LINKS }
+
+function exactBytes(n: number): Check<Uint8Array> {
+  const check = bytes(n)
+  return (value, path) => {
+    const b = check(value, path)
+    if (b.byteLength !== n) fail(path, `expected ${n} bytes`)
+    return b
+  }
+}
+
+export const custodyCredentials: Check<CustodyCredentials> = obj({
+  first: peerKey,
+  tag: exactBytes(CUSTODY_TAG_BYTES),
+  links: arr(obj({ to: peerKey, sig: exactBytes(CUSTODY_SIG_BYTES) }), MAX_CUSTODY_LINKS),
+})
+
 export const taskDescriptor: Check<TaskDescriptor> = obj({
   job: id,
   index: uint(),
@@ -96,6 +146,7 @@ export const taskDescriptor: Check<TaskDescriptor> = obj({
   input: bytes(MAX_VALUE_BYTES),
   depValues: arr(bytes(MAX_VALUE_BYTES), MAX_DEPS),
   costHintMs: optional(millis),
+  custody: optional(custodyCredentials),
 })
 
 /** A batch: every task's job is among `jobs`, and no job appears twice. */
@@ -118,6 +169,11 @@ export const batch: Check<Batch> = refine(
 
 export const taskKey: Check<TaskKey> = obj({ job: id, index: uint(), attempt: uint() })
 export const taskKeys: Check<TaskKey[]> = arr(taskKey, MAX_TASK_KEYS)
+/** Lease holdings: task keys, each with the credentials of that attempt when its holder has some. */
+export const heldKeys: Check<HeldKey[]> = arr(
+  obj({ job: id, index: uint(), attempt: uint(), custody: optional(custodyCredentials) }),
+  MAX_TASK_KEYS,
+)
 
 const errorText = str({ max: MAX_ERROR_TEXT })
 
@@ -135,6 +191,7 @@ export const taskResult: Check<TaskResult> = obj({
   attempt: uint(),
   ranOn: peerKey,
   outcome: taskOutcome,
+  custody: optional(custodyCredentials),
 })
 
 export const gpuInfo: Check<GpuInfo> = obj({

@@ -7,7 +7,14 @@
 import { Fifo, getOrCreate } from './collections.ts'
 import { assertNever, invariant } from './errors.ts'
 import type { Holder } from './holder.ts'
-import { OWNED_STATES, type OwnedJob, type OwnedState, type OwnedTask } from './job-table.ts'
+import {
+  HELD_MEMORY,
+  heldBefore,
+  OWNED_STATES,
+  type OwnedJob,
+  type OwnedState,
+  type OwnedTask,
+} from './job-table.ts'
 import type { Runtime } from './runtime.ts'
 import type { PeerKey } from './types.ts'
 
@@ -28,16 +35,19 @@ export class Custody {
     this.rt = rt
   }
 
-  setState(t: OwnedTask, state: OwnedState, holder?: PeerKey): void {
+  /** `hop`: for remote, the length of the new holder's custody path (1 = handed by the owner). */
+  setState(t: OwnedTask, state: OwnedState, holder?: PeerKey, hop = 1): void {
     const job = t.job
     if (t.state === 'remote') this.unindex(t)
     job.counts[t.state]--
     job.counts[state]++
     t.state = state
     t.holder = state === 'local' ? this.rt.self : state === 'remote' ? holder : undefined
+    t.hop = state === 'remote' ? hop : 0
     this.dirty.add(job)
     const now = this.rt.now
     if (state === 'remote' && holder !== undefined) {
+      this.remember(t, holder)
       getOrCreate(this.byHolder, holder, () => new Set<OwnedTask>()).add(t)
       job.remoteHeld.set(t.index, t)
       t.heldSince = now
@@ -47,6 +57,14 @@ export class Custody {
       t.deadline = now + this.rt.s.restoreGraceMs
       this.graceDeadlines.push({ task: t, deadline: t.deadline })
     }
+  }
+
+  /** Records that `holder` legitimately holds the task's current attempt. */
+  private remember(t: OwnedTask, holder: PeerKey): void {
+    if (heldBefore(t, t.attempt, holder)) return
+    t.held ??= []
+    t.held.push({ attempt: t.attempt, holder })
+    if (t.held.length > HELD_MEMORY) t.held.shift()
   }
 
   /** A lease named the task: push its deadline out. */
@@ -140,6 +158,7 @@ export class Custody {
           `task ${where} not indexed`,
         )
         invariant(t.job.remoteHeld.get(t.index) === t, `task ${where} missing from remoteHeld`)
+        invariant(t.hop >= 1, `task ${where} is remote at hop ${t.hop}`)
         return
       case 'doubt':
         invariant(t.holder === undefined && t.desc !== undefined, `in-doubt task ${where} is malformed`)

@@ -9,6 +9,7 @@
  * a running entry answers for (its run keeps its own `runAttempt`).
  */
 import { BoundedMap, getOrCreate } from './collections.ts'
+import { MAX_CUSTODY_LINKS } from './credentials.ts'
 import { Outbox } from './outbox.ts'
 import { FairQueue, type Queueable, type Slot } from './queue.ts'
 import { fits, MAX_DEPTH, ResourcePool, TINY_TASK_MS } from './resources.ts'
@@ -16,6 +17,8 @@ import type { Runtime } from './runtime.ts'
 import type {
   Batch,
   Capacity,
+  CustodyCredentials,
+  HeldKey,
   JobId,
   JobSpec,
   PeerKey,
@@ -43,6 +46,8 @@ export interface HeldTask extends Queueable {
   /** The attempt the executor was started with (task-finished / cancel-task key). */
   runAttempt: number
   desc: TaskDescriptor
+  /** The credentials of `attempt` (a running entry's desc may be of an older one). */
+  custody: CustodyCredentials | undefined
   state: 'queued' | 'running'
   gpus: number[]
 }
@@ -53,6 +58,16 @@ export interface HolderHooks {
   localResult(r: TaskResult): void
   /** A task of a job this node owns started here. */
   localStart(job: JobId): void
+}
+
+/** A lease holding: the key, with the credentials of that attempt when it has some. */
+function heldKey(
+  job: JobId,
+  index: number,
+  attempt: number,
+  custody: CustodyCredentials | undefined,
+): HeldKey {
+  return custody === undefined ? { job, index, attempt } : { job, index, attempt, custody }
 }
 
 const EWMA_ALPHA = 0.2
@@ -113,6 +128,7 @@ export class Holder {
     if (cur !== undefined) {
       if (cur.attempt >= desc.attempt) return false
       cur.attempt = desc.attempt
+      cur.custody = desc.custody
       if (cur.state === 'queued') {
         cur.desc = desc
         cur.runAttempt = desc.attempt
@@ -129,6 +145,7 @@ export class Holder {
       attempt: desc.attempt,
       runAttempt: desc.attempt,
       desc,
+      custody: desc.custody,
       state: 'queued',
       gpus: [],
     }
@@ -138,9 +155,9 @@ export class Holder {
   }
 
   /** Accepts a stolen or pushed batch; returns what to lease, per remote owner. */
-  acceptBatch(batch: Batch, ownTask: (spec: JobSpec, d: TaskDescriptor) => void): Map<PeerKey, TaskKey[]> {
+  acceptBatch(batch: Batch, ownTask: (spec: JobSpec, d: TaskDescriptor) => void): Map<PeerKey, HeldKey[]> {
     const specs = new Map(batch.jobs.map((j) => [j.id, j]))
-    const leases = new Map<PeerKey, TaskKey[]>()
+    const leases = new Map<PeerKey, HeldKey[]>()
     for (const d of batch.tasks) {
       const spec = specs.get(d.job) ?? this.spec(d.job)
       if (spec === undefined) continue
@@ -150,11 +167,9 @@ export class Holder {
       }
       this.hold(spec, d)
       if (this.get(d.job, d.index)?.attempt !== d.attempt) continue
-      getOrCreate(leases, spec.owner, () => [] as TaskKey[]).push({
-        job: d.job,
-        index: d.index,
-        attempt: d.attempt,
-      })
+      getOrCreate(leases, spec.owner, () => [] as HeldKey[]).push(
+        heldKey(d.job, d.index, d.attempt, d.custody),
+      )
     }
     return leases
   }
@@ -208,6 +223,7 @@ export class Holder {
       ranOn: this.rt.self,
       outcome,
     }
+    if (t.custody !== undefined) result.custody = t.custody
     if (t.own) {
       this.gc(t.job)
       this.hooks.localResult(result)
@@ -256,17 +272,26 @@ export class Holder {
     if (this.spec(job)?.owner === from) this.ownerCancelled(job)
   }
 
-  /** Victim side: takes up to `n` queued tasks fitting `free`, rotating across jobs. */
+  /**
+   * Victim side: takes up to `n` queued tasks fitting `free`, rotating across
+   * jobs. A copy whose custody chain is full (MAX_CUSTODY_LINKS) stays here.
+   */
   take(n: number, free: Resources, ownOnly: boolean): HeldTask[] {
     const out: HeldTask[] = []
+    const kept: HeldTask[] = []
     const fit = (r: Resources) => fits(r, free)
     while (out.length < n) {
       const t = this.queue.pop(fit, ownOnly)
       if (t === undefined) break
+      if (!t.own && t.custody !== undefined && t.custody.links.length >= MAX_CUSTODY_LINKS) {
+        kept.push(t)
+        continue
+      }
       this.detach(t)
       this.gc(t.job)
       out.push(t)
     }
+    for (const t of kept) this.queue.push(t)
     return out
   }
 
@@ -308,10 +333,10 @@ export class Holder {
 
   // ---- leases --------------------------------------------------------------
 
-  private holdingsFor(owner: PeerKey): TaskKey[] {
-    const out: TaskKey[] = []
+  private holdingsFor(owner: PeerKey): HeldKey[] {
+    const out: HeldKey[] = []
     for (const job of this.byOwner.get(owner) ?? []) {
-      for (const t of job.tasks.values()) out.push({ job: t.jobId, index: t.index, attempt: t.attempt })
+      for (const t of job.tasks.values()) out.push(heldKey(t.jobId, t.index, t.attempt, t.custody))
     }
     out.push(...this.outbox.keys(owner))
     return out
@@ -322,7 +347,7 @@ export class Holder {
     if (holdings.length > 0) this.rt.emit({ type: 'send-lease', cause: this.rt.cause, to: owner, holdings })
   }
 
-  sendLease(owner: PeerKey, holdings: TaskKey[]): void {
+  sendLease(owner: PeerKey, holdings: HeldKey[]): void {
     if (holdings.length > 0) this.rt.emit({ type: 'send-lease', cause: this.rt.cause, to: owner, holdings })
   }
 

@@ -3,7 +3,19 @@
  * out; time is passed in. See scheduler.ts.
  */
 
+export {
+  canHandOn,
+  type HandOffSigner,
+  handOff,
+  MAX_CUSTODY_LINKS,
+  type PathVerifier,
+  pathOf,
+  TRUSTED_SIGNER,
+  trustedHoldings,
+  trustedResults,
+  verifiedPath,
+} from './credentials.ts'
 export { SchedulerInvariantError } from './errors.ts'
 export type { SchedulerOptions, SchedulerStats } from './runtime.ts'
-export { NodeScheduler } from './scheduler.ts'
+export { NodeScheduler, pushAllowed } from './scheduler.ts'
 export * from './types.ts'

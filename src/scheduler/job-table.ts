@@ -21,6 +21,14 @@ export interface OwnedTask {
   state: OwnedState
   attempt: number
   holder: PeerKey | undefined
+  /** Remote: the length of the custody path of `holder` as the owner knows it (1 = handed by the owner). */
+  hop: number
+  /**
+   * The latest (attempt, holder) pairs that legitimately held this task,
+   * oldest first, at most HELD_MEMORY: a late result of an abandoned attempt
+   * from its real holder still counts. Undefined until first handed off.
+   */
+  held: Array<{ attempt: number; holder: PeerKey }> | undefined
   /** Lease deadline (remote) or grace deadline (doubt). */
   deadline: number
   /** When the current holder took custody. */
@@ -61,6 +69,16 @@ export interface OwnedJob {
   readonly remoteHeld: Map<number, OwnedTask>
 }
 
+/** Past (attempt, holder) pairs remembered per task. */
+export const HELD_MEMORY = 8
+
+/** True if `holder` legitimately held `attempt` of the task (now or recently). */
+export function heldBefore(t: OwnedTask, attempt: number, holder: PeerKey): boolean {
+  if (t.held === undefined) return false
+  for (const h of t.held) if (h.attempt === attempt && h.holder === holder) return true
+  return false
+}
+
 export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
   const job: OwnedJob = {
     spec,
@@ -84,6 +102,8 @@ export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
       state: 'waiting',
       attempt: 0,
       holder: undefined,
+      hop: 0,
+      held: undefined,
       deadline: 0,
       heldSince: 0,
       input: inp.input,

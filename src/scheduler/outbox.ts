@@ -7,7 +7,7 @@
  */
 import { getOrCreate } from './collections.ts'
 import type { Runtime } from './runtime.ts'
-import type { JobId, JobSpec, PeerKey, TaskKey, TaskResult } from './types.ts'
+import type { HeldKey, JobId, JobSpec, PeerKey, TaskKey, TaskResult } from './types.ts'
 
 export interface OutboxJob {
   readonly spec: JobSpec
@@ -137,11 +137,12 @@ export class Outbox {
     }
   }
 
-  /** The results an owner is owed, as lease holdings (custody until acked). */
-  keys(owner: PeerKey): TaskKey[] {
-    const out: TaskKey[] = []
+  /** The results an owner is owed, as lease holdings (custody until acked), with their credentials. */
+  keys(owner: PeerKey): HeldKey[] {
+    const out: HeldKey[] = []
     for (const e of this.boxes.get(owner)?.values() ?? []) {
-      out.push({ job: e.result.job, index: e.result.index, attempt: e.result.attempt })
+      const { job, index, attempt, custody } = e.result
+      out.push(custody === undefined ? { job, index, attempt } : { job, index, attempt, custody })
     }
     return out
   }

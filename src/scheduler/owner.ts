@@ -7,12 +7,13 @@
  */
 
 import type { Holder } from './holder.ts'
-import { buildJob, invalidTasks, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
+import { buildJob, heldBefore, invalidTasks, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
 import { EMPTY, OwnerLifecycle } from './lifecycle.ts'
 import { type PeerView, sizeOf } from './peers.ts'
 import { blockReason, fitsNode, type NodeSize } from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
+  CustodyPath,
   JobId,
   JobProgress,
   JobSpec,
@@ -33,6 +34,24 @@ import type {
  */
 export function restoreBase(now: number): number {
   return Number.isFinite(now) ? Math.max(0, Math.floor(now)) + 1 : 1
+}
+
+/** What the owner makes of a holder's claim on one task. */
+type Claim = 'held' | 'stale' | 'refused'
+
+/** The path ends at the sender (it names how the sender came to hold the task). */
+function endsAt(path: CustodyPath | undefined, from: PeerKey): path is CustodyPath {
+  return path !== undefined && path.length > 0 && path[path.length - 1] === from
+}
+
+/**
+ * A remote task moves from its recorded holder to `from` only along a path
+ * that ends at `from`, is longer than the holder's, and passes through the
+ * recorded holder at its recorded hop (so an old grant replayed after custody
+ * moved on, or a branch that never went through the holder, is refused).
+ */
+function transfers(t: OwnedTask, from: PeerKey, path: CustodyPath | undefined): path is CustodyPath {
+  return endsAt(path, from) && path.length > t.hop && path[t.hop - 1] === t.holder
 }
 
 export class Owner extends OwnerLifecycle {
@@ -118,12 +137,39 @@ export class Owner extends OwnerLifecycle {
     this.finishJob(job, 'cancelled')
   }
 
-  resultsReceived(from: PeerKey, results: TaskResult[]): void {
-    for (const r of results) this.apply(r)
+  /**
+   * Results from a holder. Each counts only if `from` held that attempt (now
+   * or recently), or its verified path proves it was handed the current one
+   * (custody then moves to it); the rest are dropped, counted and not acked.
+   */
+  resultsReceived(from: PeerKey, results: Array<TaskResult & { path?: CustodyPath }>): void {
+    const tasks: TaskKey[] = []
+    for (const r of results) {
+      if (!this.mayReport(from, r)) {
+        this.rt.stats.refusedResults++
+        continue
+      }
+      this.apply({ job: r.job, index: r.index, attempt: r.attempt, ranOn: r.ranOn, outcome: r.outcome })
+      tasks.push({ job: r.job, index: r.index, attempt: r.attempt })
+    }
     this.rt.flushPersist()
-    if (results.length === 0) return
-    const tasks = results.map((r) => ({ job: r.job, index: r.index, attempt: r.attempt }))
+    if (tasks.length === 0) return
     this.rt.emit({ type: 'ack-results', cause: this.rt.cause, to: from, tasks })
+  }
+
+  private mayReport(from: PeerKey, r: TaskResult & { path?: CustodyPath }): boolean {
+    if (from === this.rt.self) return true
+    const job = this.jobs.get(r.job)
+    // A finished (or never known) job: nothing changes; acked so the holder forgets it.
+    if (job === undefined) return true
+    const t = job.tasks.get(r.index)
+    if (t === undefined || t.state === 'waiting') return false
+    if (t.state === 'remote' && t.holder === from && t.attempt === r.attempt) return true
+    if (heldBefore(t, r.attempt, from)) return true
+    if (t.state === 'done' || t.state === 'failed') return false
+    if (this.claim(t, from, r.attempt, r.path) === 'held') return true
+    // Handed over by the owner, though the owner still runs its own copy: the first result wins.
+    return t.state === 'local' && r.attempt === t.attempt && endsAt(r.path, from)
   }
 
   localResult(r: TaskResult): void {
@@ -137,17 +183,20 @@ export class Owner extends OwnerLifecycle {
 
   // ---- leases and custody hand-offs ---------------------------------------------
 
-  leaseReceived(from: PeerKey, holdings: TaskKey[]): void {
+  leaseReceived(from: PeerKey, holdings: Array<TaskKey & { path?: CustodyPath }>): void {
     const drop: TaskKey[] = []
     const cancelled = new Set<JobId>()
     for (const k of holdings) {
       const t = this.jobs.get(k.job)?.tasks.get(k.index)
+      let claim: Claim = 'stale'
       if (t === undefined) {
         if (this.finished.get(k.job)?.status === 'cancelled') cancelled.add(k.job)
-        drop.push(k)
-      } else if (!this.claim(t, from, k.attempt)) {
-        drop.push(k)
+      } else {
+        claim = this.claim(t, from, k.attempt, k.path)
       }
+      if (claim === 'held') continue
+      if (claim === 'refused') this.rt.stats.refusedClaims++
+      drop.push({ job: k.job, index: k.index, attempt: k.attempt })
     }
     if (this.custody.heldBy(from).length === 0) this.peers.leaseFrom(from)
     this.rt.emit({
@@ -159,25 +208,62 @@ export class Owner extends OwnerLifecycle {
     })
   }
 
-  /** A holder says it holds this attempt. Returns false if it should drop it. */
-  private claim(t: OwnedTask, from: PeerKey, attempt: number): boolean {
-    if (t.state === 'doubt') {
-      this.adopt(t, attempt)
-      this.custody.setState(t, 'remote', from)
-      return true
+  /**
+   * A holder says it holds this attempt. Its recorded holder needs no proof;
+   * anyone else needs a verified path (see transfers); a task queued here, or
+   * in doubt after a restart, moves only along a path that ends at `from`
+   * (its first hop carries the owner's own tag).
+   */
+  private claim(t: OwnedTask, from: PeerKey, attempt: number, path: CustodyPath | undefined): Claim {
+    switch (t.state) {
+      case 'doubt':
+        if (!endsAt(path, from)) return 'refused'
+        this.adopt(t, attempt)
+        this.custody.setState(t, 'remote', from, path.length)
+        return 'held'
+      case 'remote':
+        if (attempt !== t.attempt) return 'stale'
+        if (t.holder === from) {
+          this.custody.refresh(t)
+          return 'held'
+        }
+        if (!transfers(t, from, path)) return 'refused'
+        this.custody.setState(t, 'remote', from, path.length)
+        return 'held'
+      case 'local': {
+        if (attempt !== t.attempt) return 'stale'
+        if (!endsAt(path, from)) return 'refused'
+        const here = this.holder.get(t.job.spec.id, t.index)
+        if (here === undefined || here.state !== 'queued') return 'stale'
+        this.holder.drop(here)
+        this.custody.setState(t, 'remote', from, path.length)
+        return 'held'
+      }
+      default:
+        return 'stale'
     }
-    if (attempt !== t.attempt) return false
-    if (t.state === 'remote') {
-      if (t.holder !== from) this.custody.setState(t, 'remote', from)
-      else this.custody.refresh(t)
-      return true
+  }
+
+  /**
+   * For the I/O shell: whether a lease (or, with `result`, a result) from
+   * `from` naming `key` needs its credentials checked. False on the fast
+   * path (the recorded holder, or for results a recent legitimate holder of
+   * that attempt) and wherever no path could change the answer.
+   */
+  needsPath(from: PeerKey, key: TaskKey, result: boolean): boolean {
+    const t = this.task(key.job, key.index)
+    if (t === undefined) return false
+    switch (t.state) {
+      case 'doubt':
+        return !(result && heldBefore(t, key.attempt, from))
+      case 'local':
+      case 'remote':
+        if (t.state === 'remote' && t.holder === from && t.attempt === key.attempt) return false
+        if (result && heldBefore(t, key.attempt, from)) return false
+        return key.attempt === t.attempt
+      default:
+        return false
     }
-    if (t.state !== 'local') return false
-    const here = this.holder.get(t.job.spec.id, t.index)
-    if (here === undefined || here.state !== 'queued') return false
-    this.holder.drop(here)
-    this.custody.setState(t, 'remote', from)
-    return true
   }
 
   private adopt(t: OwnedTask, attempt: number): void {
@@ -189,10 +275,10 @@ export class Owner extends OwnerLifecycle {
     return this.jobs.get(job)?.tasks.get(index)
   }
 
-  /** A task queued here left with a steal grant or a push. */
+  /** A task queued here left with a steal grant or a push: `to` holds it at hop 1. */
   handedOff(job: JobId, index: number, attempt: number, to: PeerKey): void {
     const t = this.task(job, index)
-    if (t?.state === 'local' && t.attempt === attempt) this.custody.setState(t, 'remote', to)
+    if (t?.state === 'local' && t.attempt === attempt) this.custody.setState(t, 'remote', to, 1)
   }
 
   /** A grant to `to` could not be written: the task is ours again, same attempt. */

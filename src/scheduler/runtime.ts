@@ -82,6 +82,12 @@ export interface SchedulerStats {
   duplicateResults: number
   requeued: number
   backups: number
+  /** Leases claiming a task whose custody the sender could not trace to the owner (dropped). */
+  refusedClaims: number
+  /** Results from a node that never held that attempt (dropped, not acked). */
+  refusedResults: number
+  /** Pushed batches naming a job the sender does not own (dropped whole). */
+  refusedPushes: number
 }
 
 export function emptyStats(): SchedulerStats {
@@ -96,6 +102,9 @@ export function emptyStats(): SchedulerStats {
     duplicateResults: 0,
     requeued: 0,
     backups: 0,
+    refusedClaims: 0,
+    refusedResults: 0,
+    refusedPushes: 0,
   }
 }
 

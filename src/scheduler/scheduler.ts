@@ -12,7 +12,16 @@ import { pushToIdle } from './push.ts'
 import { Random } from './random.ts'
 import { Runtime, resolveSettings, type SchedulerOptions, type SchedulerStats } from './runtime.ts'
 import { grantCount, Thief, toBatch } from './steal.ts'
-import type { Batch, Command, JobId, JobProgress, PeerKey, SchedulerAdvert, SchedulerEvent } from './types.ts'
+import type {
+  Batch,
+  Command,
+  JobId,
+  JobProgress,
+  PeerKey,
+  SchedulerAdvert,
+  SchedulerEvent,
+  TaskKey,
+} from './types.ts'
 
 type EventOf<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>
 
@@ -80,7 +89,7 @@ export class NodeScheduler {
         this.grantFailed(e.to, e.batch)
         break
       case 'batch-pushed':
-        this.acceptBatch(e.batch)
+        this.batchPushed(e.from, e.batch)
         break
       case 'push-failed':
         for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d)
@@ -137,6 +146,18 @@ export class NodeScheduler {
     for (const [owner, keys] of leases) this.holder.sendLease(owner, keys)
   }
 
+  /**
+   * Only an owner pushes, and only its own tasks: a push naming a job the
+   * sender does not own is refused whole (nothing enters custody).
+   */
+  private batchPushed(from: PeerKey, batch: Batch): void {
+    if (!pushAllowed(from, batch)) {
+      this.rt.stats.refusedPushes++
+      return
+    }
+    this.acceptBatch(batch)
+  }
+
   private stealRequested(e: EventOf<'steal-requested'>): void {
     const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s)
     const tasks = this.holder.take(n, e.free, false)
@@ -190,6 +211,15 @@ export class NodeScheduler {
     return at
   }
 
+  /**
+   * For the I/O shell: whether credentials a lease (or, with `result`, a
+   * result) from `from` attaches for `key` need checking, i.e. whether the
+   * scheduler could use a verified path. False on the fast path.
+   */
+  needsPath(from: PeerKey, key: TaskKey, result = false): boolean {
+    return this.owner.needsPath(from, key, result)
+  }
+
   checkInvariants(): void {
     this.holder.check(invariant)
     this.owner.check()
@@ -206,4 +236,15 @@ export class NodeScheduler {
   stats(): SchedulerStats {
     return { ...this.rt.stats }
   }
+}
+
+/** A pushed batch: every job is owned by the sender, and every task is of one of them. */
+export function pushAllowed(from: PeerKey, batch: Batch): boolean {
+  const ids = new Set<string>()
+  for (const j of batch.jobs) {
+    if (j.owner !== from) return false
+    ids.add(j.id)
+  }
+  for (const d of batch.tasks) if (!ids.has(d.job)) return false
+  return true
 }

@@ -57,6 +57,26 @@ export interface TaskInput {
   costHintMs?: number
 }
 
+/** One secondary hand-off: the previous holder signed that it handed the attempt to `to`. */
+export interface CustodyLink {
+  to: PeerKey
+  /** The handing node's signature (its libp2p key) over (owner, job, index, attempt, hop, to). */
+  sig: Uint8Array
+}
+
+/**
+ * Proof that this attempt of a task was handed to its holder: the owner
+ * handed it to `first` (`tag`: the owner's MAC, checkable only by the owner),
+ * then each link was signed by the holder before `to`. The path of holders is
+ * [first, ...links.map(l => l.to)]. Made and checked by the I/O shell
+ * (src/node/custody-credentials.ts); the scheduler only carries it along.
+ */
+export interface CustodyCredentials {
+  first: PeerKey
+  tag: Uint8Array
+  links: CustodyLink[]
+}
+
 /** The unit that moves between nodes: one attempt of one task. */
 export interface TaskDescriptor {
   job: JobId
@@ -67,6 +87,8 @@ export interface TaskDescriptor {
   /** Encoded values of the task's dependencies, in `deps` order. */
   depValues: Uint8Array[]
   costHintMs?: number
+  /** How this attempt reached its holder (absent on the owner's own copy). */
+  custody?: CustodyCredentials
 }
 
 /** A batch of tasks, with the specs of every job they belong to. */
@@ -99,7 +121,18 @@ export interface TaskResult {
   /** Who ran it. */
   ranOn: PeerKey
   outcome: TaskOutcome
+  /** The credentials of the attempt the holder ran (so the owner can trace a holder it has not heard of). */
+  custody?: CustodyCredentials
 }
+
+/** A task key with the credentials its holder attaches (leases). */
+export type HeldKey = TaskKey & { custody?: CustodyCredentials }
+
+/**
+ * A path of holders verified by the I/O shell from credentials: [first, ...]
+ * ending at the sender. Undefined when none came or they did not verify.
+ */
+export type CustodyPath = PeerKey[]
 
 export interface GpuInfo {
   index: number
@@ -207,11 +240,23 @@ export type SchedulerEvent =
   // Execution.
   | { type: 'task-finished'; at: number; cause: string; task: TaskKey; outcome: TaskOutcome }
   // Results: owner side receives, holder side gets acks.
-  | { type: 'results-received'; at: number; cause: string; from: PeerKey; results: TaskResult[] }
+  | {
+      type: 'results-received'
+      at: number
+      cause: string
+      from: PeerKey
+      results: Array<TaskResult & { path?: CustodyPath }>
+    }
   | { type: 'results-acked'; at: number; cause: string; from: PeerKey; tasks: TaskKey[] }
   | { type: 'results-send-failed'; at: number; cause: string; to: PeerKey; tasks: TaskKey[] }
   // Leases: owner receives a holder's heartbeat; holder receives the owner's answer.
-  | { type: 'lease-received'; at: number; cause: string; from: PeerKey; holdings: TaskKey[] }
+  | {
+      type: 'lease-received'
+      at: number
+      cause: string
+      from: PeerKey
+      holdings: Array<TaskKey & { path?: CustodyPath }>
+    }
   | {
       type: 'lease-answered'
       at: number
@@ -236,7 +281,7 @@ export type Command =
   /** Owner: write these accepted outcomes to the store. Always precedes the matching ack. */
   | { type: 'persist-results'; cause: string; results: TaskResult[] }
   | { type: 'ack-results'; cause: string; to: PeerKey; tasks: TaskKey[] }
-  | { type: 'send-lease'; cause: string; to: PeerKey; holdings: TaskKey[] }
+  | { type: 'send-lease'; cause: string; to: PeerKey; holdings: HeldKey[] }
   | { type: 'answer-lease'; cause: string; to: PeerKey; drop: TaskKey[]; cancelledJobs: JobId[] }
   | { type: 'send-cancel'; cause: string; to: PeerKey; job: JobId }
   | { type: 'publish-advert'; cause: string; advert: SchedulerAdvert }

@@ -22,7 +22,13 @@ import type {
   TaskOutcome,
   TaskResult,
 } from '../../src/scheduler/index.ts'
-import { NodeScheduler } from '../../src/scheduler/index.ts'
+import {
+  handOff,
+  NodeScheduler,
+  TRUSTED_SIGNER,
+  trustedHoldings,
+  trustedResults,
+} from '../../src/scheduler/index.ts'
 import { Random } from '../../src/scheduler/random.ts'
 
 export interface SimOptions {
@@ -352,7 +358,12 @@ export class SimNet {
         this.send(
           node,
           c.to,
-          { type: 'steal-granted', from, requestId: c.requestId, batch: c.batch },
+          {
+            type: 'steal-granted',
+            from,
+            requestId: c.requestId,
+            batch: handOff(c.batch, from, c.to, TRUSTED_SIGNER),
+          },
           {
             type: 'grant-failed',
             to: c.to,
@@ -365,7 +376,7 @@ export class SimNet {
         this.send(
           node,
           c.to,
-          { type: 'batch-pushed', from, batch: c.batch },
+          { type: 'batch-pushed', from, batch: handOff(c.batch, from, c.to, TRUSTED_SIGNER) },
           {
             type: 'push-failed',
             to: c.to,
@@ -379,11 +390,11 @@ export class SimNet {
           this.rng.next() < 0.5
             ? { type: 'results-send-failed', to: c.to, tasks: c.results.map(keyOf) }
             : undefined
-        this.send(node, c.to, { type: 'results-received', from, results: c.results }, failed)
+        this.send(node, c.to, { type: 'results-received', from, results: trustedResults(c.results) }, failed)
         return
       }
       case 'send-lease':
-        this.send(node, c.to, { type: 'lease-received', from, holdings: c.holdings })
+        this.send(node, c.to, { type: 'lease-received', from, holdings: trustedHoldings(c.holdings) })
         return
       case 'answer-lease':
         this.send(node, c.to, {

@@ -131,12 +131,20 @@ describe('results from holders', () => {
     expect(types(first)).toEqual(['persist-results', 'ack-results'])
     const again = node.feed({
       type: 'results-received',
+      from: 'b',
+      results: [result('j', t1.index, 0, ok('y'))],
+    })
+    expect(types(again)).toEqual(['ack-results'])
+    expect(pick(again, 'ack-results')[0]).toMatchObject({ to: 'b', tasks: [key('j', t1.index, 0)] })
+    expect(node.s.stats().duplicateResults).toBe(1)
+    // A node that never held the task gets no ack at all.
+    const stranger = node.feed({
+      type: 'results-received',
       from: 'c',
       results: [result('j', t1.index, 0, ok('y'), 'c')],
     })
-    expect(types(again)).toEqual(['ack-results'])
-    expect(pick(again, 'ack-results')[0]).toMatchObject({ to: 'c', tasks: [key('j', t1.index, 0)] })
-    expect(node.s.stats().duplicateResults).toBe(1)
+    expect(types(stranger)).toEqual([])
+    expect(node.s.stats()).toMatchObject({ duplicateResults: 1, refusedResults: 1 })
   })
 
   test('persist-results always precedes ack-results', () => {
@@ -266,7 +274,15 @@ describe('leases', () => {
       requestId: 1,
       batch: { jobs: [spec('j', 'a')], tasks: batch },
     })
-    const cmds = node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', batch[0].index, 0)] })
+    // Without credentials the claim is refused; with the owner's grant (path [b]) it moves custody.
+    const bare = node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', batch[0].index, 0)] })
+    expect(pick(bare, 'answer-lease')[0].drop).toEqual([key('j', batch[0].index, 0)])
+    expect(node.s.stats().refusedClaims).toBe(1)
+    const cmds = node.feed({
+      type: 'lease-received',
+      from: 'b',
+      holdings: [{ ...key('j', batch[0].index, 0), path: ['b'] }],
+    })
     expect(pick(cmds, 'answer-lease')[0].drop).toEqual([])
     expect(node.s.advert().ready).toEqual(ready(1))
   })
@@ -300,7 +316,11 @@ describe('restore', () => {
       tasks: inputs(2),
       finished: [{ index: 1, ok: false }],
     })
-    const lease = node.feed({ type: 'lease-received', from: 'b', holdings: [key('j', 0, 3)] })
+    const lease = node.feed({
+      type: 'lease-received',
+      from: 'b',
+      holdings: [{ ...key('j', 0, 3), path: ['b'] }],
+    })
     expect(pick(lease, 'answer-lease')[0].drop).toEqual([])
     node.runUntil(9000)
     expect(node.s.stats().requeued).toBe(0)

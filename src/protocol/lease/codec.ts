@@ -4,9 +4,9 @@
  * cancelled), and an owner telling a holder a job was cancelled
  * (cancel → cancel-ack).
  */
-import type { JobId, TaskKey } from '../../scheduler/types.ts'
+import type { HeldKey, JobId, TaskKey } from '../../scheduler/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
-import { id, taskKeys } from '../schemas.ts'
+import { heldKeys, id, taskKeys } from '../schemas.ts'
 import { arr } from '../validate.ts'
 
 export const LEASE_PROTOCOL = '/gridnode/lease/1.0.0'
@@ -14,7 +14,8 @@ export const LEASE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export const MAX_CANCELLED_JOBS = 4096
 
 export interface LeaseRequest {
-  holdings: TaskKey[]
+  /** Each with the custody credentials of that attempt, when the holder has some. */
+  holdings: HeldKey[]
 }
 
 export interface LeaseAnswer {
@@ -33,7 +34,7 @@ export type LeaseProtocolRequest = ({ t: 'lease' } & LeaseRequest) | ({ t: 'canc
 export type LeaseProtocolReply = ({ t: 'lease-answer' } & LeaseAnswer) | { t: 'cancel-ack' }
 
 export const leaseRequestCodec = messageCodec<LeaseProtocolRequest>('lease', LEASE_MAX_MESSAGE_BYTES, {
-  lease: fields({ holdings: taskKeys }),
+  lease: fields({ holdings: heldKeys }),
   cancel: fields({ job: id }),
 })
 

@@ -1,0 +1,163 @@
+/**
+ * Custody credentials, the crypto half (the scheduler carries them as plain
+ * data, see src/scheduler/credentials.ts):
+ *
+ * - The owner's tag: HMAC-SHA256 (truncated to 16 bytes) with a secret kept
+ *   in `<data-dir>/custody.key` (32 random bytes, mode 0600), over
+ *   (job, index, attempt, first). Only the owner makes and checks it, so it
+ *   survives an owner restart and costs one HMAC per task handed off.
+ * - Each link: an Ed25519 (libp2p key) signature by the node handing the
+ *   task on, over (owner, job, index, attempt, hop, to), checked with the
+ *   public key inside the signer's peer ID.
+ *
+ * Messages are JSON arrays with a domain string first: canonical and
+ * unambiguous whatever the job id contains.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  type Batch,
+  type CustodyCredentials,
+  type CustodyPath,
+  type HandOffSigner,
+  handOff,
+  type PathVerifier,
+  type PeerKey,
+  type TaskKey,
+  verifiedPath,
+} from '../scheduler/index.ts'
+
+export const CUSTODY_KEY_FILE = 'custody.key'
+export const CUSTODY_KEY_BYTES = 32
+export const TAG_BYTES = 16
+
+const TAG_DOMAIN = 'gridnode/custody-tag/1'
+const LINK_DOMAIN = 'gridnode/custody-link/1'
+const PUBLIC_KEY_CACHE = 4096
+
+const utf8 = new TextEncoder()
+
+export function tagMessage(key: TaskKey, first: PeerKey): Uint8Array {
+  return utf8.encode(JSON.stringify([TAG_DOMAIN, key.job, key.index, key.attempt, first]))
+}
+
+export function linkMessage(owner: PeerKey, key: TaskKey, hop: number, to: PeerKey): Uint8Array {
+  return utf8.encode(JSON.stringify([LINK_DOMAIN, owner, key.job, key.index, key.attempt, hop, to]))
+}
+
+/** The owner's custody secret: read from the data dir, or created there (0600) on first use. */
+export function loadOrCreateCustodyKey(dataDir: string): Uint8Array {
+  const path = join(dataDir, CUSTODY_KEY_FILE)
+  try {
+    const key = readFileSync(path)
+    if (key.byteLength === CUSTODY_KEY_BYTES) return new Uint8Array(key)
+    throw new Error(`${path} holds ${key.byteLength} bytes, not ${CUSTODY_KEY_BYTES}`)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const key = randomBytes(CUSTODY_KEY_BYTES)
+  const tmp = `${path}.${process.pid}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, key)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    renameSync(tmp, path)
+  } catch (err) {
+    rmSync(tmp, { force: true })
+    throw err
+  }
+  return new Uint8Array(key)
+}
+
+export interface CustodyCredentialsOptions {
+  /** This node's peer ID string. */
+  self: PeerKey
+  /** The owner's custody secret (see loadOrCreateCustodyKey). */
+  secret: Uint8Array
+  /** This node's libp2p key: signs the links of tasks it hands on. */
+  privateKey: PrivateKey
+}
+
+/** Stamps batches as they leave this node and checks the credentials that arrive with leases and results. */
+export class CustodyCredentialsService {
+  readonly self: PeerKey
+  private readonly secret: Uint8Array
+  private readonly privateKey: PrivateKey
+  private readonly publicKeys = new Map<string, PublicKey | null>()
+  private readonly signer: HandOffSigner
+  private readonly verifier: PathVerifier
+
+  constructor(opts: CustodyCredentialsOptions) {
+    if (opts.secret.byteLength !== CUSTODY_KEY_BYTES) throw new Error('custody secret must be 32 bytes')
+    this.self = opts.self
+    this.secret = opts.secret
+    this.privateKey = opts.privateKey
+    this.signer = {
+      tag: (key, first) => this.tag(key, first),
+      link: (owner, key, hop, to) => this.sign(linkMessage(owner, key, hop, to)),
+    }
+    this.verifier = {
+      tag: (key, first, tag) => this.checkTag(key, first, tag),
+      link: (owner, key, hop, from, to, sig) => this.checkLink(owner, key, hop, from, to, sig),
+    }
+  }
+
+  /** The owner's tag for handing `key` to `first`. */
+  tag(key: TaskKey, first: PeerKey): Uint8Array {
+    const mac = createHmac('sha256', this.secret).update(tagMessage(key, first)).digest()
+    return new Uint8Array(mac.subarray(0, TAG_BYTES))
+  }
+
+  checkTag(key: TaskKey, first: PeerKey, tag: Uint8Array): boolean {
+    if (tag.byteLength !== TAG_BYTES) return false
+    return timingSafeEqual(this.tag(key, first), tag)
+  }
+
+  private sign(message: Uint8Array): Uint8Array {
+    const sig = this.privateKey.sign(message)
+    // Node's Ed25519 (and every libp2p key type on Node) signs synchronously.
+    if (!(sig instanceof Uint8Array)) throw new Error('custody links need a synchronous signing key')
+    return sig
+  }
+
+  private publicKey(peer: PeerKey): PublicKey | undefined {
+    let key = this.publicKeys.get(peer)
+    if (key === undefined) {
+      try {
+        key = peerIdFromString(peer).publicKey ?? null
+      } catch {
+        key = null
+      }
+      if (this.publicKeys.size >= PUBLIC_KEY_CACHE) this.publicKeys.clear()
+      this.publicKeys.set(peer, key)
+    }
+    return key ?? undefined
+  }
+
+  checkLink(owner: PeerKey, key: TaskKey, hop: number, from: PeerKey, to: PeerKey, sig: Uint8Array): boolean {
+    const pub = this.publicKey(from)
+    if (pub === undefined) return false
+    try {
+      return pub.verify(linkMessage(owner, key, hop, to), sig) === true
+    } catch {
+      return false
+    }
+  }
+
+  /** The batch as it leaves for `to`: grants for our own tasks, one more signed link for others'. */
+  handOff(batch: Batch, to: PeerKey): Batch {
+    return handOff(batch, this.self, to, this.signer)
+  }
+
+  /** Owner side: the verified path of credentials attached to a task of ours, or undefined. */
+  path(key: TaskKey, custody: CustodyCredentials | undefined): CustodyPath | undefined {
+    return verifiedPath(this.self, key, custody, this.verifier)
+  }
+}
