@@ -1,8 +1,8 @@
 /**
  * A throwaway mesh on this machine for `gridnode demo`: N real daemons as
  * child processes (bin/gridnode.js start), each with a temporary data dir,
- * listening on 127.0.0.1 only, mDNS off, bootstrapped to the first, in a mesh
- * of their own name, and started with --exit-with-parent so none outlives us.
+ * listening on 127.0.0.1 only, mDNS off, in a private mesh of their own that
+ * the first creates and the others join with one invitation from it, and started with --exit-with-parent so none outlives us.
  * stop() ends them and removes every directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -57,7 +57,15 @@ export class LocalMesh {
   /** Starts the first node, then the rest bootstrapped to it. */
   async start(): Promise<void> {
     const first = await this.startNode(1, [])
-    await Promise.all(Array.from({ length: this.o.nodes - 1 }, (_, i) => this.startNode(i + 2, [first.addr])))
+    const others = this.o.nodes - 1
+    if (others === 0) return
+    // The first node created the mesh; one invitation admits the rest.
+    const { token } = await DaemonClient.open({ dataDir: first.dataDir }).request<{ token: string }>(
+      'POST',
+      '/v1/invites',
+      { uses: others, expiresMs: 10 * 60_000 },
+    )
+    await Promise.all(Array.from({ length: others }, (_, i) => this.startNode(i + 2, [first.addr], token)))
   }
 
   /** Resolves once every node sees all the others in its peer table. */
@@ -94,14 +102,16 @@ export class LocalMesh {
     rmSync(this.root, { recursive: true, force: true })
   }
 
-  private async startNode(i: number, bootstrap: string[]): Promise<LocalNode> {
+  private async startNode(i: number, bootstrap: string[], join?: string): Promise<LocalNode> {
     const name = `node-${i}`
     const dataDir = join(this.root, name)
     mkdirSync(dataDir, { recursive: true })
     const log = join(dataDir, 'daemon.log')
     const args = [join(packageRoot(), 'bin', 'gridnode.js'), 'start', '--json', '--exit-with-parent']
     args.push('--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0')
-    args.push('--mesh', this.mesh, '--cpus', String(this.o.cpusPerNode), '--gpus', 'none')
+    if (join) args.push('--join', join)
+    else args.push('--mesh', this.mesh)
+    args.push('--cpus', String(this.o.cpusPerNode), '--gpus', 'none')
     args.push('--log-level', 'warn', '--log-format', 'json')
     for (const b of bootstrap) args.push('--bootstrap', b)
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', openSync(log, 'a')] })

@@ -21,7 +21,13 @@ export interface CliResult {
 }
 
 export interface NodeOptions {
+  /** Name of a new mesh this node founds (a second founder in the same TestMesh makes a separate mesh). */
   mesh?: string
+  /**
+   * A join token. TestMesh.add fills it from the mesh's founder (the first node added) unless this
+   * is `false` (found a new mesh) or `mesh` is given.
+   */
+  join?: string | false
   bootstrap?: string[]
   cpus?: number
   gpus?: string
@@ -62,6 +68,7 @@ export class TestNode {
     const args = [BIN, 'start', '--json', '--exit-with-parent', '--data-dir', this.dataDir, '--no-mdns']
     args.push('--listen', '/ip4/127.0.0.1/tcp/0', '--log-format', 'json', '--log-level', 'debug')
     if (o.mesh) args.push('--mesh', o.mesh)
+    if (o.join) args.push('--join', o.join)
     for (const b of o.bootstrap ?? []) args.push('--bootstrap', b)
     if (o.cpus) args.push('--cpus', String(o.cpus))
     args.push('--gpus', o.gpus ?? 'none')
@@ -143,9 +150,26 @@ export class TestMesh {
     this.root = mkdtempSync(join(base, `${label}-`))
   }
 
+  /** The first node added: it created the mesh, holds its key and invites the others. */
+  get founder(): TestNode | undefined {
+    return this.nodes[0]
+  }
+
+  /** A join token from the founder (its control API, as `gridnode invite --json` asks it). */
+  async invite(uses = 1, expiresMs?: number): Promise<string> {
+    const founder = this.founder
+    if (!founder) throw new Error('no founder yet: add a node first')
+    const inv = await founder.api<{ token: string }>('/v1/invites', 'POST', { uses, expiresMs })
+    return inv.token
+  }
+
+  /** Starts a node: the first founds the mesh, later ones join it with an invitation from the founder. */
   async add(name: string, opts: NodeOptions = {}): Promise<TestNode> {
     const dir = join(this.root, name)
     mkdirSync(dir, { recursive: true })
+    if (opts.join === undefined && opts.mesh === undefined && this.founder) {
+      opts = { ...opts, join: await this.invite() }
+    }
     const node = new TestNode(name, dir, opts)
     this.nodes.push(node)
     await node.start()

@@ -31,7 +31,7 @@ describe('a four-node mesh on loopback', () => {
   let foreign: TestNode
 
   beforeAll(async () => {
-    a = await mesh.add('a', { cpus: 2 })
+    a = await mesh.add('a', { cpus: 2, mesh: 'lab' })
     others = await Promise.all(['b', 'c', 'd'].map((n) => mesh.add(n, { cpus: 1, bootstrap: [a.addr] })))
     foreign = await mesh.add('other-mesh', { mesh: 'elsewhere', bootstrap: [a.addr] })
   }, 60_000)
@@ -42,7 +42,7 @@ describe('a four-node mesh on loopback', () => {
     expect(r.code).toBe(0)
     const s = JSON.parse(r.stdout)
     expect(s.peerId).toBe(a.peerId)
-    expect(s.mesh).toBe('default')
+    expect(s.mesh).toBe('lab')
     expect(s.addrs.length).toBeGreaterThan(0)
     for (const addr of s.addrs) expect(addr.endsWith(`/p2p/${a.peerId}`)).toBe(true)
     expect(s.capacity.slots).toBe(2)

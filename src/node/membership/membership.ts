@@ -170,6 +170,7 @@ export class Membership {
         onError: (peer, err) => this.opts.log.debug({ peer, err: err.message }, 'member stream closed'),
       },
     )
+    copyMiddlewareLists(node)
     for (const protocol of gated) node.use(protocol, (s, c, next) => this.gate(s, c, next))
     node.addEventListener('peer:connect', (evt) => this.onConnect(evt.detail.toString()))
     node.addEventListener('peer:disconnect', (evt) => {
@@ -577,6 +578,20 @@ export class Membership {
   private count(reason: string): void {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1
   }
+}
+
+/**
+ * libp2p 3.3's connection pushes the protocol handler onto the very array
+ * `registrar.getMiddleware()` returns (connection.js, onIncomingStream), so
+ * with middleware registered every inbound stream appends one more call of
+ * the handler and the next stream runs them all. Hand out copies instead.
+ */
+function copyMiddlewareLists(node: GridLibp2p): void {
+  const registrar = (
+    node as unknown as { components: { registrar: { getMiddleware(p: string): unknown[] } } }
+  ).components.registrar
+  const original = registrar.getMiddleware.bind(registrar)
+  registrar.getMiddleware = (protocol: string) => [...original(protocol)]
 }
 
 export function randomMeshName(): string {
