@@ -55,6 +55,8 @@ const KILL_GRACE_MS = 2000
 const CLOSE_GRACE_MS = 1000
 const TAIL_LINES = 20
 const TAIL_CHARS = 4000
+/** The whole command line after substituting `{}` (Linux refuses more than ARG_MAX, typically 2 MiB). */
+export const MAX_ARGV_CHARS = 4 * 1024 * 1024
 
 export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
   const start = performance.now()
@@ -70,6 +72,14 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     return {
       status: 'rejected',
       error: `cannot decode the task's input: ${(err as Error).message}`,
+      durationMs: elapsed(),
+    }
+  }
+  const argvBytes = task.argv.reduce((n, a) => n + a.length + (a.split('{}').length - 1) * arg.length, 0)
+  if (argvBytes > MAX_ARGV_CHARS) {
+    return {
+      status: 'rejected',
+      error: `the command line with the input substituted is ${argvBytes} characters (max ${MAX_ARGV_CHARS})`,
       durationMs: elapsed(),
     }
   }
@@ -92,13 +102,36 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
   }
 }
 
+/**
+ * Values JSON.stringify may visit for one input: a decoded value can reach
+ * more values than it has bytes (shared references, sparse holes), and an
+ * argument is at most 128 KiB on Linux anyway.
+ */
+export const MAX_INPUT_VISITS = 1 << 20
+
 function inputText(v: unknown): string {
   if (v === undefined) return ''
   if (typeof v === 'string') return v
+  let visits = 0
+  const bounded = (_key: string, value: unknown) => {
+    if (++visits > MAX_INPUT_VISITS) throw new InputTooLargeError()
+    return value
+  }
   try {
-    return JSON.stringify(v) ?? String(v)
-  } catch {
+    return JSON.stringify(v, bounded) ?? String(v)
+  } catch (err) {
+    if (err instanceof InputTooLargeError) throw err
+    // BigInt, cycles: JSON has no text for them. String() of a plain value is short.
+    if (typeof v === 'object' && v !== null && !(v instanceof Date) && !(v instanceof RegExp)) {
+      throw new InputTooLargeError('the input has no JSON text (a BigInt or a cycle inside)')
+    }
     return String(v)
+  }
+}
+
+class InputTooLargeError extends Error {
+  constructor(message = `the input expands to more than ${MAX_INPUT_VISITS} values as JSON`) {
+    super(message)
   }
 }
 

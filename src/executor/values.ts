@@ -13,6 +13,7 @@
 import { types } from 'node:util'
 import v8 from 'node:v8'
 import { BadValueError, UnserializableError } from './errors.ts'
+import { scanValue } from './value-scan.ts'
 
 const HINT =
   'values must be JSON-like data, typed arrays, ArrayBuffer, Map, Set, Date, RegExp, BigInt or Error; ' +
@@ -41,7 +42,8 @@ export function encodeValue(value: unknown, label = 'value'): Uint8Array {
 /**
  * Decodes bytes made by encodeValue; throws BadValueError (GN_BAD_VALUE) on
  * anything else. The bytes are copied first, so typed arrays in the result
- * never alias the caller's buffer.
+ * never alias the caller's buffer. Bytes from anywhere are safe here: they
+ * are pre-scanned (scanValue) so declared sizes never outgrow the bytes.
  */
 export function decodeValue(bytes: Uint8Array): unknown {
   if (!(bytes instanceof Uint8Array)) throw new BadValueError('cannot decode value: expected a Uint8Array')
@@ -52,6 +54,7 @@ export function decodeValue(bytes: Uint8Array): unknown {
 /** decodeValue without the defensive copy, for bytes nobody else holds (a worker's own message copy). */
 export function decodeOwned(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined
+  scanValue(bytes)
   try {
     return v8.deserialize(bytes)
   } catch (err) {
