@@ -124,7 +124,8 @@ export class CustodyCredentialsService {
     const sig = this.privateKey.sign(message)
     // Node's Ed25519 (and every libp2p key type on Node) signs synchronously.
     if (!(sig instanceof Uint8Array)) throw new Error('custody links need a synchronous signing key')
-    return sig
+    // A plain copy: Node hands back a Buffer, whose slice() is a view.
+    return Buffer.isBuffer(sig) ? new Uint8Array(sig) : sig
   }
 
   private publicKey(peer: PeerKey): PublicKey | undefined {

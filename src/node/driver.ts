@@ -529,8 +529,9 @@ export class Driver {
             holdings,
           })
           const refused = this.sched.stats().refusedClaims - before
+          // Debug: a lease that crossed its holder's hand-off on the wire is refused the same way.
           if (refused > 0)
-            this.opts.log.warn(
+            this.opts.log.debug(
               { peer: from, refused, of: holdings.length },
               'refused custody claims nobody handed over',
             )
