@@ -42,3 +42,10 @@ export class BlobTooLargeError extends GridnodeError {
     super('GN_BLOB_TOO_LARGE', message)
   }
 }
+
+/** A peer sent requests faster than its rate limit allows; the request was not handled. */
+export class RateLimitedError extends GridnodeError {
+  constructor(message: string) {
+    super('GN_RATE_LIMITED', message)
+  }
+}

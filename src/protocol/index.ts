@@ -10,6 +10,7 @@ export * from './lease/codec.ts'
 export * from './lease/handler.ts'
 export { type ErrorReply, type MessageCodec, SCHEMA_VERSION, setValidateOutgoing } from './message.ts'
 export { PeerClients } from './pool.ts'
+export * from './rate-limit.ts'
 export * from './result/codec.ts'
 export * from './result/handler.ts'
 export {

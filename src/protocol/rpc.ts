@@ -6,6 +6,14 @@
 import type { ErrorReply, MessageCodec } from './message.ts'
 import { toErrorReply } from './message.ts'
 import {
+  type Clock,
+  DEFAULT_FLOOD_CLOSE_AFTER,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  InboundStats,
+  RateLimiter,
+  type RateLimits,
+} from './rate-limit.ts'
+import {
   type HandlerLimits,
   type OpenStream,
   type ProtocolRegistrar,
@@ -33,6 +41,22 @@ export interface ServerOptions {
   onError?(peerId: string, err: Error): void
   /** Stream caps per connection; defaults RPC_STREAM_LIMITS. */
   limits?: HandlerLimits
+  /**
+   * Per-peer rate limits by request kind (steal, push, lease, cancel,
+   * results, blob-get), over DEFAULT_RATE_LIMITS; `null` turns one off.
+   * Ignored when `limiter` is given.
+   */
+  rateLimits?: Partial<RateLimits>
+  /** One limiter shared by several servers; default: a fresh one from `rateLimits`. */
+  limiter?: RateLimiter
+  /** Counters to update; pass one object to every server to read them in one place (status). */
+  stats?: InboundStats
+  /** Close a long-lived inbound stream after this long without a frame (ms). Default 60 s; 0: never. */
+  idleTimeoutMs?: number
+  /** Close a stream once this many of its requests were rate-limited within one second. Default 200; 0: never. */
+  floodCloseAfter?: number
+  /** Clock for the limits (ms); default performance.now. */
+  clock?: Clock
 }
 
 export interface RpcHandlers<Req, Rep> {
@@ -47,6 +71,9 @@ export function registerRpc<Req extends { t: string }, Rep extends { t: string }
   options: ServerOptions = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS
+  const clock = options.clock ?? (() => performance.now())
+  const limiter = options.limiter ?? new RateLimiter(options.rateLimits, clock)
+  const stats = options.stats ?? new InboundStats()
   return registrar.handle(
     spec.protocol,
     (stream, connection) => {
@@ -59,6 +86,12 @@ export function registerRpc<Req extends { t: string }, Rep extends { t: string }
         handle: (req) => handlers.handle(peerId, req),
         errorReply: toErrorReply,
         timeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        kindOf: (req) => req.t,
+        admit: (req) => limiter.take(peerId, req.t),
+        floodCloseAfter: options.floodCloseAfter ?? DEFAULT_FLOOD_CLOSE_AFTER,
+        stats,
+        clock,
         onError: (err) => options.onError?.(peerId, err),
         afterWrite: handlers.afterWrite && ((req, rep, err) => handlers.afterWrite?.(peerId, req, rep, err)),
       })

@@ -3,9 +3,11 @@
  * one long-lived stream, answered one at a time and in order.
  */
 import type { Stream } from '@libp2p/interface'
-import { RequestTimeoutError } from './errors.ts'
+import { RemoteProtocolError } from '../errors.ts'
+import { RateLimitedError, RequestTimeoutError } from './errors.ts'
 import { abortStream, asError, type FramedStream, framed } from './frames.ts'
 import type { ErrorReply } from './message.ts'
+import { type Clock, type InboundStats, type KindCounters, WindowCounter } from './rate-limit.ts'
 
 export interface ServeOptions<Req, Rep> {
   /** For error messages, e.g. the protocol id. */
@@ -32,6 +34,29 @@ export interface ServeOptions<Req, Rep> {
    * a steal's batch stays with the victim then).
    */
   afterWrite?(req: Req, reply: Rep, err?: Error): void
+  /** Close the stream when no frame starts for this long between requests (ms); 0 or absent: never. */
+  idleTimeoutMs?: number
+  /** The request's kind for limits and counters (its message type). */
+  kindOf?(req: Req): string
+  /**
+   * Whether to handle this request now. When it says no, the peer gets an
+   * error reply GN_RATE_LIMITED instead and `handle` is not called.
+   */
+  admit?(req: Req): boolean
+  /** Close the stream once this many requests were refused by `admit` within one second. Default: never. */
+  floodCloseAfter?: number
+  /** Counters to update (requests, limited, failed, streams closed). */
+  stats?: InboundStats
+  /** For the flood window; default performance.now. */
+  clock?: Clock
+}
+
+type CloseReason = keyof InboundStats['streamsClosed']
+
+function closeReasonOf(err: unknown): CloseReason {
+  if (err instanceof RemoteProtocolError) return 'malformed'
+  if (err instanceof RequestTimeoutError) return 'timeout'
+  return 'broken'
 }
 
 /**
@@ -42,28 +67,92 @@ export interface ServeOptions<Req, Rep> {
  */
 export async function serveRequests<Req, Rep>(stream: Stream, opts: ServeOptions<Req, Rep>): Promise<void> {
   let frameTimer: NodeJS.Timeout | undefined
+  let idleTimer: NodeJS.Timeout | undefined
+  /** Set when we end the stream on purpose, so the error the read then throws is not what gets reported. */
+  let closing: { reason: CloseReason; err: Error } | undefined
+  const closeFor = (reason: CloseReason, err: Error) => {
+    closing ??= { reason, err }
+    abortStream(stream, err)
+  }
   const io = framed(stream, opts.maxMessageBytes, () => {
+    clearTimeout(idleTimer)
     frameTimer = setTimeout(() => {
-      abortStream(
-        stream,
+      closeFor(
+        'timeout',
         new RequestTimeoutError(`${opts.name}: frame not received within ${opts.timeoutMs} ms`),
       )
     }, opts.timeoutMs)
   })
+  const idleMs = opts.idleTimeoutMs ?? 0
+  const flood =
+    opts.floodCloseAfter !== undefined && opts.floodCloseAfter > 0
+      ? new WindowCounter(opts.clock ?? (() => performance.now()))
+      : undefined
   try {
     while (true) {
+      if (idleMs > 0) {
+        idleTimer = setTimeout(
+          () => closeFor('idle', new RequestTimeoutError(`${opts.name}: idle for ${idleMs} ms; closed`)),
+          idleMs,
+        )
+      }
       const frame = await io.read()
+      clearTimeout(idleTimer)
       clearTimeout(frameTimer)
       if (frame === null) break
-      await answer(io, opts, opts.decode(frame))
+      const req = opts.decode(frame)
+      const kind = opts.kindOf?.(req)
+      const counters = kind === undefined ? undefined : opts.stats?.kind(kind)
+      if (counters) counters.received++
+      if (opts.admit !== undefined && !admitted(opts, req)) {
+        if (counters) counters.limited++
+        const limited = new RateLimitedError(
+          `${opts.name}: ${kind ?? 'request'} over the rate limit; try later`,
+        )
+        if (flood !== undefined && flood.hit() >= (opts.floodCloseAfter ?? 0)) {
+          closeFor(
+            'flood',
+            new RateLimitedError(
+              `${opts.name}: ${opts.floodCloseAfter} requests over the rate limit within a second; stream closed`,
+            ),
+          )
+          break
+        }
+        await writeReply(io, opts, opts.encode(opts.errorReply(limited)))
+        continue
+      }
+      await answer(io, opts, req, counters)
     }
-    await stream.close()
+    if (closing === undefined) await stream.close()
+    else throw closing.err
   } catch (err) {
-    abortStream(stream, err)
-    opts.onError?.(asError(err))
+    const reported = closing?.err ?? asError(err)
+    abortStream(stream, reported)
+    const reason = closing?.reason ?? closeReasonOf(err)
+    if (opts.stats) opts.stats.streamsClosed[reason]++
+    opts.onError?.(reported)
   } finally {
     clearTimeout(frameTimer)
+    clearTimeout(idleTimer)
   }
+}
+
+/** `admit` failing counts as refusing: the limiter must not become a way to crash the loop. */
+function admitted<Req, Rep>(opts: ServeOptions<Req, Rep>, req: Req): boolean {
+  try {
+    return opts.admit?.(req) ?? true
+  } catch (err) {
+    opts.onError?.(asError(err))
+    return false
+  }
+}
+
+function writeReply<Req, Rep>(io: FramedStream, opts: ServeOptions<Req, Rep>, bytes: Uint8Array) {
+  return withTimeout(
+    io.write(bytes),
+    opts.timeoutMs,
+    () => new RequestTimeoutError(`${opts.name}: reply not written within ${opts.timeoutMs} ms`),
+  )
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, makeError: () => Error): Promise<T> {
@@ -83,13 +172,13 @@ function safely<Req, Rep>(opts: ServeOptions<Req, Rep>, fn: () => void): void {
   }
 }
 
-async function answer<Req, Rep>(io: FramedStream, opts: ServeOptions<Req, Rep>, req: Req): Promise<void> {
-  const write = (bytes: Uint8Array) =>
-    withTimeout(
-      io.write(bytes),
-      opts.timeoutMs,
-      () => new RequestTimeoutError(`${opts.name}: reply not written within ${opts.timeoutMs} ms`),
-    )
+async function answer<Req, Rep>(
+  io: FramedStream,
+  opts: ServeOptions<Req, Rep>,
+  req: Req,
+  counters: KindCounters | undefined,
+): Promise<void> {
+  const write = (bytes: Uint8Array) => writeReply(io, opts, bytes)
   const afterWrite = (reply: Rep, err?: Error) => safely(opts, () => opts.afterWrite?.(req, reply, err))
   const handled = (async () => opts.handle(req))()
   let timedOut: RequestTimeoutError | undefined
@@ -108,6 +197,8 @@ async function answer<Req, Rep>(io: FramedStream, opts: ServeOptions<Req, Rep>, 
       )
       throw err
     }
+    // The message is dropped (the peer gets an error reply); the stream and the node go on.
+    if (counters) counters.failed++
     opts.onError?.(asError(err))
     await write(opts.encode(opts.errorReply(err)))
     return

@@ -2,8 +2,14 @@
 import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { LocalProtocolError, RemoteProtocolError } from '../../errors.ts'
-import { BlobTooLargeError, RemoteRequestError, RequestTimeoutError } from '../errors.ts'
+import { BlobTooLargeError, RateLimitedError, RemoteRequestError, RequestTimeoutError } from '../errors.ts'
 import { toErrorReply } from '../message.ts'
+import {
+  DEFAULT_BLOB_CONCURRENCY_PER_PEER,
+  DEFAULT_BLOB_REQUEST_TIMEOUT_MS,
+  InboundStats,
+  RateLimiter,
+} from '../rate-limit.ts'
 import type { ServerOptions } from '../rpc.ts'
 import {
   type FramedStream,
@@ -39,15 +45,24 @@ function abort(stream: Stream, err: unknown): void {
   stream.abort(err instanceof Error ? err : new Error(String(err)))
 }
 
-/** Aborts `stream` unless `touch()` is called at least every `ms`. */
-function inactivityGuard(stream: Stream, ms: number, what: string): { touch(): void; stop(): void } {
+/** Aborts `stream` unless `touch()` is called at least every `ms` (the first wait may be shorter). */
+function inactivityGuard(
+  stream: Stream,
+  ms: number,
+  what: string,
+  firstMs = ms,
+): { touch(): void; stop(): void; fired(): Error | undefined } {
   let timer: NodeJS.Timeout | undefined
-  const touch = () => {
+  let fired: Error | undefined
+  const arm = (wait: number) => {
     clearTimeout(timer)
-    timer = setTimeout(() => abort(stream, new RequestTimeoutError(`${what}: no progress for ${ms} ms`)), ms)
+    timer = setTimeout(() => {
+      fired = new RequestTimeoutError(`${what}: no progress for ${wait} ms`)
+      abort(stream, fired)
+    }, wait)
   }
-  touch()
-  return { touch, stop: () => clearTimeout(timer) }
+  arm(firstMs)
+  return { touch: () => arm(ms), stop: () => clearTimeout(timer), fired: () => fired }
 }
 
 async function* chunksOf(source: BlobSource): AsyncIterable<Uint8Array> {
@@ -74,14 +89,18 @@ async function sendBlob(io: FramedStream, source: BlobSource, touch: () => void)
   if (sent !== size) throw new LocalProtocolError(`blob source yielded ${sent} of its ${size} bytes`)
 }
 
-async function serveBlob(
-  stream: Stream,
-  peerId: string,
-  callbacks: BlobCallbacks,
-  timeoutMs: number,
-  report: (err: unknown) => void,
-): Promise<void> {
-  const guard = inactivityGuard(stream, timeoutMs, BLOB_PROTOCOL)
+interface BlobServeContext {
+  peerId: string
+  callbacks: BlobCallbacks
+  timeoutMs: number
+  requestTimeoutMs: number
+  /** Refuses the fetch (returns the error to reply with) or admits it and returns undefined. */
+  admit(): RateLimitedError | undefined
+  report(err: unknown): void
+}
+
+async function serveBlob(stream: Stream, ctx: BlobServeContext): Promise<void> {
+  const guard = inactivityGuard(stream, ctx.timeoutMs, BLOB_PROTOCOL, ctx.requestTimeoutMs)
   try {
     const io = framed(stream, BLOB_MAX_MESSAGE_BYTES)
     const frame = await io.read()
@@ -90,11 +109,18 @@ async function serveBlob(
       return
     }
     const req = blobRequestCodec.decode(frame)
+    guard.touch()
+    const refused = ctx.admit()
+    if (refused !== undefined) {
+      await io.write(blobReplyCodec.encode(toErrorReply(refused)))
+      await stream.close()
+      return
+    }
     let source: BlobSource | undefined
     try {
-      source = await callbacks.getBlob(peerId, req.hash)
+      source = await ctx.callbacks.getBlob(ctx.peerId, req.hash)
     } catch (err) {
-      report(err)
+      ctx.report(err)
       await io.write(blobReplyCodec.encode(toErrorReply(err)))
       await stream.close()
       return
@@ -104,12 +130,19 @@ async function serveBlob(
       await io.write(blobReplyCodec.encode({ t: 'blob-header', found: false, size: 0 }))
     else await sendBlob(io, source, guard.touch)
     await stream.close()
+  } catch (err) {
+    throw guard.fired() ?? err
   } finally {
     guard.stop()
   }
 }
 
-export interface BlobServerOptions extends ServerOptions {}
+export interface BlobServerOptions extends ServerOptions {
+  /** Fetches one peer may have in progress at once. Default 8. */
+  maxConcurrentPerPeer?: number
+  /** Time for a new stream to bring its request (ms). Default 10 s. */
+  requestTimeoutMs?: number
+}
 
 export function registerBlobProtocol(
   registrar: ProtocolRegistrar,
@@ -117,17 +150,51 @@ export function registerBlobProtocol(
   options: BlobServerOptions = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const requestTimeoutMs = Math.min(options.requestTimeoutMs ?? DEFAULT_BLOB_REQUEST_TIMEOUT_MS, timeoutMs)
+  const maxConcurrent = options.maxConcurrentPerPeer ?? DEFAULT_BLOB_CONCURRENCY_PER_PEER
+  const limiter = options.limiter ?? new RateLimiter(options.rateLimits, options.clock)
+  const stats = options.stats ?? new InboundStats()
+  const inProgress = new Map<string, number>()
   return registrar.handle(
     BLOB_PROTOCOL,
     async (stream, connection) => {
       const peerId = connection.remotePeer.toString()
       const report = (err: unknown) =>
         options.onError?.(peerId, err instanceof Error ? err : new Error(String(err)))
+      const counters = stats.kind('blob-get')
+      let holding = false
+      const admit = (): RateLimitedError | undefined => {
+        counters.received++
+        const running = inProgress.get(peerId) ?? 0
+        let why: string | undefined
+        if (running >= maxConcurrent) why = `${running} fetches already in progress (max ${maxConcurrent})`
+        else if (!limiter.take(peerId, 'blob-get')) why = 'fetches over the rate limit'
+        if (why !== undefined) {
+          counters.limited++
+          return new RateLimitedError(`${BLOB_PROTOCOL}: ${why}; try later`)
+        }
+        inProgress.set(peerId, running + 1)
+        holding = true
+        return undefined
+      }
       try {
-        await serveBlob(stream, peerId, callbacks, timeoutMs, report)
+        await serveBlob(stream, { peerId, callbacks, timeoutMs, requestTimeoutMs, admit, report })
       } catch (err) {
         abort(stream, err)
+        stats.streamsClosed[
+          err instanceof RemoteProtocolError
+            ? 'malformed'
+            : err instanceof RequestTimeoutError
+              ? 'timeout'
+              : 'broken'
+        ]++
         report(err)
+      } finally {
+        if (holding) {
+          const left = (inProgress.get(peerId) ?? 1) - 1
+          if (left > 0) inProgress.set(peerId, left)
+          else inProgress.delete(peerId)
+        }
       }
     },
     { ...BLOB_STREAM_LIMITS, ...options.limits },
@@ -140,7 +207,61 @@ export interface FetchBlobOptions {
   timeoutMs?: number
   /** Refuse blobs larger than this. Default BLOB_MAX_BYTES (256 MiB). */
   maxBytes?: number
+  /** Bounds fetches in progress; default the process-wide `blobFetchSlots`. */
+  slots?: Semaphore
 }
+
+/** Counts permits; waiters are served in order. */
+export class Semaphore {
+  private free: number
+  private readonly waiters: Array<() => void> = []
+
+  constructor(permits: number) {
+    this.free = permits
+  }
+
+  get available(): number {
+    return this.free
+  }
+
+  get waiting(): number {
+    return this.waiters.length
+  }
+
+  /** Waits for a permit (or rejects when `signal` aborts first); call the returned function once to give it back. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted()
+    if (this.free > 0) {
+      this.free--
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        const grant = () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        const onAbort = () => {
+          const i = this.waiters.indexOf(grant)
+          if (i >= 0) this.waiters.splice(i, 1)
+          reject(signal?.reason)
+        }
+        this.waiters.push(grant)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.waiters.shift()
+      if (next) next()
+      else this.free++
+    }
+  }
+}
+
+/** Outbound blob fetches in progress at once, per process. */
+export const MAX_CONCURRENT_BLOB_FETCHES = 8
+export const blobFetchSlots = new Semaphore(MAX_CONCURRENT_BLOB_FETCHES)
 
 async function readMessage(io: FramedStream): Promise<BlobServerMessage> {
   const frame = await io.read()
@@ -150,6 +271,11 @@ async function readMessage(io: FramedStream): Promise<BlobServerMessage> {
   return msg
 }
 
+/**
+ * Reads the header and the chunks. Memory follows the bytes that arrived,
+ * never the size the header claims: a peer announcing a huge blob and
+ * sending nothing costs nothing.
+ */
 async function receiveBlob(io: FramedStream, hash: string, maxBytes: number, touch: () => void) {
   const header = await readMessage(io)
   if (header.t !== 'blob-header') throw new RemoteProtocolError(`${BLOB_PROTOCOL}: expected blob-header`)
@@ -157,7 +283,7 @@ async function receiveBlob(io: FramedStream, hash: string, maxBytes: number, tou
   if (!header.found) return undefined
   if (header.size > maxBytes)
     throw new BlobTooLargeError(`blob ${hash} has ${header.size} bytes (max ${maxBytes})`)
-  const out = new Uint8Array(header.size)
+  const chunks: Uint8Array[] = []
   const sha = createHash('sha256')
   let received = 0
   while (received < header.size) {
@@ -166,13 +292,20 @@ async function receiveBlob(io: FramedStream, hash: string, maxBytes: number, tou
     if (received + chunk.data.byteLength > header.size) {
       throw new RemoteProtocolError(`${BLOB_PROTOCOL}: more bytes than the header's size ${header.size}`)
     }
-    out.set(chunk.data, received)
+    chunks.push(chunk.data)
     sha.update(chunk.data)
     received += chunk.data.byteLength
     touch()
   }
   if (sha.digest('hex') !== hash)
     throw new RemoteProtocolError(`${BLOB_PROTOCOL}: blob does not match its hash`)
+  if (chunks.length === 1) return chunks[0]
+  const out = new Uint8Array(received)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
   return out
 }
 
@@ -181,6 +314,7 @@ async function receiveBlob(io: FramedStream, hash: string, maxBytes: number, tou
  * Resolves to its bytes, verified, or undefined if the peer does not have it.
  * Throws RemoteProtocolError on a bad stream or hash mismatch,
  * RemoteRequestError if the peer failed, BlobTooLargeError over `maxBytes`.
+ * At most `slots` fetches run at once (default MAX_CONCURRENT_BLOB_FETCHES per process).
  */
 export async function fetchBlob(
   open: OpenStream,
@@ -190,16 +324,28 @@ export async function fetchBlob(
   if (!BLOB_HASH_PATTERN.test(hash)) throw new LocalProtocolError(`not a blob hash: ${hash.slice(0, 80)}`)
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const maxBytes = Math.min(options.maxBytes ?? BLOB_MAX_BYTES, BLOB_MAX_BYTES)
-  const openSignal = AbortSignal.any([
-    AbortSignal.timeout(timeoutMs),
-    ...(options.signal ? [options.signal] : []),
-  ])
+  const release = await (options.slots ?? blobFetchSlots).acquire(options.signal)
+  try {
+    return await fetchOne(open, hash, timeoutMs, maxBytes, options.signal)
+  } finally {
+    release()
+  }
+}
+
+async function fetchOne(
+  open: OpenStream,
+  hash: string,
+  timeoutMs: number,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array | undefined> {
+  const openSignal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
   const stream = await open(openSignal)
   const guard = inactivityGuard(stream, timeoutMs, BLOB_PROTOCOL)
-  const onAbort = () => abort(stream, options.signal?.reason)
-  options.signal?.addEventListener('abort', onAbort, { once: true })
+  const onAbort = () => abort(stream, signal?.reason)
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    options.signal?.throwIfAborted()
+    signal?.throwIfAborted()
     const io = framed(stream, BLOB_MAX_MESSAGE_BYTES)
     await io.write(blobRequestCodec.encode({ t: 'blob-get', hash }))
     await stream.close()
@@ -208,10 +354,10 @@ export async function fetchBlob(
     return blob
   } catch (err) {
     abort(stream, err)
-    if (options.signal?.aborted) throw options.signal.reason
-    throw err
+    if (signal?.aborted) throw signal.reason
+    throw guard.fired() ?? err
   } finally {
     guard.stop()
-    options.signal?.removeEventListener('abort', onAbort)
+    signal?.removeEventListener('abort', onAbort)
   }
 }

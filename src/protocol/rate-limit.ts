@@ -1,0 +1,180 @@
+/**
+ * Per-peer limits on inbound requests: a token bucket per (peer, request
+ * kind), and counters of what was limited, dropped or closed, for status.
+ * Pure and clock-injected, so tests drive time by hand.
+ *
+ * Kinds are request message types: `steal`, `push` (steal protocol),
+ * `lease`, `cancel` (lease protocol), `results` (result protocol) and
+ * `blob-get` (blob protocol).
+ */
+
+/** Sustained requests per second and the burst allowed above it. */
+export interface RateSpec {
+  perSecond: number
+  burst: number
+}
+
+/** Per kind; `null` turns a kind's limit off. Kinds not listed are not limited. */
+export type RateLimits = Record<string, RateSpec | null>
+
+/**
+ * Generous: a 4-node mesh running 20k tasks/s sends far fewer messages than
+ * this, since leases and results are batched and idle steals back off.
+ */
+export const DEFAULT_RATE_LIMITS: Readonly<Record<string, RateSpec>> = Object.freeze({
+  steal: { perSecond: 200, burst: 400 },
+  push: { perSecond: 100, burst: 200 },
+  lease: { perSecond: 100, burst: 200 },
+  cancel: { perSecond: 100, burst: 200 },
+  results: { perSecond: 500, burst: 1000 },
+  'blob-get': { perSecond: 50, burst: 100 },
+})
+
+/** Blob fetches one peer may have in progress at once. */
+export const DEFAULT_BLOB_CONCURRENCY_PER_PEER = 8
+/** Limited requests within one second on one stream after which the stream is closed. */
+export const DEFAULT_FLOOD_CLOSE_AFTER = 200
+/** A long-lived request stream with no frame for this long is closed. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+/** A blob stream must bring its request within this long. */
+export const DEFAULT_BLOB_REQUEST_TIMEOUT_MS = 10_000
+
+export type Clock = () => number
+
+/** A token bucket; `now` in milliseconds. */
+export class TokenBucket {
+  private tokens: number
+  private at: number
+  private readonly spec: RateSpec
+
+  constructor(spec: RateSpec, now: number) {
+    this.spec = spec
+    this.tokens = spec.burst
+    this.at = now
+  }
+
+  private refill(now: number): void {
+    if (now > this.at) {
+      this.tokens = Math.min(this.spec.burst, this.tokens + ((now - this.at) * this.spec.perSecond) / 1000)
+      this.at = now
+    }
+  }
+
+  /** Takes one token if there is one. */
+  take(now: number): boolean {
+    this.refill(now)
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+
+  /** True once the bucket would be full again (nothing to remember). */
+  full(now: number): boolean {
+    this.refill(now)
+    return this.tokens >= this.spec.burst
+  }
+}
+
+/** Buckets beyond this many get swept of the full ones (peers that went quiet). */
+const SWEEP_ABOVE = 1024
+
+/** Token buckets per (peer, kind). One limiter can serve every protocol. */
+export class RateLimiter {
+  private readonly limits: RateLimits
+  private readonly clock: Clock
+  private readonly buckets = new Map<string, TokenBucket>()
+
+  constructor(limits: Partial<RateLimits> = {}, clock: Clock = () => performance.now()) {
+    this.limits = { ...DEFAULT_RATE_LIMITS, ...limits } as RateLimits
+    this.clock = clock
+  }
+
+  /** Whether `peer` may make one more request of `kind` now (and counts it if so). */
+  take(peer: string, kind: string): boolean {
+    const spec = this.limits[kind]
+    if (spec === undefined || spec === null) return true
+    const key = `${kind} ${peer}`
+    const now = this.clock()
+    let bucket = this.buckets.get(key)
+    if (bucket === undefined) {
+      if (this.buckets.size >= SWEEP_ABOVE) this.sweep(now)
+      bucket = new TokenBucket(spec, now)
+      this.buckets.set(key, bucket)
+    }
+    return bucket.take(now)
+  }
+
+  /** Buckets held (for tests). */
+  get size(): number {
+    return this.buckets.size
+  }
+
+  private sweep(now: number): void {
+    for (const [key, bucket] of this.buckets) if (bucket.full(now)) this.buckets.delete(key)
+  }
+}
+
+/** What happened to one kind of inbound request. */
+export interface KindCounters {
+  /** Requests received (admitted or not). */
+  received: number
+  /** Refused with GN_RATE_LIMITED. */
+  limited: number
+  /** Admitted, but the handler failed: the message was dropped and an error reply sent. */
+  failed: number
+}
+
+export interface InboundStatsSnapshot {
+  byKind: Record<string, KindCounters>
+  /** Inbound streams we closed, by reason. */
+  streamsClosed: { idle: number; flood: number; malformed: number; timeout: number; broken: number }
+}
+
+/**
+ * Counters of inbound protocol traffic, shared by every server a node
+ * registers (pass the same object as `stats` to each). `snapshot()` is plain
+ * JSON for status.
+ */
+export class InboundStats {
+  private readonly kinds = new Map<string, KindCounters>()
+  readonly streamsClosed: InboundStatsSnapshot['streamsClosed'] = {
+    idle: 0,
+    flood: 0,
+    malformed: 0,
+    timeout: 0,
+    broken: 0,
+  }
+
+  kind(kind: string): KindCounters {
+    let c = this.kinds.get(kind)
+    if (c === undefined) {
+      c = { received: 0, limited: 0, failed: 0 }
+      this.kinds.set(kind, c)
+    }
+    return c
+  }
+
+  snapshot(): InboundStatsSnapshot {
+    const byKind: Record<string, KindCounters> = {}
+    for (const [k, c] of this.kinds) byKind[k] = { ...c }
+    return { byKind, streamsClosed: { ...this.streamsClosed } }
+  }
+}
+
+/** Counts events in a sliding one-second window (for flood detection on one stream). */
+export class WindowCounter {
+  private readonly times: number[] = []
+  private readonly clock: Clock
+
+  constructor(clock: Clock) {
+    this.clock = clock
+  }
+
+  /** Records one event; returns how many fell within the last second. */
+  hit(): number {
+    const now = this.clock()
+    this.times.push(now)
+    while (this.times.length > 0 && this.times[0] <= now - 1000) this.times.shift()
+    return this.times.length
+  }
+}
