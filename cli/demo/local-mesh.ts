@@ -102,14 +102,14 @@ export class LocalMesh {
     rmSync(this.root, { recursive: true, force: true })
   }
 
-  private async startNode(i: number, bootstrap: string[], join?: string): Promise<LocalNode> {
+  private async startNode(i: number, bootstrap: string[], token?: string): Promise<LocalNode> {
     const name = `node-${i}`
     const dataDir = join(this.root, name)
     mkdirSync(dataDir, { recursive: true })
     const log = join(dataDir, 'daemon.log')
     const args = [join(packageRoot(), 'bin', 'gridnode.js'), 'start', '--json', '--exit-with-parent']
     args.push('--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0')
-    if (join) args.push('--join', join)
+    if (token) args.push('--join', token)
     else args.push('--mesh', this.mesh)
     args.push('--cpus', String(this.o.cpusPerNode), '--gpus', 'none')
     args.push('--log-level', 'warn', '--log-format', 'json')

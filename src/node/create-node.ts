@@ -78,7 +78,9 @@ export async function createNode(
   if (config.mdns) {
     peerDiscovery.push(mdns({ serviceTag: `_gridnode-${config.mesh}._udp.local`, interval: 5000 }))
   }
+  // Not started: the daemon first registers the membership protocol and middleware.
   return createLibp2p({
+    start: false,
     privateKey,
     addresses: { listen: config.listen },
     transports: [tcp()],

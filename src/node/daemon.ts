@@ -131,6 +131,8 @@ export async function startDaemon(
       'starting',
     )
     await membership.attach(node, [dhtProtocol(config.mesh), ...GOSSIP_PROTOCOLS, ...PROTOCOLS])
+    await node.start()
+    membership.start()
     undo.push(() => membership.stop())
 
     // Bundled (npm run build), this code runs from dist/gridnode.js and the worker entry sits beside it.
@@ -142,6 +144,7 @@ export async function startDaemon(
       dbPath: join(config.dataDir, 'jobs.db'),
       workerUrl,
       isMember: (peer) => membership.isMember(peer),
+      privateKey,
     })
     const adverts = new Adverts(node, {
       mesh: config.mesh,

@@ -71,6 +71,10 @@ const PROVE_WITHIN_MS = 10_000
 const HELLO_TIMEOUT_MS = 5000
 /** Redemption attempts one connection may make (secrets are 256-bit; this only bounds the work). */
 const MAX_REDEEMS_PER_PEER = 5
+/** A peer we hung up on for not proving membership is refused this long (it would be re-dialled otherwise). */
+const BLOCK_AFTER_HANGUP_MS = 30_000
+/** After a failed hello, don't ask the same peer again sooner than this (each gated stream would). */
+const RETRY_HELLO_MS = 2000
 
 export function revocationTopic(mesh: string): string {
   return `gridnode/${mesh}/membership/1`
@@ -104,6 +108,8 @@ export class Membership {
   private readonly inflight = new Map<string, Promise<boolean>>()
   private readonly hangups = new Map<string, NodeJS.Timeout>()
   private readonly redeems = new Map<string, number>()
+  private readonly blockedUntil = new Map<string, number>()
+  private readonly helloFailedAt = new Map<string, number>()
   private renewTimer?: NodeJS.Timeout
   private stopped = false
   /** Messages and peers refused, by reason (status shows them). */
@@ -136,7 +142,7 @@ export class Membership {
 
   /** Refuses revoked peers before any handshake completes (libp2p's connection gater). */
   gater(): ConnectionGater {
-    const deny = (peer: PeerId) => this.revoked.has(peer.toString())
+    const deny = (peer: PeerId) => this.isRevoked(peer.toString()) || this.isBlocked(peer.toString())
     return {
       denyDialPeer: deny,
       denyInboundEncryptedConnection: deny,
@@ -148,6 +154,14 @@ export class Membership {
     return this.revoked.has(peer)
   }
 
+  private isBlocked(peer: string): boolean {
+    const until = this.blockedUntil.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.blockedUntil.delete(peer)
+    return false
+  }
+
   /** True for this node and for peers whose certificate we verified, unexpired and not revoked. */
   isMember(peer: string): boolean {
     if (peer === this.self) return true
@@ -155,7 +169,11 @@ export class Membership {
     return m !== undefined && m.expires > Date.now() && !this.revoked.has(peer)
   }
 
-  /** Starts serving: our certificate, the member protocol, the middleware on `gated`, gossip of revocations. */
+  /**
+   * Before the node starts: our certificate, the member protocol and the
+   * middleware on `gated`, so no connection can come in before a peer can be
+   * asked for (and can ask for) a certificate.
+   */
   async attach(node: GridLibp2p, gated: string[]): Promise<void> {
     this.node = node
     this.self = node.peerId.toString()
@@ -181,6 +199,12 @@ export class Membership {
       const m = this.members.get(peer)
       if (m) m.lastSeen = Date.now()
     })
+  }
+
+  /** Once the node runs: revocations over gossip, certificate renewal. */
+  start(): void {
+    const node = this.node
+    if (node === undefined) throw new Error('Membership.start before attach')
     const pubsub = node.services.pubsub
     const topic = revocationTopic(this.mesh)
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
@@ -212,10 +236,18 @@ export class Membership {
   /** Resolves true once `peer` is a verified member (asking it if needed), false if it cannot prove it. */
   ensure(peer: string, timeoutMs = HELLO_TIMEOUT_MS): Promise<boolean> {
     if (this.isMember(peer)) return Promise.resolve(true)
-    if (this.revoked.has(peer) || this.stopped) return Promise.resolve(false)
+    if (this.revoked.has(peer) || this.stopped || this.isBlocked(peer)) return Promise.resolve(false)
+    const failedAt = this.helloFailedAt.get(peer)
+    if (failedAt !== undefined && Date.now() - failedAt < RETRY_HELLO_MS) return Promise.resolve(false)
     let p = this.inflight.get(peer)
     if (p === undefined) {
-      p = this.hello(peer, timeoutMs).finally(() => this.inflight.delete(peer))
+      p = this.hello(peer, timeoutMs)
+        .then((ok) => {
+          if (ok) this.helloFailedAt.delete(peer)
+          else this.helloFailedAt.set(peer, Date.now())
+          return ok
+        })
+        .finally(() => this.inflight.delete(peer))
       this.inflight.set(peer, p)
     }
     return p
@@ -274,6 +306,9 @@ export class Membership {
       if (this.isMember(peer)) return
       this.count('not-a-member')
       this.opts.log.info({ peer }, 'hanging up on a peer that did not prove membership')
+      this.blockedUntil.set(peer, Date.now() + BLOCK_AFTER_HANGUP_MS)
+      if (this.blockedUntil.size > 10_000)
+        this.blockedUntil.delete(this.blockedUntil.keys().next().value as string)
       this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
     }, ms)
     timer.unref()
@@ -294,7 +329,7 @@ export class Membership {
     return this.ensure(peer).then((ok) => {
       if (ok) return next(stream, connection)
       this.count('stream-from-non-member')
-      this.hangUpLater(peer, 0)
+      this.hangUpLater(peer)
       throw new MembershipError('GN_NOT_A_MEMBER', `${peer} has not proved membership of mesh ${this.mesh}`)
     })
   }
