@@ -5,8 +5,33 @@
  * results, progress, blocked placement and the end of each job.
  */
 import { EventEmitter } from 'node:events'
+import { GridnodeError } from '../errors.ts'
 import type { JobId, JobProgress, JobStatus, TaskResult } from '../scheduler/types.ts'
 import type { JobStore, StoredResult } from './store.ts'
+
+/** The job store could not write (disk full, I/O error): nothing queued was acknowledged; it is retried. */
+export class StorageError extends GridnodeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GN_STORAGE', message, options)
+  }
+}
+
+/** What `gridnode status` shows about the store. */
+export interface StorageHealth {
+  ok: boolean
+  /** The last write error while not ok. */
+  error?: string
+  /** When writes started failing (ms since the epoch). */
+  since?: number
+  /** Failed attempts since then. */
+  failures?: number
+  /** Outcomes waiting to be written. */
+  pendingResults: number
+}
+
+/** Retries of a failed flush back off from RETRY_MIN_MS to RETRY_MAX_MS (well under the result protocol's 30 s). */
+export const RETRY_MIN_MS = 250
+export const RETRY_MAX_MS = 5000
 
 export type JobEvent =
   /** Outcomes just written, in one batch per job per store flush. */
@@ -29,13 +54,25 @@ export class JobHub {
   private readonly blocked = new Map<JobId, string>()
   private readonly progress = new Map<JobId, JobProgress>()
   private readonly progressTimers = new Map<JobId, NodeJS.Timeout>()
+  private failure?: { error: string; since: number; failures: number }
+  private retryMs = RETRY_MIN_MS
 
-  constructor(store: JobStore) {
+  private readonly retryMinMs: number
+  private readonly retryMaxMs: number
+
+  constructor(store: JobStore, options: { retryMinMs?: number; retryMaxMs?: number } = {}) {
     this.store = store
     this.events.setMaxListeners(0)
+    this.retryMinMs = options.retryMinMs ?? RETRY_MIN_MS
+    this.retryMaxMs = options.retryMaxMs ?? RETRY_MAX_MS
+    this.retryMs = this.retryMinMs
   }
 
-  /** Outcomes to write; resolved once they are on disk. */
+  /**
+   * Outcomes to write; resolved once they are on disk, rejected (StorageError)
+   * if the write failed. Failed writes stay queued and are retried: once they
+   * succeed, every outcome is in the store exactly once.
+   */
   persist(results: TaskResult[]): Promise<void> {
     this.ops.push({ kind: 'results', results })
     return this.scheduleFlush()
@@ -46,9 +83,20 @@ export class JobHub {
     void this.scheduleFlush()
   }
 
-  /** Resolves after everything queued so far is written. */
+  /**
+   * Resolves after everything queued so far is written; rejects with
+   * StorageError if that write failed (then acknowledge nothing: the sender
+   * resends, and the queued writes are retried).
+   */
   flushed(): Promise<void> {
     return this.flushing?.promise ?? Promise.resolve()
+  }
+
+  /** Whether the store is taking writes; for status. */
+  storage(): StorageHealth {
+    const pendingResults = this.ops.reduce((n, op) => n + (op.kind === 'results' ? op.results.length : 0), 0)
+    if (this.failure === undefined) return { ok: true, pendingResults }
+    return { ok: false, ...this.failure, pendingResults }
   }
 
   /** Progress reaches subscribers at most every PROGRESS_EVERY_MS per job; the latest counts win. */
@@ -61,7 +109,7 @@ export class JobHub {
       setTimeout(() => {
         this.progressTimers.delete(progress.job)
         const latest = this.progress.get(progress.job)
-        if (latest) this.events.emit(progress.job, { type: 'progress', progress: latest } satisfies JobEvent)
+        if (latest) this.emit(progress.job, { type: 'progress', progress: latest })
       }, PROGRESS_EVERY_MS),
     )
   }
@@ -69,7 +117,7 @@ export class JobHub {
   setBlocked(job: JobId, reason: string): void {
     if (reason) this.blocked.set(job, reason)
     else this.blocked.delete(job)
-    this.events.emit(job, { type: 'blocked', reason } satisfies JobEvent)
+    this.emit(job, { type: 'blocked', reason })
   }
 
   blockedReason(job: JobId): string {
@@ -85,12 +133,27 @@ export class JobHub {
     return () => this.events.off(job, listener)
   }
 
-  private scheduleFlush(): Promise<void> {
+  private scheduleFlush(delayMs = 0): Promise<void> {
     if (!this.flushing) {
-      this.flushing = Promise.withResolvers<void>()
-      setImmediate(() => this.flush())
+      const flushing = Promise.withResolvers<void>()
+      // A failed flush that nobody awaits (finish, a retry) must not become an unhandled rejection.
+      flushing.promise.catch(() => {})
+      this.flushing = flushing
+      const run = () => this.flushSafely()
+      if (delayMs > 0) setTimeout(run, delayMs).unref?.()
+      else setImmediate(run)
     }
     return this.flushing.promise
+  }
+
+  /** A failure of the subscribers must not leave the flush's promise pending. */
+  private flushSafely(): void {
+    const done = this.flushing
+    try {
+      this.flush()
+    } catch (err) {
+      done?.reject(err)
+    }
   }
 
   private flush(): void {
@@ -100,15 +163,45 @@ export class JobHub {
     this.flushing = undefined
     try {
       const results = ops.flatMap((op) => (op.kind === 'results' ? op.results : []))
-      if (results.length > 0) this.store.saveResults(results)
-      for (const op of ops) {
-        if (op.kind === 'finish') this.store.finishJob(op.job, op.status, Date.now())
-      }
-      done.resolve()
+      const now = Date.now()
+      const finished = ops.flatMap((op) =>
+        op.kind === 'finish' ? [{ id: op.job, status: op.status, at: now }] : [],
+      )
+      if (results.length > 0 || finished.length > 0) this.store.saveBatch(results, finished)
     } catch (err) {
-      done.reject(err)
+      this.failed(ops, done, err)
       return
     }
+    this.failure = undefined
+    this.retryMs = this.retryMinMs
+    done.resolve()
+    this.announce(ops)
+  }
+
+  /** Keeps the ops queued (ahead of newer ones), rejects their waiters, and retries later. */
+  private failed(ops: Op[], done: PromiseWithResolvers<void>, err: unknown): void {
+    this.ops = ops.concat(this.ops)
+    const message = (err as { message?: string })?.message ?? String(err)
+    this.failure = {
+      error: message,
+      since: this.failure?.since ?? Date.now(),
+      failures: (this.failure?.failures ?? 0) + 1,
+    }
+    const closed = this.store.closed
+    done.reject(
+      new StorageError(
+        `cannot write to the job store: ${message}${closed ? ' (store closed)' : '; nothing acknowledged, will retry'}`,
+        { cause: err },
+      ),
+    )
+    if (closed) return
+    const delay = this.retryMs
+    this.retryMs = Math.min(this.retryMaxMs, this.retryMs * 2)
+    void this.scheduleFlush(delay)
+  }
+
+  /** Tells subscribers what was just written. A failing subscriber is its own problem, not the store's. */
+  private announce(ops: Op[]): void {
     const byJob = new Map<JobId, StoredResult[]>()
     for (const op of ops) {
       if (op.kind !== 'results') continue
@@ -118,20 +211,32 @@ export class JobHub {
         else byJob.set(r.job, [toStored(r)])
       }
     }
-    for (const [job, results] of byJob) this.events.emit(job, { type: 'results', results } satisfies JobEvent)
+    for (const [job, results] of byJob) this.emit(job, { type: 'results', results })
     for (const op of ops) {
       if (op.kind === 'finish') {
         this.progress.delete(op.job)
         clearTimeout(this.progressTimers.get(op.job))
         this.progressTimers.delete(op.job)
         this.blocked.delete(op.job)
-        this.events.emit(op.job, {
-          type: 'finished',
-          status: op.status,
-          progress: op.progress,
-        } satisfies JobEvent)
+        this.emit(op.job, { type: 'finished', status: op.status, progress: op.progress })
       }
     }
+  }
+
+  /** Emits to a job's subscribers; one that throws (a closed response, a bug) is reported, not propagated. */
+  private emit(job: JobId, event: JobEvent): void {
+    for (const listener of this.events.listeners(job) as Array<(e: JobEvent) => void>) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.onListenerError(err, job)
+      }
+    }
+  }
+
+  /** Where subscriber failures go; the daemon may set a logger. Default: a warning on stderr. */
+  onListenerError: (err: unknown, job: JobId) => void = (err, job) => {
+    process.emitWarning(`job ${job}: an event subscriber failed: ${(err as Error)?.stack ?? String(err)}`)
   }
 }
 

@@ -2,6 +2,7 @@
  * The control API's routes. Everything a CLI command or the client library
  * can ask of the daemon is here, backed by the driver and the peer table.
  */
+import { inboundStatsOf } from '../protocol/rate-limit.ts'
 import type { Adverts } from './adverts.ts'
 import type { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
@@ -55,6 +56,10 @@ function status(ctx: RouteContext) {
     advertDelayMs: ctx.adverts.delayStats(),
     advertsRejected: ctx.adverts.rejectedCount,
     scheduler: ctx.driver.stats(),
+    /** Whether results are being written; ok: false (disk full...) means nothing is acknowledged until it is. */
+    storage: ctx.driver.hub.storage(),
+    /** Inbound requests per kind (received, rate-limited, dropped on a handler failure) and streams closed. */
+    inbound: inboundStatsOf(ctx.node).snapshot(),
     connections: node.getConnections().map((c) => ({
       peerId: c.remotePeer.toString(),
       addr: c.remoteAddr.toString(),

@@ -91,8 +91,13 @@ export class JobStore {
     }
   }
 
+  /** True once close() ran: writes fail from then on, and nobody should retry them. */
+  get closed(): boolean {
+    return !this.db.isOpen
+  }
+
   close(): void {
-    this.db.close()
+    if (this.db.isOpen) this.db.close()
   }
 
   /** Records a new job and all its tasks in one transaction, before the scheduler sees it. */
@@ -105,22 +110,35 @@ export class JobStore {
 
   /** Writes accepted outcomes; a task already stored keeps its first outcome. */
   saveResults(results: TaskResult[]): void {
+    this.transaction(() => this.insertResults(results))
+  }
+
+  /**
+   * Outcomes and finished jobs in one transaction: all of it is written, or
+   * (on a throw, e.g. SQLITE_FULL) none of it.
+   */
+  saveBatch(results: TaskResult[], finished: Array<{ id: string; status: JobStatus; at: number }>): void {
     this.transaction(() => {
-      for (const r of results) {
-        const o = r.outcome
-        const ok = o.status === 'ok'
-        this.stmts.insertResult.run(
-          r.job,
-          r.index,
-          ok ? 1 : 0,
-          ok ? o.value : null,
-          ok ? null : o.error,
-          !ok && 'stack' in o ? (o.stack ?? null) : null,
-          r.ranOn,
-          o.durationMs,
-        )
-      }
+      this.insertResults(results)
+      for (const f of finished) this.stmts.finishJob.run(f.status, f.at, f.id)
     })
+  }
+
+  private insertResults(results: TaskResult[]): void {
+    for (const r of results) {
+      const o = r.outcome
+      const ok = o.status === 'ok'
+      this.stmts.insertResult.run(
+        r.job,
+        r.index,
+        ok ? 1 : 0,
+        ok ? o.value : null,
+        ok ? null : o.error,
+        !ok && 'stack' in o ? (o.stack ?? null) : null,
+        r.ranOn,
+        o.durationMs,
+      )
+    }
   }
 
   finishJob(id: string, status: JobStatus, at: number): void {
@@ -185,7 +203,11 @@ export class JobStore {
       fn()
       this.db.exec('COMMIT')
     } catch (err) {
-      this.db.exec('ROLLBACK')
+      try {
+        if (this.db.isTransaction) this.db.exec('ROLLBACK')
+      } catch {
+        // SQLite may already have rolled back (a full disk can do that); the first error is the one to report.
+      }
       throw err
     }
   }

@@ -161,6 +161,21 @@ export class InboundStats {
   }
 }
 
+const statsByRegistrar = new WeakMap<object, InboundStats>()
+
+/**
+ * The counters every server registered on `registrar` (a libp2p node)
+ * updates unless given its own `stats`: read them here for status.
+ */
+export function inboundStatsOf(registrar: object): InboundStats {
+  let stats = statsByRegistrar.get(registrar)
+  if (stats === undefined) {
+    stats = new InboundStats()
+    statsByRegistrar.set(registrar, stats)
+  }
+  return stats
+}
+
 /** Counts events in a sliding one-second window (for flood detection on one stream). */
 export class WindowCounter {
   private readonly times: number[] = []

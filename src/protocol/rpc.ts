@@ -9,7 +9,8 @@ import {
   type Clock,
   DEFAULT_FLOOD_CLOSE_AFTER,
   DEFAULT_IDLE_TIMEOUT_MS,
-  InboundStats,
+  type InboundStats,
+  inboundStatsOf,
   RateLimiter,
   type RateLimits,
 } from './rate-limit.ts'
@@ -49,7 +50,7 @@ export interface ServerOptions {
   rateLimits?: Partial<RateLimits>
   /** One limiter shared by several servers; default: a fresh one from `rateLimits`. */
   limiter?: RateLimiter
-  /** Counters to update; pass one object to every server to read them in one place (status). */
+  /** Counters to update; default the registrar's own (inboundStatsOf(registrar)), shared by its servers. */
   stats?: InboundStats
   /** Close a long-lived inbound stream after this long without a frame (ms). Default 60 s; 0: never. */
   idleTimeoutMs?: number
@@ -73,7 +74,7 @@ export function registerRpc<Req extends { t: string }, Rep extends { t: string }
   const timeoutMs = options.timeoutMs ?? DEFAULT_SERVER_TIMEOUT_MS
   const clock = options.clock ?? (() => performance.now())
   const limiter = options.limiter ?? new RateLimiter(options.rateLimits, clock)
-  const stats = options.stats ?? new InboundStats()
+  const stats = options.stats ?? inboundStatsOf(registrar)
   return registrar.handle(
     spec.protocol,
     (stream, connection) => {

@@ -7,7 +7,7 @@ import { toErrorReply } from '../message.ts'
 import {
   DEFAULT_BLOB_CONCURRENCY_PER_PEER,
   DEFAULT_BLOB_REQUEST_TIMEOUT_MS,
-  InboundStats,
+  inboundStatsOf,
   RateLimiter,
 } from '../rate-limit.ts'
 import type { ServerOptions } from '../rpc.ts'
@@ -153,7 +153,7 @@ export function registerBlobProtocol(
   const requestTimeoutMs = Math.min(options.requestTimeoutMs ?? DEFAULT_BLOB_REQUEST_TIMEOUT_MS, timeoutMs)
   const maxConcurrent = options.maxConcurrentPerPeer ?? DEFAULT_BLOB_CONCURRENCY_PER_PEER
   const limiter = options.limiter ?? new RateLimiter(options.rateLimits, options.clock)
-  const stats = options.stats ?? new InboundStats()
+  const stats = options.stats ?? inboundStatsOf(registrar)
   const inProgress = new Map<string, number>()
   return registrar.handle(
     BLOB_PROTOCOL,
