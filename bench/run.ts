@@ -3,6 +3,7 @@
  * Targets live in the issues and the README; compare by ratio (PEERS.md).
  */
 import { availableParallelism, cpus } from 'node:os'
+import { connectBench } from './connect.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 
@@ -10,6 +11,7 @@ type Bench = () => Promise<Record<string, number | string>>
 
 const benches: Record<string, Bench> = {
   membership: () => membershipBench(10),
+  connect: () => connectBench(40),
   throughput: async () => ({
     noopTasksPerSec_1submitter_1worker: await throughput(2, 20_000),
     noopTasksPerSec_4daemons: await throughput(4, 20_000),
