@@ -3,14 +3,21 @@
  * events (server-sent events), read results and cancel. Everything is read
  * from the owner's store, so it works the same after a daemon restart.
  */
+import { GridnodeError } from '../errors.ts'
 import { decodeValue } from '../executor/index.ts'
-import type { JobProgress, Resources, TaskInput, WorkSpec } from '../scheduler/types.ts'
+import { jobSpec as jobSpecCheck, MAX_DEPS, MAX_VALUE_BYTES } from '../protocol/schemas.ts'
+import { STEAL_MAX_MESSAGE_BYTES, stealRequestCodec } from '../protocol/steal/codec.ts'
+import type { JobProgress, JobSpec, Resources, TaskInput, WorkSpec } from '../scheduler/types.ts'
 import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
 import type { JobEvent } from './job-hub.ts'
 import type { JobRecord, StoredResult } from './store.ts'
 
 export const MAX_TASKS_PER_JOB = 1_000_000
+export const MAX_JOB_NAME_LENGTH = 200
+/** A well-formed peer ID standing in for the owner while the job's spec is checked against the wire schema. */
+const SAMPLE_OWNER = '12D3KooWEGVRPZnhYFNYSjZHXpwyJVqonE9VFQneEtNsKBqYZ1of'
+const MiB = 1024 * 1024
 
 export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   const hub = driver.hub
@@ -20,7 +27,7 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
     return { hash: await driver.blobs.put(req.body) }
   })
   api.route('POST', '/v1/jobs', (req) => {
-    const submitted = driver.submit(parseSubmit(req.body))
+    const submitted = driver.submit(checkSubmit(parseSubmit(req.body)))
     return req.query.get('wait') === '1'
       ? waitForJob(driver, submitted.id, submitted.total, req.signal)
       : submitted
@@ -183,7 +190,64 @@ function bad(message: string): ApiError {
   return new ApiError(400, 'GN_BAD_SUBMIT', message)
 }
 
-function parseSubmit(body: unknown): SubmitRequest {
+function tooLarge(message: string): ApiError {
+  return new ApiError(413, 'GN_TOO_LARGE', message)
+}
+
+/**
+ * The wire's limits, applied at submit: whatever the owner accepts here can
+ * travel to any node (a task input over MAX_VALUE_BYTES would otherwise be
+ * accepted, never sent, and fail much later as a poison task).
+ */
+export function checkSubmit(req: SubmitRequest): SubmitRequest {
+  let largest: TaskInput | undefined
+  for (const t of req.tasks) {
+    if (t.input.byteLength > MAX_VALUE_BYTES) {
+      throw tooLarge(
+        `task ${t.index}: input is ${t.input.byteLength} bytes; a task input may have at most ${MAX_VALUE_BYTES} bytes (${MAX_VALUE_BYTES / MiB} MiB)`,
+      )
+    }
+    if (t.deps.length > MAX_DEPS) {
+      throw bad(`task ${t.index}: ${t.deps.length} dependencies; a task may have at most ${MAX_DEPS}`)
+    }
+    if (largest === undefined || t.input.byteLength > largest.input.byteLength) largest = t
+  }
+  const spec: JobSpec = {
+    id: 'submit-check',
+    owner: SAMPLE_OWNER,
+    work: req.work,
+    resources: req.resources,
+    timeoutMs: req.timeoutMs,
+    maxAttempts: req.maxAttempts,
+    retries: req.retries,
+  }
+  try {
+    jobSpecCheck(spec, 'job')
+  } catch (err) {
+    throw bad(`the job does not fit the wire's limits: ${(err as Error).message}`)
+  }
+  if (largest !== undefined) {
+    // The job travels with its tasks: one task with the largest input must fit in one message.
+    try {
+      stealRequestCodec.encode({
+        t: 'push',
+        batch: {
+          jobs: [spec],
+          tasks: [{ job: spec.id, index: largest.index, attempt: 1, input: largest.input, depValues: [] }],
+        },
+      })
+    } catch (err) {
+      if (!(err instanceof GridnodeError)) throw err
+      throw tooLarge(
+        `task ${largest.index}: the job's description and this task's input together exceed one wire message ` +
+          `(${STEAL_MAX_MESSAGE_BYTES} bytes): ${err.message}`,
+      )
+    }
+  }
+  return req
+}
+
+export function parseSubmit(body: unknown): SubmitRequest {
   if (!(body instanceof Uint8Array))
     throw bad('POST /v1/jobs takes an encoded job (application/octet-stream)')
   let o: Record<string, unknown>
@@ -197,7 +261,7 @@ function parseSubmit(body: unknown): SubmitRequest {
   if (!Array.isArray(tasks) || tasks.length === 0) throw bad('a job needs at least one task')
   if (tasks.length > MAX_TASKS_PER_JOB) throw bad(`a job holds at most ${MAX_TASKS_PER_JOB} tasks`)
   return {
-    name: typeof o.name === 'string' ? o.name.slice(0, 200) : 'job',
+    name: parseName(o.name),
     work: parseWork(o.work),
     resources: parseResources(o.resources),
     timeoutMs: nonNegative(o.timeoutMs, 'timeoutMs', 0),
@@ -205,6 +269,14 @@ function parseSubmit(body: unknown): SubmitRequest {
     maxAttempts: Math.max(1, nonNegative(o.maxAttempts, 'maxAttempts', 3)),
     tasks: checkAcyclic(tasks.map((t, i) => parseTask(t, i, tasks.length))),
   }
+}
+
+function parseName(name: unknown): string {
+  if (name === undefined || name === null) return 'job'
+  if (typeof name !== 'string') throw bad('name must be a string')
+  if (name.length > MAX_JOB_NAME_LENGTH)
+    throw bad(`name is ${name.length} characters; a job name may have at most ${MAX_JOB_NAME_LENGTH}`)
+  return name
 }
 
 /** Dependencies must form a DAG, or some tasks would wait forever. */

@@ -1,0 +1,127 @@
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { encodeValue } from '../../src/executor/values.ts'
+import { ApiServer } from '../../src/node/api.ts'
+import type { Driver, SubmitRequest } from '../../src/node/driver.ts'
+import { MAX_JOB_NAME_LENGTH, registerJobRoutes } from '../../src/node/job-routes.ts'
+import { MAX_ARGV, MAX_DEPS, MAX_VALUE_BYTES } from '../../src/protocol/schemas.ts'
+
+const TOKEN = 'test-token'
+const servers: ApiServer[] = []
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close()
+})
+
+/** A real ApiServer on loopback with the job routes over a driver that only records submissions. */
+async function api() {
+  const submitted: SubmitRequest[] = []
+  const driver = {
+    hub: {},
+    submit(req: SubmitRequest) {
+      submitted.push(req)
+      return { id: 'job-x', total: req.tasks.length }
+    },
+  } as unknown as Driver
+  const server = new ApiServer(TOKEN, pino({ level: 'silent' }))
+  registerJobRoutes(server, driver)
+  const base = await server.listen('127.0.0.1', 0)
+  servers.push(server)
+  const post = async (bytes: Uint8Array) => {
+    const res = await fetch(`${base}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(bytes),
+    })
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } }
+  }
+  const submit = (job: Record<string, unknown>) => post(encodeValue(job))
+  return { submit, post, submitted }
+}
+
+const noop = { kind: 'noop' }
+const task = (bytes = 4, deps: number[] = []) => ({ input: new Uint8Array(bytes), deps })
+
+describe('POST /v1/jobs applies the wire limits at submit', () => {
+  it('accepts a job that fits', async () => {
+    const a = await api()
+    const r = await a.submit({ name: 'ok', work: noop, tasks: [task(), task(MAX_VALUE_BYTES)] })
+    expect(r.status).toBe(200)
+    expect(a.submitted).toHaveLength(1)
+  })
+
+  it('refuses an input over MAX_VALUE_BYTES with a 413 naming the task and the limit', async () => {
+    const a = await api()
+    const r = await a.submit({ work: noop, tasks: [task(), task(), task(MAX_VALUE_BYTES + 1)] })
+    expect(r.status).toBe(413)
+    expect(r.body.error?.code).toBe('GN_TOO_LARGE')
+    expect(r.body.error?.message).toMatch(/^task 2: input is 8388609 bytes/)
+    expect(r.body.error?.message).toContain(`${MAX_VALUE_BYTES} bytes (8 MiB)`)
+    expect(a.submitted).toHaveLength(0)
+  })
+
+  it('refuses argv, env and resources the wire would refuse', async () => {
+    const a = await api()
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [
+        { kind: 'command', argv: Array.from({ length: MAX_ARGV + 1 }, () => 'x') },
+        /wire's limits: job\.work\.argv/,
+      ],
+      [{ kind: 'command', argv: ['echo', 'x'.repeat(200 * 1024)] }, /job\.work\.argv\[1\]/],
+      [{ kind: 'command', argv: ['echo'], env: { K: 'v'.repeat(200 * 1024) } }, /job\.work\.env/],
+      [{ kind: 'command', argv: ['echo'], env: { ['k'.repeat(2000)]: 'v' } }, /job\.work\.env/],
+      [{ kind: 'function', bundle: 'a'.repeat(64), exportName: 'e'.repeat(300) }, /job\.work\.exportName/],
+    ]
+    for (const [work, message] of cases) {
+      const r = await a.submit({ work, tasks: [task()] })
+      expect(r.status, String(message)).toBe(400)
+      expect(r.body.error?.code).toBe('GN_BAD_SUBMIT')
+      expect(r.body.error?.message).toMatch(message)
+    }
+    const gpus = await a.submit({ work: noop, resources: { gpu: 5000 }, tasks: [task()] })
+    expect(gpus.body.error?.message).toMatch(/job\.resources\.gpu/)
+    const attempts = await a.submit({ work: noop, maxAttempts: 2_000_000, tasks: [task()] })
+    expect(attempts.body.error?.message).toMatch(/job\.maxAttempts/)
+    expect(a.submitted).toHaveLength(0)
+  })
+
+  it('refuses a job whose description and largest input cannot travel in one message', async () => {
+    const a = await api()
+    // 70 arguments of 120 KiB: each allowed, 8.2 MiB together, plus an 8 MiB input: over 16 MiB.
+    const argv = ['echo', ...Array.from({ length: 70 }, () => 'y'.repeat(120 * 1024))]
+    const r = await a.submit({ work: { kind: 'command', argv }, tasks: [task(), task(MAX_VALUE_BYTES)] })
+    expect(r.status).toBe(413)
+    expect(r.body.error?.message).toMatch(
+      /^task 1: the job's description and this task's input together exceed/,
+    )
+  })
+
+  it('refuses long names, too many dependencies and an empty job', async () => {
+    const a = await api()
+    const long = await a.submit({ name: 'n'.repeat(MAX_JOB_NAME_LENGTH + 1), work: noop, tasks: [task()] })
+    expect(long.status).toBe(400)
+    expect(long.body.error?.message).toMatch(/at most 200/)
+    const deps = Array.from({ length: MAX_DEPS + 1 }, (_, i) => i)
+    const tasks = [...deps.map(() => task()), task(4, deps)]
+    const many = await a.submit({ work: noop, tasks })
+    expect(many.status).toBe(400)
+    expect(many.body.error?.message).toMatch(
+      new RegExp(`^task ${MAX_DEPS + 1}: ${MAX_DEPS + 1} dependencies`),
+    )
+    const empty = await a.submit({ work: noop, tasks: [] })
+    expect(empty.body.error?.message).toMatch(/at least one task/)
+    expect(a.submitted).toHaveLength(0)
+  })
+
+  it('refuses a crafted body fast instead of stalling the daemon', async () => {
+    const a = await api()
+    // Not made by encodeValue: a sparse array of length 2^32-2 as the whole body (15 bytes).
+    const crafted = new Uint8Array([
+      0xff, 0x0f, 0x61, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x40, 0x00, 0xfe, 0xff, 0xff, 0xff, 0x0f,
+    ])
+    const start = performance.now()
+    const r = await a.post(crafted)
+    expect(r.status).toBe(400)
+    expect(r.body.error?.message).toMatch(/cannot decode the job/)
+    expect(performance.now() - start).toBeLessThan(1000)
+  })
+})
