@@ -64,7 +64,13 @@ export class ApiServer {
   }
 
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer((req, res) => void this.dispatch(req, res))
+    const server = createServer((req, res) => {
+      this.dispatch(req, res).catch((err: unknown) => {
+        // dispatch answers every error itself; this is the last net under it.
+        this.log.error({ err }, 'API request failed')
+        res.destroy()
+      })
+    })
     server.keepAliveTimeout = 30_000
     this.server = server
     await new Promise<void>((resolve, reject) => {
@@ -135,7 +141,11 @@ export class ApiServer {
       if (route.method !== method) continue
       const params: Record<string, string> = {}
       route.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(m[i + 1])
+        try {
+          params[k] = decodeURIComponent(m[i + 1])
+        } catch {
+          throw new ApiError(400, 'GN_BAD_PATH', `malformed escape in ${path}`)
+        }
       })
       return { route, params }
     }

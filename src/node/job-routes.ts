@@ -33,7 +33,7 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
       : submitted
   })
   api.route('GET', '/v1/jobs', (req) => {
-    const limit = Math.min(1000, Number(req.query.get('limit') ?? 100) || 100)
+    const limit = clampInt(req.query.get('limit'), 100, 1, 1000)
     return hub.store.jobs(limit).map((j) => summary(j, driver))
   })
   api.route('GET', '/v1/jobs/:id', (req) => summary(record(req, driver), driver))
@@ -44,11 +44,17 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   })
   api.route('GET', '/v1/jobs/:id/results', (req) => {
     const job = record(req, driver)
-    const from = Number(req.query.get('from') ?? 0) || 0
-    const limit = Math.min(100_000, Number(req.query.get('limit') ?? 100_000) || 100_000)
+    const from = clampInt(req.query.get('from'), 0, 0, Number.MAX_SAFE_INTEGER)
+    const limit = clampInt(req.query.get('limit'), 100_000, 1, 100_000)
     return hub.store.results(job.id, from, limit).map(resultJson)
   })
   api.route('GET', '/v1/jobs/:id/events', (req) => streamEvents(req, driver))
+}
+
+/** A whole number from a query parameter, within [min, max]; `fallback` when absent or not a number. */
+function clampInt(text: string | null, fallback: number, min: number, max: number): number {
+  const n = text === null ? Number.NaN : Math.trunc(Number(text))
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback
 }
 
 function record(req: ApiRequest, driver: Driver): JobRecord {
@@ -132,8 +138,11 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
     'cache-control': 'no-store',
     connection: 'keep-alive',
   })
-  const send = (event: string, data: unknown) =>
+  // A client that went away mid-stream: stop writing (a write after the end must not become an error event).
+  const send = (event: string, data: unknown) => {
+    if (res.writableEnded || res.destroyed) return
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
   const seen = new Set<number>()
   const withResults = req.query.get('results') !== '0'
   const onEvent = (e: JobEvent) => {
@@ -144,6 +153,7 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
       if (fresh.length > 0) send('results', fresh.map(resultJson))
     } else if (e.type === 'finished') {
       send('finished', { status: e.status, ...e.progress })
+      unsubscribe()
       res.end()
     } else if (e.type === 'progress') send('progress', e.progress)
     else send('blocked', { reason: e.reason })
@@ -151,6 +161,7 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
   // Subscribe before reading the store so nothing falls between the two.
   const unsubscribe = driver.hub.subscribe(job.id, onEvent)
   res.on('close', unsubscribe)
+  res.on('error', unsubscribe)
   const s = summary(job, driver)
   send('progress', {
     job: job.id,

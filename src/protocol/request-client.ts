@@ -245,7 +245,12 @@ export class RequestClient<Req extends { t: string }, Rep extends { t: string }>
         entry.reject(new RemoteRequestError(e.code, `${this.opts.name}: ${e.message}`)),
       )
     } else if (entry.settled) {
-      this.opts.onLateReply?.(entry.req, rep as Rep)
+      try {
+        this.opts.onLateReply?.(entry.req, rep as Rep)
+      } catch (err) {
+        // The callback's failure is not the stream's: keep serving the other requests.
+        process.emitWarning(`${this.opts.name}: onLateReply failed: ${asError(err).stack ?? String(err)}`)
+      }
     } else {
       this.settle(entry, () => entry.resolve(rep as Rep))
     }

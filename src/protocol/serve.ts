@@ -65,7 +65,25 @@ function closeReasonOf(err: unknown): CloseReason {
  * or a broken stream aborts this stream only and is reported to `onError`.
  * The returned promise always resolves.
  */
-export async function serveRequests<Req, Rep>(stream: Stream, opts: ServeOptions<Req, Rep>): Promise<void> {
+export async function serveRequests<Req, Rep>(
+  stream: Stream,
+  options: ServeOptions<Req, Rep>,
+): Promise<void> {
+  // A failing error callback (a logger that throws) must not turn into a rejection nobody handles.
+  const onError = options.onError
+  const opts: ServeOptions<Req, Rep> =
+    onError === undefined
+      ? options
+      : {
+          ...options,
+          onError: (err) => {
+            try {
+              onError(err)
+            } catch {
+              // Nowhere left to report it.
+            }
+          },
+        }
   let frameTimer: NodeJS.Timeout | undefined
   let idleTimer: NodeJS.Timeout | undefined
   /** Set when we end the stream on purpose, so the error the read then throws is not what gets reported. */

@@ -35,7 +35,11 @@ async function api() {
     return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } }
   }
   const submit = (job: Record<string, unknown>) => post(encodeValue(job))
-  return { submit, post, submitted }
+  const get = async (path: string) => {
+    const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } }
+  }
+  return { submit, post, get, submitted }
 }
 
 const noop = { kind: 'noop' }
@@ -123,5 +127,12 @@ describe('POST /v1/jobs applies the wire limits at submit', () => {
     expect(r.status).toBe(400)
     expect(r.body.error?.message).toMatch(/cannot decode the job/)
     expect(performance.now() - start).toBeLessThan(1000)
+  })
+
+  it('answers a malformed path escape with a 400, not a 500', async () => {
+    const a = await api()
+    const r = await a.get('/v1/jobs/%E0%A4%A/results')
+    expect(r.status).toBe(400)
+    expect(r.body.error?.code).toBe('GN_BAD_PATH')
   })
 })

@@ -159,8 +159,13 @@ export function registerBlobProtocol(
     BLOB_PROTOCOL,
     async (stream, connection) => {
       const peerId = connection.remotePeer.toString()
-      const report = (err: unknown) =>
-        options.onError?.(peerId, err instanceof Error ? err : new Error(String(err)))
+      const report = (err: unknown) => {
+        try {
+          options.onError?.(peerId, err instanceof Error ? err : new Error(String(err)))
+        } catch {
+          // A failing error callback must not fail the handler.
+        }
+      }
       const counters = stats.kind('blob-get')
       let holding = false
       const admit = (): RateLimitedError | undefined => {
