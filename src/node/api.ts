@@ -38,6 +38,7 @@ export class ApiError extends GridnodeError {
   }
 }
 
+/** Also the largest blob a node accepts: keep BLOB_FETCH_MAX_BYTES (src/protocol/blob/codec.ts) equal. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024
 
 export class ApiServer {

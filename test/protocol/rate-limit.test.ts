@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { streamPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
 import {
+  BLOB_FETCH_MAX_BYTES,
   BLOB_MAX_BYTES,
   BLOB_PROTOCOL,
   blobReplyCodec,
@@ -236,7 +237,7 @@ function announcingServer(header: Uint8Array): OpenStream {
 
 describe('fetchBlob bounds', () => {
   it('does not allocate what a header claims before the data arrives', async () => {
-    const header = blobReplyCodec.encode({ t: 'blob-header', found: true, size: BLOB_MAX_BYTES })
+    const header = blobReplyCodec.encode({ t: 'blob-header', found: true, size: BLOB_FETCH_MAX_BYTES })
     const before = process.memoryUsage().arrayBuffers
     const err = await fetchBlob(announcingServer(header), 'a'.repeat(64), { timeoutMs: 200 }).catch(
       (e: unknown) => e,
@@ -244,6 +245,15 @@ describe('fetchBlob bounds', () => {
     const grown = process.memoryUsage().arrayBuffers - before
     expect((err as Error).message).toMatch(/no progress/)
     expect(grown).toBeLessThan(16 * 1024 * 1024)
+  })
+
+  it('refuses a 256 MiB header by default, before any allocation', async () => {
+    const header = blobReplyCodec.encode({ t: 'blob-header', found: true, size: BLOB_MAX_BYTES })
+    const before = process.memoryUsage().arrayBuffers
+    const err = await fetchBlob(announcingServer(header), 'a'.repeat(64)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BlobTooLargeError)
+    expect((err as Error).message).toMatch(/268435456 bytes \(max 67108864\)/)
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024)
   })
 
   it('refuses an oversized header at once: over maxBytes, and 2^53', async () => {

@@ -8,8 +8,14 @@ import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../mess
 import { bool, bytes, type Check, fail, refine, str, uint } from '../validate.ts'
 
 export const BLOB_PROTOCOL = '/gridnode/blob/1.0.0'
-/** Largest blob served or fetched. */
+/** Largest blob the wire format can describe (served or fetched). */
 export const BLOB_MAX_BYTES = 256 * 1024 * 1024
+/**
+ * Largest blob a node fetches unless told otherwise: the largest it accepts
+ * (a blob enters a mesh through the local API, whose bodies stop at 64 MiB).
+ * A header announcing more is refused before anything is allocated.
+ */
+export const BLOB_FETCH_MAX_BYTES = 64 * 1024 * 1024
 /** Largest chunk of blob data in one frame. */
 export const BLOB_CHUNK_BYTES = 1024 * 1024
 /** Largest frame: a full chunk plus its envelope. */

@@ -20,6 +20,7 @@ import {
 } from '../stream.ts'
 import {
   BLOB_CHUNK_BYTES,
+  BLOB_FETCH_MAX_BYTES,
   BLOB_HASH_PATTERN,
   BLOB_MAX_BYTES,
   BLOB_MAX_MESSAGE_BYTES,
@@ -210,7 +211,7 @@ export interface FetchBlobOptions {
   signal?: AbortSignal
   /** Abort when no frame arrives for this long (ms). Default 30 s. */
   timeoutMs?: number
-  /** Refuse blobs larger than this. Default BLOB_MAX_BYTES (256 MiB). */
+  /** Refuse blobs larger than this (at most BLOB_MAX_BYTES). Default BLOB_FETCH_MAX_BYTES (64 MiB). */
   maxBytes?: number
   /** Bounds fetches in progress; default the process-wide `blobFetchSlots`. */
   slots?: Semaphore
@@ -264,8 +265,8 @@ export class Semaphore {
   }
 }
 
-/** Outbound blob fetches in progress at once, per process. */
-export const MAX_CONCURRENT_BLOB_FETCHES = 8
+/** Outbound blob fetches in progress at once, per process (each may hold up to its maxBytes). */
+export const MAX_CONCURRENT_BLOB_FETCHES = 4
 export const blobFetchSlots = new Semaphore(MAX_CONCURRENT_BLOB_FETCHES)
 
 async function readMessage(io: FramedStream): Promise<BlobServerMessage> {
@@ -328,7 +329,7 @@ export async function fetchBlob(
 ): Promise<Uint8Array | undefined> {
   if (!BLOB_HASH_PATTERN.test(hash)) throw new LocalProtocolError(`not a blob hash: ${hash.slice(0, 80)}`)
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const maxBytes = Math.min(options.maxBytes ?? BLOB_MAX_BYTES, BLOB_MAX_BYTES)
+  const maxBytes = Math.min(options.maxBytes ?? BLOB_FETCH_MAX_BYTES, BLOB_MAX_BYTES)
   const release = await (options.slots ?? blobFetchSlots).acquire(options.signal)
   try {
     return await fetchOne(open, hash, timeoutMs, maxBytes, options.signal)
