@@ -27,7 +27,14 @@ export function memoryMB(value: string): number {
   return Math.round(Number(m[1]) * unit)
 }
 
-const TIME_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const TIME_UNITS: Record<string, number> = {
+  ms: 1,
+  '': 1000,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+}
 
 /** "30" (seconds), "500ms", "30s", "5m", "1h" → ms. */
 export function durationMs(value: string): number {

@@ -179,7 +179,16 @@ export async function startDaemon(
 
     const api = new ApiServer(loadOrCreateToken(config.dataDir), log)
     const startedAt = Date.now()
-    registerRoutes(api, { node, config, capacity, adverts, driver, startedAt, version: SOFTWARE_VERSION })
+    registerRoutes(api, {
+      node,
+      config,
+      capacity,
+      adverts,
+      driver,
+      startedAt,
+      version: SOFTWARE_VERSION,
+      membership,
+    })
     registerMembershipRoutes(api, membership)
     const { host, port } = parseHostPort(config.api)
     const apiUrl = await api.listen(host, port)

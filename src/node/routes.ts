@@ -19,6 +19,12 @@ export interface RouteContext {
   driver: Driver
   startedAt: number
   version: string
+  /** Membership of the private mesh (status shows what it refused). */
+  membership?: {
+    isIssuer: boolean
+    refused: Record<string, number>
+    list(): { members: unknown[]; revocations: unknown[] }
+  }
 }
 
 export function registerRoutes(api: ApiServer, ctx: RouteContext): void {
@@ -60,11 +66,22 @@ function status(ctx: RouteContext) {
     storage: ctx.driver.hub.storage(),
     /** Inbound requests per kind (received, rate-limited, dropped on a handler failure) and streams closed. */
     inbound: inboundStatsOf(ctx.node).snapshot(),
+    membership: ctx.membership && membershipStatus(ctx.membership),
     connections: node.getConnections().map((c) => ({
       peerId: c.remotePeer.toString(),
       addr: c.remoteAddr.toString(),
       direction: c.direction,
     })),
+  }
+}
+
+function membershipStatus(m: NonNullable<RouteContext['membership']>) {
+  const list = m.list()
+  return {
+    issuer: m.isIssuer,
+    verifiedMembers: list.members.length,
+    revocations: list.revocations.length,
+    refused: { ...m.refused },
   }
 }
 
