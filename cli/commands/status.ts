@@ -22,6 +22,24 @@ export interface StatusView {
     gpuNote?: string
   }
   connections: Array<{ peerId: string; addr: string; direction: string }>
+  storage?: { ok: boolean; error?: string; since?: number; pendingResults?: number }
+  membership?: {
+    issuer: boolean
+    verifiedMembers: number
+    revocations: number
+    refused: Record<string, number>
+  }
+  scheduler?: Record<string, unknown>
+}
+
+function refusedLine(s: StatusView): string | undefined {
+  const counts: Record<string, number> = { ...(s.membership?.refused ?? {}) }
+  for (const k of ['refusedClaims', 'refusedResults', 'refusedPushes']) {
+    const v = s.scheduler?.[k]
+    if (typeof v === 'number' && v > 0) counts[k] = v
+  }
+  const parts = Object.entries(counts).map(([k, v]) => `${k} ${v}`)
+  return parts.length > 0 ? `refused     ${parts.join(', ')}` : undefined
 }
 
 export function registerStatus(program: Command): void {
@@ -41,11 +59,19 @@ export function registerStatus(program: Command): void {
       process.stdout.write(
         [
           `peer ID     ${s.peerId}`,
-          `mesh        ${s.mesh}  (${s.members} other members known, ${s.connections.length} connections)`,
+          `mesh        ${s.mesh}  (${s.members} other members known, ${s.connections.length} connections${
+            s.membership?.issuer ? '; this node holds the mesh key' : ''
+          })`,
           `version     ${s.version}, up ${Math.round(s.uptimeMs / 1000)} s, data dir ${s.dataDir}`,
           `slots       ${c.freeSlots} free of ${c.slots} (${c.cores} cores, ${c.running} tasks running)`,
           `memory      ${formatMB(c.memoryFreeMB)} free of ${formatMB(c.memoryTotalMB)}, load ${c.load1.toFixed(2)}`,
           `GPUs        ${gpus}`,
+          ...(s.storage && !s.storage.ok
+            ? [
+                `job store   FAILING since ${new Date(s.storage.since ?? Date.now()).toISOString()}: ${s.storage.error} (${s.storage.pendingResults ?? 0} results waiting; nothing acknowledged until it recovers)`,
+              ]
+            : []),
+          ...[refusedLine(s)].filter((l): l is string => l !== undefined),
           'addresses',
           ...s.addrs.map((a) => `  ${a}`),
         ].join('\n') + '\n',
