@@ -4,6 +4,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { connectBench } from './connect.ts'
+import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 
@@ -21,6 +22,7 @@ const benches: Record<string, Bench> = {
     return { p50Ms: Number(p50.toFixed(3)), p99Ms: Number(p99.toFixed(3)) }
   },
   skewed: () => skewed(),
+  fuzz: () => fuzzBench(),
 }
 
 const args = process.argv.slice(2)

@@ -374,7 +374,8 @@ export function envelopeJunk(types: readonly string[]): fc.Arbitrary<Wire> {
 /** Encodes anything cborg can encode (it refuses some values, e.g. undefined inside maps in some modes). */
 export function encodeAny(value: unknown): Uint8Array {
   try {
-    return cborEncode(value)
+    // Maps keep their insertion order (no canonical sort, which also warns on odd keys).
+    return cborEncode(value, { mapSorter: () => 0 })
   } catch {
     return cborEncode(null)
   }
