@@ -28,8 +28,11 @@ describe('fuzz: known bugs in the scheduler', () => {
   // A member pushes a batch of ITS OWN job whose id equals a job the receiver owns (job ids
   // travel in every stolen batch, so any member can learn them). The holder keys tasks by job
   // id and index alone: the pushed task lands on the owner's own job-1/2 and the owner's
-  // custody bookkeeping breaks ("task job-1/2 held under attempt 1, not 0"). The same holds for
-  // two foreign owners using one job id, and for a hostile victim's steal reply.
+  // custody bookkeeping breaks ("task job-1/2 held under attempt 1, not 0"). Worse, the owner
+  // then runs ITS OWN job-1/2 with the member's input and stores that result as its own (checked
+  // by hand: input [66,66] pushed, result 66 persisted for 2/1), and the member's task is never
+  // reported back. The same holds for two foreign owners using one job id, and for a hostile
+  // victim's steal reply.
   it.fails('job-id-collision: a pushed job reusing the id of a job the receiver owns is kept apart', () => {
     const owner = PEERS[0]
     const member = PEERS[1]
