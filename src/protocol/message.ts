@@ -50,7 +50,11 @@ function checkEnvelope<T extends string>(value: unknown, what: string, types: re
   if (value.v !== SCHEMA_VERSION) fail(`${what}.v`, `unsupported schema version (want ${SCHEMA_VERSION})`)
   const t = value.t
   if (typeof t !== 'string' || !(types as readonly string[]).includes(t)) {
-    fail(`${what}.t`, `unknown message type ${JSON.stringify(String(t).slice(0, 32))}`)
+    const shown =
+      typeof t === 'string'
+        ? JSON.stringify(t.slice(0, 32))
+        : `of type ${Array.isArray(t) ? 'array' : typeof t}`
+    fail(`${what}.t`, `unknown message type ${shown}`)
   }
   return t as T
 }

@@ -10,6 +10,7 @@ import type { Holder } from './holder.ts'
 import { buildJob, heldBefore, invalidTasks, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
 import { EMPTY, OwnerLifecycle } from './lifecycle.ts'
 import { type PeerView, sizeOf } from './peers.ts'
+import { policyBlockReason, refusal } from './policy.ts'
 import { blockReason, fitsNode, type NodeSize } from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
@@ -309,6 +310,7 @@ export class Owner extends OwnerLifecycle {
 
   peerGone(peer: PeerKey): void {
     for (const t of this.custody.heldBy(peer)) this.infraFailure(t, `holder ${peer} disconnected`, false)
+    this.recheckRemoteOnly()
   }
 
   /** Lease and grace deadlines due by now. */
@@ -328,9 +330,28 @@ export class Owner extends OwnerLifecycle {
 
   // ---- placement notices, backups, progress ----------------------------------------
 
+  /**
+   * Why no known node will run the job's tasks ('' if one will): none is big
+   * enough (resources), or every node big enough refuses them (its advert's
+   * trust policy), each named with its reason. This node always runs its own.
+   */
+  private blockedBy(job: OwnedJob): string {
+    const r = job.spec.resources
+    if (fitsNode(r, this.selfSize)) return ''
+    const refusals: Array<{ peer: PeerKey; reason: string }> = []
+    for (const [peer, info] of this.peers.peers) {
+      if (!fitsNode(r, sizeOf(info.advert))) continue
+      const why = refusal(info.advert.accepts, job.spec)
+      if (why === undefined) return ''
+      refusals.push({ peer, reason: why })
+    }
+    if (refusals.length > 0) return policyBlockReason(job.spec, refusals)
+    return blockReason(r, [this.selfSize, ...this.peers.sizes()])
+  }
+
   private checkBlocked(job: OwnedJob): void {
     if (!job.active) return
-    const reason = blockReason(job.spec.resources, [this.selfSize, ...this.peers.sizes()])
+    const reason = this.blockedBy(job)
     if (reason === job.blocked) return
     job.blocked = reason
     if (reason === '') this.blocked.delete(job)
@@ -338,10 +359,19 @@ export class Owner extends OwnerLifecycle {
     this.rt.emit({ type: 'job-blocked', cause: this.rt.cause, job: job.spec.id, reason })
   }
 
-  advertReceived(advert: SchedulerAdvert): void {
+  /** A peer's advert: blocked jobs it could run are checked again; all remote-only ones if its policy changed. */
+  advertReceived(advert: SchedulerAdvert, acceptsChanged = false): void {
+    if (acceptsChanged) return this.recheckRemoteOnly()
     if (this.blocked.size === 0) return
     const size = sizeOf(advert)
     for (const job of [...this.blocked]) if (fitsNode(job.spec.resources, size)) this.checkBlocked(job)
+  }
+
+  /** Jobs this node cannot run itself depend on peers: check each again. */
+  private recheckRemoteOnly(): void {
+    for (const job of this.jobs.values()) {
+      if (job.active && !fitsNode(job.spec.resources, this.selfSize)) this.checkBlocked(job)
+    }
   }
 
   /** Tail backups (see tail.ts); returns when the next one may become due. */
@@ -365,6 +395,11 @@ export class Owner extends OwnerLifecycle {
       }
     }
     this.custody.dirty.clear()
+  }
+
+  /** Whether this node owns (or owned) a job of this id: nobody else's job may use it here. */
+  knows(id: JobId): boolean {
+    return this.jobs.has(id) || this.finished.has(id)
   }
 
   progress(id: JobId): JobProgress | undefined {

@@ -88,6 +88,14 @@ export interface SchedulerStats {
   refusedResults: number
   /** Pushed batches naming a job the sender does not own (dropped whole). */
   refusedPushes: number
+  /** Tasks refused because their job id is already used here by another owner (a member lying, or a collision). */
+  jobIdCollisions: number
+  /** Pushed batches and stolen tasks this node's trust or owner policy refused. */
+  policyRefused: number
+  /** Tasks this node handed back to their owners unrun (policy, owner policy). */
+  returned: number
+  /** Owner: tasks a holder handed back, re-queued without counting an attempt. */
+  handedBack: number
 }
 
 export function emptyStats(): SchedulerStats {
@@ -105,6 +113,10 @@ export function emptyStats(): SchedulerStats {
     refusedClaims: 0,
     refusedResults: 0,
     refusedPushes: 0,
+    jobIdCollisions: 0,
+    policyRefused: 0,
+    returned: 0,
+    handedBack: 0,
   }
 }
 

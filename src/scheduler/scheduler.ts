@@ -8,6 +8,7 @@ import { assertNever, invariant } from './errors.ts'
 import { Holder } from './holder.ts'
 import { Owner } from './owner.ts'
 import { PeerView } from './peers.ts'
+import { accepts } from './policy.ts'
 import { pushToIdle } from './push.ts'
 import { Random } from './random.ts'
 import { Runtime, resolveSettings, type SchedulerOptions, type SchedulerStats } from './runtime.ts'
@@ -115,6 +116,13 @@ export class NodeScheduler {
       case 'cancel-received':
         this.holder.cancelFrom(e.from, e.job)
         break
+      case 'policy-changed':
+        this.holder.setPolicy(e.policy)
+        break
+      case 'push-refused':
+        // Refused whole before custody moved: back to the queue, a new attempt, no failure counted.
+        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d)
+        break
       default:
         assertNever(e)
     }
@@ -123,7 +131,7 @@ export class NodeScheduler {
   private advertReceived(e: EventOf<'advert-received'>): void {
     if (e.peer === this.rt.self) return
     const change = this.peers.update(e.peer, e.advert, e.rttMs, this.rt.now, this.rt.s.advertIntervalMs)
-    this.owner.advertReceived(e.advert)
+    this.owner.advertReceived(e.advert, change.acceptsChanged)
     if (change.moreReady) this.thief.moreReadyAdvertised()
   }
 
@@ -142,25 +150,62 @@ export class NodeScheduler {
 
   /** Takes custody of a batch and tells the owners at once. */
   private acceptBatch(batch: Batch): void {
-    const leases = this.holder.acceptBatch(batch, (_spec, d) => this.owner.reclaim(d))
+    const leases = this.holder.acceptBatch(this.withoutCollisions(batch), (_spec, d) => this.owner.reclaim(d))
     for (const [owner, keys] of leases) this.holder.sendLease(owner, keys)
   }
 
   /**
+   * Job ids are chosen by their owners, and any member can learn them: a
+   * batch naming a job id that another owner already uses here (a job this
+   * node owns, or one held here for someone else) is a lie or a collision.
+   * Its tasks are refused, so they can neither mix into the other job nor
+   * choose its inputs.
+   */
+  private withoutCollisions(batch: Batch): Batch {
+    const bad = new Set<string>()
+    for (const job of batch.jobs) {
+      const held = this.holder.spec(job.id)
+      const clash =
+        (job.owner !== this.rt.self && this.owner.knows(job.id)) ||
+        (held !== undefined && held.owner !== job.owner)
+      if (clash) bad.add(job.id)
+    }
+    if (bad.size === 0) return batch
+    const tasks = batch.tasks.filter((d) => !bad.has(d.job))
+    this.rt.stats.jobIdCollisions += batch.tasks.length - tasks.length
+    return { jobs: batch.jobs.filter((j) => !bad.has(j.id)), tasks }
+  }
+
+  /**
    * Only an owner pushes, and only its own tasks: a push naming a job the
-   * sender does not own is refused whole (nothing enters custody).
+   * sender does not own is refused whole (nothing enters custody). A push
+   * this node's policy refuses is refused whole too, with the reason
+   * (refuse-push): the owner re-queues it without counting an attempt.
    */
   private batchPushed(from: PeerKey, batch: Batch): void {
     if (!pushAllowed(from, batch)) {
       this.rt.stats.refusedPushes++
       return
     }
+    for (const job of batch.jobs) {
+      const reason = this.holder.refusal(job)
+      if (reason === undefined || !batch.tasks.some((d) => d.job === job.id)) continue
+      this.rt.stats.policyRefused++
+      this.rt.emit({ type: 'refuse-push', cause: this.rt.cause, to: from, reason })
+      return
+    }
     this.acceptBatch(batch)
   }
 
   private stealRequested(e: EventOf<'steal-requested'>): void {
-    const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s)
-    const tasks = this.holder.take(n, e.free, false)
+    // Grant only what the thief accepts (its request says; else its advert; its own tasks always).
+    const thief = e.accepts ?? this.peers.peers.get(e.from)?.advert.accepts
+    const laneOk = (job: JobId) => {
+      const spec = this.holder.spec(job)
+      return spec !== undefined && (spec.owner === e.from || accepts(thief, spec))
+    }
+    const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s, laneOk)
+    const tasks = this.holder.take(n, e.free, false, laneOk)
     for (const t of tasks) if (t.own) this.owner.handedOff(t.jobId, t.index, t.attempt, e.from)
     this.rt.stats.tasksGiven += tasks.length
     this.rt.emit({

@@ -137,10 +137,7 @@ export class FuzzFailure extends Error {
  * that test fails: delete the entry here and turn the reproducer into `it`.
  */
 export const KNOWN_BUGS: Record<string, (err: unknown) => boolean> = {
-  // src/protocol/message.ts checkEnvelope: `String(t)` on a decoded map `t` whose
-  // `toString` is not a function throws TypeError instead of RemoteProtocolError.
-  'envelope-string-t': (err) =>
-    err instanceof TypeError && /checkEnvelope/.test(err.stack ?? '') && /primitive value/.test(err.message),
+  // None open. Fixed: 'envelope-string-t' (message.ts), 'job-id-collision' (scheduler.ts).
 }
 
 export function knownBug(err: unknown): string | undefined {

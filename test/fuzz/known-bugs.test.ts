@@ -1,8 +1,7 @@
 /**
- * Reproducers of bugs the fuzzers found, reported to the owners of the files
- * in src/. `it.fails` while the bug is there; once fixed, the test fails:
- * then turn `it.fails` into `it` and remove the bug from KNOWN_BUGS in
- * test/fuzz/codecs.ts, so the fuzzers stop tolerating it.
+ * Regression tests for bugs the fuzzers found in src/ (now fixed). A new
+ * finding starts here as `it.fails` with its entry in KNOWN_BUGS
+ * (test/fuzz/codecs.ts), and becomes `it` once fixed.
  */
 import { describe, expect, it } from 'vitest'
 import { RemoteProtocolError } from '../../src/errors.ts'
@@ -18,7 +17,7 @@ describe('fuzz: known bugs', () => {
   // decoded map, which throws TypeError ("Cannot convert object to primitive value"). Every
   // messageCodec (steal, result, lease, blob, member, capacity, and their replies) is affected:
   // servers count the stream as "broken" instead of "malformed"; clients get a TypeError.
-  it.fails('envelope-string-t: a map as `t` whose toString is not a function is a RemoteProtocolError', () => {
+  it('envelope-string-t: a map as `t` whose toString is not a function is a RemoteProtocolError', () => {
     const bytes = fromHex('a26174a168746f537472696e6700617601')
     expect(() => stealRequestCodec.decode(bytes)).toThrow(RemoteProtocolError)
   })
@@ -33,7 +32,7 @@ describe('fuzz: known bugs in the scheduler', () => {
   // by hand: input [66,66] pushed, result 66 persisted for 2/1), and the member's task is never
   // reported back. The same holds for two foreign owners using one job id, and for a hostile
   // victim's steal reply.
-  it.fails('job-id-collision: a pushed job reusing the id of a job the receiver owns is kept apart', () => {
+  it('job-id-collision: a pushed job reusing the id of a job the receiver owns is refused', () => {
     const owner = PEERS[0]
     const member = PEERS[1]
     const s = new NodeScheduler({ self: owner, capacity: { slots: 1, memoryMB: 4096, gpus: [] }, seed: 7 })
@@ -59,5 +58,6 @@ describe('fuzz: known bugs in the scheduler', () => {
       },
     })
     expect(() => s.checkInvariants()).not.toThrow()
+    expect(s.stats().jobIdCollisions).toBe(1)
   })
 })

@@ -159,21 +159,14 @@ class Harness {
     return commands
   }
 
-  /** Job ids seen with their owners (the owner's own job first). */
-  private readonly owners = new Map<string, string>([[JOB, OWNER]])
-  /** Batches that hit KNOWN_BUGS['job-id-collision'] (not fed, counted). */
+  /** Batches reusing a job id under another owner (fed: the scheduler must refuse them; counted). */
   collisions = 0
+  private readonly owners = new Map<string, string>([[JOB, OWNER]])
 
-  /**
-   * Known bug (reported): the holder keys tasks by job id alone, so a batch
-   * naming a job id already held under another owner corrupts its state.
-   * Such batches are counted and not fed, so the fuzz looks past it.
-   */
-  collides(b: { jobs: Array<{ id: string; owner: string }> }): boolean {
-    const hit = b.jobs.some((j) => (this.owners.get(j.id) ?? j.owner) !== j.owner)
-    if (hit) this.collisions++
-    else for (const j of b.jobs) this.owners.set(j.id, j.owner)
-    return hit
+  /** Counts a batch that reuses a job id under another owner; it is still fed. */
+  private noteCollision(b: { jobs: Array<{ id: string; owner: string }> }): void {
+    if (b.jobs.some((j) => (this.owners.get(j.id) ?? j.owner) !== j.owner)) this.collisions++
+    for (const j of b.jobs) if (!this.owners.has(j.id)) this.owners.set(j.id, j.owner)
   }
 
   finish(pick: number, outcome: TaskOutcome): void {
@@ -211,7 +204,7 @@ class Harness {
         const { batch: b } = msg as unknown as { batch: Parameters<typeof pushAllowed>[1] }
         // The driver refuses pushes naming jobs the sender does not own before feeding them.
         if (!b.jobs.every((j) => j.owner === from)) return false
-        if (this.collides(b)) return false
+        this.noteCollision(b)
         this.feed({ type: 'batch-pushed', from, batch: b })
         return true
       }
@@ -243,7 +236,8 @@ class Harness {
         const pending = this.steals.splice(i, 1)[0]
         if (pending === undefined) return false
         const b = (msg as unknown as { batch?: Parameters<typeof pushAllowed>[1] }).batch
-        if (msg.t === 'steal-reply' && b !== undefined && !this.collides(b)) {
+        if (msg.t === 'steal-reply' && b !== undefined) {
+          this.noteCollision(b)
           this.feed({ type: 'steal-granted', from: pending.to, requestId: pending.requestId, batch: b })
         } else {
           this.feed({ type: 'steal-failed', from: pending.to, requestId: pending.requestId, reason: msg.t })
