@@ -255,6 +255,7 @@ export class Driver {
       case 'reply-steal':
       case 'ack-results':
       case 'answer-lease':
+      case 'refuse-push':
         // Answers to inbound requests: their handlers pick them from the returned commands.
         return
       case 'push-batch':
@@ -263,6 +264,10 @@ export class Driver {
         return this.runTask(c)
       case 'cancel-task':
         this.running.get(taskKey(c.task))?.abort.abort()
+        return
+      case 'suspend-tasks':
+      case 'resume-tasks':
+        // Owner policy: wired in src/node/policy/ (see suspendTasks).
         return
       case 'send-results':
         return this.links.queueResults(c.to, c.results, (to, results) => this.sendResults(to, results))

@@ -6,6 +6,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_CUSTODY_LINKS } from '../scheduler/credentials.ts'
 import type {
+  Accepts,
+  Access,
   Batch,
   CustodyCredentials,
   GpuInfo,
@@ -21,6 +23,7 @@ import type {
 } from '../scheduler/types.ts'
 import {
   arr,
+  bool,
   bytes,
   type Check,
   fail,
@@ -183,6 +186,7 @@ export const taskOutcome: Check<TaskOutcome> = variant<TaskOutcome>('status', {
   timeout: obj({ status: literal('timeout'), error: errorText, durationMs: millis }),
   crashed: obj({ status: literal('crashed'), error: errorText, durationMs: millis }),
   rejected: obj({ status: literal('rejected'), error: errorText, durationMs: millis }),
+  returned: obj({ status: literal('returned'), error: errorText, durationMs: millis }),
 })
 
 export const taskResult: Check<TaskResult> = obj({
@@ -203,6 +207,20 @@ export const gpuInfo: Check<GpuInfo> = obj({
   utilizationPct: optional(num(0, 100)),
 })
 
+/** Owners one kind of work may come from, as a node's policy lists them (more: it says `all: false` with the first ones). */
+export const MAX_ACCESS_PEERS = 32
+const access: Check<Access> = obj({ all: bool(), peers: arr(peerKey, MAX_ACCESS_PEERS) })
+
+/** What a node accepts from others (version 1; a node that does not know a version rejects it). */
+export const acceptsSchema: Check<Accepts> = obj({
+  v: literal(1),
+  foreign: bool(),
+  reason: str({ max: 256 }),
+  function: access,
+  command: access,
+  gpu: access,
+})
+
 export const schedulerAdvert: Check<SchedulerAdvert> = obj({
   slots: uint(),
   freeSlots: uint(),
@@ -213,4 +231,5 @@ export const schedulerAdvert: Check<SchedulerAdvert> = obj({
   ready: arr(obj({ resources, count: uint() }), MAX_READY_CLASSES),
   running: uint(),
   meanTaskMs: millis,
+  accepts: optional(acceptsSchema),
 })

@@ -12,7 +12,8 @@ export function buildAdvert(holder: Holder): SchedulerAdvert {
   const pool = holder.pool
   return {
     slots: pool.slots,
-    freeSlots: pool.freeSlots,
+    // What others may use: the slots the owner policy lends right now.
+    freeSlots: holder.foreignFree(),
     memoryMB: pool.memoryMB,
     freeMemoryMB: pool.memoryMB - pool.usedMemoryMB,
     gpus: pool.gpuIndexes.length,
@@ -20,6 +21,7 @@ export function buildAdvert(holder: Holder): SchedulerAdvert {
     ready: holder.queue.readyClasses(),
     running: holder.running,
     meanTaskMs: holder.meanMs ?? 0,
+    accepts: holder.policy.accepts,
   }
 }
 

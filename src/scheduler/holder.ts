@@ -11,8 +11,9 @@
 import { BoundedMap, getOrCreate } from './collections.ts'
 import { MAX_CUSTODY_LINKS } from './credentials.ts'
 import { Outbox } from './outbox.ts'
-import { FairQueue, type Queueable, type Slot } from './queue.ts'
-import { fits, MAX_DEPTH, ResourcePool, TINY_TASK_MS } from './resources.ts'
+import { openPolicy, refusal } from './policy.ts'
+import { FairQueue, type LaneFilter, type Queueable, type Slot } from './queue.ts'
+import { fits, gpuCost, MAX_DEPTH, ResourcePool, slotCost, TINY_TASK_MS } from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
   Batch,
@@ -21,6 +22,7 @@ import type {
   HeldKey,
   JobId,
   JobSpec,
+  NodePolicy,
   PeerKey,
   Resources,
   TaskDescriptor,
@@ -90,12 +92,95 @@ export class Holder {
   /** Jobs their owners cancelled: tasks of these are refused. */
   private readonly cancelled = new BoundedMap<JobId, true>(CANCELLED_MEMORY)
   private leaseDueAt: number | undefined
+  /** Trust and owner policy in force (policy-changed replaces it). */
+  policy: NodePolicy
+  /** Slots held by running tasks of other owners. */
+  foreignUsed = 0
+  /** When the owner policy suspended foreign tasks (undefined: not suspended). */
+  private suspendedAt: number | undefined
 
   constructor(rt: Runtime, capacity: Capacity, hooks: HolderHooks) {
     this.rt = rt
     this.pool = new ResourcePool(capacity)
     this.hooks = hooks
     this.outbox = new Outbox(rt, (job) => this.gc(job as HeldJob))
+    this.policy = openPolicy(this.pool.slots)
+  }
+
+  // ---- policy --------------------------------------------------------------
+
+  /** Slots free for tasks of other owners now (0 while suspended or outside the owner policy). */
+  foreignFree(): number {
+    if (this.policy.suspended || !this.policy.accepts.foreign) return 0
+    return Math.max(0, Math.min(this.pool.freeSlots, this.policy.foreignSlots - this.foreignUsed))
+  }
+
+  /** May a task of another owner needing `r` start now (with `depth` tasks per slot for tiny ones)? */
+  private foreignRoom(r: Resources, depth: number): boolean {
+    if (this.policy.suspended || !this.policy.accepts.foreign) return false
+    const limit = gpuCost(r) === 0 ? this.policy.foreignSlots * depth : this.policy.foreignSlots
+    return this.foreignUsed + slotCost(r) <= limit
+  }
+
+  /** Why this node refuses tasks of `spec` now, or undefined (its own are always welcome). */
+  refusal(spec: JobSpec): string | undefined {
+    if (spec.owner === this.rt.self) return undefined
+    const why = refusal(this.policy.accepts, spec)
+    if (why !== undefined) return why
+    if (this.policy.suspended) return 'owner policy: the machine is in use; try elsewhere'
+    if (this.policy.foreignSlots < 1) return 'owner policy: lends no slots now'
+    return undefined
+  }
+
+  /**
+   * A new policy. Suspension starts or ends at once (suspend-tasks /
+   * resume-tasks for the foreign tasks running here); suspended past
+   * handBackAfterMs, foreign tasks are handed back (see tick).
+   */
+  setPolicy(p: NodePolicy): void {
+    const was = this.policy.suspended
+    this.policy = p
+    if (p.suspended === was) return
+    const tasks: TaskKey[] = []
+    for (const t of this.runningTasks()) {
+      if (!t.own) tasks.push({ job: t.jobId, index: t.index, attempt: t.runAttempt })
+    }
+    this.suspendedAt = p.suspended ? this.rt.now : undefined
+    if (tasks.length === 0) return
+    this.rt.emit({ type: p.suspended ? 'suspend-tasks' : 'resume-tasks', cause: this.rt.cause, tasks })
+  }
+
+  private handBackDue(): number | undefined {
+    return this.suspendedAt === undefined || this.byOwner.size === 0
+      ? undefined
+      : this.suspendedAt + this.policy.handBackAfterMs
+  }
+
+  /** Gives every task of other owners held here back to its owner (a `returned` result). */
+  handBackForeign(reason: string): void {
+    for (const jobs of [...this.byOwner.values()]) {
+      for (const job of [...jobs]) for (const t of [...job.tasks.values()]) this.giveBack(t, reason)
+    }
+  }
+
+  /** Stops holding one task of another owner and tells the owner (infrastructure: no attempt counted). */
+  giveBack(t: HeldTask, reason: string): void {
+    const result: TaskResult = {
+      job: t.jobId,
+      index: t.index,
+      attempt: t.attempt,
+      ranOn: this.rt.self,
+      outcome: { status: 'returned', error: reason, durationMs: 0 },
+    }
+    if (t.custody !== undefined) result.custody = t.custody
+    if (t.state === 'running') {
+      const task = { job: t.jobId, index: t.index, attempt: t.runAttempt }
+      this.rt.emit({ type: 'cancel-task', cause: this.rt.cause, task })
+    }
+    this.detach(t)
+    this.rt.stats.returned++
+    this.outbox.add(t.job, result)
+    this.gc(t.job)
   }
 
   /** Tasks per slot the executor is fed: more when tasks are tiny. */
@@ -166,10 +251,17 @@ export class Holder {
         continue
       }
       this.hold(spec, d)
-      if (this.get(d.job, d.index)?.attempt !== d.attempt) continue
+      const t = this.get(d.job, d.index)
+      if (t?.attempt !== d.attempt) continue
       getOrCreate(leases, spec.owner, () => [] as HeldKey[]).push(
         heldKey(d.job, d.index, d.attempt, d.custody),
       )
+      // Granted though our policy refuses it (the victim ignored our steal's `accepts`): never run it.
+      const why = refusal(this.policy.accepts, spec)
+      if (why !== undefined && t.state === 'queued') {
+        this.rt.stats.policyRefused++
+        this.giveBack(t, `refused here: ${why}`)
+      }
     }
     return leases
   }
@@ -179,8 +271,9 @@ export class Holder {
     if (this.queue.size === 0) return
     const depth = this.depth()
     const canStart = (r: Resources) => this.pool.canStart(r, depth)
+    const laneOk: LaneFilter = (_job, own, r) => own || this.foreignRoom(r, depth)
     for (;;) {
-      const t = this.queue.pop(canStart)
+      const t = this.queue.pop(canStart, false, laneOk)
       if (t === undefined) return
       this.start(t)
     }
@@ -202,6 +295,7 @@ export class Holder {
     t.state = 'running'
     t.runAttempt = t.desc.attempt
     t.gpus = this.pool.acquire(t.res)
+    if (!t.own) this.foreignUsed += slotCost(t.res)
     this.running++
     t.job.running++
     this.rt.stats.tasksRun++
@@ -276,12 +370,12 @@ export class Holder {
    * Victim side: takes up to `n` queued tasks fitting `free`, rotating across
    * jobs. A copy whose custody chain is full (MAX_CUSTODY_LINKS) stays here.
    */
-  take(n: number, free: Resources, ownOnly: boolean): HeldTask[] {
+  take(n: number, free: Resources, ownOnly: boolean, laneOk?: LaneFilter): HeldTask[] {
     const out: HeldTask[] = []
     const kept: HeldTask[] = []
     const fit = (r: Resources) => fits(r, free)
     while (out.length < n) {
-      const t = this.queue.pop(fit, ownOnly)
+      const t = this.queue.pop(fit, ownOnly, laneOk)
       if (t === undefined) break
       if (!t.own && t.custody !== undefined && t.custody.links.length >= MAX_CUSTODY_LINKS) {
         kept.push(t)
@@ -298,6 +392,7 @@ export class Holder {
   private detach(t: HeldTask): void {
     if (t.state === 'running') {
       this.pool.release(t.res, t.gpus)
+      if (!t.own) this.foreignUsed -= slotCost(t.res)
       t.gpus = []
       this.running--
       t.job.running--
@@ -366,9 +461,14 @@ export class Holder {
     this.lease(peer)
   }
 
-  /** Leases and resends due by now. */
+  /** Leases, resends and hand-backs due by now. */
   tick(): void {
     const now = this.rt.now
+    const handBack = this.handBackDue()
+    if (handBack !== undefined && handBack <= now) {
+      const s = Math.round(this.policy.handBackAfterMs / 1000)
+      this.handBackForeign(`handed back: the lending machine is in use (suspended ${s} s)`)
+    }
     if (this.leaseDueAt !== undefined && this.leaseDueAt <= now) {
       for (const owner of this.byOwner.keys()) this.lease(owner)
       this.leaseDueAt = this.byOwner.size > 0 ? now + this.rt.s.leaseIntervalMs : undefined
@@ -377,10 +477,11 @@ export class Holder {
   }
 
   nextDeadline(): number | undefined {
-    const resend = this.outbox.nextDeadline()
-    const lease = this.leaseDueAt
-    if (lease === undefined) return resend
-    return resend === undefined || lease < resend ? lease : resend
+    let at: number | undefined
+    for (const t of [this.outbox.nextDeadline(), this.leaseDueAt, this.handBackDue()]) {
+      if (t !== undefined && (at === undefined || t < at)) at = t
+    }
+    return at
   }
 
   // ---- checks --------------------------------------------------------------
@@ -414,6 +515,9 @@ export class Holder {
     }
     invariant(queued === this.queue.size, `queue size ${this.queue.size} != ${queued} queued tasks`)
     invariant(running === this.running, `running count ${this.running} != ${running}`)
+    let foreign = 0
+    for (const t of this.runningTasks()) if (!t.own) foreign += slotCost(t.res)
+    invariant(foreign === this.foreignUsed, `foreign slots ${this.foreignUsed} != ${foreign} held`)
     const unacked = this.outbox.size
     let counted = 0
     for (const job of this.jobs.values()) counted += job.unacked

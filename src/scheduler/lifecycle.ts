@@ -192,6 +192,13 @@ export class OwnerLifecycle {
         if (!current) return
         this.infraFailure(t, o.error, true, r)
         return
+      case 'returned':
+        // Handed back unrun (the holder's policy or owner policy): infrastructure, not counted.
+        if (!current || t.state === 'local') return
+        t.lastError = o.error
+        this.rt.stats.handedBack++
+        this.requeue(t)
+        return
       default:
         assertNever(o)
     }

@@ -310,7 +310,11 @@ export class Owner extends OwnerLifecycle {
 
   peerGone(peer: PeerKey): void {
     for (const t of this.custody.heldBy(peer)) this.infraFailure(t, `holder ${peer} disconnected`, false)
-    this.recheckRemoteOnly()
+  }
+
+  /** A peer of this size left the view: jobs it could run may have lost their only taker. */
+  peerLeft(size: NodeSize): void {
+    this.recheckRemoteOnly(size)
   }
 
   /** Lease and grace deadlines due by now. */
@@ -361,16 +365,17 @@ export class Owner extends OwnerLifecycle {
 
   /** A peer's advert: blocked jobs it could run are checked again; all remote-only ones if its policy changed. */
   advertReceived(advert: SchedulerAdvert, acceptsChanged = false): void {
-    if (acceptsChanged) return this.recheckRemoteOnly()
-    if (this.blocked.size === 0) return
     const size = sizeOf(advert)
+    if (acceptsChanged) return this.recheckRemoteOnly(size)
+    if (this.blocked.size === 0) return
     for (const job of [...this.blocked]) if (fitsNode(job.spec.resources, size)) this.checkBlocked(job)
   }
 
-  /** Jobs this node cannot run itself depend on peers: check each again. */
-  private recheckRemoteOnly(): void {
-    for (const job of this.jobs.values()) {
-      if (job.active && !fitsNode(job.spec.resources, this.selfSize)) this.checkBlocked(job)
+  /** Jobs this node cannot run itself depend on peers: check again those a peer of `size` could run. */
+  private recheckRemoteOnly(size: NodeSize): void {
+    for (const job of [...this.jobs.values()]) {
+      const r = job.spec.resources
+      if (job.active && !fitsNode(r, this.selfSize) && fitsNode(r, size)) this.checkBlocked(job)
     }
   }
 

@@ -4,6 +4,7 @@
  * need kept up to date incrementally: peers advertising ready work (steal
  * victims) and idle peers not yet pushed to since their advert changed.
  */
+import { acceptsSignature } from './policy.ts'
 import type { NodeSize } from './resources.ts'
 import type { PeerKey, SchedulerAdvert } from './types.ts'
 
@@ -23,10 +24,12 @@ export interface AdvertChange {
   changed: boolean
   /** It shows more ready tasks than before. */
   moreReady: boolean
+  /** What the peer accepts changed (or it is new). */
+  acceptsChanged: boolean
 }
 
 export function advertSignature(a: SchedulerAdvert): string {
-  let s = `${a.freeSlots}|${a.freeGpus}|${a.running}`
+  let s = `${a.freeSlots}|${a.freeGpus}|${a.running}|${acceptsSignature(a.accepts)}`
   for (const c of a.ready) s += `|${c.resources.cpu}/${c.resources.gpu}/${c.resources.memoryMB}:${c.count}`
   return s
 }
@@ -67,7 +70,9 @@ export class PeerView {
     const changed = prev === undefined || prev.signature !== signature
     if (!idle) this.pushable.delete(peer)
     else if (changed || now - pushedAt >= quietMs) this.pushable.add(peer)
-    return { changed, moreReady: readyTotal > (prev?.readyTotal ?? 0) }
+    const acceptsChanged =
+      prev === undefined || acceptsSignature(prev.advert.accepts) !== acceptsSignature(advert.accepts)
+    return { changed, moreReady: readyTotal > (prev?.readyTotal ?? 0), acceptsChanged }
   }
 
   pushed(peer: PeerKey, now: number): void {

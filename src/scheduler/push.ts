@@ -1,13 +1,15 @@
 /**
  * Owner pushes: when this node has more of its own tasks queued than its own
  * slots will take next, it sends first batches to idle peers (free slots,
- * nothing ready) so a job ramps up without waiting for steals. A peer pushed
+ * nothing ready, whose advert says it accepts the job) so a job ramps up
+ * without waiting for steals. A peer pushed
  * to is not pushed to again until its advert changes, it still looks idle an
  * advert interval later, or a lease from it arrives while it holds nothing of ours.
  */
 import type { Holder } from './holder.ts'
 import type { Owner } from './owner.ts'
 import type { PeerView } from './peers.ts'
+import { accepts } from './policy.ts'
 import type { Runtime } from './runtime.ts'
 import { batchSize, toBatch } from './steal.ts'
 
@@ -24,7 +26,11 @@ export function pushToIdle(rt: Runtime, holder: Holder, owner: Owner, view: Peer
     const a = info.advert
     const free = { cpu: a.freeSlots, gpu: a.freeGpus, memoryMB: a.freeMemoryMB }
     const n = Math.min(surplus, batchSize(a.freeSlots, holder.meanMs, a.meanTaskMs, rt.s))
-    const tasks = holder.take(n, free, true)
+    const spec = (job: string) => holder.spec(job)
+    const tasks = holder.take(n, free, true, (job) => {
+      const s = spec(job)
+      return s !== undefined && accepts(a.accepts, s)
+    })
     if (tasks.length === 0) continue
     for (const t of tasks) owner.handedOff(t.jobId, t.index, t.attempt, peer)
     surplus -= tasks.length

@@ -16,6 +16,9 @@ export interface Queueable {
   slot: Slot | undefined
 }
 
+/** A per-job filter for pop/countFitting: may this job's tasks (of class `res`) go? */
+export type LaneFilter = (jobId: JobId, own: boolean, res: Resources) => boolean
+
 export interface Slot {
   live: boolean
   readonly item: Queueable
@@ -73,9 +76,9 @@ export class FairQueue<T extends Queueable> {
 
   /**
    * Takes the next item whose class passes `fits` (and whose job passes
-   * `ownOnly`), rotating across classes and, within a class, across jobs.
+   * `ownOnly` and `laneOk`), rotating across classes and, within a class, across jobs.
    */
-  pop(fits: (r: Resources) => boolean, ownOnly = false): T | undefined {
+  pop(fits: (r: Resources) => boolean, ownOnly = false, laneOk?: LaneFilter): T | undefined {
     for (let seen = 0; seen < this.order.length; ) {
       if (this.cursor >= this.order.length) this.cursor = 0
       const cls = this.order[this.cursor]
@@ -88,17 +91,24 @@ export class FairQueue<T extends Queueable> {
         this.cursor++
         continue
       }
-      const slot = this.popFromClass(cls, ownOnly)
+      const slot = this.popFromClass(cls, ownOnly, laneOk)
       this.cursor++
       if (slot !== undefined) return slot.item as T
     }
     return undefined
   }
 
-  /** How many queued items have a class passing `fits`. */
-  countFitting(fits: (r: Resources) => boolean): number {
+  /** How many queued items have a class passing `fits` (and a job passing `laneOk`). */
+  countFitting(fits: (r: Resources) => boolean, laneOk?: LaneFilter): number {
     let n = 0
-    for (const cls of this.classes.values()) if (cls.count > 0 && fits(cls.resources)) n += cls.count
+    for (const cls of this.classes.values()) {
+      if (cls.count === 0 || !fits(cls.resources)) continue
+      if (laneOk === undefined) {
+        n += cls.count
+        continue
+      }
+      for (const lane of cls.lanes.values()) if (laneOk(lane.jobId, lane.own, cls.resources)) n += lane.live
+    }
     return n
   }
 
@@ -145,7 +155,7 @@ export class FairQueue<T extends Queueable> {
     return cls
   }
 
-  private popFromClass(cls: ClassQueue, ownOnly: boolean): Slot | undefined {
+  private popFromClass(cls: ClassQueue, ownOnly: boolean, laneOk?: LaneFilter): Slot | undefined {
     for (let seen = 0; seen < cls.order.length; ) {
       if (cls.cursor >= cls.order.length) cls.cursor = 0
       const lane = cls.order[cls.cursor]
@@ -154,7 +164,7 @@ export class FairQueue<T extends Queueable> {
         continue
       }
       seen++
-      if (ownOnly && !lane.own) {
+      if ((ownOnly && !lane.own) || (laneOk !== undefined && !laneOk(lane.jobId, lane.own, cls.resources))) {
         cls.cursor++
         continue
       }

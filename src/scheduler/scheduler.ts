@@ -7,7 +7,7 @@ import { Advertiser, buildAdvert } from './advert.ts'
 import { assertNever, invariant } from './errors.ts'
 import { Holder } from './holder.ts'
 import { Owner } from './owner.ts'
-import { PeerView } from './peers.ts'
+import { PeerView, sizeOf } from './peers.ts'
 import { accepts } from './policy.ts'
 import { pushToIdle } from './push.ts'
 import { Random } from './random.ts'
@@ -138,7 +138,9 @@ export class NodeScheduler {
   private peerGone(peer: PeerKey): void {
     if (peer === this.rt.self) return
     this.owner.peerGone(peer)
+    const info = this.peers.peers.get(peer)
     this.peers.forget(peer)
+    if (info !== undefined) this.owner.peerLeft(sizeOf(info.advert))
     this.thief.peerGone(peer)
   }
 

@@ -6,6 +6,7 @@
  */
 import type { HeldTask, Holder } from './holder.ts'
 import type { PeerView } from './peers.ts'
+import type { LaneFilter } from './queue.ts'
 import { fits } from './resources.ts'
 import type { Runtime, Settings } from './runtime.ts'
 import type { Batch, JobSpec, PeerKey, Resources } from './types.ts'
@@ -67,8 +68,14 @@ export function toBatch(tasks: HeldTask[]): Batch {
  * Victim: how many of its ready tasks fitting the thief's `free` to grant:
  * about half, at most `max`; none if its only such task can start here now.
  */
-export function grantCount(holder: Holder, free: Resources, max: number, s: Settings): number {
-  const ready = holder.queue.countFitting((r) => fits(r, free))
+export function grantCount(
+  holder: Holder,
+  free: Resources,
+  max: number,
+  s: Settings,
+  laneOk?: LaneFilter,
+): number {
+  const ready = holder.queue.countFitting((r) => fits(r, free), laneOk)
   if (ready === 0) return 0
   if (ready === 1 && holder.queue.countFitting((r) => holder.pool.canStart(r, holder.depth())) > 0) return 0
   return Math.max(0, Math.min(Math.floor(max), s.maxBatch, Math.ceil(ready / 2)))
@@ -100,7 +107,10 @@ export class Thief {
   maybeSteal(holder: Holder, view: PeerView): void {
     if (this.inFlight !== undefined || this.rt.now < this.backoffUntil) return
     if (holder.pool.freeSlots < 1 || view.withReady.size === 0) return
-    const free = holder.pool.free()
+    // Stolen tasks are other owners' (mostly): steal only for the slots the owner policy lends.
+    const lend = holder.foreignFree()
+    if (lend < 1) return
+    const free = { ...holder.pool.free(), cpu: lend }
     const depth = holder.depth()
     if (holder.queue.countFitting((r) => holder.pool.canStart(r, depth)) > 0) return
     const to = chooseVictim(view, free, () => this.rt.rng.next())
@@ -110,7 +120,8 @@ export class Thief {
     const requestId = this.nextId++
     this.inFlight = { requestId, to, sentAt: this.rt.now }
     this.rt.stats.stealsSent++
-    this.rt.emit({ type: 'send-steal', cause: this.rt.cause, to, requestId, free, max })
+    const accepts = holder.policy.accepts
+    this.rt.emit({ type: 'send-steal', cause: this.rt.cause, to, requestId, free, max, accepts })
   }
 
   /** A grant arrived (tasks are accepted by the caller whatever the request id). */

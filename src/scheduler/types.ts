@@ -113,6 +113,12 @@ export type TaskOutcome =
   | { status: 'crashed'; error: string; durationMs: number }
   /** The node could not even start it (missing bundle, bad module): the user's error, not retried. */
   | { status: 'rejected'; error: string; durationMs: number }
+  /**
+   * The holder gave the task back without (finishing) a run: its policy refuses it, or its owner
+   * policy reclaimed the machine. Infrastructure: the owner re-queues it with a new attempt and
+   * counts neither a retry nor a failure toward maxAttempts.
+   */
+  | { status: 'returned'; error: string; durationMs: number }
 
 export interface TaskResult {
   job: JobId
@@ -143,6 +149,45 @@ export interface GpuInfo {
   utilizationPct?: number
 }
 
+/** Who may run one kind of work here: every member (`all`), or the listed owners only. */
+export interface Access {
+  all: boolean
+  /** Owners allowed when `all` is false (at most MAX_ACCESS_PEERS on the wire). */
+  peers: PeerKey[]
+}
+
+/**
+ * What a node accepts from other nodes (its trust policy, as data). It rides
+ * in the node's adverts (so owners and thieves know) and in steal requests
+ * (so the victim grants only what the thief accepts). Its own tasks are
+ * always accepted. Absent = accepts everything (older nodes).
+ */
+export interface Accepts {
+  v: 1
+  /** false: no task from another node at all (no sandbox, or the operator said so); `reason` says why. */
+  foreign: boolean
+  reason: string
+  function: Access
+  command: Access
+  /** Tasks that need a GPU (on top of their kind). */
+  gpu: Access
+}
+
+/**
+ * The node's policy as the scheduler sees it, replaced whole by a
+ * `policy-changed` event. The I/O shell derives it from policy.json, the
+ * sandbox's availability and the owner policy (idle, hours, CPU share).
+ */
+export interface NodePolicy {
+  accepts: Accepts
+  /** CPU slots tasks from other nodes may occupy now (owner policy: share, hours, idle). */
+  foreignSlots: number
+  /** The machine's user is busy: running foreign tasks are suspended and none start. */
+  suspended: boolean
+  /** Suspended this long, foreign tasks held here are handed back to their owners. */
+  handBackAfterMs: number
+}
+
 /** A node's fixed means, given to the scheduler at construction. */
 export interface Capacity {
   slots: number
@@ -171,6 +216,8 @@ export interface SchedulerAdvert {
   running: number
   /** Mean run time of recently finished tasks here (ms), for prefetch sizing; 0 if unknown. */
   meanTaskMs: number
+  /** What this node accepts from others; absent = everything. freeSlots is what it offers others now. */
+  accepts?: Accepts
 }
 
 export type JobStatus = 'running' | 'done' | 'failed' | 'cancelled'
@@ -231,6 +278,8 @@ export type SchedulerEvent =
       requestId: number
       free: Resources
       max: number
+      /** What the thief accepts (absent: its advert says, else everything). */
+      accepts?: Accepts
     }
   /** The victim could not write its grant: it still holds the batch. */
   | { type: 'grant-failed'; at: number; cause: string; to: PeerKey; requestId: number; batch: Batch }
@@ -267,14 +316,31 @@ export type SchedulerEvent =
     }
   /** An owner told us it cancelled a job: drop its queued tasks, stop its running ones. */
   | { type: 'cancel-received'; at: number; cause: string; from: PeerKey; job: JobId }
+  /** This node's trust or owner policy changed (policy.json edited, the user went busy or idle, hours). */
+  | { type: 'policy-changed'; at: number; cause: string; policy: NodePolicy }
+  /** A peer refused a batch this node pushed (its policy): nothing entered its custody. */
+  | { type: 'push-refused'; at: number; cause: string; to: PeerKey; batch: Batch; reason: string }
 
 // ---------------------------------------------------------------------------
 // Commands out. Imperative: orders for the driver, carried out in order.
 
 export type Command =
-  | { type: 'send-steal'; cause: string; to: PeerKey; requestId: number; free: Resources; max: number }
+  | {
+      type: 'send-steal'
+      cause: string
+      to: PeerKey
+      requestId: number
+      free: Resources
+      max: number
+      accepts: Accepts
+    }
   | { type: 'reply-steal'; cause: string; to: PeerKey; requestId: number; batch: Batch }
   | { type: 'push-batch'; cause: string; to: PeerKey; batch: Batch }
+  /** Answer to a batch-pushed this node's policy refuses: the push reply carries `reason`. */
+  | { type: 'refuse-push'; cause: string; to: PeerKey; reason: string }
+  /** Owner policy: stop (SIGSTOP) / continue (SIGCONT) these running tasks. */
+  | { type: 'suspend-tasks'; cause: string; tasks: TaskKey[] }
+  | { type: 'resume-tasks'; cause: string; tasks: TaskKey[] }
   | { type: 'run-task'; cause: string; job: JobSpec; task: TaskDescriptor; gpus: number[] }
   | { type: 'cancel-task'; cause: string; task: TaskKey }
   | { type: 'send-results'; cause: string; to: PeerKey; results: TaskResult[] }

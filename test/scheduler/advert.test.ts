@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest'
+import { ACCEPTS_ALL } from '../../src/scheduler/policy.ts'
 import { capacity, finish, inputs, Node, pick, spec } from './helpers.ts'
 
 describe('adverts', () => {
@@ -22,6 +23,7 @@ describe('adverts', () => {
           ready: [],
           running: 0,
           meanTaskMs: 0,
+          accepts: ACCEPTS_ALL,
         },
       },
     ])

@@ -5,13 +5,18 @@ import { advert, ready } from './helpers.ts'
 describe('PeerView', () => {
   test('tracks peers with ready work and idle peers to push to', () => {
     const v = new PeerView()
-    expect(v.update('a', advert({ ready: ready(3) }), 2, 0, 1000)).toEqual({ changed: true, moreReady: true })
-    expect(v.update('b', advert(), undefined, 0, 1000)).toEqual({ changed: true, moreReady: false })
+    expect(v.update('a', advert({ ready: ready(3) }), 2, 0, 1000)).toEqual({
+      changed: true,
+      moreReady: true,
+      acceptsChanged: true,
+    })
+    expect(v.update('b', advert(), undefined, 0, 1000)).toMatchObject({ changed: true, moreReady: false })
     expect([...v.withReady]).toEqual(['a'])
     expect([...v.pushable]).toEqual(['b'])
     expect(v.update('a', advert({ ready: ready(1) }), undefined, 0, 1000)).toEqual({
       changed: true,
       moreReady: false,
+      acceptsChanged: false,
     })
     expect(v.peers.get('a')?.rttMs).toBe(2)
   })

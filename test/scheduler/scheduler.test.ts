@@ -121,6 +121,10 @@ describe('NodeScheduler', () => {
         'tasksGiven',
         'tasksRun',
         'tasksStolen',
+        'policyRefused',
+        'jobIdCollisions',
+        'returned',
+        'handedBack',
       ].sort(),
     )
   })

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { Batch } from '../../src/scheduler/index.ts'
 import { PeerView } from '../../src/scheduler/peers.ts'
+import { ACCEPTS_ALL } from '../../src/scheduler/policy.ts'
 import { resolveSettings } from '../../src/scheduler/runtime.ts'
 import { batchSize, chooseVictim } from '../../src/scheduler/steal.ts'
 import { advert, capacity, desc, finish, inputs, key, Node, ok, pick, ready, spec, types } from './helpers.ts'
@@ -71,6 +72,7 @@ describe('thief', () => {
         requestId: 1,
         free: { cpu: 2, gpu: 0, memoryMB: 4096 },
         max: 4,
+        accepts: ACCEPTS_ALL,
       },
     ])
     expect(

@@ -3,10 +3,10 @@
  * (steal → steal-reply), and an owner pushes a first batch to an idle peer
  * (push → push-ack). Custody of the tasks moves with the batch.
  */
-import type { Batch, Resources } from '../../scheduler/types.ts'
+import type { Accepts, Batch, Resources } from '../../scheduler/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
-import { batch, MAX_BATCH_TASKS, resources } from '../schemas.ts'
-import { uint } from '../validate.ts'
+import { acceptsSchema, batch, MAX_BATCH_TASKS, resources } from '../schemas.ts'
+import { optional, uint } from '../validate.ts'
 
 export const STEAL_PROTOCOL = '/gridnode/steal/1.0.0'
 /** Largest steal-protocol message (batches carry task inputs). */
@@ -16,6 +16,8 @@ export const STEAL_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 export interface StealRequest {
   free: Resources
   max: number
+  /** What the thief accepts (its trust policy): the victim grants only such tasks. Absent: everything. */
+  accepts?: Accepts
 }
 
 /** The granted batch; empty when the victim has nothing to give. */
@@ -27,7 +29,13 @@ export interface PushRequest {
   batch: Batch
 }
 
-/** How many of the pushed tasks the receiver took (it may take none). */
+/**
+ * How many of the pushed tasks the receiver took (it may take none). A push
+ * its policy refuses is answered with an error reply, code GN_POLICY_REFUSED,
+ * whose message is the reason: nothing entered its custody.
+ */
+export const POLICY_REFUSED = 'GN_POLICY_REFUSED'
+
 export interface PushAck {
   accepted: number
 }
@@ -36,7 +44,7 @@ export type StealProtocolRequest = ({ t: 'steal' } & StealRequest) | ({ t: 'push
 export type StealProtocolReply = ({ t: 'steal-reply' } & StealReply) | ({ t: 'push-ack' } & PushAck)
 
 export const stealRequestCodec = messageCodec<StealProtocolRequest>('steal', STEAL_MAX_MESSAGE_BYTES, {
-  steal: fields({ free: resources, max: uint(MAX_BATCH_TASKS) }),
+  steal: fields({ free: resources, max: uint(MAX_BATCH_TASKS), accepts: optional(acceptsSchema) }),
   push: fields({ batch }),
 })
 

@@ -48,8 +48,9 @@ export function registerStealProtocol(
     {
       async handle(peerId, req): Promise<StealProtocolReply> {
         if (req.t === 'steal') {
-          const { free, max } = req
-          const { batch } = await callbacks.onStealRequest(peerId, { free, max })
+          const { free, max, accepts } = req
+          const ask = accepts === undefined ? { free, max } : { free, max, accepts }
+          const { batch } = await callbacks.onStealRequest(peerId, ask)
           return { t: 'steal-reply', batch }
         }
         const { accepted } = await callbacks.onPush(peerId, { batch: req.batch })
@@ -87,7 +88,9 @@ export class StealClient {
   }
 
   async steal(req: StealRequest, options?: RequestOptions): Promise<StealReply> {
-    const rep = await this.client.request({ t: 'steal', free: req.free, max: req.max }, options)
+    const msg: StealProtocolRequest = { t: 'steal', free: req.free, max: req.max }
+    if (req.accepts !== undefined) msg.accepts = req.accepts
+    const rep = await this.client.request(msg, options)
     if (rep.t !== 'steal-reply') throw new Error('unreachable: reply type checked by the client')
     return { batch: rep.batch }
   }
