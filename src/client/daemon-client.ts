@@ -4,8 +4,8 @@
  * daemon come back as GridnodeErrors with their original code.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { processAlive, readApiInfo } from '../node/api-files.ts'
 import { resolveDataDir } from '../node/config/load.ts'
-import { processAlive, readApiInfo } from '../node/data-dir.ts'
 import { NoDaemonError } from '../node/errors.ts'
 import { errorFromCode } from './errors.ts'
 

@@ -25,30 +25,17 @@ import {
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { API_FILE, type ApiInfo, processAlive, TOKEN_FILE } from './api-files.ts'
 import { DataDirLockedError } from './errors.ts'
+
+// What clients read lives in api-files.ts (no libp2p there); re-exported for the daemon's side.
+export { API_FILE, type ApiInfo, processAlive, readApiInfo, TOKEN_FILE } from './api-files.ts'
 
 export const LOCK_FILE = 'repo.lock'
 export const IDENTITY_FILE = 'identity.key'
-export const API_FILE = 'api.json'
-export const TOKEN_FILE = 'api.token'
-
-export interface ApiInfo {
-  url: string
-  pid: number
-  peerId: string
-}
 
 export function ensureDataDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** Takes the data dir's lock; a lock left by a dead process (kill -9) is taken over. Returns the release function. */
@@ -63,7 +50,7 @@ export function lockDataDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number(readFileSync(path, 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new DataDirLockedError(dir, pid)
       }
       rmSync(path, { force: true })
@@ -126,22 +113,6 @@ export function writeApiInfo(dir: string, info: ApiInfo): void {
 
 export function removeApiInfo(dir: string): void {
   rmSync(join(dir, API_FILE), { force: true })
-}
-
-/** What a client needs to reach the daemon of `dir`; undefined when the files are absent or unreadable. */
-export function readApiInfo(dir: string): (ApiInfo & { token: string }) | undefined {
-  try {
-    const info = JSON.parse(readFileSync(join(dir, API_FILE), 'utf8')) as ApiInfo
-    const token = readFileSync(join(dir, TOKEN_FILE), 'utf8').trim()
-    if (typeof info.url !== 'string' || typeof info.pid !== 'number') return undefined
-    return { ...info, token }
-  } catch {
-    return undefined
-  }
-}
-
-export function processAlive(pid: number): boolean {
-  return isAlive(pid)
 }
 
 function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
