@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { GridnodeError } from '../src/errors.ts'
+import { VERSION } from '../src/version.ts'
 import { registerCancel } from './commands/cancel.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerInvite } from './commands/invite.ts'
@@ -23,7 +24,7 @@ import { EXIT, ExitError } from './output.ts'
 export function buildProgram(): Command {
   const program = new Command('gridnode')
     .description('A peer-to-peer compute mesh: start it on every machine, submit jobs from any of them.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     // Lets `gridnode run` hand everything after its command to that command (see run.ts).

@@ -8,12 +8,13 @@ import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { type CapacityAdvert, encodeAdvert, validateAdvert } from '../protocol/advert/codec.ts'
 import type { GpuInfo, SchedulerAdvert } from '../scheduler/types.ts'
+import { VERSION } from '../version.ts'
 import { capacityTopic, type GridLibp2p } from './create-node.ts'
 import type { Logger } from './logger.ts'
 import { PeerTable } from './peer-table.ts'
 import { sampleLoad } from './probe/capacity.ts'
 
-export const SOFTWARE_VERSION = '0.1.0'
+export const SOFTWARE_VERSION = VERSION
 
 export interface AdvertsOptions {
   mesh: string
