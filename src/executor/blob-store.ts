@@ -3,6 +3,12 @@
  * `<sha256 hex>.mjs` (the extension lets a bundle be imported straight from
  * its file; other blobs do not care). Writes are atomic (temporary file,
  * fsync, rename), so a reader sees a whole blob or none.
+ *
+ * A size quota (default 10 GiB) keeps the cache bounded: after a write takes
+ * it over the quota, the least recently used blobs are removed until it fits
+ * again, except blobs in use (pinned: a running task's bundle, an active
+ * job's bundle on its owner) and blobs written or used in the last
+ * RECENT_MS (a bundle just uploaded, about to be pinned by its submit).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
@@ -12,6 +18,9 @@ import { BadHashError, BlobHashMismatchError } from './errors.ts'
 
 const HASH = /^[0-9a-f]{64}$/
 const TMP_PREFIX = '.tmp-'
+export const DEFAULT_BLOB_QUOTA = 10 * 1024 ** 3
+/** Blobs used this recently are never evicted. */
+export const RECENT_MS = 60_000
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
@@ -26,22 +35,114 @@ export function assertBlobHash(s: unknown): asserts s is string {
     throw new BadHashError(`not a sha256 hex digest: ${JSON.stringify(String(s)).slice(0, 80)}`)
 }
 
+interface Entry {
+  size: number
+  usedAt: number
+}
+
+export interface BlobStoreOptions {
+  /** Bytes; default DEFAULT_BLOB_QUOTA. */
+  quota?: number
+  /** Clock (tests). */
+  now?: () => number
+}
+
 export class BlobStore {
   readonly dir: string
+  quota: number
+  /** Blobs evicted since open. */
+  evicted = 0
+  private readonly entries = new Map<string, Entry>()
+  private readonly pins = new Map<string, number>()
+  private total = 0
+  private readonly now: () => number
 
-  private constructor(dir: string) {
+  private constructor(dir: string, opts: BlobStoreOptions) {
     this.dir = dir
+    this.quota = opts.quota ?? DEFAULT_BLOB_QUOTA
+    this.now = opts.now ?? Date.now
   }
 
-  /** Opens (creating) `<dataDir>/blobs` and clears temporary files a crash left behind. */
-  static async open(dataDir: string): Promise<BlobStore> {
+  /** Opens (creating) `<dataDir>/blobs`, clears temporary files a crash left behind, and sizes the cache. */
+  static async open(dataDir: string, opts: BlobStoreOptions = {}): Promise<BlobStore> {
     const dir = join(dataDir, 'blobs')
     await mkdir(dir, { recursive: true })
     const names = await readdir(dir)
     await Promise.all(
       names.filter((n) => n.startsWith(TMP_PREFIX)).map((n) => rm(join(dir, n), { force: true })),
     )
-    return new BlobStore(dir)
+    const store = new BlobStore(dir, opts)
+    for (const n of names) {
+      const hash = n.slice(0, 64)
+      if (!isBlobHash(hash) || n !== `${hash}.mjs`) continue
+      try {
+        const st = await stat(join(dir, n))
+        store.track(hash, st.size, Math.max(st.atimeMs, st.mtimeMs))
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return store
+  }
+
+  /** Bytes held. */
+  get size(): number {
+    return this.total
+  }
+
+  get count(): number {
+    return this.entries.size
+  }
+
+  /** Marks a blob in use until the returned function is called (idempotent). */
+  pin(hash: string): () => void {
+    this.pins.set(hash, (this.pins.get(hash) ?? 0) + 1)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      const n = (this.pins.get(hash) ?? 1) - 1
+      if (n <= 0) this.pins.delete(hash)
+      else this.pins.set(hash, n)
+      this.touch(hash)
+    }
+  }
+
+  /** Evicts least recently used blobs not in use until the cache fits the quota; returns how many. */
+  async evict(): Promise<number> {
+    if (this.total <= this.quota) return 0
+    const now = this.now()
+    const candidates = [...this.entries]
+      .filter(([h, e]) => !this.pins.has(h) && now - e.usedAt >= RECENT_MS)
+      .sort((a, b) => a[1].usedAt - b[1].usedAt)
+    let n = 0
+    for (const [hash, e] of candidates) {
+      if (this.total <= this.quota) break
+      if (this.pins.has(hash) || this.entries.get(hash) !== e) continue
+      this.forget(hash)
+      await rm(join(this.dir, `${hash}.mjs`), { force: true })
+      n++
+    }
+    this.evicted += n
+    return n
+  }
+
+  private track(hash: string, size: number, usedAt: number): void {
+    this.forget(hash)
+    this.entries.set(hash, { size, usedAt })
+    this.total += size
+  }
+
+  private forget(hash: string): void {
+    const e = this.entries.get(hash)
+    if (e === undefined) return
+    this.entries.delete(hash)
+    this.total -= e.size
+  }
+
+  private touch(hash: string): void {
+    const e = this.entries.get(hash)
+    if (e !== undefined) e.usedAt = this.now()
   }
 
   /** The file holding a blob (whether or not it is there yet). Throws GN_BAD_HASH for a malformed hash. */
@@ -51,6 +152,7 @@ export class BlobStore {
   }
 
   urlOf(hash: string): string {
+    this.touch(hash)
     return pathToFileURL(this.pathOf(hash)).href
   }
 
@@ -75,6 +177,7 @@ export class BlobStore {
   async get(hash: string): Promise<Uint8Array | undefined> {
     try {
       const buf = await readFile(this.pathOf(hash))
+      this.touch(hash)
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
@@ -85,6 +188,7 @@ export class BlobStore {
   async has(hash: string): Promise<boolean> {
     try {
       await stat(this.pathOf(hash))
+      this.touch(hash)
       return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
@@ -109,5 +213,7 @@ export class BlobStore {
       await rm(tmp, { force: true })
       throw err
     }
+    this.track(hash, bytes.byteLength, this.now())
+    if (this.total > this.quota) await this.evict()
   }
 }

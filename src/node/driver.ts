@@ -9,14 +9,17 @@ import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { GridnodeError } from '../errors.ts'
-import { BlobStore, createLocalExecutor, type Executor } from '../executor/index.ts'
+import { BlobStore, createLocalExecutor, type Executor, type RunOptions } from '../executor/index.ts'
+import { sweepScratch } from '../executor/scratch.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
+import { RemoteRequestError } from '../protocol/errors.ts'
 import {
   registerBlobProtocol,
   registerLeaseProtocol,
   registerResultProtocol,
   registerStealProtocol,
 } from '../protocol/index.ts'
+import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
 import { NodeScheduler } from '../scheduler/index.ts'
 import type {
   Batch,
@@ -25,6 +28,7 @@ import type {
   HeldKey,
   JobId,
   JobSpec,
+  NodePolicy,
   SchedulerAdvert,
   SchedulerEvent,
   TaskInput,
@@ -39,6 +43,7 @@ import { loadIdentity } from './data-dir.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
 import { PeerLinks } from './peer-links.ts'
+import { type SignalingExecutor, TaskSignals } from './policy/signals.ts'
 import type { ProbedCapacity } from './probe/capacity.ts'
 import { JobStore } from './store.ts'
 
@@ -53,7 +58,24 @@ export interface DriverOptions {
   isMember?: (peer: string) => boolean
   /** This node's libp2p key (signs custody hand-offs). Default: loaded from the data dir's identity.key. */
   privateKey?: PrivateKey
+  /** Blob cache quota in bytes (policy.json `blobQuota`). */
+  blobQuota?: number
 }
+
+/** Settings from policy.json the driver reads (at each run, and at each housekeeping round). */
+export interface DriverPolicy {
+  /** Tasks from other nodes may use the network. */
+  network: boolean
+  /** This node's own tasks go into the sandbox too. */
+  sandboxOwn: boolean
+  /** Finished job records older than this are pruned. */
+  jobRetentionMs: number
+  /** Blob cache quota (bytes). */
+  blobQuota: number
+}
+
+/** How often old job records are pruned and the blob cache is brought under its quota. */
+const HOUSEKEEPING_MS = 3_600_000
 
 /** Messages the driver refused before they reached the scheduler. */
 export interface DriverRefusals {
@@ -97,6 +119,13 @@ export class Driver {
   private readonly refusals: DriverRefusals = { refusedPushes: 0, refusedBatches: 0 }
   /** Which peer owns each bundle we may need: the job's owner has it. */
   private readonly bundleOwners = new Map<string, string>()
+  /** Owner policy: running tasks stopped with SIGSTOP (task key → key). */
+  private readonly suspended = new Map<string, TaskKey>()
+  private signals?: TaskSignals
+  private policy?: () => DriverPolicy
+  private housekeeping?: NodeJS.Timeout
+  /** Bundles of active jobs owned here stay in the blob cache (unpin when the job ends). */
+  private readonly jobPins = new Map<JobId, () => void>()
 
   constructor(node: GridLibp2p, opts: DriverOptions) {
     this.node = node
@@ -137,7 +166,10 @@ export class Driver {
       secret: loadOrCreateCustodyKey(dataDir),
       privateKey,
     })
-    this.blobs = await BlobStore.open(this.opts.config.dataDir)
+    this.blobs = await BlobStore.open(this.opts.config.dataDir, { quota: this.opts.blobQuota })
+    const swept = await sweepScratch(dataDir)
+    if (swept > 0) this.opts.log.info({ swept }, 'removed scratch directories left by an earlier run')
+    this.signals = new TaskSignals(dataDir, () => this.executor as SignalingExecutor | undefined)
     this.executor = createLocalExecutor({
       dataDir: this.opts.config.dataDir,
       slots: this.opts.capacity.slots,
@@ -152,6 +184,7 @@ export class Driver {
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.timer)
+    clearInterval(this.housekeeping)
     for (const r of this.running.values()) r.abort.abort()
     this.links.close()
     await this.executor?.close()
@@ -160,6 +193,45 @@ export class Driver {
   }
 
   // -- what the rest of the node asks ------------------------------------------------
+
+  /** The trust and owner policy in force changed (src/node/policy/controller.ts). */
+  setPolicy(policy: NodePolicy): void {
+    this.feed({ type: 'policy-changed', at: Date.now(), cause: 'policy', policy })
+  }
+
+  /** Where runs read network / sandboxOwn, and housekeeping its limits, from; starts housekeeping. */
+  attachPolicy(get: () => DriverPolicy): void {
+    this.policy = get
+    clearInterval(this.housekeeping)
+    this.housekeeping = setInterval(() => void this.keepHouse(), HOUSEKEEPING_MS)
+    this.housekeeping.unref()
+    void this.keepHouse()
+  }
+
+  /** Prunes job records past their retention and evicts blobs over the quota. */
+  async keepHouse(): Promise<void> {
+    const p = this.policy?.()
+    if (p === undefined || this.stopped) return
+    try {
+      const pruned = this.pruneJobs(p.jobRetentionMs)
+      if (pruned.length > 0) this.opts.log.info({ pruned: pruned.length }, 'pruned old job records')
+      this.blobs.quota = p.blobQuota
+      const evicted = await this.blobs.evict()
+      if (evicted > 0) this.opts.log.info({ evicted, bytes: this.blobs.size }, 'evicted blobs over the quota')
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'housekeeping failed')
+    }
+  }
+
+  /** How long finished job records are kept (policy.json `jobRetentionMs`; 30 days without a policy). */
+  retentionMs(): number {
+    return this.policy?.().jobRetentionMs ?? 30 * 86_400_000
+  }
+
+  /** Deletes finished jobs older than `olderThanMs` from the store; returns their ids. */
+  pruneJobs(olderThanMs: number): string[] {
+    return this.hub.store.pruneJobs(Date.now() - olderThanMs)
+  }
 
   schedulerAdvert(): SchedulerAdvert {
     return this.sched.advert()
@@ -209,8 +281,14 @@ export class Driver {
       retries: req.retries,
     }
     this.hub.store.createJob(job, req.name, req.tasks, Date.now())
+    this.pinJob(job)
     this.feed({ type: 'job-submitted', at: Date.now(), cause: `submit:${id}`, job, tasks: req.tasks })
     return { id, total: req.tasks.length }
+  }
+
+  private pinJob(job: JobSpec): void {
+    if (job.work.kind === 'function' && this.blobs !== undefined)
+      this.jobPins.set(job.id, this.blobs.pin(job.work.bundle))
   }
 
   cancel(job: JobId): void {
@@ -264,10 +342,22 @@ export class Driver {
         return this.runTask(c)
       case 'cancel-task':
         this.running.get(taskKey(c.task))?.abort.abort()
+        // A stopped process group would sit on its SIGTERM: let it go on to die.
+        if (this.suspended.delete(taskKey(c.task))) this.signals?.signal([c.task], 'SIGCONT')
         return
       case 'suspend-tasks':
+        for (const t of c.tasks) this.suspended.set(taskKey(t), t)
+        this.opts.log.info(
+          { tasks: c.tasks.length, stopped: this.signals?.signal(c.tasks, 'SIGSTOP') ?? 0 },
+          'owner policy: suspended tasks from other nodes',
+        )
+        return
       case 'resume-tasks':
-        // Owner policy: wired in src/node/policy/ (see suspendTasks).
+        for (const t of c.tasks) this.suspended.delete(taskKey(t))
+        this.opts.log.info(
+          { tasks: c.tasks.length, continued: this.signals?.signal(c.tasks, 'SIGCONT') ?? 0 },
+          'owner policy: resumed tasks from other nodes',
+        )
         return
       case 'send-results':
         return this.links.queueResults(c.to, c.results, (to, results) => this.sendResults(to, results))
@@ -288,6 +378,8 @@ export class Driver {
       case 'job-progress':
         return this.hub.setProgress(c.progress)
       case 'job-finished':
+        this.jobPins.get(c.job)?.()
+        this.jobPins.delete(c.job)
         this.opts.log.info({ status: c.status, ...c.progress }, 'job finished')
         return this.hub.finish(c.job, c.status, c.progress)
       case 'job-blocked':
@@ -304,7 +396,7 @@ export class Driver {
     const { to, requestId } = c
     this.links
       .get(to)
-      .steal.steal({ free: c.free, max: c.max })
+      .steal.steal({ free: c.free, max: c.max, accepts: c.accepts })
       .then(
         ({ batch }) =>
           this.stolenBatchAllowed(to, batch)
@@ -360,16 +452,21 @@ export class Driver {
     this.links
       .get(to)
       .steal.push({ batch: this.stamp(batch, to) })
-      .catch((err: Error) =>
-        this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message }),
-      )
+      .catch((err: Error) => {
+        if (err instanceof RemoteRequestError && err.remoteCode === POLICY_REFUSED) {
+          this.opts.log.info({ to, tasks: batch.tasks.length, reason: err.message }, 'push refused by policy')
+          this.feed({ type: 'push-refused', at: Date.now(), cause: 'push', to, batch, reason: err.message })
+        } else {
+          this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message })
+        }
+      })
   }
 
   private sendResults(to: string, results: TaskResult[]): void {
     const tasks = results.map(({ job, index, attempt }) => ({ job, index, attempt }))
     this.links
       .get(to)
-      .result.send({ results })
+      .result.send({ results: results.map(wireResult) })
       .then(
         (ack) =>
           this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks }),
@@ -398,9 +495,25 @@ export class Driver {
     const key = taskKey(c.task)
     const abort = new AbortController()
     this.running.set(key, { abort, gpus: c.gpus })
-    if (c.job.work.kind === 'function') this.bundleOwners.set(c.job.work.bundle, c.job.owner)
+    let unpin: (() => void) | undefined
+    if (c.job.work.kind === 'function') {
+      this.bundleOwners.set(c.job.work.bundle, c.job.owner)
+      unpin = this.blobs.pin(c.job.work.bundle)
+    }
     const { job, index, attempt } = c.task
-    this.executor!.run(c.job, c.task, { gpus: c.gpus, signal: abort.signal }).then((outcome) => {
+    // Flags for the sandboxing executor: whose task, whether it is sandboxed, whether it may use the network.
+    const foreign = c.job.owner !== this.self
+    const rp = this.policy?.() ?? { network: false, sandboxOwn: false }
+    const options: RunOptions & { foreign: boolean; sandboxed: boolean; network: boolean } = {
+      gpus: c.gpus,
+      signal: abort.signal,
+      foreign,
+      sandboxed: foreign || rp.sandboxOwn,
+      network: foreign ? rp.network : true,
+    }
+    this.executor!.run(c.job, c.task, options).then((outcome) => {
+      unpin?.()
+      this.suspended.delete(key)
       if (this.running.get(key)?.abort === abort) this.running.delete(key)
       this.feed({
         type: 'task-finished',
@@ -446,6 +559,7 @@ export class Driver {
             requestId,
             free: req.free,
             max: req.max,
+            accepts: req.accepts,
           })
           const reply = commands.find((c) => c.type === 'reply-steal' && c.requestId === requestId)
           const batch = reply?.type === 'reply-steal' ? reply.batch : { jobs: [], tasks: [] }
@@ -478,9 +592,20 @@ export class Driver {
             throw new GridnodeError('GN_PUSH_REFUSED', `push refused: ${refusal}`)
           }
           const before = this.sched.stats().refusedPushes
-          this.feed({ type: 'batch-pushed', at: Date.now(), cause: `push:${from}`, from, batch: req.batch })
+          const commands = this.feed({
+            type: 'batch-pushed',
+            at: Date.now(),
+            cause: `push:${from}`,
+            from,
+            batch: req.batch,
+          })
           if (this.sched.stats().refusedPushes !== before)
             throw new GridnodeError('GN_PUSH_REFUSED', 'push refused')
+          const policy = commands.find((c) => c.type === 'refuse-push' && c.to === from)
+          if (policy?.type === 'refuse-push') {
+            this.opts.log.info({ peer: from, reason: policy.reason }, 'refused a push (policy)')
+            throw new GridnodeError(POLICY_REFUSED, policy.reason)
+          }
           return { accepted: req.batch.tasks.length }
         },
       },
@@ -586,6 +711,7 @@ export class Driver {
         .map((r) => ({ index: r.index, ok: r.ok, value: r.value ?? undefined }))
       // A job restored under a new peer ID would never get its results: keep the old owner only if it is us.
       const job: JobSpec = { ...record.spec, owner: this.self }
+      this.pinJob(job)
       this.opts.log.info(
         { job: job.id, done: finished.length, total: record.total },
         'resuming an unfinished job',
@@ -600,6 +726,18 @@ export class Driver {
       })
     }
   }
+}
+
+/**
+ * A result's custody credentials matter to the owner only when it handed the
+ * task to someone else (a chain with links); for a task the owner handed to
+ * us directly it recorded us as the holder. Leaving them out saves ~80 bytes
+ * per result; after an owner restart our lease (which carries them) comes first.
+ */
+function wireResult(r: TaskResult): TaskResult {
+  if (r.custody === undefined || r.custody.links.length > 0) return r
+  const { custody: _, ...rest } = r
+  return rest
 }
 
 function assertNever(x: never): never {

@@ -36,6 +36,14 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
     const limit = clampInt(req.query.get('limit'), 100, 1, 1000)
     return hub.store.jobs(limit).map((j) => summary(j, driver))
   })
+  api.route('POST', '/v1/jobs/prune', (req) => {
+    const body = (req.body ?? {}) as { olderThanMs?: unknown }
+    const ms = body.olderThanMs ?? driver.retentionMs()
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+      throw bad('POST /v1/jobs/prune takes {"olderThanMs": <ms ≥ 0>} (default: the retention period)')
+    const pruned = driver.pruneJobs(ms)
+    return { olderThanMs: ms, pruned: pruned.length, ids: pruned }
+  })
   api.route('GET', '/v1/jobs/:id', (req) => summary(record(req, driver), driver))
   api.route('POST', '/v1/jobs/:id/cancel', (req) => {
     const job = record(req, driver)

@@ -88,6 +88,12 @@ export class JobStore {
       ),
       tasks: this.db.prepare('SELECT idx, input, deps FROM tasks WHERE job = ? ORDER BY idx'),
       results: this.db.prepare('SELECT * FROM results WHERE job = ? AND idx >= ? ORDER BY idx LIMIT ?'),
+      prunable: this.db.prepare(
+        "SELECT id FROM jobs WHERE status != 'running' AND COALESCE(finished_at, created_at) < ? ORDER BY created_at",
+      ),
+      deleteJob: this.db.prepare('DELETE FROM jobs WHERE id = ?'),
+      deleteTasks: this.db.prepare('DELETE FROM tasks WHERE job = ?'),
+      deleteResults: this.db.prepare('DELETE FROM results WHERE job = ?'),
     }
   }
 
@@ -179,6 +185,23 @@ export class JobStore {
       ranOn: r.ran_on,
       durationMs: r.duration_ms,
     }))
+  }
+
+  /**
+   * Deletes finished jobs (done, failed, cancelled) that finished before
+   * `before` (ms since the epoch), with their tasks and results. Running jobs
+   * are never pruned. Returns the ids removed.
+   */
+  pruneJobs(before: number): string[] {
+    const ids = (this.stmts.prunable.all(before) as Array<{ id: string }>).map((r) => r.id)
+    this.transaction(() => {
+      for (const id of ids) {
+        this.stmts.deleteResults.run(id)
+        this.stmts.deleteTasks.run(id)
+        this.stmts.deleteJob.run(id)
+      }
+    })
+    return ids
   }
 
   private toRecord(row: Row): JobRecord {

@@ -1,0 +1,46 @@
+/**
+ * Scratch directories: one per task run, `<dataDir>/scratch/<name>`, removed
+ * after the run and swept whole at start (a crash leaves some behind).
+ *
+ * Names are derived from (job, index, attempt) through a hash, so distinct
+ * job ids never share a directory (`a/b` and `a_b` used to): a readable
+ * prefix of the job id, then 16 hex digits of SHA-256 of the id itself.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export const SCRATCH_DIR = 'scratch'
+
+export function scratchRoot(dataDir: string): string {
+  return join(dataDir, SCRATCH_DIR)
+}
+
+/** The directory name of one run: `<safe prefix>-<hash of job id>-<index>-<attempt>`. */
+export function scratchName(task: { job: string; index: number; attempt: number }): string {
+  const prefix = task.job.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40)
+  const hash = createHash('sha256').update(task.job).digest('hex').slice(0, 16)
+  return `${prefix}-${hash}-${task.index}-${task.attempt}`
+}
+
+export function scratchPath(dataDir: string, task: { job: string; index: number; attempt: number }): string {
+  return join(scratchRoot(dataDir), scratchName(task))
+}
+
+/**
+ * Removes every scratch directory (call at start, before any task runs):
+ * returns how many were left over from an earlier run.
+ */
+export async function sweepScratch(dataDir: string): Promise<number> {
+  const root = scratchRoot(dataDir)
+  let names: string[]
+  try {
+    names = await readdir(root)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = []
+    else throw err
+  }
+  await Promise.all(names.map((n) => rm(join(root, n), { recursive: true, force: true })))
+  await mkdir(root, { recursive: true, mode: 0o700 })
+  return names.length
+}
