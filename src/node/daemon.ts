@@ -37,6 +37,8 @@ import {
   removeIfEmpty,
 } from './membership/setup.ts'
 import { type ProbedCapacity, probeCapacity } from './probe/capacity.ts'
+import { PolicyController } from './policy/controller.ts'
+import { registerPolicyRoutes } from './policy/routes.ts'
 import { registerRoutes } from './routes.ts'
 
 export interface Daemon {
@@ -54,6 +56,8 @@ export interface Daemon {
 export interface StartOptions {
   /** A join token (`gridnode start --join`): redeemed before anything else when the data dir has no mesh. */
   join?: string
+  /** Owner-policy flags of `gridnode start` (`when`, `maxCpuShare`, `hours`): written to policy.json. */
+  policy?: Record<string, unknown>
 }
 
 /**
@@ -137,7 +141,16 @@ export async function startDaemon(
 
     // Bundled (npm run build), this code runs from dist/gridnode.js and the worker entry sits beside it.
     const workerUrl = import.meta.url.endsWith('.js') ? new URL('./worker.js', import.meta.url) : undefined
+    const policy = new PolicyController({
+      dataDir: config.dataDir,
+      slots: capacity.slots,
+      log,
+      sandbox: () => driver.sandboxState(),
+      onSet: () => void driver.keepHouse(),
+    })
+    policy.override(options.policy ?? {})
     const driver = new Driver(node, {
+      blobQuota: policy.policy.blobQuota,
       config,
       capacity,
       log,
@@ -171,6 +184,9 @@ export async function startDaemon(
     })
 
     await driver.start()
+    driver.attachPolicy(() => policy.policy)
+    policy.start(driver)
+    undo.push(() => policy.stop())
     undo.push(() => driver.stop())
     adverts.start()
     undo.push(() => adverts.stop())
@@ -190,6 +206,7 @@ export async function startDaemon(
       membership,
     })
     registerMembershipRoutes(api, membership)
+    registerPolicyRoutes(api, policy)
     const { host, port } = parseHostPort(config.api)
     const apiUrl = await api.listen(host, port)
     undo.push(() => api.close())

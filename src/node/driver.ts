@@ -199,6 +199,19 @@ export class Driver {
     this.feed({ type: 'policy-changed', at: Date.now(), cause: 'policy', policy })
   }
 
+  /**
+   * Whether tasks from other nodes can be accepted: the sandboxing executor
+   * says (`acceptsForeign`, with `sandboxReason` when not); the plain
+   * executor accepts them.
+   */
+  sandboxState(): { acceptsForeign: boolean; reason?: string } {
+    const ex = this.executor as
+      | { acceptsForeign?: boolean | (() => boolean); sandboxReason?: string }
+      | undefined
+    const a = typeof ex?.acceptsForeign === 'function' ? ex.acceptsForeign() : ex?.acceptsForeign
+    return { acceptsForeign: a ?? true, reason: ex?.sandboxReason }
+  }
+
   /** Where runs read network / sandboxOwn, and housekeeping its limits, from; starts housekeeping. */
   attachPolicy(get: () => DriverPolicy): void {
     this.policy = get
