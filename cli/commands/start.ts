@@ -29,6 +29,9 @@ export function registerStart(program: Command): void {
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--log-format <format>', 'json or pretty (default pretty)')
+    .option('--when <always|idle>', "lend this machine always, or only while its user is idle (policy.json 'when')")
+    .option('--max-cpu-share <fraction>', 'share of the slots tasks from other nodes may use, e.g. 0.5')
+    .option('--hours <windows>', 'lend slots only in these local hours, e.g. 19-07 or 12:00-13:30,19-07')
     .option('--json', 'print one JSON line when ready instead of a summary')
     .addOption(
       program
@@ -52,7 +55,8 @@ export function registerStart(program: Command): void {
       const config = loadConfig(flags)
       // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
       const { startDaemon } = await import('../../src/node/daemon.ts')
-      const daemon = await startDaemon(config, undefined, { join: opts.join })
+      const policy = { when: opts.when, maxCpuShare: opts.maxCpuShare, hours: opts.hours }
+      const daemon = await startDaemon(config, undefined, { join: opts.join, policy })
       const ready = {
         peerId: daemon.node.peerId.toString(),
         addrs: daemon.node.getMultiaddrs().map(String),
