@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { loadConfig, resolveDataDir } from '../../src/node/config/load.ts'
+import { loadConfig, readConfigFile, resolveDataDir } from '../../src/node/config/load.ts'
 import type { NodeConfig } from '../../src/node/config/schema.ts'
 import { printJson } from '../output.ts'
 
@@ -28,8 +28,11 @@ export function registerStart(program: Command): void {
     .option('--gpus <list|none>', 'GPUs to offer: auto, none, or indexes like 0,1 (default auto: nvidia-smi)')
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
-    .option('--log-format <format>', 'json or pretty (default pretty)')
-    .option('--when <always|idle>', "lend this machine always, or only while its user is idle (policy.json 'when')")
+    .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json)')
+    .option(
+      '--when <always|idle>',
+      "lend this machine always, or only while its user is idle (policy.json 'when')",
+    )
     .option('--max-cpu-share <fraction>', 'share of the slots tasks from other nodes may use, e.g. 0.5')
     .option('--hours <windows>', 'lend slots only in these local hours, e.g. 19-07 or 12:00-13:30,19-07')
     .option('--json', 'print one JSON line when ready instead of a summary')
@@ -53,6 +56,10 @@ export function registerStart(program: Command): void {
         logFormat: opts.logFormat,
       }
       const config = loadConfig(flags)
+      // Under a supervisor (systemd, a pipe, a log collector) logs are JSON lines unless asked otherwise.
+      if (!process.stderr.isTTY && !opts.logFormat && !readConfigFile(config.dataDir).logFormat) {
+        config.logFormat = 'json'
+      }
       // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
       const { startDaemon } = await import('../../src/node/daemon.ts')
       const policy = { when: opts.when, maxCpuShare: opts.maxCpuShare, hours: opts.hours }
@@ -102,8 +109,9 @@ async function waitForShutdown(
       if (stopping) return
       stopping = true
       daemon.log.info({ why }, 'stopping')
-      // A second signal, or a stop that hangs, ends the process anyway.
-      const force = setTimeout(() => process.exit(1), 10_000)
+      // A second signal, or a stop that hangs, ends the process anyway: within 5 s of SIGTERM,
+      // as supervisors expect (systemd's stop timeout is longer; it kills what is left).
+      const force = setTimeout(() => process.exit(1), 4_500)
       force.unref()
       daemon.stop().then(resolve, resolve)
     }
