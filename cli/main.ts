@@ -14,6 +14,7 @@ import { registerJobs } from './commands/jobs.ts'
 import { registerMap } from './commands/map.ts'
 import { registerMembers } from './commands/members.ts'
 import { registerPeers } from './commands/peers.ts'
+import { registerPolicy } from './commands/policy.ts'
 import { registerResults } from './commands/results.ts'
 import { registerRevoke } from './commands/revoke.ts'
 import { registerRun } from './commands/run.ts'
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerInvite(program)
   registerMembers(program)
   registerRevoke(program)
+  registerPolicy(program)
   registerMap(program)
   registerRun(program)
   registerJobs(program)
@@ -57,6 +59,7 @@ const USAGE_CODES = new Set([
   'GN_BUNDLE_BUILD',
   'GN_NO_SUCH_JOB',
   'GN_BAD_TOKEN',
+  'GN_BAD_POLICY',
 ])
 
 async function main(argv: string[]): Promise<number> {

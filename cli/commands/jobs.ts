@@ -1,11 +1,12 @@
 import type { Command } from 'commander'
+import { DaemonClient } from '../../src/client/daemon-client.ts'
 import { connect } from '../../src/client/grid.ts'
-import { positiveNumber } from '../flags.ts'
+import { durationMs, positiveNumber } from '../flags.ts'
 import { ago, taskCounts } from '../job-view.ts'
 import { type ClientFlags, printJson, table } from '../output.ts'
 
 export function registerJobs(program: Command): void {
-  program
+  const jobs = program
     .command('jobs')
     .description('the jobs submitted to this node, newest first (from its store: kept across restarts)')
     .option('--limit <n>', 'at most this many (default 20)', positiveNumber)
@@ -23,5 +24,28 @@ export function registerJobs(program: Command): void {
       const rows = [['ID', 'STATUS', 'TASKS', 'SUBMITTED', 'NAME']]
       for (const j of jobs) rows.push([j.id, j.status, taskCounts(j), ago(now - j.createdAt), j.name])
       process.stdout.write(`${table(rows)}\n`)
+    })
+  jobs
+    .command('prune')
+    .description('delete finished jobs (and their results) older than the retention period from the store')
+    .option(
+      '--older-than <duration>',
+      'finished before this long ago, e.g. 7d (default: policy jobRetention, 30d)',
+      durationMs,
+    )
+    .option('--data-dir <dir>', 'which local daemon to ask (default $GRIDNODE_HOME or ~/.gridnode)')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: ClientFlags & { olderThan?: number }) => {
+      const body = opts.olderThan === undefined ? {} : { olderThanMs: opts.olderThan }
+      const r = await DaemonClient.open(opts).request<{ olderThanMs: number; pruned: number; ids: string[] }>(
+        'POST',
+        '/v1/jobs/prune',
+        body,
+      )
+      if (opts.json) return printJson(r)
+      const days = Math.round((r.olderThanMs / 86_400_000) * 10) / 10
+      process.stdout.write(
+        `pruned ${r.pruned} finished job${r.pruned === 1 ? '' : 's'} older than ${days} days\n`,
+      )
     })
 }

@@ -22,9 +22,9 @@ export function openPolicy(slots: number): NodePolicy {
   return { accepts: ACCEPTS_ALL, foreignSlots: slots, suspended: false, handBackAfterMs: 120_000 }
 }
 
-/** A peer ID shortened for messages: its last 6 characters after an ellipsis. */
+/** A peer ID shortened for messages (as the CLI prints them): 12D3Ko…a1b2c3. */
 export function shortPeer(peer: PeerKey): string {
-  return peer.length > 12 ? `…${peer.slice(-6)}` : peer
+  return peer.length > 16 ? `${peer.slice(0, 6)}…${peer.slice(-6)}` : peer
 }
 
 function allows(a: Access, owner: PeerKey): boolean {

@@ -39,7 +39,7 @@ describe('refusal', () => {
         { peer: 'b', reason: 'no sandbox' },
       ]),
     ).toBe(
-      'no node accepts command tasks from …000000: a: policy allows command tasks from none; b: no sandbox',
+      'no node accepts command tasks from 12D3Ko…000000: a: policy allows command tasks from none; b: no sandbox',
     )
   })
 })
