@@ -18,6 +18,7 @@ import { registerPolicy } from './commands/policy.ts'
 import { registerResults } from './commands/results.ts'
 import { registerRevoke } from './commands/revoke.ts'
 import { registerRun } from './commands/run.ts'
+import { registerService } from './commands/service.ts'
 import { registerStart } from './commands/start.ts'
 import { registerStatus } from './commands/status.ts'
 import { EXIT, ExitError } from './output.ts'
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerResults(program)
   registerCancel(program)
   registerDemo(program)
+  registerService(program)
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)')
   return program
 }
