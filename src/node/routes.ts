@@ -99,6 +99,8 @@ function peers(ctx: RouteContext) {
     memoryFreeMB: e.advert.memoryFreeMB,
     load1: e.advert.load1,
     gpus: e.advert.gpus,
+    /** What the peer accepts from other nodes (its trust policy); absent = everything. */
+    accepts: e.advert.sched.accepts ?? null,
     lastSeenMs: now - e.lastSeenAt,
     rttMs: e.rttMs ?? null,
     connected: ctx.node.getConnections().some((c) => c.remotePeer.toString() === e.peerId),
