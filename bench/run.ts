@@ -7,6 +7,7 @@ import { connectBench } from './connect.ts'
 import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
+import { packageBench } from './package.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
 
@@ -23,6 +24,7 @@ const benches: Record<string, Bench> = {
   },
   skewed: () => skewed(),
   fuzz: () => fuzzBench(),
+  package: () => packageBench(),
 }
 
 const args = process.argv.slice(2)
