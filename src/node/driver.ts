@@ -201,15 +201,15 @@ export class Driver {
 
   /**
    * Whether tasks from other nodes can be accepted: the sandboxing executor
-   * says (`acceptsForeign`, with `sandboxReason` when not); the plain
-   * executor accepts them.
+   * says (`sandboxStatus()`); an executor without one accepts them.
    */
   sandboxState(): { acceptsForeign: boolean; reason?: string } {
     const ex = this.executor as
-      | { acceptsForeign?: boolean | (() => boolean); sandboxReason?: string }
+      | { sandboxStatus?: () => { acceptsForeign: boolean; reason: string } }
       | undefined
-    const a = typeof ex?.acceptsForeign === 'function' ? ex.acceptsForeign() : ex?.acceptsForeign
-    return { acceptsForeign: a ?? true, reason: ex?.sandboxReason }
+    if (typeof ex?.sandboxStatus !== 'function') return { acceptsForeign: true }
+    const s = ex.sandboxStatus()
+    return { acceptsForeign: s.acceptsForeign, reason: s.reason }
   }
 
   /** Where runs read network / sandboxOwn, and housekeeping its limits, from; starts housekeeping. */

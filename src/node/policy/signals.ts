@@ -2,8 +2,8 @@
  * Stopping and continuing running tasks for the owner policy (SIGSTOP /
  * SIGCONT to their process groups).
  *
- * When the executor offers it (the sandbox executor's `signalTasks(keys,
- * signal)`), that is used. Otherwise this finds the process group of each
+ * When the executor offers it (the sandbox executor's `suspend(key)` /
+ * `resume(key)`), that is used. Otherwise this finds the process group of each
  * command task itself: the command runner starts every command as the
  * leader of its own process group (detached) in the task's scratch
  * directory, so a child of the daemon whose working directory is that
@@ -20,7 +20,8 @@ export type StopSignal = 'SIGSTOP' | 'SIGCONT'
 
 /** What the sandbox executor may offer (duck-typed: absent on the plain executor). */
 export interface SignalingExecutor {
-  signalTasks?(tasks: TaskKey[], signal: StopSignal): number
+  suspend?(task: TaskKey): boolean
+  resume?(task: TaskKey): boolean
 }
 
 /** The name executor.ts used before scratch.ts (kept so a daemon mid-upgrade still finds its tasks). */
@@ -66,9 +67,16 @@ export class TaskSignals {
   signal(tasks: TaskKey[], signal: StopSignal): number {
     if (tasks.length === 0) return 0
     const ex = this.executor()
-    if (typeof ex?.signalTasks === 'function') return ex.signalTasks(tasks, signal)
-    const names = new Set(tasks.flatMap((t) => [scratchName(t), legacyScratchName(t)]))
+    const hook = signal === 'SIGSTOP' ? ex?.suspend : ex?.resume
     let n = 0
+    if (typeof hook === 'function') {
+      const rest = tasks.filter((t) => !hook.call(ex, t))
+      n = tasks.length - rest.length
+      tasks = rest
+      if (tasks.length === 0) return n
+    }
+    // The executor could not: look for the command's process group ourselves.
+    const names = new Set(tasks.flatMap((t) => [scratchName(t), legacyScratchName(t)]))
     for (const pgid of groupsIn(process.pid, scratchRoot(this.dataDir), names)) {
       try {
         process.kill(-pgid, signal)
