@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { entryPoints, rewriteDeclarationImports } from '../../scripts/build.ts'
+import { entryPoints, rewriteDeclarationImports, toAscii } from '../../scripts/build.ts'
 import { REPO } from './installed.ts'
 
 describe("the package's entry points", () => {
@@ -32,6 +32,14 @@ describe("the package's entry points", () => {
       "type T = import('./job.js').Job",
     )
     expect(rewriteDeclarationImports("import 'node:events'")).toBe("import 'node:events'")
+  })
+
+  it('writes bundles as ASCII: non-ASCII characters become the same \\u escapes', () => {
+    const text = "// a → b\nconst s = '💥é'\n"
+    const ascii = toAscii(text)
+    expect(ascii).not.toMatch(/[\u0080-\uffff]/)
+    expect(ascii).toBe("// a \\u2192 b\nconst s = '\\ud83d\\udca5\\u00e9'\n")
+    expect(new Function(`${ascii}; return s`)()).toBe('💥é')
   })
 
   it('the version is the one in package.json', async () => {
