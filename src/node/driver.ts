@@ -170,13 +170,16 @@ export class Driver {
     const swept = await sweepScratch(dataDir)
     if (swept > 0) this.opts.log.info({ swept }, 'removed scratch directories left by an earlier run')
     this.signals = new TaskSignals(dataDir, () => this.executor as SignalingExecutor | undefined)
-    this.executor = createLocalExecutor({
+    // `self`: the sandboxing executor tells other nodes' tasks (sandboxed) from ours by the job's owner.
+    const executorOptions = {
       dataDir: this.opts.config.dataDir,
       slots: this.opts.capacity.slots,
       blobs: this.blobs,
-      fetchBlob: (hash) => this.fetchBundle(hash),
+      fetchBlob: (hash: string) => this.fetchBundle(hash),
       workerUrl: this.opts.workerUrl,
-    })
+      self: this.self,
+    }
+    this.executor = createLocalExecutor(executorOptions)
     await this.registerProtocols()
     this.resumeJobs()
   }
