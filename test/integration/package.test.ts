@@ -176,6 +176,13 @@ for (const major of [22, 24]) {
       expect(out).toBe('')
     })
 
+    it('runs the demo (its task module ships with the package)', () => {
+      const r = gridnode(project, ['demo', '--nodes', '2', '--tasks', '4', '--samples', '10000', '--json'])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!).pi).toBeCloseTo(3.14, 0)
+    })
+
     it('stops within 5 s of SIGTERM, exit code 0', async () => {
       const r = await stopInstalled(daemon)
       expect(r.code).toBe(0)
