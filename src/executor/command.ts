@@ -16,11 +16,17 @@
  * - AbortSignal: the same kill, then `rejected` 'cancelled'.
  * The command runs in its own process group, which is killed once the command
  * exits: nothing it started outlives the task.
+ *
+ * With `sandbox`, the command runs inside bubblewrap instead (sandbox/host.ts):
+ * the sandbox's own scratch dir, a scrubbed environment, rlimits, its own PID
+ * namespace, killed whole when the command ends. `onStart` hands the caller a
+ * handle to suspend and resume it (the time limit stops counting meanwhile).
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { TaskOutcome } from '../scheduler/types.ts'
+import type { SandboxProcess } from './sandbox/host.ts'
 import { decodeValue, encodeValue } from './values.ts'
 
 export interface CommandTask {
@@ -35,9 +41,19 @@ export interface CommandTask {
   gpus: number[]
   /** Set CUDA_VISIBLE_DEVICES even when `gpus` is empty (the job asked for GPUs). */
   gpuTask: boolean
-  /** Created fresh for the run and removed after it. */
+  /** Created fresh for the run and removed after it (unused with `sandbox`: the sandbox has its own). */
   scratchDir: string
   signal?: AbortSignal
+  /** Starts the command in a sandbox (argv and the job's env as given) instead of spawning it here. */
+  sandbox?: (argv: string[], env: Record<string, string>) => SandboxProcess
+  /** Called once the command is started, with a handle to suspend and resume it. */
+  onStart?: (handle: CommandHandle) => void
+}
+
+/** A running command, for the owner policy: SIGSTOP / SIGCONT to all of it; its time limit pauses meanwhile. */
+export interface CommandHandle {
+  suspend(): void
+  resume(): void
 }
 
 /** What `ok` command tasks return (encoded). */
@@ -84,6 +100,10 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     }
   }
   const argv = task.argv.map((a) => (a.includes('{}') ? a.split('{}').join(arg) : a))
+  if (task.sandbox !== undefined) {
+    const outcome = await spawnAndWait(task, argv, {})
+    return { ...outcome, durationMs: elapsed() } as TaskOutcome
+  }
   try {
     await rm(task.scratchDir, { recursive: true, force: true })
     await mkdir(task.scratchDir, { recursive: true })
@@ -152,13 +172,19 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     const stdout = new HeadCapture(max)
     const stderr = new TailCapture(max)
     let child: ChildProcessByStdio<null, Readable, Readable>
+    let sandbox: SandboxProcess | undefined
     try {
-      child = spawn(argv[0], argv.slice(1), {
-        cwd: task.scratchDir,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      })
+      if (task.sandbox !== undefined) {
+        sandbox = task.sandbox(argv, task.env)
+        child = sandbox.child as ChildProcessByStdio<null, Readable, Readable>
+      } else {
+        child = spawn(argv[0], argv.slice(1), {
+          cwd: task.scratchDir,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        })
+      }
     } catch (err) {
       // Arguments spawn refuses outright (a NUL byte, say).
       resolve({ status: 'rejected', error: `cannot start command ${argv[0]}: ${(err as Error).message}` })
@@ -168,23 +194,42 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
     let settled = false
     const timers: NodeJS.Timeout[] = []
+    // A sandbox dies whole with its bwrap (its PID namespace); a plain command by its process group.
+    const killAll = (sig: NodeJS.Signals) =>
+      sandbox === undefined ? killGroup(child.pid, sig) : killGroup(child.pid, 'SIGKILL')
     const kill = (why: 'timeout' | 'cancelled') => {
       if (killedFor !== undefined || exit !== undefined) return
       killedFor = why
-      killGroup(child.pid, 'SIGTERM')
-      timers.push(setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS))
+      killAll('SIGTERM')
+      timers.push(setTimeout(() => killAll('SIGKILL'), KILL_GRACE_MS))
     }
     const onAbort = () => kill('cancelled')
     const finish = (ending: Ending) => {
       if (settled) return
       settled = true
       for (const t of timers) clearTimeout(t)
+      clock.stop()
       task.signal?.removeEventListener('abort', onAbort)
       child.stdout.destroy()
       child.stderr.destroy()
-      resolve(ending)
+      if (sandbox === undefined) resolve(ending)
+      else void sandbox.dispose().then(() => resolve(ending))
     }
-    if (task.timeoutMs > 0) timers.push(setTimeout(() => kill('timeout'), task.timeoutMs))
+    const clock = new Deadline(task.timeoutMs, () => kill('timeout'))
+    task.onStart?.({
+      suspend: () => {
+        if (exit !== undefined || settled) return
+        clock.pause()
+        if (sandbox !== undefined) sandbox.signal('SIGSTOP')
+        else killGroup(child.pid, 'SIGSTOP')
+      },
+      resume: () => {
+        if (exit !== undefined || settled) return
+        if (sandbox !== undefined) sandbox.signal('SIGCONT')
+        else killGroup(child.pid, 'SIGCONT')
+        clock.resume()
+      },
+    })
     task.signal?.addEventListener('abort', onAbort, { once: true })
     child.stdout.on('data', (c: Buffer) => stdout.add(c))
     child.stderr.on('data', (c: Buffer) => stderr.add(c))
@@ -194,7 +239,7 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     })
     child.on('exit', (code, signal) => {
       exit = { code, signal }
-      killGroup(child.pid, 'SIGKILL')
+      killAll('SIGKILL')
       timers.push(setTimeout(() => finish(ending()), CLOSE_GRACE_MS))
     })
     child.on('close', () => {
@@ -206,6 +251,14 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
       if (killedFor === 'cancelled') return { status: 'rejected', error: 'cancelled' }
       const out = stdout.text()
       const errText = stderr.text()
+      if (sandbox !== undefined && (exit?.code === 126 || exit?.code === 127)) {
+        // prlimit or setpriv could not exec the command inside the sandbox.
+        const m = /: failed to execute .*: (.*)\n?$/m.exec(errText)
+        if (m !== null) {
+          const what = exit.code === 127 ? 'command not found' : 'command is not executable'
+          return { status: 'rejected', error: `${what}: ${argv[0]} (${m[1].trim()})` }
+        }
+      }
       if (exit?.code === 0) {
         const result: CommandResult = {
           exitCode: 0,
@@ -224,6 +277,39 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
       return { status: 'threw', error: `command ${how}${tailOf(name, text)}` }
     }
   })
+}
+
+/** A time limit that can be paused (a suspended task's clock stops). */
+class Deadline {
+  private readonly onExpire: () => void
+  private remainingMs: number
+  private timer: NodeJS.Timeout | undefined
+  private startedAt = 0
+
+  constructor(limitMs: number, onExpire: () => void) {
+    this.onExpire = onExpire
+    this.remainingMs = limitMs
+    if (limitMs > 0) this.resume()
+  }
+
+  pause(): void {
+    if (this.timer === undefined) return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.remainingMs -= performance.now() - this.startedAt
+  }
+
+  resume(): void {
+    if (this.timer !== undefined || this.remainingMs <= 0) return
+    this.startedAt = performance.now()
+    this.timer = setTimeout(this.onExpire, Math.max(1, this.remainingMs))
+  }
+
+  stop(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.remainingMs = 0
+  }
 }
 
 function spawnErrorMessage(cmd: string, err: NodeJS.ErrnoException): string {

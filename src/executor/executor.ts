@@ -2,11 +2,21 @@
  * The local executor: runs one attempt of a task on this machine and says how
  * it ended. Function tasks go to the worker pool (after their bundle is in the
  * blob store), commands to the command runner, noop tasks end at once.
+ *
+ * Tasks of other nodes (job.owner !== self), and the node's own when
+ * `sandbox.own` is set, run sandboxed: functions in the sandboxed process
+ * pool, commands each in a fresh bubblewrap. Without a working sandbox a
+ * foreign task is rejected, unless the mode is `none` (the operator's
+ * explicit opt-out), when it runs like an own task.
  */
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { JobSpec, TaskDescriptor, TaskOutcome } from '../scheduler/types.ts'
+import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
-import { runCommand } from './command.ts'
+import { type CommandHandle, runCommand } from './command.ts'
+import type { SandboxHost } from './sandbox/host.ts'
+import type { SandboxStatus } from './sandbox/index.ts'
+import { SandboxPool, type SandboxPoolOptions, type SandboxTaskRef } from './sandbox/sandbox-pool.ts'
 import { WorkerPool } from './worker-pool.ts'
 import { bundleLabel } from './worker-protocol.ts'
 
@@ -22,6 +32,35 @@ export interface Executor {
   run(job: JobSpec, task: TaskDescriptor, opts: RunOptions): Promise<TaskOutcome>
   /** Stops the workers and commands; tasks still running end `crashed` 'executor closed'. */
   close(): Promise<void>
+  /** Whether and how tasks from other nodes run here (absent: everything runs unsandboxed). */
+  sandboxStatus?(): SandboxStatus
+  /**
+   * Owner policy: stops a running task (SIGSTOP to its whole sandbox or process group; a
+   * sandboxed function worker holds only one job's tasks, and they all stop). Its time limit
+   * stops counting until `resume`. False when the task is not running here or cannot be
+   * suspended (an own task on a worker thread).
+   */
+  suspend?(task: TaskKey): boolean
+  resume?(task: TaskKey): boolean
+  /** suspend / resume every running task of another node; returns how many. */
+  signalForeign?(signal: 'SIGSTOP' | 'SIGCONT'): number
+  /**
+   * Ends a task at once (killing what runs it) and resolves its run() with
+   * `{ status: 'returned', error: reason }`: the task goes back to its owner, an
+   * infrastructure outcome. False when it is not here (any more).
+   */
+  evict?(task: TaskKey, reason: string): boolean
+}
+
+export interface ExecutorSandboxOptions {
+  /** The probe's verdict (sandbox/probe.ts). */
+  status: SandboxStatus
+  /** Set when sandboxes work. */
+  host?: SandboxHost
+  /** Run this node's own tasks sandboxed too (policy `sandboxOwn`). */
+  own?: boolean
+  /** Sandboxed function workers: spares, recycling. */
+  pool?: Omit<SandboxPoolOptions, 'size' | 'host'>
 }
 
 export interface LocalExecutorOptions {
@@ -35,7 +74,23 @@ export interface LocalExecutorOptions {
   defaultMemoryMB?: number
   /** Worker entry file, for a bundled daemon (default: worker.ts beside worker-pool.ts). */
   workerUrl?: URL
+  /** This node's peer id: jobs owned by anyone else are foreign. Absent: every job is own. */
+  self?: string
+  /** Absent: no sandbox, and foreign tasks run like own ones (tests, embedded use). */
+  sandbox?: ExecutorSandboxOptions
 }
+
+interface Running {
+  foreign: boolean
+  abort: AbortController
+  /** Set by evict(): the reason the run ends `returned`. */
+  evicted?: string
+  ref?: SandboxTaskRef
+  command?: CommandHandle
+  suspended: boolean
+}
+
+const keyOf = (t: TaskKey) => `${t.job}#${t.index}#${t.attempt}`
 
 export function createLocalExecutor(opts: LocalExecutorOptions): Executor {
   return new LocalExecutor(opts)
@@ -50,6 +105,8 @@ class LocalExecutor implements Executor {
   private readonly fetching = new Map<string, Promise<void>>()
   /** Running commands: how to stop each, and when it has ended (scratch dir removed). */
   private readonly commands = new Map<AbortController, Promise<TaskOutcome>>()
+  private readonly sandboxPool: SandboxPool | undefined
+  private readonly running = new Map<string, Running>()
   private closed = false
 
   constructor(opts: LocalExecutorOptions) {
@@ -59,21 +116,117 @@ class LocalExecutor implements Executor {
       defaultMemoryMB: opts.defaultMemoryMB,
       workerUrl: opts.workerUrl,
     })
+    const host = opts.sandbox?.host
+    if (host !== undefined)
+      this.sandboxPool = new SandboxPool({ ...opts.sandbox?.pool, size: opts.slots, host })
+  }
+
+  sandboxStatus(): SandboxStatus {
+    return (
+      this.opts.sandbox?.status ?? {
+        mode: 'none',
+        available: false,
+        acceptsForeign: true,
+        reason: 'no sandbox configured',
+      }
+    )
+  }
+
+  /** The sandboxed function pool, for figures and tests. */
+  get sandboxed(): SandboxPool | undefined {
+    return this.sandboxPool
   }
 
   async run(job: JobSpec, task: TaskDescriptor, opts: RunOptions): Promise<TaskOutcome> {
+    const key = keyOf(task)
+    const foreign = this.opts.self !== undefined && job.owner !== this.opts.self
+    const abort = new AbortController()
+    const r: Running = { foreign, abort, suspended: false }
+    const forward = () => abort.abort()
+    opts.signal?.addEventListener('abort', forward, { once: true })
+    if (opts.signal?.aborted) abort.abort()
+    this.running.set(key, r)
+    try {
+      const outcome = await this.runOnce(job, task, { ...opts, signal: abort.signal }, r)
+      if (r.evicted !== undefined && outcome.status !== 'ok') {
+        return { status: 'returned', error: r.evicted, durationMs: outcome.durationMs }
+      }
+      return outcome
+    } finally {
+      opts.signal?.removeEventListener('abort', forward)
+      if (this.running.get(key) === r) this.running.delete(key)
+    }
+  }
+
+  suspend(task: TaskKey): boolean {
+    return this.setSuspended(this.running.get(keyOf(task)), true)
+  }
+
+  resume(task: TaskKey): boolean {
+    return this.setSuspended(this.running.get(keyOf(task)), false)
+  }
+
+  signalForeign(signal: 'SIGSTOP' | 'SIGCONT'): number {
+    let n = 0
+    for (const r of this.running.values()) {
+      if (r.foreign && this.setSuspended(r, signal === 'SIGSTOP')) n++
+    }
+    return n
+  }
+
+  evict(task: TaskKey, reason: string): boolean {
+    const r = this.running.get(keyOf(task))
+    if (r === undefined || r.abort.signal.aborted) return false
+    r.evicted = reason
+    // A stopped process dies of SIGKILL all the same; resume first so nothing stays stopped.
+    this.setSuspended(r, false)
+    r.abort.abort()
+    return true
+  }
+
+  private setSuspended(r: Running | undefined, stop: boolean): boolean {
+    if (r === undefined || r.suspended === stop) return r !== undefined
+    if (r.ref !== undefined && this.sandboxPool !== undefined) {
+      if (stop) this.sandboxPool.suspend(r.ref)
+      else this.sandboxPool.resume(r.ref)
+    } else if (r.command !== undefined) {
+      if (stop) r.command.suspend()
+      else r.command.resume()
+    } else {
+      return false
+    }
+    r.suspended = stop
+    return true
+  }
+
+  private async runOnce(
+    job: JobSpec,
+    task: TaskDescriptor,
+    opts: RunOptions,
+    r: Running,
+  ): Promise<TaskOutcome> {
     const start = performance.now()
     try {
       if (this.closed) return { status: 'crashed', error: 'executor closed', durationMs: 0 }
       if (opts.signal?.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
       const work = job.work
+      if (work.kind === 'noop') {
+        return { status: 'ok', value: new Uint8Array(0), durationMs: performance.now() - start }
+      }
+      const sandboxed = this.wantsSandbox(r.foreign)
+      if (sandboxed === 'refuse') {
+        const status = this.sandboxStatus()
+        return {
+          status: 'rejected',
+          error: `this node runs no tasks from other nodes without a sandbox (GN_NO_SANDBOX): ${status.reason}`,
+          durationMs: 0,
+        }
+      }
       switch (work.kind) {
-        case 'noop':
-          return { status: 'ok', value: new Uint8Array(0), durationMs: performance.now() - start }
         case 'function':
-          return await this.runFunction(job, work, task, opts)
+          return await this.runFunction(job, work, task, opts, sandboxed ? r : undefined)
         case 'command':
-          return await this.runCommandTask(job, work, task, opts)
+          return await this.runCommandTask(job, work, task, opts, sandboxed, r)
         default:
           return {
             status: 'rejected',
@@ -95,7 +248,21 @@ class LocalExecutor implements Executor {
     if (this.closed) return
     this.closed = true
     for (const c of this.commands.keys()) c.abort()
-    await Promise.all([this.pool.close(), ...this.commands.values()])
+    await Promise.all([this.pool.close(), this.sandboxPool?.close(), ...this.commands.values()])
+    await this.opts.sandbox?.host?.close()
+  }
+
+  /** true: sandboxed; false: as own code; 'refuse': foreign with no sandbox and no opt-out. */
+  private wantsSandbox(foreign: boolean): boolean | 'refuse' {
+    const sb = this.opts.sandbox
+    if (sb === undefined) return false
+    const available = sb.host !== undefined
+    if (foreign) {
+      if (available) return true
+      return sb.status.mode === 'none' ? false : 'refuse'
+    }
+    // Own code is trusted: sandboxed only on request, and only where a sandbox works.
+    return sb.own === true && available
   }
 
   private async runFunction(
@@ -103,6 +270,7 @@ class LocalExecutor implements Executor {
     work: Extract<JobSpec['work'], { kind: 'function' }>,
     task: TaskDescriptor,
     opts: RunOptions,
+    sandboxed?: Running,
   ): Promise<TaskOutcome> {
     const start = performance.now()
     if (!isBlobHash(work.bundle)) {
@@ -119,6 +287,26 @@ class LocalExecutor implements Executor {
         }
       }
       if (opts.signal?.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
+    }
+    if (sandboxed !== undefined && this.sandboxPool !== undefined) {
+      sandboxed.ref = { id: 0 }
+      return this.sandboxPool.run(
+        {
+          job: `${job.owner}/${job.id}`,
+          bundle: work.bundle,
+          bundlePath: this.opts.blobs.pathOf(work.bundle),
+          url: '',
+          exportName: work.exportName,
+          call: work.call,
+          input: task.input,
+          depValues: task.depValues,
+          timeoutMs: job.timeoutMs,
+          memoryMB: job.resources.memoryMB,
+          gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
+        },
+        opts.signal,
+        sandboxed.ref,
+      )
     }
     return this.pool.run(
       {
@@ -159,8 +347,12 @@ class LocalExecutor implements Executor {
     work: Extract<JobSpec['work'], { kind: 'command' }>,
     task: TaskDescriptor,
     opts: RunOptions,
+    sandboxed: boolean,
+    r: Running,
   ): Promise<TaskOutcome> {
     const controller = new AbortController()
+    const host = sandboxed ? this.opts.sandbox?.host : undefined
+    const gpuTask = job.resources.gpu > 0 || opts.gpus.length > 0
     const forward = () => controller.abort()
     opts.signal?.addEventListener('abort', forward, { once: true })
     try {
@@ -174,6 +366,19 @@ class LocalExecutor implements Executor {
         gpuTask: job.resources.gpu > 0,
         scratchDir: join(this.opts.dataDir, 'scratch', scratchName(task)),
         signal: controller.signal,
+        sandbox:
+          host === undefined
+            ? undefined
+            : (argv, env) =>
+                host.startCommand({
+                  argv,
+                  env,
+                  gpus: gpuTask ? opts.gpus : undefined,
+                  memoryMB: job.resources.memoryMB,
+                }),
+        onStart: (handle) => {
+          r.command = handle
+        },
       })
       this.commands.set(controller, running)
       const outcome = await running
@@ -188,6 +393,8 @@ class LocalExecutor implements Executor {
   }
 }
 
-function scratchName(task: TaskDescriptor): string {
-  return `${task.job.replace(/[^A-Za-z0-9._-]/g, '_')}-${task.index}-${task.attempt}`
+/** Distinct job ids never share a scratch dir (`a/b` and `a_b` differ by their hash). */
+export function scratchName(task: Pick<TaskDescriptor, 'job' | 'index' | 'attempt'>): string {
+  const hash = createHash('sha256').update(task.job).digest('hex').slice(0, 16)
+  return `${task.job.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${hash}-${task.index}-${task.attempt}`
 }

@@ -4,13 +4,9 @@
  * batches. See worker-protocol.ts for the conversation.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { decodeOwned, encodeValue } from './values.ts'
+import { TaskCaller } from './task-call.ts'
 import {
-  callArgs,
-  describeThrown,
   type FromWorker,
-  missingExportMessage,
-  notAFunctionMessage,
   STATE_RUNNING,
   STATE_STARTED,
   sinceEpoch,
@@ -20,19 +16,16 @@ import {
   type WorkerInit,
 } from './worker-protocol.ts'
 
-type Namespace = Record<string, unknown>
-
 /** Send results at least this often (ms) while a run of quick tasks goes on. */
 const FLUSH_MS = 2
 const FLUSH_COUNT = 512
 /** Results bigger than this travel by transfer, not copy. */
 const TRANSFER_BYTES = 4096
 
-const SELF = import.meta.url
 const port = parentPort!
 const init = workerData as WorkerInit
 const state = new Int32Array(init.state)
-const modules = new Map<string, Namespace>()
+const caller = new TaskCaller([import.meta.url], (task) => setGpuEnv(task.gpus))
 const queue: (WireTask | undefined)[] = []
 let head = 0
 const cancelled = new Set<number>()
@@ -75,7 +68,7 @@ async function drain(): Promise<void> {
     }
     Atomics.store(state, STATE_STARTED, Math.floor(sinceEpoch(init.epoch)))
     Atomics.store(state, STATE_RUNNING, task.id)
-    let result = runTask(task)
+    let result = caller.run(task)
     if (result instanceof Promise) {
       flush()
       result = await result
@@ -111,94 +104,6 @@ function flush(): void {
   port.postMessage(msg, transfers)
   outbox = []
   transfers = []
-}
-
-function runTask(task: WireTask): WireResult | Promise<WireResult> {
-  const start = performance.now()
-  const mod = modules.get(task.url)
-  return mod === undefined ? loadThenCall(task, start) : callExport(mod, task, start)
-}
-
-async function loadThenCall(task: WireTask, start: number): Promise<WireResult> {
-  let mod: Namespace
-  try {
-    mod = (await import(task.url)) as Namespace
-  } catch (err) {
-    const reason = describeThrown(err).error
-    return rejected(task, start, `cannot load module ${task.bundle.slice(0, 12)}: ${reason}`)
-  }
-  modules.set(task.url, mod)
-  return callExport(mod, task, start)
-}
-
-function callExport(mod: Namespace, task: WireTask, start: number): WireResult | Promise<WireResult> {
-  if (!(task.exportName in mod)) {
-    return rejected(task, start, missingExportMessage(task.bundle, task.exportName, Object.keys(mod)))
-  }
-  const fn = mod[task.exportName]
-  if (typeof fn !== 'function')
-    return rejected(task, start, notAFunctionMessage(task.bundle, task.exportName, fn))
-  let args: unknown[] | string
-  try {
-    args = callArgs(task.apply, decodeOwned(task.input), task.deps.map(decodeOwned))
-  } catch (err) {
-    return rejected(task, start, `cannot decode the task's input: ${(err as Error).message}`)
-  }
-  if (typeof args === 'string') return rejected(task, start, args)
-  setGpuEnv(task.gpus)
-  let out: unknown
-  try {
-    out = fn(...args)
-  } catch (err) {
-    return threw(task, start, err)
-  }
-  if (isThenable(out)) {
-    return Promise.resolve(out).then(
-      (v) => finish(task, start, v),
-      (err) => threw(task, start, err),
-    )
-  }
-  return finish(task, start, out)
-}
-
-function finish(task: WireTask, start: number, value: unknown): WireResult {
-  try {
-    return { id: task.id, status: 'ok', value: encodeValue(value, 'result'), ms: performance.now() - start }
-  } catch (err) {
-    return { id: task.id, status: 'threw', error: (err as Error).message, ms: performance.now() - start }
-  }
-}
-
-function threw(task: WireTask, start: number, err: unknown): WireResult {
-  const { error, stack } = describeThrown(err)
-  return {
-    id: task.id,
-    status: 'threw',
-    error,
-    stack: withoutOwnFrames(stack),
-    ms: performance.now() - start,
-  }
-}
-
-/** The submitter cares about its own frames, not the worker's. */
-function withoutOwnFrames(stack: string | undefined): string | undefined {
-  if (stack === undefined || !stack.includes(SELF)) return stack
-  return stack
-    .split('\n')
-    .filter((line) => !line.includes(SELF))
-    .join('\n')
-}
-
-function rejected(task: WireTask, start: number, error: string): WireResult {
-  return { id: task.id, status: 'rejected', error, ms: performance.now() - start }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    typeof (v as { then?: unknown }).then === 'function'
-  )
 }
 
 /** GPU tasks see their GPUs in the worker's (private) process.env; others see the original values. */

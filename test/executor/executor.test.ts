@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { BlobStore } from '../../src/executor/blob-store.ts'
 import { bundleModule } from '../../src/executor/bundle.ts'
-import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
+import { createLocalExecutor, type Executor, scratchName } from '../../src/executor/executor.ts'
 import { decodeValue } from '../../src/executor/values.ts'
 import { executorSuite, makeJob, makeTask, okValue } from './suite.ts'
 
@@ -119,7 +119,13 @@ describe('local executor: bundles from the mesh', () => {
 })
 
 describe('local executor: commands and closing', () => {
-  test('command tasks run in <dataDir>/scratch/<job>-<index>-<attempt>, removed afterwards', async () => {
+  test('distinct job ids never share a scratch dir', () => {
+    const at = (job: string) => scratchName({ job, index: 1, attempt: 1 })
+    expect(at('a/b')).not.toBe(at('a_b'))
+    expect(at('a/b')).toMatch(/^a_b-[0-9a-f]{16}-1-1$/)
+  })
+
+  test('command tasks run in <dataDir>/scratch/<job>-<hash>-<index>-<attempt>, removed afterwards', async () => {
     const dataDir = await tempDir()
     const blobs = await BlobStore.open(dataDir)
     const executor = createLocalExecutor({
@@ -133,7 +139,7 @@ describe('local executor: commands and closing', () => {
       const task = { ...makeTask(job, 7, undefined), attempt: 2 }
       const outcome = await executor.run(job, task, { gpus: [] })
       const { stdout } = okValue(outcome) as { stdout: string }
-      expect(stdout.trim()).toBe(join(dataDir, 'scratch', 'job_x-7-2'))
+      expect(stdout.trim()).toBe(join(dataDir, 'scratch', scratchName(task)))
       expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
     } finally {
       await executor.close()

@@ -1,0 +1,637 @@
+/**
+ * Function tasks in sandboxed Node processes (sandbox-worker.ts inside
+ * bubblewrap), a drop-in for the worker-thread pool when the code is not
+ * trusted.
+ *
+ * - At most `size` workers run tasks at once, each bound to one job (and
+ *   its heap limit and GPUs) for its whole life: tasks of two jobs never
+ *   share a process, so a task can reach nothing of another job's.
+ * - Spare workers are started ahead of time; binding a spare to a job costs a
+ *   file copy (the bundle). A worker is replaced after a crash, a limit hit,
+ *   a timeout, `maxTasksPerWorker` tasks, or `idleMs` without work; a fresh
+ *   spare is started in the background each time one is taken.
+ * - Quick functions get several tasks per message (about 2 ms of work, as
+ *   the thread pool does); the worker answers each task as it ends, in order.
+ *   The first unanswered task is the one running, since the previous answer
+ *   came (or the batch was sent): time limits are measured here, never read
+ *   from the worker.
+ * - A worker that breaks the wire (an answer out of order, a bad frame) is
+ *   killed: its running task ends `crashed`, the rest of its queue goes back.
+ */
+import type { TaskOutcome } from '../../scheduler/types.ts'
+import type { PoolTask } from '../worker-pool.ts'
+import { toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
+import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
+import type { SandboxHost, SandboxProcess } from './host.ts'
+
+export interface SandboxPoolTask extends PoolTask {
+  job: string
+  /** Host path of the bundle file. */
+  bundlePath: string
+}
+
+export interface SandboxPoolOptions {
+  size: number
+  host: SandboxHost
+  /** Workers kept started and unbound, ready for the next job (default: size). */
+  spares?: number
+  /** Tasks one worker runs before it is replaced (default 10,000). */
+  maxTasksPerWorker?: number
+  /** A bound worker idle this long is replaced by a fresh spare (default 2,000 ms). */
+  idleMs?: number
+  /** Most tasks in flight to one worker (default 64). */
+  maxInFlight?: number
+}
+
+/** Handle to a task in the pool, for suspension and eviction. */
+export interface SandboxTaskRef {
+  id: number
+}
+
+interface Pending {
+  id: number
+  wire: WireTask
+  key: string
+  costKey: string
+  job: string
+  bundlePath: string
+  memoryMB: number
+  gpus: number[] | undefined
+  timeoutMs: number
+  resolve: (o: TaskOutcome) => void
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  bystanderCrashes: number
+  proc: Proc | undefined
+  suspended: boolean
+  done: boolean
+}
+
+interface Proc {
+  sbx: SandboxProcess
+  /** Bound job key; undefined for a spare. */
+  key: string | undefined
+  memoryMB: number
+  gpus: string
+  bundleUrl: string | undefined
+  ready: boolean
+  inFlight: Pending[]
+  /** When the head of inFlight started, on this process's clock (valid once ready). */
+  headSince: number
+  timer: NodeJS.Timeout | undefined
+  idleTimer: NodeJS.Timeout | undefined
+  pausedAt: number | undefined
+  dead: boolean
+  tasks: number
+  reader: FrameReader
+  stderr: string
+  startedAt: number
+}
+
+const BATCH_BUDGET_MS = 2
+const MAX_BYSTANDER_CRASHES = 3
+const EWMA = 0.2
+const STDERR_KEEP = 4096
+
+export class SandboxPool {
+  readonly size: number
+  private readonly host: SandboxHost
+  private readonly spareTarget: number
+  private readonly maxTasks: number
+  private readonly idleMs: number
+  private readonly maxInFlight: number
+  private readonly procs: Proc[] = []
+  private queue: Pending[] = []
+  private readonly byId = new Map<number, Pending>()
+  private nextId = 1
+  private closed = false
+  private pumpScheduled = false
+  private readonly cost = new Map<string, number>()
+  /** Start cost of the last worker (ms from spawn to its first frame), for figures. */
+  lastStartMs = 0
+  /** Workers in a row that died before they were up: past 3, no more spares are started ahead. */
+  private startFailures = 0
+
+  constructor(opts: SandboxPoolOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < 1)
+      throw new RangeError(`pool size must be >= 1, got ${opts.size}`)
+    this.size = opts.size
+    this.host = opts.host
+    this.spareTarget = Math.max(0, opts.spares ?? opts.size)
+    this.maxTasks = Math.max(1, opts.maxTasksPerWorker ?? 10_000)
+    this.idleMs = Math.max(1, opts.idleMs ?? 2000)
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64)
+    this.ensureSpares()
+  }
+
+  run(task: SandboxPoolTask, signal?: AbortSignal, ref?: SandboxTaskRef): Promise<TaskOutcome> {
+    if (this.closed) return Promise.resolve({ status: 'crashed', error: 'executor closed', durationMs: 0 })
+    if (signal?.aborted) return Promise.resolve({ status: 'rejected', error: 'cancelled', durationMs: 0 })
+    return new Promise((resolve) => {
+      const id = this.nextId
+      this.nextId = id >= 0x7fffffff ? 1 : id + 1
+      if (ref !== undefined) ref.id = id
+      const memoryMB = task.memoryMB > 0 ? Math.ceil(task.memoryMB) : this.host.limits.memoryMB
+      const gpus = task.gpus !== undefined && task.gpus.length > 0 ? task.gpus : undefined
+      const wire: WireTask = {
+        id,
+        bundle: task.bundle,
+        url: '',
+        exportName: task.exportName,
+        apply: task.call === 'apply',
+        input: task.input,
+        deps: task.depValues,
+      }
+      const p: Pending = {
+        id,
+        wire,
+        key: `${task.job}\n${task.bundle}\n${memoryMB}\n${gpus?.join(',') ?? ''}`,
+        costKey: `${task.bundle}#${task.exportName}`,
+        job: task.job,
+        bundlePath: task.bundlePath,
+        memoryMB,
+        gpus,
+        timeoutMs: Math.max(task.timeoutMs, 0),
+        resolve,
+        signal,
+        onAbort: undefined,
+        bystanderCrashes: 0,
+        proc: undefined,
+        suspended: false,
+        done: false,
+      }
+      if (signal !== undefined) {
+        p.onAbort = () => this.cancel(p)
+        signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+      this.byId.set(id, p)
+      this.queue.push(p)
+      this.schedulePump()
+    })
+  }
+
+  stats(): { workers: number; spares: number; queued: number; inFlight: number } {
+    let inFlight = 0
+    for (const w of this.procs) inFlight += w.inFlight.length
+    return {
+      workers: this.procs.filter((w) => w.key !== undefined).length,
+      spares: this.procs.filter((w) => w.key === undefined).length,
+      queued: this.queue.length,
+      inFlight,
+    }
+  }
+
+  /** Resolves once `n` spare workers are up (for benchmarks and tests). */
+  async warm(n = this.spareTarget, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.procs.filter((w) => w.key === undefined && w.ready).length < n) {
+      if (Date.now() > deadline || this.closed)
+        throw new Error(`sandboxed workers not ready after ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  /** Host pids of the workers (bwrap), for figures. */
+  pids(): number[] {
+    return this.procs.map((w) => w.sbx.child.pid).filter((p): p is number => p !== undefined)
+  }
+
+  /** SIGSTOP the worker running this task (and every task it holds); its time limit stops counting. */
+  suspend(ref: SandboxTaskRef): void {
+    const p = this.byId.get(ref.id)
+    if (p === undefined || p.done) return
+    p.suspended = true
+    const w = p.proc
+    if (w === undefined || w.dead || w.pausedAt !== undefined) return
+    w.pausedAt = performance.now()
+    if (w.timer !== undefined) clearTimeout(w.timer)
+    w.timer = undefined
+    w.sbx.signal('SIGSTOP')
+  }
+
+  resume(ref: SandboxTaskRef): void {
+    const p = this.byId.get(ref.id)
+    if (p === undefined || p.done) return
+    p.suspended = false
+    const w = p.proc
+    if (
+      w !== undefined &&
+      !w.dead &&
+      w.pausedAt !== undefined &&
+      !w.inFlight.some((q) => q.suspended && !q.done)
+    ) {
+      w.sbx.signal('SIGCONT')
+      w.headSince += performance.now() - w.pausedAt
+      w.pausedAt = undefined
+      this.armHead(w)
+    }
+    this.schedulePump()
+  }
+
+  /** Ends a task with `outcome` now; if it is on a worker, the worker is killed and its other tasks go back. */
+  evict(ref: SandboxTaskRef, outcome: TaskOutcome): boolean {
+    const p = this.byId.get(ref.id)
+    if (p === undefined || p.done) return false
+    const w = p.proc
+    if (w === undefined || w.dead) {
+      this.settle(p, outcome)
+      return true
+    }
+    this.stopWorker(w, p, outcome)
+    return true
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
+    for (const p of this.queue) this.settle(p, outcome)
+    this.queue = []
+    await Promise.all(
+      [...this.procs].map((w) => {
+        for (const p of w.inFlight) this.settle(p, outcome)
+        return this.retire(w)
+      }),
+    )
+  }
+
+  // --- dispatch -------------------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    if (this.closed) return
+    let i = 0
+    while (i < this.queue.length) {
+      const first = this.queue[i]
+      if (first.done) {
+        this.queue.splice(i, 1)
+        continue
+      }
+      if (first.suspended) {
+        i++
+        continue
+      }
+      const cap = this.capFor(first)
+      let w: Proc | undefined
+      try {
+        w = this.procFor(first, cap)
+      } catch (err) {
+        this.queue.splice(i, 1)
+        this.settle(first, crashed(`cannot start a sandboxed worker: ${(err as Error).message}`))
+        continue
+      }
+      if (w === undefined) break
+      const share = Math.ceil(this.queue.length / this.size)
+      this.sendBatch(w, i, Math.max(1, Math.min(cap - w.inFlight.length, share)))
+    }
+    this.ensureSpares()
+  }
+
+  private sendBatch(w: Proc, from: number, n: number): void {
+    const sent: Pending[] = []
+    const i = from
+    while (sent.length < n && i < this.queue.length) {
+      const p = this.queue[i]
+      if (p.done) {
+        this.queue.splice(i, 1)
+        continue
+      }
+      if (p.key !== w.key || p.suspended) break
+      this.queue.splice(i, 1)
+      p.wire.url = w.bundleUrl!
+      sent.push(p)
+    }
+    if (sent.length === 0) return
+    const wasIdle = w.inFlight.length === 0
+    for (const p of sent) {
+      p.proc = w
+      w.inFlight.push(p)
+    }
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer)
+    w.idleTimer = undefined
+    w.sbx.child.stdin?.write(encodeToWorker({ type: 'run', tasks: sent.map((p) => p.wire) }))
+    if (wasIdle && w.ready) {
+      w.headSince = performance.now()
+      this.armHead(w)
+    }
+  }
+
+  private capFor(p: Pending): number {
+    const ms = this.cost.get(p.costKey)
+    if (ms === undefined) return 1
+    return Math.max(1, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
+  }
+
+  /** A worker of this task's job with room, or a spare bound to it, or undefined to wait. */
+  private procFor(p: Pending, cap: number): Proc | undefined {
+    let best: Proc | undefined
+    let idleOther: Proc | undefined
+    let bound = 0
+    for (const w of this.procs) {
+      if (w.key === undefined || w.dead) continue
+      bound++
+      if (w.key !== p.key) {
+        if (w.inFlight.length === 0) idleOther ??= w
+      } else if (
+        w.inFlight.length < cap &&
+        (best === undefined || w.inFlight.length < best.inFlight.length)
+      ) {
+        best = w
+      }
+    }
+    if (best !== undefined && best.inFlight.length === 0) return best
+    if (bound < this.size) return this.bind(p)
+    if (best !== undefined) return best
+    if (idleOther !== undefined) {
+      void this.retire(idleOther)
+      return this.bind(p)
+    }
+    return undefined
+  }
+
+  /** A worker for the task's job: a started spare when one fits, else a new one. */
+  private bind(p: Pending): Proc {
+    const gpus = p.gpus?.join(',') ?? ''
+    let w = this.procs.find(
+      (x) => x.key === undefined && !x.dead && x.memoryMB === p.memoryMB && x.gpus === gpus,
+    )
+    w ??= this.spawn(p.memoryMB, p.gpus)
+    w.key = p.key
+    w.bundleUrl = this.host.placeBundle(w.sbx, p.wire.bundle, p.bundlePath)
+    return w
+  }
+
+  private ensureSpares(): void {
+    if (this.closed || this.startFailures >= 3) return
+    const spares = this.procs.filter((w) => w.key === undefined && !w.dead).length
+    for (let i = spares; i < this.spareTarget; i++) {
+      try {
+        this.spawn(this.host.limits.memoryMB, undefined)
+      } catch {
+        return
+      }
+    }
+  }
+
+  // --- workers --------------------------------------------------------------
+
+  private spawn(memoryMB: number, gpus: number[] | undefined): Proc {
+    const sbx = this.host.startWorker({ memoryMB, gpus })
+    const w: Proc = {
+      sbx,
+      key: undefined,
+      memoryMB,
+      gpus: gpus?.join(',') ?? '',
+      bundleUrl: undefined,
+      ready: false,
+      inFlight: [],
+      headSince: 0,
+      timer: undefined,
+      idleTimer: undefined,
+      pausedAt: undefined,
+      dead: false,
+      tasks: 0,
+      reader: new FrameReader(),
+      stderr: '',
+      startedAt: performance.now(),
+    }
+    const child = sbx.child
+    const results = child.stdio[3] as NodeJS.ReadableStream | null
+    results?.on('data', (chunk: Buffer) => this.onData(w, chunk))
+    child.stderr?.on('data', (chunk: Buffer) => {
+      w.stderr = (w.stderr + chunk.toString('utf8')).slice(-STDERR_KEEP)
+    })
+    child.stdin?.on('error', () => undefined)
+    child.on('error', (err) => {
+      w.stderr += `\n${err.message}`
+    })
+    child.on('close', (code, signal) => this.onExit(w, code, signal))
+    this.procs.push(w)
+    return w
+  }
+
+  private onData(w: Proc, chunk: Buffer): void {
+    if (w.dead) return
+    let frames: Buffer[]
+    try {
+      frames = w.reader.push(chunk)
+      for (const f of frames) {
+        const msg = decodeFromSandbox(f)
+        if (msg.type === 'ready') {
+          if (w.ready) throw new FrameError('a second ready frame')
+          w.ready = true
+          this.startFailures = 0
+          this.lastStartMs = performance.now() - w.startedAt
+          if (w.inFlight.length > 0) {
+            w.headSince = performance.now()
+            this.armHead(w)
+          }
+        } else {
+          this.onResult(w, msg.result)
+          if (w.dead) return
+        }
+      }
+    } catch (err) {
+      const head = w.inFlight.find((p) => !p.done)
+      const why = err instanceof FrameError ? err.message : (err as Error).message
+      this.stopWorker(w, head, crashed(`the task's worker broke its result protocol (${why}): stopped`))
+      return
+    }
+    this.afterResults(w)
+  }
+
+  private onResult(w: Proc, r: WireResult): void {
+    const head = w.inFlight[0]
+    if (!w.ready || head === undefined || head.id !== r.id) {
+      throw new FrameError(`an answer for task ${r.id}, expected ${head?.id ?? 'none'}`)
+    }
+    w.inFlight.shift()
+    w.tasks++
+    w.headSince = performance.now()
+    if (r.status !== 'rejected') this.learnCost(head.costKey, r.ms)
+    this.settle(head, toOutcome(r))
+  }
+
+  private afterResults(w: Proc): void {
+    if (w.inFlight.length === 0) {
+      if (w.timer !== undefined) clearTimeout(w.timer)
+      w.timer = undefined
+      if (w.tasks >= this.maxTasks) void this.retire(w)
+      else if (w.key !== undefined && w.pausedAt === undefined) {
+        w.idleTimer = setTimeout(() => {
+          if (w.inFlight.length === 0 && !w.dead) {
+            void this.retire(w)
+            this.ensureSpares()
+          }
+        }, this.idleMs)
+        w.idleTimer.unref()
+      }
+    } else if (w.pausedAt === undefined) {
+      this.armHead(w)
+    }
+    this.pump()
+  }
+
+  private learnCost(key: string, ms: number): void {
+    const old = this.cost.get(key)
+    if (old === undefined && this.cost.size > 1000) this.cost.clear()
+    this.cost.set(key, old === undefined ? ms : old + EWMA * (ms - old))
+  }
+
+  private onExit(w: Proc, code: number | null, signal: NodeJS.Signals | null): void {
+    if (w.dead) return
+    this.forget(w)
+    void w.sbx.dispose()
+    if (!w.ready) this.startFailures++
+    const reason = deathReason(w, code, signal, this.host.limits.cpuSeconds)
+    const head = w.ready ? w.inFlight.find((p) => !p.done) : undefined
+    const elapsed = w.ready ? performance.now() - w.headSince : 0
+    const requeue: Pending[] = []
+    for (const p of w.inFlight) {
+      if (p.done) continue
+      if (p === head) {
+        this.settle(p, { status: 'crashed', error: reason, durationMs: elapsed })
+      } else if (head === undefined && ++p.bystanderCrashes >= MAX_BYSTANDER_CRASHES) {
+        this.settle(p, crashed(`${reason} (the task's worker died ${p.bystanderCrashes} times)`))
+      } else {
+        requeue.push(p)
+      }
+    }
+    w.inFlight = []
+    this.requeue(requeue)
+  }
+
+  private requeue(tasks: Pending[]): void {
+    for (const p of tasks) p.proc = undefined
+    if (tasks.length > 0) this.queue.unshift(...tasks)
+    this.schedulePump()
+  }
+
+  private forget(w: Proc): void {
+    w.dead = true
+    if (w.timer !== undefined) clearTimeout(w.timer)
+    if (w.idleTimer !== undefined) clearTimeout(w.idleTimer)
+    w.timer = undefined
+    w.idleTimer = undefined
+    const i = this.procs.indexOf(w)
+    if (i >= 0) this.procs.splice(i, 1)
+  }
+
+  /** Stops a worker on purpose; its tasks must already be settled or moved. */
+  private retire(w: Proc): Promise<void> {
+    this.forget(w)
+    return w.sbx.dispose()
+  }
+
+  // --- time limits and cancellation ------------------------------------------
+
+  private armHead(w: Proc): void {
+    if (w.timer !== undefined) clearTimeout(w.timer)
+    w.timer = undefined
+    const head = w.inFlight[0]
+    if (head === undefined || !w.ready || w.pausedAt !== undefined) return
+    if (head.done) {
+      // Cancelled while running (or evicted): it must not keep the worker.
+      w.timer = setTimeout(() => this.onTimer(w), 1)
+      return
+    }
+    if (head.timeoutMs === 0) return
+    const left = head.timeoutMs - (performance.now() - w.headSince)
+    w.timer = setTimeout(() => this.onTimer(w), Math.max(1, Math.ceil(left)))
+  }
+
+  private onTimer(w: Proc): void {
+    w.timer = undefined
+    if (w.dead || w.pausedAt !== undefined) return
+    // Answers already written reach us first: look once more after this turn's I/O.
+    setImmediate(() => {
+      if (w.dead || w.pausedAt !== undefined) return
+      const head = w.inFlight[0]
+      if (head === undefined) return
+      const elapsed = performance.now() - w.headSince
+      if (head.done) {
+        this.stopWorker(w, undefined, undefined)
+      } else if (head.timeoutMs > 0 && elapsed + 0.5 >= head.timeoutMs) {
+        this.stopWorker(w, head, {
+          status: 'timeout',
+          error: `task timed out after ${head.timeoutMs} ms`,
+          durationMs: elapsed,
+        })
+      } else {
+        this.armHead(w)
+      }
+    })
+  }
+
+  private cancel(p: Pending): void {
+    if (p.done) return
+    const w = p.proc
+    const outcome: TaskOutcome = { status: 'rejected', error: 'cancelled', durationMs: 0 }
+    if (w === undefined || w.dead) {
+      this.settle(p, outcome)
+      return
+    }
+    if (w.inFlight[0] === p && w.ready) {
+      this.stopWorker(w, p, { ...outcome, durationMs: performance.now() - w.headSince })
+    } else {
+      // Still waiting on the worker: it answers 'cancelled' for it when its turn comes.
+      this.settle(p, outcome)
+      w.sbx.child.stdin?.write(encodeToWorker({ type: 'cancel', id: p.id }))
+    }
+  }
+
+  /** Kills a worker: `p` (if any) ends with `outcome`, its other unsettled tasks go back to the queue. */
+  private stopWorker(w: Proc, p: Pending | undefined, outcome: TaskOutcome | undefined): void {
+    if (p !== undefined && outcome !== undefined) this.settle(p, outcome)
+    const others = w.inFlight.filter((q) => !q.done)
+    w.inFlight = []
+    void this.retire(w)
+    this.requeue(others)
+  }
+
+  private settle(p: Pending, outcome: TaskOutcome): void {
+    if (p.done) return
+    p.done = true
+    this.byId.delete(p.id)
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
+    p.resolve(outcome)
+  }
+}
+
+function crashed(error: string): TaskOutcome {
+  return { status: 'crashed', error, durationMs: 0 }
+}
+
+/** Why a worker that exited on its own died, for the `crashed` outcome. */
+function deathReason(
+  w: Proc,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  cpuSeconds: number,
+): string {
+  const err = w.stderr
+  if (/heap out of memory|Reached heap limit|Fatal process out of memory/.test(err)) {
+    return `worker ran out of memory (limit ${w.memoryMB} MB)`
+  }
+  // bwrap reports a signal death of its command as 128 + the signal number.
+  if (code === 128 + 24 || signal === 'SIGXCPU') return `worker reached its CPU time limit (${cpuSeconds} s)`
+  if (code === 128 + 25 || signal === 'SIGXFSZ') return 'worker wrote a file past its size limit'
+  if (!w.ready) return `sandboxed worker failed to start (exit ${code ?? signal})${lastLine(err)}`
+  const uncaught = /^(\w*Error\b.*|Uncaught .*)$/m.exec(err)
+  if (uncaught !== null) return `worker crashed: ${uncaught[1].slice(0, 500)}`
+  return `worker exited with code ${code ?? signal}${lastLine(err)}`
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n')
+  const last = lines[lines.length - 1]?.trim() ?? ''
+  return last === '' ? '' : `: ${last.slice(0, 500)}`
+}
