@@ -6,7 +6,7 @@
  */
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { type CapacityAdvert, encodeAdvert, validateAdvert } from '../protocol/advert/codec.ts'
+import { type CapacityAdvert, decodeAdvert, encodeAdvert, validateAdvert } from '../protocol/advert/codec.ts'
 import type { GpuInfo, SchedulerAdvert } from '../scheduler/types.ts'
 import { VERSION } from '../version.ts'
 import { capacityTopic, type GridLibp2p } from './create-node.ts'
@@ -33,6 +33,10 @@ export interface AdvertsOptions {
   onPeerGone: (peerId: string) => void
   /** Adverts count only from verified members of the mesh (their signer, not the relaying peer). */
   isMember?: (peerId: string) => boolean
+  /** Checks the certificate an advert carries for its signer; true once the signer is a verified member. */
+  admit?: (peerId: string, cert: Uint8Array) => Promise<boolean>
+  /** Our own certificate, carried in every advert. */
+  certificate?: () => Uint8Array | undefined
 }
 
 export class Adverts {
@@ -121,6 +125,7 @@ export class Adverts {
       memoryFreeMB: load.memoryFreeMB,
       gpus: this.opts.gpus.map((g) => ({ ...g, free: !busy.has(g.index) })),
       sched: this.opts.sched(),
+      cert: this.opts.certificate?.(),
     }
   }
 
@@ -132,12 +137,25 @@ export class Adverts {
     }
   }
 
-  private validate(_peer: PeerId, msg: Message): TopicValidatorResult {
+  private validate(_peer: PeerId, msg: Message): TopicValidatorResult | Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') return this.reject('unsigned')
     const from = msg.from.toString()
-    // Not (yet) a verified member: neither deliver nor forward, but don't punish the relay either.
-    if (this.opts.isMember && !this.opts.isMember(from)) return TopicValidatorResult.Ignore
-    const result = validateAdvert(msg.data, {
+    const verdict = this.check(from, msg.data)
+    if (verdict !== TopicValidatorResult.Accept || !this.opts.isMember || this.opts.isMember(from))
+      return verdict
+    // A signer we have not met: its advert must carry a valid certificate (gossip's signature
+    // proves it holds the key the certificate names). Otherwise neither deliver nor forward,
+    // but don't punish the relay either.
+    const cert = decodeAdvertCert(msg.data)
+    if (cert === undefined || !this.opts.admit) return TopicValidatorResult.Ignore
+    return this.opts.admit(from, cert).then(
+      (ok) => (ok ? TopicValidatorResult.Accept : this.reject('signer is not a member', from)),
+      () => TopicValidatorResult.Ignore,
+    )
+  }
+
+  private check(from: string, data: Uint8Array): TopicValidatorResult {
+    const result = validateAdvert(data, {
       mesh: this.opts.mesh,
       from,
       now: Date.now(),
@@ -191,5 +209,14 @@ export class Adverts {
         // the connection monitor and leases deal with unreachable peers
       }
     }
+  }
+}
+
+/** The certificate an advert carries, if it decodes at all (validity is the caller's check). */
+function decodeAdvertCert(data: Uint8Array): Uint8Array | undefined {
+  try {
+    return decodeAdvert(data).cert
+  } catch {
+    return undefined
   }
 }

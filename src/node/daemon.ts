@@ -36,9 +36,9 @@ import {
   redeemInvitation,
   removeIfEmpty,
 } from './membership/setup.ts'
-import { type ProbedCapacity, probeCapacity } from './probe/capacity.ts'
 import { PolicyController } from './policy/controller.ts'
 import { registerPolicyRoutes } from './policy/routes.ts'
+import { type ProbedCapacity, probeCapacity } from './probe/capacity.ts'
 import { registerRoutes } from './routes.ts'
 
 export interface Daemon {
@@ -173,6 +173,8 @@ export async function startDaemon(
       onAdvert: (peer, advert) => driver.advertReceived(peer, advert),
       onPeerGone: (peer) => driver.peerGone(peer),
       isMember: (peer) => membership.isMember(peer),
+      admit: (peer, cert) => membership.admitByCertificate(peer, cert),
+      certificate: () => membership.certificate(),
     })
     driver.attachAdverts(adverts)
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))

@@ -291,6 +291,28 @@ export class Membership {
     this.hangups.delete(peer)
   }
 
+  /** Our certificate's signed bytes (adverts carry it). */
+  certificate(): Uint8Array | undefined {
+    return this.cert?.bytes
+  }
+
+  /**
+   * Admits a peer we have not met on the strength of a certificate it signed
+   * a gossip message with (gossip's signature proves the key, as Noise does
+   * on a connection). False for a bad, expired or revoked one.
+   */
+  async admitByCertificate(peer: string, cert: Uint8Array): Promise<boolean> {
+    if (this.isMember(peer)) return true
+    try {
+      await this.admit(peer, cert)
+      return true
+    } catch (err) {
+      this.count('bad-certificate')
+      this.opts.log.debug({ peer, err: (err as Error).message }, 'refused a certificate carried by an advert')
+      return false
+    }
+  }
+
   private onConnect(peer: string): void {
     if (this.isMember(peer)) return
     void this.ensure(peer).then((ok) => {

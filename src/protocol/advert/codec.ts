@@ -8,7 +8,7 @@ import { RemoteProtocolError } from '../../errors.ts'
 import type { GpuInfo, SchedulerAdvert } from '../../scheduler/types.ts'
 import { fields, messageCodec } from '../message.ts'
 import { MAX_GPUS, MAX_PEER_ID_LENGTH, schedulerAdvert } from '../schemas.ts'
-import { arr, bool, num, optional, str, uint } from '../validate.ts'
+import { arr, bool, bytes, num, optional, str, uint } from '../validate.ts'
 
 export const ADVERT_MAX_BYTES = 16 * 1024
 export const MAX_MESH_NAME_LENGTH = 128
@@ -33,6 +33,12 @@ export interface CapacityAdvert {
   memoryFreeMB: number
   gpus: Array<GpuInfo & { free: boolean }>
   sched: SchedulerAdvert
+  /**
+   * The sender's membership certificate (signed bytes): lets a member that
+   * hears this advert through a relay, before it has met the sender, check
+   * that the signer is a member (gossip's signature proves the key).
+   */
+  cert?: Uint8Array
 }
 
 type AdvertMessage = { t: 'advert' } & Omit<CapacityAdvert, 'v'>
@@ -61,6 +67,7 @@ const codec = messageCodec<AdvertMessage>('capacity', ADVERT_MAX_BYTES, {
       MAX_GPUS,
     ),
     sched: schedulerAdvert,
+    cert: optional(bytes(2048)),
   }),
 })
 
