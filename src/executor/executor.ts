@@ -9,14 +9,13 @@
  * foreign task is rejected, unless the mode is `none` (the operator's
  * explicit opt-out), when it runs like an own task.
  */
-import { createHash } from 'node:crypto'
-import { join } from 'node:path'
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
 import { type CommandHandle, runCommand } from './command.ts'
 import type { SandboxHost } from './sandbox/host.ts'
 import type { SandboxStatus } from './sandbox/index.ts'
 import { SandboxPool, type SandboxPoolOptions, type SandboxTaskRef } from './sandbox/sandbox-pool.ts'
+import { scratchPath } from './scratch.ts'
 import { WorkerPool } from './worker-pool.ts'
 import { bundleLabel } from './worker-protocol.ts'
 
@@ -25,6 +24,15 @@ export interface RunOptions {
   gpus: number[]
   /** Aborting it cancels the task: queued or running, it ends `rejected` 'cancelled'. */
   signal?: AbortSignal
+  /** The job is another node's (default: its owner is not `self`). */
+  foreign?: boolean
+  /**
+   * Run it sandboxed (the driver: foreign, or own with policy `sandboxOwn`). Default: foreign,
+   * or own with the executor's `sandbox.own`. Ignored where no sandbox works.
+   */
+  sandboxed?: boolean
+  /** A sandboxed task keeps the host's network (trust policy `network`; default none). */
+  network?: boolean
 }
 
 export interface Executor {
@@ -139,7 +147,7 @@ class LocalExecutor implements Executor {
 
   async run(job: JobSpec, task: TaskDescriptor, opts: RunOptions): Promise<TaskOutcome> {
     const key = keyOf(task)
-    const foreign = this.opts.self !== undefined && job.owner !== this.opts.self
+    const foreign = opts.foreign ?? (this.opts.self !== undefined && job.owner !== this.opts.self)
     const abort = new AbortController()
     const r: Running = { foreign, abort, suspended: false }
     const forward = () => abort.abort()
@@ -213,7 +221,7 @@ class LocalExecutor implements Executor {
       if (work.kind === 'noop') {
         return { status: 'ok', value: new Uint8Array(0), durationMs: performance.now() - start }
       }
-      const sandboxed = this.wantsSandbox(r.foreign)
+      const sandboxed = this.wantsSandbox(r.foreign, opts.sandboxed)
       if (sandboxed === 'refuse') {
         const status = this.sandboxStatus()
         return {
@@ -253,7 +261,7 @@ class LocalExecutor implements Executor {
   }
 
   /** true: sandboxed; false: as own code; 'refuse': foreign with no sandbox and no opt-out. */
-  private wantsSandbox(foreign: boolean): boolean | 'refuse' {
+  private wantsSandbox(foreign: boolean, asked: boolean | undefined): boolean | 'refuse' {
     const sb = this.opts.sandbox
     if (sb === undefined) return false
     const available = sb.host !== undefined
@@ -262,7 +270,7 @@ class LocalExecutor implements Executor {
       return sb.status.mode === 'none' ? false : 'refuse'
     }
     // Own code is trusted: sandboxed only on request, and only where a sandbox works.
-    return sb.own === true && available
+    return (asked ?? sb.own === true) && available
   }
 
   private async runFunction(
@@ -303,6 +311,7 @@ class LocalExecutor implements Executor {
           timeoutMs: job.timeoutMs,
           memoryMB: job.resources.memoryMB,
           gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
+          network: opts.network === true,
         },
         opts.signal,
         sandboxed.ref,
@@ -364,7 +373,7 @@ class LocalExecutor implements Executor {
         timeoutMs: job.timeoutMs,
         gpus: opts.gpus,
         gpuTask: job.resources.gpu > 0,
-        scratchDir: join(this.opts.dataDir, 'scratch', scratchName(task)),
+        scratchDir: scratchPath(this.opts.dataDir, task),
         signal: controller.signal,
         sandbox:
           host === undefined
@@ -375,6 +384,7 @@ class LocalExecutor implements Executor {
                   env,
                   gpus: gpuTask ? opts.gpus : undefined,
                   memoryMB: job.resources.memoryMB,
+                  network: opts.network === true,
                 }),
         onStart: (handle) => {
           r.command = handle
@@ -391,10 +401,4 @@ class LocalExecutor implements Executor {
       opts.signal?.removeEventListener('abort', forward)
     }
   }
-}
-
-/** Distinct job ids never share a scratch dir (`a/b` and `a_b` differ by their hash). */
-export function scratchName(task: Pick<TaskDescriptor, 'job' | 'index' | 'attempt'>): string {
-  const hash = createHash('sha256').update(task.job).digest('hex').slice(0, 16)
-  return `${task.job.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}-${hash}-${task.index}-${task.attempt}`
 }

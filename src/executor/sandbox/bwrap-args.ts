@@ -63,13 +63,17 @@ export interface SandboxSpec {
   tmpBytes: number
   /** The command to run inside, argv[0] looked up on the sandbox's PATH. */
   argv: string[]
+  /** Keep the host's network (trust policy `network`); default: an empty network namespace. */
+  network?: boolean
 }
 
 export function bwrapArgs(spec: SandboxSpec): string[] {
   const privileged = spec.uid !== undefined
   const args = privileged
-    ? ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try']
+    ? ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try']
     : ['--unshare-all', '--disable-userns', '--cap-drop', 'ALL']
+  if (privileged && spec.network !== true) args.push('--unshare-net')
+  if (!privileged && spec.network === true) args.push('--share-net')
   args.push('--die-with-parent', '--new-session')
   for (const dir of SYSTEM_DIRS) args.push('--ro-bind-try', dir, dir)
   args.push('--proc', '/proc', '--dev', '/dev')

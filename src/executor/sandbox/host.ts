@@ -109,7 +109,7 @@ export class SandboxHost {
   }
 
   /** A sandboxed Node worker speaking frames.ts on stdin (tasks) and fd 3 (results). */
-  startWorker(o: { memoryMB: number; gpus: number[] | undefined }): SandboxProcess {
+  startWorker(o: { memoryMB: number; gpus: number[] | undefined; network?: boolean }): SandboxProcess {
     const memoryMB = o.memoryMB > 0 ? Math.ceil(o.memoryMB) : this.limits.memoryMB
     const argv = [
       NODE_PATH,
@@ -134,6 +134,7 @@ export class SandboxHost {
       ],
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       tmpDir: true,
+      network: o.network === true,
     })
   }
 
@@ -153,8 +154,10 @@ export class SandboxHost {
     env: Record<string, string>
     gpus: number[] | undefined
     memoryMB: number
+    network?: boolean
   }): SandboxProcess {
     return this.start({
+      network: o.network === true,
       argv: o.argv,
       env: sandboxEnv({ env: o.env, gpus: o.gpus }),
       gpus: o.gpus ?? [],
@@ -173,6 +176,7 @@ export class SandboxHost {
     binds: (dir: string) => Array<[string, string]>
     stdio: Array<'pipe' | 'ignore'>
     tmpDir: boolean
+    network: boolean
   }): SandboxProcess {
     const uid = this.privileged ? this.takeUid() : undefined
     const dir = join(this.baseDir, `s${++this.seq}`)
@@ -203,6 +207,7 @@ export class SandboxHost {
         limits,
         tmpBytes: this.limits.tmpMB * MB,
         argv: o.argv,
+        network: o.network,
       })
       child = spawn(this.bwrap, args, { stdio: o.stdio, detached: true })
     } catch (err) {

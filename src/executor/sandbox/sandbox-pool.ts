@@ -28,6 +28,8 @@ export interface SandboxPoolTask extends PoolTask {
   job: string
   /** Host path of the bundle file. */
   bundlePath: string
+  /** The host's network instead of none (trust policy `network`). */
+  network?: boolean
 }
 
 export interface SandboxPoolOptions {
@@ -57,6 +59,7 @@ interface Pending {
   bundlePath: string
   memoryMB: number
   gpus: number[] | undefined
+  network: boolean
   timeoutMs: number
   resolve: (o: TaskOutcome) => void
   signal: AbortSignal | undefined
@@ -73,6 +76,7 @@ interface Proc {
   key: string | undefined
   memoryMB: number
   gpus: string
+  network: boolean
   bundleUrl: string | undefined
   ready: boolean
   inFlight: Pending[]
@@ -145,12 +149,13 @@ export class SandboxPool {
       const p: Pending = {
         id,
         wire,
-        key: `${task.job}\n${task.bundle}\n${memoryMB}\n${gpus?.join(',') ?? ''}`,
+        key: `${task.job}\n${task.bundle}\n${memoryMB}\n${gpus?.join(',') ?? ''}\n${task.network === true}`,
         costKey: `${task.bundle}#${task.exportName}`,
         job: task.job,
         bundlePath: task.bundlePath,
         memoryMB,
         gpus,
+        network: task.network === true,
         timeoutMs: Math.max(task.timeoutMs, 0),
         resolve,
         signal,
@@ -361,9 +366,14 @@ export class SandboxPool {
   private bind(p: Pending): Proc {
     const gpus = p.gpus?.join(',') ?? ''
     let w = this.procs.find(
-      (x) => x.key === undefined && !x.dead && x.memoryMB === p.memoryMB && x.gpus === gpus,
+      (x) =>
+        x.key === undefined &&
+        !x.dead &&
+        x.memoryMB === p.memoryMB &&
+        x.gpus === gpus &&
+        x.network === p.network,
     )
-    w ??= this.spawn(p.memoryMB, p.gpus)
+    w ??= this.spawn(p.memoryMB, p.gpus, p.network)
     w.key = p.key
     w.bundleUrl = this.host.placeBundle(w.sbx, p.wire.bundle, p.bundlePath)
     return w
@@ -374,7 +384,7 @@ export class SandboxPool {
     const spares = this.procs.filter((w) => w.key === undefined && !w.dead).length
     for (let i = spares; i < this.spareTarget; i++) {
       try {
-        this.spawn(this.host.limits.memoryMB, undefined)
+        this.spawn(this.host.limits.memoryMB, undefined, false)
       } catch {
         return
       }
@@ -383,13 +393,14 @@ export class SandboxPool {
 
   // --- workers --------------------------------------------------------------
 
-  private spawn(memoryMB: number, gpus: number[] | undefined): Proc {
-    const sbx = this.host.startWorker({ memoryMB, gpus })
+  private spawn(memoryMB: number, gpus: number[] | undefined, network: boolean): Proc {
+    const sbx = this.host.startWorker({ memoryMB, gpus, network })
     const w: Proc = {
       sbx,
       key: undefined,
       memoryMB,
       gpus: gpus?.join(',') ?? '',
+      network,
       bundleUrl: undefined,
       ready: false,
       inFlight: [],
