@@ -23,6 +23,8 @@ export interface NodeConfig {
   rendezvousIntervalMs: number
   /** How long membership certificates this node issues stay valid (issuer only). */
   certValidityMs?: number
+  /** Tasks of other nodes: `auto` (sandboxed if bubblewrap works, else refused), `bwrap` (required), `none` (unsandboxed). */
+  sandbox: 'auto' | 'bwrap' | 'none'
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
@@ -42,6 +44,7 @@ export function defaultConfig(dataDir: string): NodeConfig {
     advertIntervalMs: 1000,
     advertExpiryFactor: 3,
     rendezvousIntervalMs: 10_000,
+    sandbox: 'auto',
   }
 }
 
@@ -85,6 +88,9 @@ export function validateConfig(c: NodeConfig): NodeConfig {
     ['advertExpiryFactor', c.advertExpiryFactor],
   ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new BadConfigError(`${name} ${v}: expected a positive number`)
+  }
+  if (c.sandbox !== 'auto' && c.sandbox !== 'bwrap' && c.sandbox !== 'none') {
+    throw new BadConfigError(`--sandbox ${c.sandbox}: expected auto, bwrap or none`)
   }
   if (c.certValidityMs !== undefined && !(Number.isFinite(c.certValidityMs) && c.certValidityMs >= 1000)) {
     throw new BadConfigError(`certValidityMs ${c.certValidityMs}: expected at least 1000 (ms)`)
