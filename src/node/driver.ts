@@ -9,7 +9,13 @@ import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { GridnodeError } from '../errors.ts'
-import { BlobStore, createLocalExecutor, type Executor, type RunOptions } from '../executor/index.ts'
+import {
+  BlobStore,
+  createLocalExecutor,
+  type Executor,
+  type ExecutorSandboxOptions,
+  type RunOptions,
+} from '../executor/index.ts'
 import { sweepScratch } from '../executor/scratch.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
 import { RemoteRequestError } from '../protocol/errors.ts'
@@ -60,6 +66,8 @@ export interface DriverOptions {
   privateKey?: PrivateKey
   /** Blob cache quota in bytes (policy.json `blobQuota`). */
   blobQuota?: number
+  /** The sandbox probe's verdict and host (daemon.ts); absent: no sandbox, foreign tasks run unsandboxed. */
+  sandbox?: ExecutorSandboxOptions
 }
 
 /** Settings from policy.json the driver reads (at each run, and at each housekeeping round). */
@@ -178,6 +186,7 @@ export class Driver {
       fetchBlob: (hash: string) => this.fetchBundle(hash),
       workerUrl: this.opts.workerUrl,
       self: this.self,
+      sandbox: this.opts.sandbox,
     }
     this.executor = createLocalExecutor(executorOptions)
     await this.registerProtocols()
