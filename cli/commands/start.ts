@@ -27,6 +27,10 @@ export function registerStart(program: Command): void {
     .option('--cpus <n>', 'task slots (default: the core count)', parseCpus)
     .option('--gpus <list|none>', 'GPUs to offer: auto, none, or indexes like 0,1 (default auto: nvidia-smi)')
     .option('--no-mdns', 'do not discover peers on the LAN with mDNS')
+    .option(
+      '--sandbox <auto|bwrap|none>',
+      'tasks of other nodes: auto (bubblewrap if it works, else refuse them), bwrap (required), none (unsandboxed)',
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json)')
     .option(
@@ -54,6 +58,7 @@ export function registerStart(program: Command): void {
         mdns: fromCli('mdns') ? opts.mdns : undefined,
         logLevel: opts.logLevel,
         logFormat: opts.logFormat,
+        sandbox: opts.sandbox,
       }
       const config = loadConfig(flags)
       // Under a supervisor (systemd, a pipe, a log collector) logs are JSON lines unless asked otherwise.
@@ -74,6 +79,7 @@ export function registerStart(program: Command): void {
         dataDir: config.dataDir,
         slots: daemon.capacity.slots,
         gpus: daemon.capacity.gpus.length,
+        sandbox: daemon.sandbox,
       }
       if (opts.json) printJson(ready)
       else {
@@ -81,12 +87,18 @@ export function registerStart(program: Command): void {
           `gridnode node ${ready.peerId} is up (mesh "${ready.mesh}", ${ready.slots} slots, ${ready.gpus} GPUs)\n` +
             ready.addrs.map((a) => `  listening on ${a}\n`).join('') +
             `  control API ${ready.api} (data dir ${ready.dataDir})\n` +
+            `  sandbox: ${ready.sandbox.mode}, ${sandboxLine(ready.sandbox)}\n` +
             '  stop with Ctrl-C\n' +
             meshNote(daemon.meshEvent, daemon.membership.isIssuer, ready.dataDir),
         )
       }
       await waitForShutdown(daemon, Boolean(opts.exitWithParent))
     })
+}
+
+function sandboxLine(s: { available: boolean; acceptsForeign: boolean; reason: string }): string {
+  if (s.available) return s.reason
+  return s.acceptsForeign ? s.reason : `tasks from other nodes are refused: ${s.reason}`
 }
 
 function meshNote(event: string, issuer: boolean, dataDir: string): string {

@@ -30,6 +30,7 @@ export interface StatusView {
     refused: Record<string, number>
   }
   scheduler?: Record<string, unknown>
+  sandbox?: { mode: string; available: boolean; acceptsForeign: boolean; reason: string }
 }
 
 function refusedLine(s: StatusView): string | undefined {
@@ -66,6 +67,11 @@ export function registerStatus(program: Command): void {
           `slots       ${c.freeSlots} free of ${c.slots} (${c.cores} cores, ${c.running} tasks running)`,
           `memory      ${formatMB(c.memoryFreeMB)} free of ${formatMB(c.memoryTotalMB)}, load ${c.load1.toFixed(2)}`,
           `GPUs        ${gpus}`,
+          ...(s.sandbox
+            ? [
+                `sandbox     ${s.sandbox.mode}: ${s.sandbox.acceptsForeign ? '' : 'REFUSING tasks from other nodes: '}${s.sandbox.reason}`,
+              ]
+            : []),
           ...(s.storage && !s.storage.ok
             ? [
                 `job store   FAILING since ${new Date(s.storage.since ?? Date.now()).toISOString()}: ${s.storage.error} (${s.storage.pendingResults ?? 0} results waiting; nothing acknowledged until it recovers)`,

@@ -6,6 +6,8 @@
 
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
@@ -50,6 +52,8 @@ export interface Daemon {
   readonly membership: Membership
   /** What happened to the mesh credentials at this start. */
   readonly meshEvent: 'created' | 'joined' | 'loaded'
+  /** Whether tasks of other nodes run sandboxed here, and why (start banner, `gridnode status`). */
+  readonly sandbox: SandboxStatus
   stop(): Promise<void>
 }
 
@@ -149,8 +153,12 @@ export async function startDaemon(
       onSet: () => void driver.keepHouse(),
     })
     policy.override(options.policy ?? {})
+    // policy.json's `sandbox`, when set, wins over --sandbox / config.json (it takes effect at a start).
+    const sandbox = await startSandbox(policy.policy.sandbox ?? config.sandbox, config, log)
+    if (sandbox.host !== undefined) undo.push(() => sandbox.host?.close())
     const driver = new Driver(node, {
       blobQuota: policy.policy.blobQuota,
+      sandbox,
       config,
       capacity,
       log,
@@ -206,6 +214,7 @@ export async function startDaemon(
       startedAt,
       version: SOFTWARE_VERSION,
       membership,
+      sandbox: sandbox.status,
     })
     registerMembershipRoutes(api, membership)
     registerPolicyRoutes(api, policy)
@@ -225,6 +234,7 @@ export async function startDaemon(
       log,
       membership,
       meshEvent: mesh.event,
+      sandbox: sandbox.status,
       stop: () => {
         stopping ??= unwind(undo, log)
         return stopping
@@ -234,6 +244,31 @@ export async function startDaemon(
     await unwind(undo, log)
     throw err
   }
+}
+
+/**
+ * Probes the sandbox once (a real sandboxed worker up to its first frame).
+ * `--sandbox bwrap` without a working one is a start failure; `auto` without
+ * one refuses other nodes' tasks; `none` runs them unsandboxed.
+ */
+async function startSandbox(mode: NodeConfig['sandbox'], config: NodeConfig, log: Logger) {
+  // Bundled (dist/), the sandboxed worker sits beside this chunk and dist/ is bound read-only.
+  const bundled = import.meta.url.endsWith('.js')
+  const probed = await probeSandbox(mode, {
+    baseDir: join(config.dataDir, 'sandbox'),
+    workerUrl: bundled ? new URL('./sandbox-worker.js', import.meta.url) : undefined,
+    codeDir: bundled ? fileURLToPath(new URL('.', import.meta.url)) : undefined,
+  })
+  const { status } = probed
+  if (mode === 'bwrap' && !status.available) {
+    throw new BadConfigError(`--sandbox bwrap: ${status.reason}`)
+  }
+  const level = status.available ? 'info' : 'warn'
+  log[level](
+    { mode: status.mode, available: status.available, acceptsForeign: status.acceptsForeign },
+    status.reason,
+  )
+  return { status, host: probed.host }
 }
 
 async function unwind(undo: Array<() => Promise<void> | void>, log: Logger): Promise<void> {

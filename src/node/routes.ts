@@ -19,6 +19,8 @@ export interface RouteContext {
   driver: Driver
   startedAt: number
   version: string
+  /** The sandbox's mode and availability (the start's probe). */
+  sandbox?: { mode: string; available: boolean; acceptsForeign: boolean; reason: string }
   /** Membership of the private mesh (status shows what it refused). */
   membership?: {
     isIssuer: boolean
@@ -67,6 +69,8 @@ function status(ctx: RouteContext) {
     /** Inbound requests per kind (received, rate-limited, dropped on a handler failure) and streams closed. */
     inbound: inboundStatsOf(ctx.node).snapshot(),
     membership: ctx.membership && membershipStatus(ctx.membership),
+    /** Whether tasks of other nodes run sandboxed here (`available`), are taken at all (`acceptsForeign`), and why. */
+    sandbox: ctx.sandbox,
     connections: node.getConnections().map((c) => ({
       peerId: c.remotePeer.toString(),
       addr: c.remoteAddr.toString(),
