@@ -8,6 +8,7 @@ import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 import { packageBench } from './package.ts'
+import { sandboxBench } from './sandbox.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
 
@@ -25,6 +26,7 @@ const benches: Record<string, Bench> = {
   skewed: () => skewed(),
   fuzz: () => fuzzBench(),
   package: () => packageBench(),
+  sandbox: () => sandboxBench(),
 }
 
 const args = process.argv.slice(2)
