@@ -22,7 +22,7 @@ const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   ...over,
 })
 
-const valueOf = (args: string[], flag: string) => args[args.indexOf(flag) + 1]
+const argAfter = (args: string[], flag: string) => args[args.indexOf(flag) + 1]
 
 describe('bwrapArgs', () => {
   test('root: no user namespace, no network, drops to the uid with setpriv under prlimit', () => {
@@ -68,9 +68,9 @@ describe('bwrapArgs', () => {
 
   test('system read-only, scratch read-write at /work as cwd, extra binds read-only, env set one by one', () => {
     const args = bwrapArgs(spec({ devices: ['/dev/nvidia1'] }))
-    expect(valueOf(args, '--bind')).toBe('/data/sandbox/s1/work')
+    expect(argAfter(args, '--bind')).toBe('/data/sandbox/s1/work')
     expect(args[args.indexOf('--bind') + 2]).toBe('/work')
-    expect(valueOf(args, '--chdir')).toBe('/work')
+    expect(argAfter(args, '--chdir')).toBe('/work')
     expect(args.join(' ')).toContain('--ro-bind-try /usr /usr')
     expect(args.join(' ')).toContain('--ro-bind /opt/node /gridnode/node')
     expect(args.join(' ')).toContain('--dev-bind /dev/nvidia1 /dev/nvidia1')
