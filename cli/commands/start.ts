@@ -31,6 +31,10 @@ export function registerStart(program: Command): void {
       '--sandbox <auto|bwrap|none>',
       'tasks of other nodes: auto (bubblewrap if it works, else refuse them), bwrap (required), none (unsandboxed)',
     )
+    .option(
+      '--metrics <host:port>',
+      'also serve Prometheus /metrics here, without the API token (a bare port means 127.0.0.1)',
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
     .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json)')
     .option(
@@ -59,6 +63,7 @@ export function registerStart(program: Command): void {
         logLevel: opts.logLevel,
         logFormat: opts.logFormat,
         sandbox: opts.sandbox,
+        metrics: opts.metrics,
       }
       const config = loadConfig(flags)
       // Under a supervisor (systemd, a pipe, a log collector) logs are JSON lines unless asked otherwise.
@@ -80,6 +85,7 @@ export function registerStart(program: Command): void {
         slots: daemon.capacity.slots,
         gpus: daemon.capacity.gpus.length,
         sandbox: daemon.sandbox,
+        metrics: daemon.metricsUrl ?? null,
       }
       if (opts.json) printJson(ready)
       else {
@@ -88,6 +94,7 @@ export function registerStart(program: Command): void {
             ready.addrs.map((a) => `  listening on ${a}\n`).join('') +
             `  control API ${ready.api} (data dir ${ready.dataDir})\n` +
             `  sandbox: ${ready.sandbox.mode}, ${sandboxLine(ready.sandbox)}\n` +
+            (ready.metrics ? `  Prometheus metrics ${ready.metrics} (no token)\n` : '') +
             '  stop with Ctrl-C\n' +
             meshNote(daemon.meshEvent, daemon.membership.isIssuer, ready.dataDir),
         )

@@ -13,9 +13,11 @@ import { type KadDHT, kadDHT, passthroughMapper, removePublicAddressesMapper } f
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
 import type { NodeConfig } from './config/schema.ts'
 
 export type GridLibp2p = Libp2p<{
@@ -56,6 +58,8 @@ export interface NodeSecurity {
   swarmKey: Uint8Array
   /** Refuses revoked peers before their handshake completes. */
   gater: ConnectionGater
+  /** Where libp2p's own metrics (and the process's) go: the daemon's /metrics registry (src/node/metrics.ts). */
+  metrics?: Registry
 }
 
 export async function createNode(
@@ -88,6 +92,11 @@ export async function createNode(
     streamMuxers: [yamux()],
     connectionProtector: preSharedKey({ psk: security.swarmKey }),
     connectionGater: security.gater,
+    // preserveExistingMetrics: libp2p's default clears prom-client's global registry, which is not ours to clear.
+    metrics:
+      security.metrics === undefined
+        ? undefined
+        : prometheusMetrics({ registry: security.metrics, preserveExistingMetrics: true }),
     peerDiscovery,
     // Frozen peers are noticed in 2-3 s instead of ~12 s; leases catch the rest.
     connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },

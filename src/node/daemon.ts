@@ -38,6 +38,7 @@ import {
   redeemInvitation,
   removeIfEmpty,
 } from './membership/setup.ts'
+import { MetricsServer, NodeMetrics, registerMetricsRoute } from './metrics.ts'
 import { PolicyController } from './policy/controller.ts'
 import { registerPolicyRoutes } from './policy/routes.ts'
 import { type ProbedCapacity, probeCapacity } from './probe/capacity.ts'
@@ -54,6 +55,8 @@ export interface Daemon {
   readonly meshEvent: 'created' | 'joined' | 'loaded'
   /** Whether tasks of other nodes run sandboxed here, and why (start banner, `gridnode status`). */
   readonly sandbox: SandboxStatus
+  /** The Prometheus address of `--metrics`, when given. */
+  readonly metricsUrl?: string
   stop(): Promise<void>
 }
 
@@ -125,7 +128,12 @@ export async function startDaemon(
       certValidityMs: config.certValidityMs,
       onRevoked: (peer) => driver.peerGone(peer),
     })
-    const node = await createNode(config, privateKey, { swarmKey: creds.swarmKey, gater: membership.gater() })
+    const metrics = new NodeMetrics()
+    const node = await createNode(config, privateKey, {
+      swarmKey: creds.swarmKey,
+      gater: membership.gater(),
+      metrics: metrics.registry,
+    })
     undo.push(() => node.stop())
     const peerId = node.peerId.toString()
     log.info(
@@ -185,6 +193,13 @@ export async function startDaemon(
       certificate: () => membership.certificate(),
     })
     driver.attachAdverts(adverts)
+    metrics.attach({
+      stats: () => driver.stats(),
+      advert: () => driver.schedulerAdvert(),
+      members: () => adverts.table.size,
+      connections: () => node.getConnections().length,
+    })
+    driver.observe({ step: (e, c) => metrics.observe(e, c), blob: (d, n) => metrics.blob(d, n) })
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
     const discovery = new Discovery(node, {
       mesh: config.mesh,
@@ -218,12 +233,20 @@ export async function startDaemon(
     })
     registerMembershipRoutes(api, membership)
     registerPolicyRoutes(api, policy)
+    registerMetricsRoute(api, metrics)
     const { host, port } = parseHostPort(config.api)
     const apiUrl = await api.listen(host, port)
     undo.push(() => api.close())
     writeApiInfo(config.dataDir, { url: apiUrl, pid: process.pid, peerId })
     undo.push(() => removeApiInfo(config.dataDir))
-    log.info({ api: apiUrl, addrs: node.getMultiaddrs().map(String) }, 'ready')
+    let metricsUrl: string | undefined
+    if (config.metrics !== '') {
+      const server = new MetricsServer(metrics)
+      const at = parseHostPort(config.metrics)
+      metricsUrl = await server.listen(at.host, at.port)
+      undo.push(() => server.close())
+    }
+    log.info({ api: apiUrl, metrics: metricsUrl, addrs: node.getMultiaddrs().map(String) }, 'ready')
 
     let stopping: Promise<void> | undefined
     return {
@@ -235,6 +258,7 @@ export async function startDaemon(
       membership,
       meshEvent: mesh.event,
       sandbox: sandbox.status,
+      metricsUrl,
       stop: () => {
         stopping ??= unwind(undo, log)
         return stopping

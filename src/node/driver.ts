@@ -105,6 +105,14 @@ export interface SubmitRequest {
 
 const taskKey = (t: { job: string; index: number }) => `${t.job}#${t.index}`
 
+/** Sees every scheduler step (metrics, the dashboard). Called synchronously: must be quick and not throw. */
+export interface DriverObserver {
+  /** The event as fed (with its unique cause) and the commands the scheduler returned for it. */
+  step?(event: SchedulerEvent, commands: readonly Command[]): void
+  /** Blob bytes fetched from a peer or served to one. */
+  blob?(direction: 'fetched' | 'served', bytes: number): void
+}
+
 export class Driver {
   readonly hub: JobHub
   blobs!: BlobStore
@@ -134,6 +142,7 @@ export class Driver {
   private housekeeping?: NodeJS.Timeout
   /** Bundles of active jobs owned here stay in the blob cache (unpin when the job ends). */
   private readonly jobPins = new Map<JobId, () => void>()
+  private readonly observers: DriverObserver[] = []
 
   constructor(node: GridLibp2p, opts: DriverOptions) {
     this.node = node
@@ -320,6 +329,25 @@ export class Driver {
     this.feed({ type: 'job-cancelled', at: Date.now(), cause: `cancel:${job}`, job })
   }
 
+  /** Adds an observer of scheduler steps and blob transfers; returns its removal. */
+  observe(o: DriverObserver): () => void {
+    this.observers.push(o)
+    return () => {
+      const i = this.observers.indexOf(o)
+      if (i >= 0) this.observers.splice(i, 1)
+    }
+  }
+
+  private notify(f: (o: DriverObserver) => void): void {
+    for (const o of this.observers) {
+      try {
+        f(o)
+      } catch (err) {
+        this.opts.log.warn({ err }, 'a scheduler observer failed')
+      }
+    }
+  }
+
   // -- the one door into the scheduler -----------------------------------------------
 
   private feed(event: SchedulerEvent): Command[] {
@@ -331,6 +359,7 @@ export class Driver {
       this.opts.log.error({ err, event: event.type, cause: event.cause }, 'scheduler rejected an event')
       return []
     }
+    if (this.observers.length > 0) this.notify((o) => o.step?.(event, commands))
     for (const c of commands) this.execute(c)
     this.arm()
     return commands
@@ -558,7 +587,10 @@ export class Driver {
     for (const peer of candidates) {
       try {
         const bytes = await this.links.fetchBlob(peer, hash)
-        if (bytes) return bytes
+        if (bytes) {
+          this.notify((o) => o.blob?.('fetched', bytes.byteLength))
+          return bytes
+        }
       } catch (err) {
         this.opts.log.debug({ peer, hash, err: (err as Error).message }, 'bundle fetch failed')
       }
@@ -704,7 +736,13 @@ export class Driver {
     )
     await registerBlobProtocol(
       this.node,
-      { getBlob: async (_peer, hash) => this.blobs.get(hash) },
+      {
+        getBlob: async (_peer, hash) => {
+          const bytes = await this.blobs.get(hash)
+          if (bytes) this.notify((o) => o.blob?.('served', bytes.byteLength))
+          return bytes
+        },
+      },
       { onError },
     )
   }

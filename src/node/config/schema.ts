@@ -25,6 +25,8 @@ export interface NodeConfig {
   certValidityMs?: number
   /** Tasks of other nodes: `auto` (sandboxed if bubblewrap works, else refused), `bwrap` (required), `none` (unsandboxed). */
   sandbox: 'auto' | 'bwrap' | 'none'
+  /** host:port serving /metrics alone, without the API token (`--metrics`); '' = only on the API. */
+  metrics: string
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
@@ -45,6 +47,7 @@ export function defaultConfig(dataDir: string): NodeConfig {
     advertExpiryFactor: 3,
     rendezvousIntervalMs: 10_000,
     sandbox: 'auto',
+    metrics: '',
   }
 }
 
@@ -92,10 +95,26 @@ export function validateConfig(c: NodeConfig): NodeConfig {
   if (c.sandbox !== 'auto' && c.sandbox !== 'bwrap' && c.sandbox !== 'none') {
     throw new BadConfigError(`--sandbox ${c.sandbox}: expected auto, bwrap or none`)
   }
+  if (c.metrics !== '') c.metrics = metricsAddress(c.metrics)
   if (c.certValidityMs !== undefined && !(Number.isFinite(c.certValidityMs) && c.certValidityMs >= 1000)) {
     throw new BadConfigError(`certValidityMs ${c.certValidityMs}: expected at least 1000 (ms)`)
   }
   return c
+}
+
+/** `--metrics`: host:port, or a bare port (or :port) on loopback. */
+export function metricsAddress(value: string): string {
+  const v = String(value).trim()
+  const bare = /^:?(\d{1,5})$/.exec(v)
+  const address = bare ? `127.0.0.1:${bare[1]}` : v
+  try {
+    parseHostPort(address)
+  } catch {
+    throw new BadConfigError(
+      `--metrics ${JSON.stringify(value)}: expected a port or host:port, e.g. 9464 or 127.0.0.1:9464`,
+    )
+  }
+  return address
 }
 
 export function parseHostPort(value: string): { host: string; port: number } {

@@ -1,0 +1,266 @@
+/**
+ * Prometheus metrics of one daemon (prom-client): what the scheduler did
+ * (tasks run, failed, stolen, re-queued, refused by policy; steals tried and
+ * granted), what is queued per resource class, how long tasks ran, bytes
+ * moved for results and blobs, the members in view; libp2p's own metrics
+ * (@libp2p/prometheus-metrics, given this registry in create-node.ts) and
+ * the process's (prom-client's default collectors, registered by libp2p's).
+ *
+ * Served at /metrics on the local API (token required) and, with
+ * `--metrics <host:port>`, alone on its own address for a scraper.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { SchedulerStats } from '../scheduler/runtime.ts'
+import type { Command, SchedulerAdvert, SchedulerEvent } from '../scheduler/types.ts'
+import { type ApiServer, STREAMED } from './api.ts'
+
+/** What the metrics read at each scrape. */
+export interface MetricSources {
+  stats(): SchedulerStats & { refusedBatches?: number }
+  advert(): SchedulerAdvert
+  members(): number
+  connections(): number
+}
+
+type StatName = keyof SchedulerStats
+
+/** Cumulative scheduler counters, exported as counters read at scrape time. */
+const STAT_COUNTERS: Array<[string, StatName, string]> = [
+  ['gridnode_tasks_run_total', 'tasksRun', 'Tasks this node started (any owner).'],
+  ['gridnode_tasks_stolen_total', 'tasksStolen', 'Tasks this node took from other nodes by stealing.'],
+  ['gridnode_tasks_given_total', 'tasksGiven', 'Tasks this node handed to thieves.'],
+  ['gridnode_tasks_requeued_total', 'requeued', 'Tasks of jobs owned here re-queued with a new attempt.'],
+  [
+    'gridnode_tasks_refused_by_policy_total',
+    'policyRefused',
+    "Pushed batches and stolen tasks this node's trust or owner policy refused.",
+  ],
+  ['gridnode_tasks_returned_total', 'returned', 'Tasks this node handed back to their owners unrun.'],
+  ['gridnode_tasks_handed_back_total', 'handedBack', 'Tasks of jobs owned here that a holder handed back.'],
+  ['gridnode_tasks_backups_total', 'backups', 'Tail backup copies started by this owner.'],
+  ['gridnode_steal_attempts_total', 'stealsSent', 'Steal requests this node sent.'],
+  ['gridnode_steal_successes_total', 'stealsGranted', 'Steal requests answered with tasks.'],
+  ['gridnode_steals_empty_total', 'stealsEmpty', 'Steal requests answered empty, or failed.'],
+  ['gridnode_pushes_total', 'pushes', 'Batches this owner pushed to idle peers.'],
+  ['gridnode_duplicate_results_total', 'duplicateResults', 'Results for tasks already final (dropped).'],
+  ['gridnode_refused_results_total', 'refusedResults', 'Results from nodes that never held the task.'],
+  ['gridnode_refused_claims_total', 'refusedClaims', 'Lease claims that could not be traced to the owner.'],
+]
+
+const DURATION_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800]
+/** Tasks started and not yet finished whose kind is remembered (a bound, not an expectation). */
+const MAX_TRACKED_RUNS = 100_000
+
+const taskKey = (t: { job: string; index: number }) => `${t.job}#${t.index}`
+
+export class NodeMetrics {
+  readonly registry = new Registry()
+  private sources?: MetricSources
+  private readonly finished: Counter<'outcome' | 'kind'>
+  private readonly duration: Histogram<'kind' | 'outcome'>
+  private readonly ownedResults: Counter<'outcome'>
+  private readonly jobs: Counter<'status'>
+  private readonly resultBytes: Counter<'direction'>
+  private readonly blobBytes: Counter<'direction'>
+  private readonly kinds = new Map<string, string>()
+
+  constructor() {
+    const registers = [this.registry]
+    for (const [name, stat, help] of STAT_COUNTERS) {
+      const metrics = this
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = metrics.sources?.stats()
+          this.reset()
+          if (s !== undefined) this.inc(s[stat])
+        },
+      })
+    }
+    this.finished = new Counter({
+      name: 'gridnode_tasks_finished_total',
+      help: 'Runs that ended on this node, by outcome (ok, threw, timeout, crashed, rejected, returned) and work kind.',
+      labelNames: ['outcome', 'kind'],
+      registers,
+    })
+    this.duration = new Histogram({
+      name: 'gridnode_task_duration_seconds',
+      help: 'Run time of tasks on this node, by work kind and outcome.',
+      labelNames: ['kind', 'outcome'],
+      buckets: DURATION_BUCKETS_S,
+      registers,
+    })
+    this.ownedResults = new Counter({
+      name: 'gridnode_owned_task_results_total',
+      help: 'Final outcomes of tasks of jobs owned here (ok, failed), wherever they ran.',
+      labelNames: ['outcome'],
+      registers,
+    })
+    this.jobs = new Counter({
+      name: 'gridnode_jobs_total',
+      help: 'Jobs owned here: submitted, and finished by status (done, failed, cancelled).',
+      labelNames: ['status'],
+      registers,
+    })
+    this.resultBytes = new Counter({
+      name: 'gridnode_result_bytes_total',
+      help: 'Bytes of result values sent to owners (resends included) and received as owner.',
+      labelNames: ['direction'],
+      registers,
+    })
+    this.blobBytes = new Counter({
+      name: 'gridnode_blob_bytes_total',
+      help: 'Bytes of blobs (code bundles, files) fetched from peers and served to them.',
+      labelNames: ['direction'],
+      registers,
+    })
+    for (const direction of ['sent', 'received']) this.resultBytes.inc({ direction }, 0)
+    for (const direction of ['fetched', 'served']) this.blobBytes.inc({ direction }, 0)
+    for (const outcome of ['ok', 'failed']) this.ownedResults.inc({ outcome }, 0)
+    this.gauges(registers)
+  }
+
+  private gauges(registers: Registry[]): void {
+    const metrics = this
+    const gauge = (name: string, help: string, read: (s: MetricSources) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (metrics.sources !== undefined) this.set(read(metrics.sources))
+        },
+      })
+    gauge('gridnode_members', 'Members of the mesh this node hears adverts from (itself excluded).', (s) =>
+      s.members(),
+    )
+    gauge('gridnode_connections', 'Open libp2p connections.', (s) => s.connections())
+    gauge('gridnode_slots', 'CPU task slots of this node.', (s) => s.advert().slots)
+    gauge('gridnode_slots_free', 'CPU task slots free for others now.', (s) => s.advert().freeSlots)
+    gauge('gridnode_tasks_running', 'Tasks running on this node now.', (s) => s.advert().running)
+    gauge('gridnode_gpus_free', 'Whole GPUs free now.', (s) => s.advert().freeGpus)
+    new Gauge({
+      name: 'gridnode_queue_depth',
+      help: 'Ready tasks queued on this node, by resource class (cpu slots, gpus, memory MB per task).',
+      labelNames: ['cpu', 'gpu', 'memory_mb'],
+      registers,
+      collect() {
+        this.reset()
+        for (const c of metrics.sources?.advert().ready ?? []) {
+          const r = c.resources
+          this.set({ cpu: String(r.cpu), gpu: String(r.gpu), memory_mb: String(r.memoryMB) }, c.count)
+        }
+      },
+    })
+  }
+
+  attach(sources: MetricSources): void {
+    this.sources = sources
+  }
+
+  /** One scheduler step: the event the driver fed and the commands it got back. */
+  observe(event: SchedulerEvent, commands: readonly Command[]): void {
+    if (event.type === 'task-finished') {
+      const key = taskKey(event.task)
+      const kind = this.kinds.get(key) ?? 'unknown'
+      this.kinds.delete(key)
+      const outcome = event.outcome.status
+      this.finished.inc({ outcome, kind })
+      this.duration.observe({ kind, outcome }, Math.max(0, event.outcome.durationMs) / 1000)
+    } else if (event.type === 'results-received') {
+      this.resultBytes.inc({ direction: 'received' }, valueBytes(event.results))
+    }
+    for (const c of commands) {
+      switch (c.type) {
+        case 'run-task':
+          if (this.kinds.size < MAX_TRACKED_RUNS) this.kinds.set(taskKey(c.task), c.job.work.kind)
+          break
+        case 'send-results':
+          this.resultBytes.inc({ direction: 'sent' }, valueBytes(c.results))
+          break
+        case 'persist-results':
+          for (const r of c.results)
+            this.ownedResults.inc({ outcome: r.outcome.status === 'ok' ? 'ok' : 'failed' })
+          break
+        case 'job-finished':
+          this.jobs.inc({ status: c.status })
+          break
+      }
+    }
+    if (event.type === 'job-submitted') this.jobs.inc({ status: 'submitted' })
+  }
+
+  /** Blob bytes moved by the blob protocol. */
+  blob(direction: 'fetched' | 'served', bytes: number): void {
+    this.blobBytes.inc({ direction }, bytes)
+  }
+
+  async scrape(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() }
+  }
+}
+
+function valueBytes(results: ReadonlyArray<{ outcome: { status: string; value?: Uint8Array } }>): number {
+  let n = 0
+  for (const r of results) if (r.outcome.status === 'ok') n += r.outcome.value?.byteLength ?? 0
+  return n
+}
+
+/** GET /metrics on the local API (the API's bearer token, like every route there). */
+export function registerMetricsRoute(api: ApiServer, metrics: NodeMetrics): void {
+  api.route('GET', '/metrics', async (req) => {
+    const { contentType, text } = await metrics.scrape()
+    req.res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
+    req.res.end(text)
+    return STREAMED
+  })
+}
+
+/**
+ * `--metrics <host:port>`: /metrics alone on its own address, without the API token
+ * (loopback unless the operator names another address). Everything else is 404.
+ */
+export class MetricsServer {
+  private server?: Server
+  private readonly metrics: NodeMetrics
+
+  constructor(metrics: NodeMetrics) {
+    this.metrics = metrics
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics is served here\n')
+        return
+      }
+      this.metrics.scrape().then(
+        ({ contentType, text }) => {
+          res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
+          res.end(req.method === 'HEAD' ? undefined : text)
+        },
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+      )
+    })
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    const addr = server.address() as AddressInfo
+    const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    return `http://${h}:${addr.port}/metrics`
+  }
+
+  async close(): Promise<void> {
+    const server = this.server
+    if (!server) return
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
