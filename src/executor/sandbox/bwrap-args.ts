@@ -71,7 +71,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   const privileged = spec.uid !== undefined
   const args = privileged
     ? ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try']
-    : ['--unshare-all', '--disable-userns', '--cap-drop', 'ALL']
+    : ['--unshare-all', '--unshare-user', '--disable-userns', '--cap-drop', 'ALL']
   if (privileged && spec.network !== true) args.push('--unshare-net')
   if (!privileged && spec.network === true) args.push('--share-net')
   args.push('--die-with-parent', '--new-session')
