@@ -56,7 +56,13 @@ describe('bwrapArgs', () => {
 
   test('not root: an unprivileged user namespace, every capability dropped, no further namespaces', () => {
     const args = bwrapArgs(spec())
-    expect(args.slice(0, 5)).toEqual(['--unshare-all', '--unshare-user', '--disable-userns', '--cap-drop', 'ALL'])
+    expect(args.slice(0, 5)).toEqual([
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--cap-drop',
+      'ALL',
+    ])
     expect(args).not.toContain('setpriv')
     expect(args).not.toContain('--share-net')
   })
