@@ -67,7 +67,8 @@ describe('a private mesh', () => {
   }, 40_000)
 
   it('runs a job across the founder and a machine that joined by invitation', async () => {
-    // Each command prints its scratch directory, which lies in the data dir of the node that ran it.
+    // Each command prints its scratch directory: in b's data dir when b (the submitter) ran it, the
+    // sandbox's /work when a ran it (tasks from another node run sandboxed).
     const r = await runCli(
       ['run', '--data-dir', b.dataDir, '--json', '--', 'sh', '-c', 'sleep 0.3; echo $0 $(pwd)'],
       '1\n2\n3\n4\n5\n6\n',
@@ -79,7 +80,7 @@ describe('a private mesh', () => {
       .map((l) => JSON.parse(l).stdout.trim().split(' '))
     expect(lines.map((l) => l[0]).sort()).toEqual(['1', '2', '3', '4', '5', '6'])
     const ranOn = new Set(
-      lines.map((l) => (l[1].startsWith(a.dataDir) ? 'a' : l[1].startsWith(b.dataDir) ? 'b' : '?')),
+      lines.map((l) => (l[1] === '/work' ? 'a' : l[1].startsWith(b.dataDir) ? 'b' : '?')),
     )
     expect([...ranOn].sort()).toEqual(['a', 'b'])
   })
