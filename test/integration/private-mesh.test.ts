@@ -79,9 +79,7 @@ describe('a private mesh', () => {
       .split('\n')
       .map((l) => JSON.parse(l).stdout.trim().split(' '))
     expect(lines.map((l) => l[0]).sort()).toEqual(['1', '2', '3', '4', '5', '6'])
-    const ranOn = new Set(
-      lines.map((l) => (l[1] === '/work' ? 'a' : l[1].startsWith(b.dataDir) ? 'b' : '?')),
-    )
+    const ranOn = new Set(lines.map((l) => (l[1] === '/work' ? 'a' : l[1].startsWith(b.dataDir) ? 'b' : '?')))
     expect([...ranOn].sort()).toEqual(['a', 'b'])
   })
 
