@@ -209,7 +209,8 @@ export class SandboxHost {
         argv: o.argv,
         network: o.network,
       })
-      child = spawn(this.bwrap, args, { stdio: o.stdio, detached: true })
+      // cwd: the sandbox's own dir, so a look at /proc/<bwrap>/cwd tells which sandbox a process is.
+      child = spawn(this.bwrap, args, { stdio: o.stdio, detached: true, cwd: work })
     } catch (err) {
       if (uid !== undefined) this.uidsInUse.delete(uid)
       rmSync(dir, { recursive: true, force: true })
