@@ -1,8 +1,9 @@
 /**
  * Custody bookkeeping for the owner's tasks: every state move goes through
- * setState(), which keeps the job's counts, the per-holder index (for
- * peer-gone), the job's remote-held order (for tail backups) and the
- * deadline queues (lease, restore grace) in step, and marks the job changed.
+ * setState(), which checks it against the table of legal moves (story.ts),
+ * records it in the task's story, keeps the job's counts, the per-holder
+ * index (for peer-gone), the job's remote-held order (for tail backups) and
+ * the deadline queues (lease, restore grace) in step, and marks the job changed.
  */
 import { Fifo, getOrCreate } from './collections.ts'
 import { assertNever, invariant } from './errors.ts'
@@ -16,6 +17,7 @@ import {
   type OwnedTask,
 } from './job-table.ts'
 import type { Runtime } from './runtime.ts'
+import { legalMove } from './story.ts'
 import type { PeerKey } from './types.ts'
 
 interface Deadline {
@@ -38,6 +40,9 @@ export class Custody {
   /** `hop`: for remote, the length of the new holder's custody path (1 = handed by the owner). */
   setState(t: OwnedTask, state: OwnedState, holder?: PeerKey, hop = 1): void {
     const job = t.job
+    const from = t.state
+    invariant(legalMove(from, state), () => `task ${job.spec.id}/${t.index}: illegal move ${from} → ${state}`)
+    const fromNode = from === 'remote' && state === 'remote' ? t.holder : undefined
     if (t.state === 'remote') this.unindex(t)
     job.counts[t.state]--
     job.counts[state]++
@@ -46,6 +51,12 @@ export class Custody {
     t.hop = state === 'remote' ? hop : 0
     this.dirty.add(job)
     const now = this.rt.now
+    job.story.add(
+      t.index,
+      { at: now, cause: this.rt.cause, attempt: t.attempt, from, to: state },
+      t.holder,
+      fromNode,
+    )
     if (state === 'remote' && holder !== undefined) {
       this.remember(t, holder)
       getOrCreate(this.byHolder, holder, () => new Set<OwnedTask>()).add(t)
@@ -65,6 +76,11 @@ export class Custody {
     t.held ??= []
     t.held.push({ attempt: t.attempt, holder })
     if (t.held.length > HELD_MEMORY) t.held.shift()
+  }
+
+  /** Why the task's latest move happened (a re-queue's reason, a run's end), and where it ran. */
+  note(t: OwnedTask, note: string, node?: PeerKey): void {
+    t.job.story.annotate(t.index, note, node)
   }
 
   /** A lease named the task: push its deadline out. */

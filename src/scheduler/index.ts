@@ -18,4 +18,6 @@ export {
 export { SchedulerInvariantError } from './errors.ts'
 export type { SchedulerOptions, SchedulerStats } from './runtime.ts'
 export { NodeScheduler, pushAllowed } from './scheduler.ts'
+export { LEGAL_MOVES, type StoryEntry } from './story.ts'
 export * from './types.ts'
+export type { MemberReason, TaskWhy } from './why.ts'

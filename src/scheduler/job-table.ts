@@ -2,6 +2,7 @@
  * The owner's task table for one job: task records, dependency wiring and
  * the checks made once at submit (missing dependencies, cycles).
  */
+import { JobStory } from './story.ts'
 import type { JobId, JobProgress, JobSpec, PeerKey, TaskDescriptor, TaskInput } from './types.ts'
 
 /**
@@ -67,6 +68,8 @@ export interface OwnedJob {
   readonly nodes: Set<PeerKey>
   /** Tasks held by remote holders, oldest custody first. */
   readonly remoteHeld: Map<number, OwnedTask>
+  /** Every custody move of every task (story.ts). */
+  readonly story: JobStory
 }
 
 /** Past (attempt, holder) pairs remembered per task. */
@@ -91,6 +94,7 @@ export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
     durationSum: 0,
     nodes: new Set(),
     remoteHeld: new Map(),
+    story: new JobStory(),
   }
   for (const inp of inputs) {
     if (job.tasks.has(inp.index)) continue

@@ -10,6 +10,7 @@ import { assertNever } from './errors.ts'
 import type { Holder } from './holder.ts'
 import { descriptor, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
 import type { Runtime } from './runtime.ts'
+import { FinishedStories } from './story.ts'
 import { TailBackups } from './tail.ts'
 import type { JobId, JobProgress, JobStatus, TaskResult } from './types.ts'
 
@@ -32,6 +33,8 @@ export class OwnerLifecycle {
   protected readonly finished = new BoundedMap<JobId, Finished>(FINISHED_MEMORY)
   protected readonly blocked = new Set<OwnedJob>()
   protected readonly tail = new TailBackups()
+  /** Stories of finished jobs, newest kept (for `gridnode why`). */
+  readonly stories = new FinishedStories()
 
   constructor(rt: Runtime, holder: Holder) {
     this.rt = rt
@@ -60,13 +63,14 @@ export class OwnerLifecycle {
     if (mode === 'local') this.holder.hold(t.job.spec, t.desc)
   }
 
-  /** A new attempt, queued here. */
-  protected requeue(t: OwnedTask): void {
+  /** A new attempt, queued here; `why` goes into the task's story. */
+  protected requeue(t: OwnedTask, why: string): void {
     if (t.desc === undefined) return
     t.attempt = Math.max(t.attempt + 1, t.job.attemptBase)
     this.rt.stats.requeued++
     t.desc = { ...t.desc, attempt: t.attempt }
     this.custody.setState(t, 'local')
+    this.custody.note(t, why)
     this.holder.hold(t.job.spec, t.desc)
   }
 
@@ -76,7 +80,7 @@ export class OwnerLifecycle {
     t.lastError = error
     t.lastCrashed = crashed
     if (t.failures < t.job.spec.maxAttempts) {
-      this.requeue(t)
+      this.requeue(t, `${error} (infrastructure failure ${t.failures} of ${t.job.spec.maxAttempts})`)
       return
     }
     const how = crashed ? 'crashed its worker' : 'failed on infrastructure'
@@ -96,6 +100,7 @@ export class OwnerLifecycle {
     this.rt.persist(r)
     this.leaveWaiting(t)
     this.custody.setState(t, state)
+    this.custody.note(t, outcomeNote(r), r.ranOn)
     t.desc = undefined
     t.input = undefined
     this.holder.dropCopies(t.job.spec.id, t.index)
@@ -146,6 +151,7 @@ export class OwnerLifecycle {
     this.tail.forget(job)
     this.finalStatus.set(job, status)
     this.finished.set(job.spec.id, { status, progress: progressOf(job, 0) })
+    this.stories.keep(job.spec.id, job.story)
     this.custody.dirty.add(job)
   }
 
@@ -182,7 +188,7 @@ export class OwnerLifecycle {
         if (t.userErrors < job.spec.retries) {
           t.userErrors++
           t.lastError = o.error
-          this.requeue(t)
+          this.requeue(t, `${o.status}: ${o.error} (retry ${t.userErrors} of ${job.spec.retries})`)
           return
         }
         this.record(job, r)
@@ -197,7 +203,7 @@ export class OwnerLifecycle {
         if (!current || t.state === 'local') return
         t.lastError = o.error
         this.rt.stats.handedBack++
-        this.requeue(t)
+        this.requeue(t, `handed back by ${r.ranOn}: ${o.error}`)
         return
       default:
         assertNever(o)
@@ -209,4 +215,11 @@ export class OwnerLifecycle {
     job.durationSum += Math.max(0, r.outcome.durationMs)
     job.nodes.add(r.ranOn)
   }
+}
+
+/** How a run ended, for the task's story: "ok in 12 ms", "threw: …". */
+function outcomeNote(r: TaskResult): string {
+  const o = r.outcome
+  const ms = `${Math.round(o.durationMs)} ms`
+  return o.status === 'ok' ? `ok in ${ms}` : `${o.status} after ${ms}: ${o.error}`
 }

@@ -11,7 +11,7 @@ import { buildJob, heldBefore, invalidTasks, type OwnedJob, type OwnedTask, prog
 import { EMPTY, OwnerLifecycle } from './lifecycle.ts'
 import { type PeerView, sizeOf } from './peers.ts'
 import { policyBlockReason, refusal } from './policy.ts'
-import { blockReason, fitsNode, type NodeSize } from './resources.ts'
+import { blockReason, fits, fitsNode, type NodeSize } from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
   CustodyPath,
@@ -25,6 +25,7 @@ import type {
   TaskKey,
   TaskResult,
 } from './types.ts'
+import { type MemberReason, memberReason, type TaskWhy } from './why.ts'
 
 /**
  * First attempt number a restored owner hands out. Attempts are bumped one at
@@ -221,6 +222,7 @@ export class Owner extends OwnerLifecycle {
         if (!endsAt(path, from)) return 'refused'
         this.adopt(t, attempt)
         this.custody.setState(t, 'remote', from, path.length)
+        this.custody.note(t, `claimed by ${from}'s lease after the restart (hop ${path.length})`)
         return 'held'
       case 'remote':
         if (attempt !== t.attempt) return 'stale'
@@ -230,6 +232,7 @@ export class Owner extends OwnerLifecycle {
         }
         if (!transfers(t, from, path)) return 'refused'
         this.custody.setState(t, 'remote', from, path.length)
+        this.custody.note(t, `stolen on: ${from}'s lease shows the hand-off (hop ${path.length})`)
         return 'held'
       case 'local': {
         if (attempt !== t.attempt) return 'stale'
@@ -238,6 +241,7 @@ export class Owner extends OwnerLifecycle {
         if (here === undefined || here.state !== 'queued') return 'stale'
         this.holder.drop(here)
         this.custody.setState(t, 'remote', from, path.length)
+        this.custody.note(t, `claimed by ${from}'s lease (hop ${path.length})`)
         return 'held'
       }
       default:
@@ -277,9 +281,11 @@ export class Owner extends OwnerLifecycle {
   }
 
   /** A task queued here left with a steal grant or a push: `to` holds it at hop 1. */
-  handedOff(job: JobId, index: number, attempt: number, to: PeerKey): void {
+  handedOff(job: JobId, index: number, attempt: number, to: PeerKey, how: 'stolen' | 'pushed'): void {
     const t = this.task(job, index)
-    if (t?.state === 'local' && t.attempt === attempt) this.custody.setState(t, 'remote', to, 1)
+    if (t?.state !== 'local' || t.attempt !== attempt) return
+    this.custody.setState(t, 'remote', to, 1)
+    this.custody.note(t, how === 'stolen' ? `stolen by ${to}` : `pushed to ${to}`)
   }
 
   /** A grant to `to` could not be written: the task is ours again, same attempt. */
@@ -287,14 +293,15 @@ export class Owner extends OwnerLifecycle {
     const t = this.task(d.job, d.index)
     if (t?.state !== 'remote' || t.holder !== to || t.attempt !== d.attempt || t.desc === undefined) return
     this.custody.setState(t, 'local')
+    this.custody.note(t, `the grant to ${to} could not be written`)
     this.holder.hold(t.job.spec, t.desc)
   }
 
-  /** A push to `to` failed: custody is in doubt, so re-queue with a new attempt. */
-  pushFailed(to: PeerKey, d: TaskDescriptor): void {
+  /** A push to `to` failed (or its policy refused it): custody is in doubt, so re-queue with a new attempt. */
+  pushFailed(to: PeerKey, d: TaskDescriptor, reason: string): void {
     const t = this.task(d.job, d.index)
     if (t?.state !== 'remote' || t.holder !== to || t.attempt !== d.attempt) return
-    this.requeue(t)
+    this.requeue(t, `push to ${to} failed: ${reason}`)
   }
 
   /** One of our own tasks came back to us in a stolen or pushed batch. */
@@ -305,6 +312,7 @@ export class Owner extends OwnerLifecycle {
     else if (t.state !== 'remote' || t.attempt !== d.attempt) return
     if (t.desc === undefined) return
     this.custody.setState(t, 'local')
+    this.custody.note(t, 'came back here in a stolen or pushed batch')
     this.holder.hold(t.job.spec, t.desc)
   }
 
@@ -325,7 +333,9 @@ export class Owner extends OwnerLifecycle {
       if (t.state === 'remote')
         this.infraFailure(t, `lease expired: holder ${t.holder} silent for ${ms} ms`, false)
     }
-    for (const t of graces) if (t.state === 'doubt') this.requeue(t)
+    for (const t of graces) {
+      if (t.state === 'doubt') this.requeue(t, 'no holder claimed it within the grace after the restart')
+    }
   }
 
   nextDeadline(): number | undefined {
@@ -415,5 +425,80 @@ export class Owner extends OwnerLifecycle {
 
   check(): void {
     this.custody.check(this.jobs.values(), this.holder)
+  }
+
+  // ---- questions (gridnode why) -------------------------------------------------------
+
+  /** Where one task stands, its story, and (not running) each member's reason it cannot take it now. */
+  why(id: JobId, index: number): TaskWhy {
+    const base: TaskWhy = { job: id, index, known: 'unknown', story: [], storyDropped: 0, members: [] }
+    const job = this.jobs.get(id)
+    if (job === undefined) {
+      const story = this.stories.get(id)
+      if (story === undefined) return base
+      return { ...base, known: 'finished', story: story.of(index), storyDropped: story.dropped }
+    }
+    const t = job.tasks.get(index)
+    if (t === undefined) return base
+    const out: TaskWhy = {
+      ...base,
+      known: 'live',
+      state: t.state,
+      attempt: t.attempt,
+      story: job.story.of(index),
+      storyDropped: job.story.dropped,
+    }
+    if (t.state === 'remote') {
+      out.holder = t.holder
+      out.heldSince = t.heldSince
+    }
+    if (t.state === 'waiting') out.waitingFor = t.deps.filter((d) => job.tasks.get(d)?.state !== 'done')
+    if (t.state === 'local') {
+      const h = this.holder.get(id, index)
+      if (h?.state === 'running') out.runningHere = true
+      else if (h !== undefined) out.queued = this.holder.queue.position(h)
+    }
+    const open = t.state === 'waiting' || t.state === 'doubt' || (t.state === 'local' && !out.runningHere)
+    if (open) out.members = this.memberReasons(job.spec)
+    return out
+  }
+
+  /** This node first (its own job: no policy applies), then every peer in view. */
+  memberReasons(spec: JobSpec): MemberReason[] {
+    const r = spec.resources
+    const pool = this.holder.pool
+    const self = this.rt.self
+    let mine: MemberReason
+    if (!fitsNode(r, this.selfSize)) {
+      mine = { ...memberReason(self, spec, selfAdvert(this.selfSize)), peer: self }
+    } else if (fits(r, pool.free())) {
+      mine = {
+        peer: self,
+        canTake: true,
+        kind: 'free',
+        reason: 'could start it now (queued tasks start in turn)',
+      }
+    } else {
+      const busy = `busy: ${pool.freeSlots} free slots of ${pool.slots}, ${this.holder.running} running`
+      mine = { peer: self, canTake: false, kind: 'busy', reason: busy }
+    }
+    const out = [mine]
+    for (const [peer, info] of this.peers.peers) out.push(memberReason(peer, spec, info.advert))
+    return out
+  }
+}
+
+/** An advert of an idle node of this size (to word why a node is too small). */
+function selfAdvert(n: NodeSize): SchedulerAdvert {
+  return {
+    slots: n.slots,
+    freeSlots: n.slots,
+    memoryMB: n.memoryMB,
+    freeMemoryMB: n.memoryMB,
+    gpus: n.gpus,
+    freeGpus: n.gpus,
+    ready: [],
+    running: 0,
+    meanTaskMs: 0,
   }
 }

@@ -32,7 +32,7 @@ export function pushToIdle(rt: Runtime, holder: Holder, owner: Owner, view: Peer
       return s !== undefined && accepts(a.accepts, s)
     })
     if (tasks.length === 0) continue
-    for (const t of tasks) owner.handedOff(t.jobId, t.index, t.attempt, peer)
+    for (const t of tasks) owner.handedOff(t.jobId, t.index, t.attempt, peer, 'pushed')
     surplus -= tasks.length
     rt.stats.pushes++
     rt.emit({ type: 'push-batch', cause: rt.cause, to: peer, batch: toBatch(tasks) })

@@ -112,6 +112,23 @@ export class FairQueue<T extends Queueable> {
     return n
   }
 
+  /**
+   * Where a queued item stands: live items ahead of it in its job's lane, and the items of other
+   * lanes (other jobs and classes, served in turn with it). O(lane length): for questions only.
+   */
+  position(item: T): { ahead: number; others: number } | undefined {
+    const slot = item.slot
+    if (slot === undefined || !slot.live) return undefined
+    const lane = slot.lane
+    let ahead = 0
+    for (let i = lane.head; i < lane.items.length; i++) {
+      const s = lane.items[i]
+      if (s === slot) break
+      if (s?.live) ahead++
+    }
+    return { ahead, others: this.size - lane.live }
+  }
+
   readyClasses(): ReadyClass[] {
     const out: ReadyClass[] = []
     for (const cls of this.classes.values()) {

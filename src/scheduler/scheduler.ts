@@ -18,11 +18,13 @@ import type {
   Command,
   JobId,
   JobProgress,
+  JobSpec,
   PeerKey,
   SchedulerAdvert,
   SchedulerEvent,
   TaskKey,
 } from './types.ts'
+import type { MemberReason, TaskWhy } from './why.ts'
 
 type EventOf<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>
 
@@ -93,7 +95,7 @@ export class NodeScheduler {
         this.batchPushed(e.from, e.batch)
         break
       case 'push-failed':
-        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d)
+        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d, e.reason)
         break
       case 'task-finished':
         this.holder.finished(e.task, e.outcome)
@@ -121,7 +123,7 @@ export class NodeScheduler {
         break
       case 'push-refused':
         // Refused whole before custody moved: back to the queue, a new attempt, no failure counted.
-        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d)
+        for (const d of e.batch.tasks) this.owner.pushFailed(e.to, d, e.reason)
         break
       default:
         assertNever(e)
@@ -208,7 +210,7 @@ export class NodeScheduler {
     }
     const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s, laneOk)
     const tasks = this.holder.take(n, e.free, false, laneOk)
-    for (const t of tasks) if (t.own) this.owner.handedOff(t.jobId, t.index, t.attempt, e.from)
+    for (const t of tasks) if (t.own) this.owner.handedOff(t.jobId, t.index, t.attempt, e.from, 'stolen')
     this.rt.stats.tasksGiven += tasks.length
     this.rt.emit({
       type: 'reply-steal',
@@ -278,6 +280,16 @@ export class NodeScheduler {
 
   jobProgress(job: JobId): JobProgress | undefined {
     return this.owner.progress(job)
+  }
+
+  /** "Why isn't it running?" for one task of a job owned here (why.ts). */
+  why(job: JobId, index: number): TaskWhy {
+    return this.owner.why(job, index)
+  }
+
+  /** Each member's reason it cannot take a task of `spec` now (this node first). */
+  memberReasons(spec: JobSpec): MemberReason[] {
+    return this.owner.memberReasons(spec)
   }
 
   stats(): SchedulerStats {

@@ -20,6 +20,9 @@ function setup() {
 describe('Custody', () => {
   test('counts, holder index and remote order follow setState', () => {
     const { c, job, t } = setup()
+    // A task reaches remote custody from the owner's queue (waiting → remote is not a legal move).
+    c.setState(t(0), 'local')
+    c.setState(t(1), 'local')
     c.setState(t(0), 'remote', 'b')
     c.setState(t(1), 'remote', 'b')
     c.setState(t(2), 'local')
@@ -33,6 +36,8 @@ describe('Custody', () => {
 
   test('lease deadlines expire unless refreshed; grace deadlines for in-doubt tasks', () => {
     const { rt, c, t } = setup()
+    c.setState(t(0), 'local')
+    c.setState(t(1), 'local')
     c.setState(t(0), 'remote', 'b')
     c.setState(t(1), 'remote', 'b')
     c.setState(t(2), 'doubt')
