@@ -26,6 +26,7 @@ import {
   registerStealProtocol,
 } from '../protocol/index.ts'
 import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
+import type { MemberReason, TaskWhy } from '../scheduler/index.ts'
 import { NodeScheduler } from '../scheduler/index.ts'
 import type {
   Batch,
@@ -143,6 +144,8 @@ export class Driver {
   /** Bundles of active jobs owned here stay in the blob cache (unpin when the job ends). */
   private readonly jobPins = new Map<JobId, () => void>()
   private readonly observers: DriverObserver[] = []
+  /** Makes every event's cause unique: `<label>#<n>` (logs and task stories carry it). */
+  private causeSeq = 0
 
   constructor(node: GridLibp2p, opts: DriverOptions) {
     this.node = node
@@ -288,6 +291,16 @@ export class Driver {
     return this.sched.jobProgress(job)
   }
 
+  /** Where a task of a job owned here stands, its story, and each member's reason (gridnode why). */
+  why(job: JobId, index: number): TaskWhy {
+    return this.sched.why(job, index)
+  }
+
+  /** Each member's reason it cannot take a task of `spec` now (this node first). */
+  memberReasons(spec: JobSpec): MemberReason[] {
+    return this.sched.memberReasons(spec)
+  }
+
   peerConnected(peer: string): void {
     this.feed({ type: 'peer-connected', at: Date.now(), cause: 'advert', peer })
   }
@@ -352,6 +365,8 @@ export class Driver {
 
   private feed(event: SchedulerEvent): Command[] {
     if (this.stopped) return []
+    const hash = event.cause.indexOf('#')
+    event.cause = `${hash < 0 ? event.cause : event.cause.slice(0, hash)}#${(++this.causeSeq).toString(36)}`
     let commands: Command[]
     try {
       commands = this.sched.handle(event)
@@ -391,7 +406,9 @@ export class Driver {
         // Answers to inbound requests: their handlers pick them from the returned commands.
         return
       case 'push-batch':
-        return this.pushBatch(c.to, c.batch)
+        if (this.opts.log.isLevelEnabled('debug'))
+          this.opts.log.debug({ peer: c.to, tasks: c.batch.tasks.length, cause: c.cause }, 'pushing tasks')
+        return this.pushBatch(c.to, c.batch, c.cause)
       case 'run-task':
         return this.runTask(c)
       case 'cancel-task':
@@ -402,14 +419,14 @@ export class Driver {
       case 'suspend-tasks':
         for (const t of c.tasks) this.suspended.set(taskKey(t), t)
         this.opts.log.info(
-          { tasks: c.tasks.length, stopped: this.signals?.signal(c.tasks, 'SIGSTOP') ?? 0 },
+          { tasks: c.tasks.length, stopped: this.signals?.signal(c.tasks, 'SIGSTOP') ?? 0, cause: c.cause },
           'owner policy: suspended tasks from other nodes',
         )
         return
       case 'resume-tasks':
         for (const t of c.tasks) this.suspended.delete(taskKey(t))
         this.opts.log.info(
-          { tasks: c.tasks.length, continued: this.signals?.signal(c.tasks, 'SIGCONT') ?? 0 },
+          { tasks: c.tasks.length, continued: this.signals?.signal(c.tasks, 'SIGCONT') ?? 0, cause: c.cause },
           'owner policy: resumed tasks from other nodes',
         )
         return
@@ -434,10 +451,11 @@ export class Driver {
       case 'job-finished':
         this.jobPins.get(c.job)?.()
         this.jobPins.delete(c.job)
-        this.opts.log.info({ status: c.status, ...c.progress }, 'job finished')
+        this.opts.log.info({ status: c.status, ...c.progress, cause: c.cause }, 'job finished')
         return this.hub.finish(c.job, c.status, c.progress)
       case 'job-blocked':
-        if (c.reason) this.opts.log.warn({ job: c.job, reason: c.reason }, 'job cannot be placed')
+        if (c.reason)
+          this.opts.log.warn({ job: c.job, reason: c.reason, cause: c.cause }, 'job cannot be placed')
         return this.hub.setBlocked(c.job, c.reason)
       default:
         assertNever(c)
@@ -502,13 +520,16 @@ export class Driver {
     return this.creds === undefined || batch.tasks.length === 0 ? batch : this.creds.handOff(batch, to)
   }
 
-  private pushBatch(to: string, batch: Batch): void {
+  private pushBatch(to: string, batch: Batch, cause: string): void {
     this.links
       .get(to)
       .steal.push({ batch: this.stamp(batch, to) })
       .catch((err: Error) => {
         if (err instanceof RemoteRequestError && err.remoteCode === POLICY_REFUSED) {
-          this.opts.log.info({ to, tasks: batch.tasks.length, reason: err.message }, 'push refused by policy')
+          this.opts.log.info(
+            { peer: to, tasks: batch.tasks.length, reason: err.message, cause },
+            'push refused by policy',
+          )
           this.feed({ type: 'push-refused', at: Date.now(), cause: 'push', to, batch, reason: err.message })
         } else {
           this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message })
@@ -555,6 +576,9 @@ export class Driver {
       unpin = this.blobs.pin(c.job.work.bundle)
     }
     const { job, index, attempt } = c.task
+    const log = this.opts.log
+    if (log.isLevelEnabled('debug'))
+      log.debug({ job, task: index, attempt, peer: c.job.owner, cause: c.cause }, 'task started')
     // Flags for the sandboxing executor: whose task, whether it is sandboxed, whether it may use the network.
     const foreign = c.job.owner !== this.self
     const rp = this.policy?.() ?? { network: false, sandboxOwn: false }
@@ -569,13 +593,20 @@ export class Driver {
       unpin?.()
       this.suspended.delete(key)
       if (this.running.get(key)?.abort === abort) this.running.delete(key)
-      this.feed({
+      const event: SchedulerEvent = {
         type: 'task-finished',
         at: Date.now(),
-        cause: c.cause,
+        cause: 'run',
         task: { job, index, attempt },
         outcome,
-      })
+      }
+      this.feed(event)
+      if (log.isLevelEnabled('debug') || outcome.status !== 'ok') {
+        const fields = { job, task: index, attempt, peer: c.job.owner, status: outcome.status }
+        const more = { ms: Math.round(outcome.durationMs), cause: event.cause, startedBy: c.cause }
+        if (outcome.status === 'ok') log.debug({ ...fields, ...more }, 'task ended')
+        else log.info({ ...fields, ...more, error: outcome.error.slice(0, 500) }, 'task ended')
+      }
     })
   }
 
