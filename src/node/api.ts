@@ -28,6 +28,8 @@ interface Route {
   pattern: RegExp
   keys: string[]
   handler: ApiHandler
+  /** Answered without the token (the dashboard's login and page shell). */
+  public: boolean
 }
 
 export class ApiError extends GridnodeError {
@@ -46,13 +48,22 @@ export class ApiServer {
   private readonly token: Buffer
   private readonly log: Logger
   private server?: Server
+  private sessionCheck?: (req: IncomingMessage) => boolean
 
   constructor(token: string, log: Logger) {
     this.token = Buffer.from(`Bearer ${token}`)
     this.log = log
   }
 
-  route(method: string, path: string, handler: ApiHandler): this {
+  /**
+   * Another way in besides the bearer token: the dashboard's session cookie. A request let in
+   * this way that changes anything (not GET) must come from the API's own origin.
+   */
+  allowSessions(check: (req: IncomingMessage) => boolean): void {
+    this.sessionCheck = check
+  }
+
+  route(method: string, path: string, handler: ApiHandler, opts: { public?: boolean } = {}): this {
     const keys: string[] = []
     const pattern = new RegExp(
       `^${path.replace(/:(\w+)/g, (_, k: string) => {
@@ -60,7 +71,7 @@ export class ApiServer {
         return '([^/]+)'
       })}$`,
     )
-    this.routes.push({ method, pattern, keys, handler })
+    this.routes.push({ method, pattern, keys, handler, public: opts.public === true })
     return this
   }
 
@@ -92,7 +103,11 @@ export class ApiServer {
 
   private authorized(req: IncomingMessage): boolean {
     const given = Buffer.from(req.headers.authorization ?? '')
-    return given.length === this.token.length && timingSafeEqual(given, this.token)
+    if (given.length === this.token.length && timingSafeEqual(given, this.token)) return true
+    if (this.sessionCheck === undefined || !this.sessionCheck(req)) return false
+    return (
+      req.method === 'GET' || req.method === 'HEAD' || req.headers.origin === `http://${req.headers.host}`
+    )
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -102,14 +117,17 @@ export class ApiServer {
       if (!res.writableFinished) controller.abort()
     })
     try {
-      if (!this.authorized(req))
-        throw new ApiError(
-          401,
-          'GN_UNAUTHORIZED',
-          'missing or wrong API token (see api.token in the data dir)',
-        )
       const url = new URL(req.url ?? '/', 'http://localhost')
-      const { route, params } = this.match(req.method ?? 'GET', url.pathname)
+      const unauthorized = () =>
+        new ApiError(401, 'GN_UNAUTHORIZED', 'missing or wrong API token (see api.token in the data dir)')
+      let matched: { route: Route; params: Record<string, string> }
+      try {
+        matched = this.match(req.method ?? 'GET', url.pathname)
+      } catch (err) {
+        throw this.authorized(req) ? err : unauthorized()
+      }
+      const { route, params } = matched
+      if (!route.public && !this.authorized(req)) throw unauthorized()
       const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined
       const result = await route.handler({
         params,
