@@ -6,7 +6,7 @@
  * advancing), continues it when idle again, and hands it back after the
  * grace period, the job still completing with every result exactly once.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
@@ -25,21 +25,45 @@ interface PeerRow {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Command tasks started by `node`'s daemon: pid and CPU ticks (utime + stime) of each. */
+/**
+ * The burn command tasks running under `node`'s daemon, at any depth (a
+ * sandboxed command is daemon → bwrap → bwrap → sh): pid, CPU ticks
+ * (utime + stime) and state of each.
+ */
 function commandProcesses(node: TestNode): Array<{ pid: number; ticks: number; state: string }> {
-  const parent = node.proc?.pid
-  const out: Array<{ pid: number; ticks: number; state: string }> = []
+  const daemon = node.proc?.pid
+  const stats = new Map<number, { ppid: number; ticks: number; state: string }>()
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue
     try {
       const text = readFileSync(`/proc/${p}/stat`, 'utf8')
       const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
-      if (Number(f[1]) !== parent) continue
-      if (!readlinkSync(`/proc/${p}/cwd`).startsWith(`${node.dataDir}/scratch/`)) continue
-      out.push({ pid: Number(p), ticks: Number(f[11]) + Number(f[12]), state: f[0] })
+      stats.set(Number(p), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), state: f[0] })
     } catch {
       // gone
     }
+  }
+  const under = (pid: number): boolean => {
+    for (
+      let at = stats.get(pid)?.ppid, hops = 0;
+      at !== undefined && hops < 16;
+      at = stats.get(at)?.ppid, hops++
+    ) {
+      if (at === daemon) return true
+    }
+    return false
+  }
+  const out: Array<{ pid: number; ticks: number; state: string }> = []
+  for (const [pid, st] of stats) {
+    if (!under(pid)) continue
+    try {
+      // The shell itself, not the bwrap processes whose command lines carry the same script.
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'sh') continue
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('date +%s')) continue
+    } catch {
+      continue
+    }
+    out.push({ pid, ticks: st.ticks, state: st.state })
   }
   return out
 }
@@ -137,8 +161,8 @@ describe.skipIf(process.platform !== 'linux')('trust and owner policy on a three
       ['command', 'all'],
     ])
       expect((await lender.cli(['policy', 'set', k, v])).code).toBe(0)
-    // CPU-bound tasks of about 4 s of wall time each; the owner has one slot, so the lender gets some.
-    const burn = 'end=$(($(date +%s)+4)); while [ $(date +%s) -lt $end ]; do :; done; echo {}'
+    // CPU-bound tasks of about 8 s of wall time each (long enough to outlast a pause); the owner has one slot, so the lender gets some.
+    const burn = 'end=$(($(date +%s)+8)); while [ $(date +%s) -lt $end ]; do :; done; echo {}'
     const inputs = ['0', '1', '2', '3']
     const job = grid.run(['sh', '-c', burn], inputs)
     const id = await job.id
