@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander'
 import { GridnodeError } from '../src/errors.ts'
 import { VERSION } from '../src/version.ts'
 import { registerCancel } from './commands/cancel.ts'
+import { registerDashboard } from './commands/dashboard.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerInvite } from './commands/invite.ts'
 import { registerJob } from './commands/job.ts'
@@ -21,6 +22,7 @@ import { registerRun } from './commands/run.ts'
 import { registerService } from './commands/service.ts'
 import { registerStart } from './commands/start.ts'
 import { registerStatus } from './commands/status.ts'
+import { registerWhy } from './commands/why.ts'
 import { EXIT, ExitError } from './output.ts'
 
 export function buildProgram(): Command {
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
   registerJob(program)
   registerResults(program)
   registerCancel(program)
+  registerWhy(program)
+  registerDashboard(program)
   registerDemo(program)
   registerService(program)
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)')

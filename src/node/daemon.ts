@@ -11,6 +11,9 @@ import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
+import { Activity } from './dashboard/activity.ts'
+import { DashboardHub } from './dashboard/hub.ts'
+import { registerDashboardRoutes } from './dashboard/routes.ts'
 import type { NodeConfig } from './config/schema.ts'
 import { parseHostPort } from './config/schema.ts'
 import { createNode, dhtProtocol, GOSSIP_PROTOCOLS, type GridLibp2p } from './create-node.ts'
@@ -200,6 +203,8 @@ export async function startDaemon(
       connections: () => node.getConnections().length,
     })
     driver.observe({ step: (e, c) => metrics.observe(e, c), blob: (d, n) => metrics.blob(d, n) })
+    const activity = new Activity(peerId)
+    driver.observe({ step: (e, c) => activity.step(e, c) })
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
     const discovery = new Discovery(node, {
       mesh: config.mesh,
@@ -234,6 +239,19 @@ export async function startDaemon(
     registerMembershipRoutes(api, membership)
     registerPolicyRoutes(api, policy)
     registerMetricsRoute(api, metrics)
+    const dashboard = {
+      node,
+      driver,
+      adverts,
+      capacity,
+      mesh: config.mesh,
+      version: SOFTWARE_VERSION,
+      activity,
+      membership,
+    }
+    const dashboardHub = new DashboardHub(dashboard)
+    registerDashboardRoutes(api, dashboardHub, dashboard)
+    undo.push(() => dashboardHub.close())
     const { host, port } = parseHostPort(config.api)
     const apiUrl = await api.listen(host, port)
     undo.push(() => api.close())
