@@ -9,6 +9,7 @@
  *   dist/chunk-*.js    code shared by those, split so that client commands never parse libp2p:
  *                      the daemon is a dynamic import of `gridnode start` and stays its own chunk
  *   dist/types/        declarations of the library (tsc), `types` in package.json's exports
+ *   dist/dashboard/    the dashboard page (dashboard/build.ts): index.html, app.js, app.css
  *
  * All dependencies are bundled except esbuild, which the library and the daemon call at run
  * time to bundle users' task modules: it stays a real package with its platform binary.
@@ -21,6 +22,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { writeDashboard } from '../dashboard/build.ts'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -120,6 +122,8 @@ export async function buildPackage(
   })
   const bundled = Math.round(performance.now() - started)
   asciiOnly(outdir)
+  // The dashboard page (dashboard/), served by the daemon from dist/dashboard/.
+  await writeDashboard(join(outdir, 'dashboard'))
   let declarations = 0
   if (o.types !== false) {
     const typesDir = join(outdir, 'types')
