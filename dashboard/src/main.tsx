@@ -93,4 +93,6 @@ function App() {
   )
 }
 
-render(<App />, document.getElementById('app')!)
+const root = document.getElementById('app')!
+root.textContent = ''
+render(<App />, root)
