@@ -329,7 +329,15 @@ export class Driver {
     }
     this.hub.store.createJob(job, req.name, req.tasks, Date.now())
     this.pinJob(job)
-    this.feed({ type: 'job-submitted', at: Date.now(), cause: `submit:${id}`, job, tasks: req.tasks })
+    const event: SchedulerEvent = {
+      type: 'job-submitted',
+      at: Date.now(),
+      cause: `submit:${id}`,
+      job,
+      tasks: req.tasks,
+    }
+    this.feed(event)
+    this.opts.log.info({ job: id, tasks: req.tasks.length, cause: event.cause }, 'job submitted')
     return { id, total: req.tasks.length }
   }
 

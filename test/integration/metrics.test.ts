@@ -7,6 +7,8 @@
  * where it ran, steals on one side matching grants on the other, one
  * duration sample per run, libp2p's and the process's own metrics present.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../src/client/index.ts'
@@ -55,7 +57,6 @@ async function scrapeApi(node: TestNode): Promise<Families> {
 }
 
 async function token(node: TestNode): Promise<string> {
-  const { readFileSync } = await import('node:fs')
   return readFileSync(`${node.dataDir}/api.token`, 'utf8').trim()
 }
 
@@ -154,4 +155,35 @@ describe('Prometheus metrics on a two-node mesh', () => {
     expect(value(o, 'process_cpu_user_seconds_total')).toBeGreaterThan(0)
     expect(o.get('gridnode_task_duration_seconds')?.type).toBe('HISTOGRAM')
   }, 90_000)
+
+  it('gridnode why: a job no member can take, each member with its reason, and a task queued behind others', async () => {
+    const grid = await connect({ dataDir: owner.dataDir })
+    // Three slots per task: the owner has one, the worker two.
+    const job = grid.map<number, number>(WORK, 'sleepThen', [1, 1, 1], { cpu: 3 })
+    const id = await job.id
+    const text = await eventually('the job to be blocked', async () => {
+      const out = await owner.cli(['why', id])
+      return out.stdout.includes('blocked:') ? out.stdout : undefined
+    })
+    expect(text).toContain('0 of 2 members could take one of its tasks right now')
+    expect(text).toMatch(/needs 3 CPU slots; it has 1/)
+    expect(text).toMatch(/needs 3 CPU slots; it has 2/)
+    const task = await owner.cli(['why', id, '2', '--json'])
+    expect(task.code).toBe(0)
+    const w = JSON.parse(task.stdout) as {
+      state: string
+      queued: { ahead: number }
+      members: Array<{ peer: string; kind: string }>
+      story: Array<{ from: string; to: string; cause: string }>
+    }
+    expect(w.state).toBe('local')
+    expect(w.queued.ahead).toBe(2)
+    expect(w.members.map((m) => m.kind)).toEqual(['resources', 'resources'])
+    expect(w.story[0]).toMatchObject({ from: 'waiting', to: 'local' })
+    // The cause id in the story is the one on the daemon's log line for the submit.
+    expect(w.story[0].cause).toMatch(new RegExp(`^submit:${id}#[0-9a-z]+$`))
+    const log = readFileSync(join(owner.dataDir, 'daemon.log'), 'utf8')
+    expect(log).toContain(`"cause":"${w.story[0].cause}"`)
+    await job.cancel()
+  }, 60_000)
 })
