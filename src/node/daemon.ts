@@ -11,12 +11,12 @@ import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
-import { Activity } from './dashboard/activity.ts'
-import { DashboardHub } from './dashboard/hub.ts'
-import { registerDashboardRoutes } from './dashboard/routes.ts'
 import type { NodeConfig } from './config/schema.ts'
 import { parseHostPort } from './config/schema.ts'
 import { createNode, dhtProtocol, GOSSIP_PROTOCOLS, type GridLibp2p } from './create-node.ts'
+import { Activity } from './dashboard/activity.ts'
+import { DashboardHub } from './dashboard/hub.ts'
+import { registerDashboardRoutes } from './dashboard/routes.ts'
 import {
   ensureDataDir,
   loadIdentity,
