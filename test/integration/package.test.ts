@@ -50,6 +50,9 @@ describe('npm pack', () => {
       'dist/index.js',
       'dist/worker.js',
       'dist/types/client/index.d.ts',
+      'dist/dashboard/index.html',
+      'dist/dashboard/app.js',
+      'dist/dashboard/app.css',
       'examples/monte-carlo-pi/pi-task.ts',
     ]) {
       expect(f).toContain(want)
@@ -59,6 +62,8 @@ describe('npm pack', () => {
         !/^(package\.json|README\.md|LICENSE|bin\/gridnode\.js|lib\/index\.js)$/.test(p) &&
         !/^dist\/[^/]+\.js$/.test(p) &&
         !/^dist\/types\/.+\.d\.ts$/.test(p) &&
+        // The dashboard page (dashboard/build.ts).
+        !/^dist\/dashboard\/(index\.html|app\.js|app\.css)$/.test(p) &&
         p !== 'examples/monte-carlo-pi/pi-task.ts',
     )
     expect(unexpected).toEqual([])
