@@ -110,6 +110,7 @@ export class Membership {
   private readonly redeems = new Map<string, number>()
   private readonly blockedUntil = new Map<string, number>()
   private readonly helloFailedAt = new Map<string, number>()
+  private readonly waiting = new Map<string, Array<() => void>>()
   private renewTimer?: NodeJS.Timeout
   private stopped = false
   /** Messages and peers refused, by reason (status shows them). */
@@ -196,6 +197,7 @@ export class Membership {
       clearTimeout(this.hangups.get(peer))
       this.hangups.delete(peer)
       this.redeems.delete(peer)
+      this.helloFailedAt.delete(peer)
       const m = this.members.get(peer)
       if (m) m.lastSeen = Date.now()
     })
@@ -289,6 +291,31 @@ export class Membership {
     })
     clearTimeout(this.hangups.get(peer))
     this.hangups.delete(peer)
+    this.helloFailedAt.delete(peer)
+    this.blockedUntil.delete(peer)
+    for (const wake of this.waiting.get(peer) ?? []) wake()
+    this.waiting.delete(peer)
+  }
+
+  /** Resolves true once `peer` is admitted (by either side's hello), false after `ms`. */
+  private admitted(peer: string, ms: number): Promise<boolean> {
+    if (this.isMember(peer)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const list = this.waiting.get(peer) ?? []
+      const wake = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        const rest = (this.waiting.get(peer) ?? []).filter((w) => w !== wake)
+        if (rest.length > 0) this.waiting.set(peer, rest)
+        else this.waiting.delete(peer)
+        resolve(this.isMember(peer))
+      }, ms)
+      timer.unref()
+      list.push(wake)
+      this.waiting.set(peer, list)
+    })
   }
 
   /** Our certificate's signed bytes (adverts carry it). */
@@ -348,12 +375,17 @@ export class Membership {
       next(stream, connection)
       return Promise.resolve()
     }
-    return this.ensure(peer).then((ok) => {
-      if (ok) return next(stream, connection)
-      this.count('stream-from-non-member')
-      this.hangUpLater(peer)
-      throw new MembershipError('GN_NOT_A_MEMBER', `${peer} has not proved membership of mesh ${this.mesh}`)
-    })
+    // Our hello may fail while the peer is still proving itself through its own (a node
+    // that just joined, a hello crossing ours): wait for either before refusing the stream,
+    // since a gossip or DHT stream refused here is not opened again on this connection.
+    return this.ensure(peer)
+      .then((ok) => ok || this.admitted(peer, HELLO_TIMEOUT_MS))
+      .then((ok) => {
+        if (ok) return next(stream, connection)
+        this.count('stream-from-non-member')
+        this.hangUpLater(peer)
+        throw new MembershipError('GN_NOT_A_MEMBER', `${peer} has not proved membership of mesh ${this.mesh}`)
+      })
   }
 
   // -- the member protocol, server side -------------------------------------------------
