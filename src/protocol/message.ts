@@ -24,9 +24,13 @@ const ENCODE_OPTIONS = { ignoreUndefinedProperties: true }
 
 /**
  * Whether encoders validate our own messages before sending them (a bug on our
- * side throws LocalProtocolError). On unless NODE_ENV is 'production'.
+ * side throws LocalProtocolError). It costs a full decode of every message we
+ * send, so daemons skip it; the test suite (VITEST, inherited by the daemons
+ * its tests start) keeps it on, and GRIDNODE_VALIDATE_OUTGOING=1 or =0 forces it.
  */
-let validateOutgoing = process.env.NODE_ENV !== 'production'
+let validateOutgoing =
+  process.env.GRIDNODE_VALIDATE_OUTGOING === '1' ||
+  (process.env.VITEST !== undefined && process.env.GRIDNODE_VALIDATE_OUTGOING !== '0')
 
 export function setValidateOutgoing(on: boolean): void {
   validateOutgoing = on
