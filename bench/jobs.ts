@@ -7,15 +7,25 @@ import { eventually, TestMesh, type TestNode } from '../test/integration/harness
 
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
 
+/**
+ * How the daemons run other nodes' tasks: GRIDNODE_BENCH_SANDBOX=none|bwrap|auto
+ * (default: the daemon's own default, auto). `none` measures the scheduler and
+ * protocols alone; `bwrap` adds the sandbox.
+ */
+export const BENCH_SANDBOX = process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'
+const extraArgs = ['--sandbox', BENCH_SANDBOX]
+
 async function meshOf(
   label: string,
   count: number,
   cpus: number,
 ): Promise<{ mesh: TestMesh; nodes: TestNode[] }> {
   const mesh = new TestMesh(label)
-  const first = await mesh.add('n0', { cpus })
+  const first = await mesh.add('n0', { cpus, extraArgs })
   const rest = await Promise.all(
-    Array.from({ length: count - 1 }, (_, i) => mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr] })),
+    Array.from({ length: count - 1 }, (_, i) =>
+      mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr], extraArgs }),
+    ),
   )
   const nodes = [first, ...rest]
   for (const n of nodes) {

@@ -39,7 +39,7 @@ for (const name of chosen) {
   }
 }
 const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }
-if (!json) process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}\n`)
+if (!json) process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}; daemons' sandbox: ${process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'}\n`)
 const results: Record<string, unknown> = { machine }
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!json) process.stdout.write(`\n== ${name}\n`)
