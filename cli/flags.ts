@@ -11,10 +11,11 @@ export function wholeNumber(value: string): number {
   return Number(value)
 }
 
+/** A whole number ≥ 1; one message for every bad value ("abc", "0", "-1", "1.5"). */
 export function positiveNumber(value: string): number {
-  const n = wholeNumber(value)
-  if (n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1.')
-  return n
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('expected a whole number ≥ 1.')
+  return Number(value)
 }
 
 const MEMORY_UNITS: Record<string, number> = { '': 1, m: 1, mb: 1, mib: 1, g: 1024, gb: 1024, gib: 1024 }
@@ -25,6 +26,31 @@ export function memoryMB(value: string): number {
   const unit = m ? MEMORY_UNITS[m[2].toLowerCase()] : undefined
   if (!m || unit === undefined) throw new InvalidArgumentError('expected MB, or a size like 512M or 2G.')
   return Math.round(Number(m[1]) * unit)
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1 << 20,
+  mib: 1 << 20,
+}
+/** The largest --max-output: stdout and stderr, each up to the cap, must fit in one 8 MiB result. */
+export const MAX_OUTPUT_BYTES = 3 << 20
+
+/** "4096", "64K", "2M" → bytes (at most 3M). */
+export function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? BYTE_UNITS[m[2].toLowerCase()] : undefined
+  if (!m || unit === undefined || Number(m[1]) * unit < 1)
+    throw new InvalidArgumentError('expected bytes, or a size like 64K or 2M (at most 3M).')
+  const n = Math.round(Number(m[1]) * unit)
+  if (n > MAX_OUTPUT_BYTES)
+    throw new InvalidArgumentError('expected at most 3M (a result holds at most 8 MiB).')
+  return n
 }
 
 const TIME_UNITS: Record<string, number> = {
