@@ -23,6 +23,8 @@ export interface FollowOptions {
   cancelOnInterrupt: boolean
   /** Show the bar on a terminal (default true; a finished job has nothing to show). */
   progress?: boolean
+  /** Command jobs: the stdout cap in bytes, named when a task's output was cut. */
+  maxOutput?: number
 }
 
 export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
@@ -36,6 +38,7 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
     out,
     lines: o.lines,
     log: display.log,
+    maxOutput: o.maxOutput,
   })
   let interrupted = false
   const onSigint = () => {

@@ -3,7 +3,9 @@
  *
  * - `--json`: one JSON line per result as it completes: `{"index", "value"}`
  *   or `{"index", "error"}` for function jobs; `{"index", "exitCode",
- *   "stdout", "stderr"}` (plus `"error"` when it failed) for command jobs.
+ *   "stdout", "stderr"}` (plus `"error"` when it failed, `"stdoutTruncated":
+ *   true` when stdout was cut at the cap) for command jobs. A cut stdout is
+ *   also named on stderr, in both modes.
  * - otherwise, in input order: one JSON value per line for function jobs,
  *   each command's stdout as it is for command jobs. A failed task prints
  *   nothing there; its error goes to stderr at once, naming its input line.
@@ -25,12 +27,16 @@ export interface PrinterOptions {
   lines?: number[]
   /** Prints one line on stderr (through the progress bar when one is up). */
   log: (line: string) => void
+  /** The job's stdout cap in bytes, to name it when a command's output was cut. */
+  maxOutput?: number
 }
 
 interface CommandValue {
   exitCode: number
   stdout: string
   stderr: string
+  /** The command wrote more than the job's output cap (`--max-output`); stdout holds its first part. */
+  stdoutTruncated?: boolean
 }
 
 export class ResultPrinter {
@@ -39,12 +45,21 @@ export class ResultPrinter {
   private next = 0
   failed = 0
   printed = 0
+  /** Command tasks whose stdout was cut at the cap. */
+  truncated = 0
 
   constructor(o: PrinterOptions) {
     this.o = o
   }
 
   add(r: TaskResultOf<unknown>): void {
+    if (this.o.mode === 'command' && (r.value as CommandValue | undefined)?.stdoutTruncated) {
+      this.truncated++
+      const cap = this.o.maxOutput === undefined ? '' : ` at ${this.o.maxOutput} bytes`
+      this.o.log(
+        `gridnode: task ${r.index}${this.where(r.index)}: stdout was cut${cap} (--max-output raises the cap)`,
+      )
+    }
     if (r.error) {
       this.failed++
       if (!this.o.json)
@@ -87,7 +102,8 @@ export class ResultPrinter {
     }
     if (r.error) return { index: r.index, ...commandFailure(r.error), error: r.error.reason }
     const v = r.value as CommandValue
-    return { index: r.index, exitCode: v.exitCode, stdout: v.stdout, stderr: v.stderr }
+    const line = { index: r.index, exitCode: v.exitCode, stdout: v.stdout, stderr: v.stderr }
+    return v.stdoutTruncated ? { ...line, stdoutTruncated: true } : line
   }
 
   private where(index: number): string {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { connect } from '../../src/client/grid.ts'
 import { parsePlainLines } from '../../src/client/inputs.ts'
-import { type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
+import { byteSize, type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
 import { followJob } from '../follow.ts'
 import { type ClientFlags, EXIT, ExitError } from '../output.ts'
 import { readInputText } from '../read-inputs.ts'
@@ -9,6 +9,7 @@ import { readInputText } from '../read-inputs.ts'
 interface RunFlags extends ClientFlags, TaskFlags {
   inputs?: string
   out?: string
+  maxOutput?: number
 }
 
 export function registerRun(program: Command): void {
@@ -20,6 +21,11 @@ export function registerRun(program: Command): void {
     .argument('<command...>', 'the command and its arguments; {} in an argument is replaced by the input')
     .option('--inputs <file|->', 'one input per line (default: stdin)')
     .option('--out <file>', 'write the output to this file instead of stdout')
+    .option(
+      '--max-output <size>',
+      "keep this much of each task's stdout: bytes, or 64K, 2M (default 1M, at most 3M)",
+      byteSize,
+    )
     .option('--data-dir <dir>', 'which local daemon to submit to (default $GRIDNODE_HOME or ~/.gridnode)')
     .option('--json', 'one JSON line per task as it completes: {"index", "exitCode", "stdout", "stderr"}')
     .addHelpText(
@@ -38,10 +44,12 @@ export function registerRun(program: Command): void {
       throw new ExitError(EXIT.usage, `no inputs in ${source}: put one input per line, one line per task`)
     const args = argv.some((a) => a.includes('{}')) ? argv : [...argv, '{}']
     const grid = await connect({ dataDir: opts.dataDir })
-    const job = grid.run(args, inputs.values, taskOptions(opts))
+    const maxOutput = opts.maxOutput ?? 1 << 20
+    const job = grid.run(args, inputs.values, { ...taskOptions(opts), outputMaxBytes: maxOutput })
     process.exitCode = await followJob(job, {
       json: opts.json,
       mode: 'command',
+      maxOutput,
       outFile: opts.out,
       lines: inputs.lines,
       cancelOnInterrupt: true,

@@ -45,6 +45,10 @@ export interface JobSummary {
   done: number
   failed: number
   running: number
+  /** stdout went past the job's cap (`outputMaxBytes`, default 1 MiB): `stdout` holds its first part. */
+  stdoutTruncated?: boolean
+  /** stderr went past the cap: `stderr` holds its last part. */
+  stderrTruncated?: boolean
   nodes: number
   createdAt: number
   finishedAt: number | null
