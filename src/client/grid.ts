@@ -138,13 +138,17 @@ export class Grid {
     )
   }
 
-  /** Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does). */
+  /**
+   * Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does);
+   * with no `{}` in any argument, the input is added as the last argument (as the CLI does).
+   */
   run(
-    argv: string[],
+    argvIn: string[],
     inputs: Iterable<string>,
     options: TaskOptions & { env?: Record<string, string>; outputMaxBytes?: number } = {},
   ): Job<CommandResult> {
     const items = [...inputs]
+    const argv = argvIn.some((a) => a.includes('{}')) ? argvIn : [...argvIn, '{}']
     const work: WorkSpec = {
       kind: 'command',
       argv,
