@@ -35,6 +35,10 @@ export interface CommandResult {
   exitCode: number
   stdout: string
   stderr: string
+  /** stdout went past the job's cap (`outputMaxBytes`, default 1 MiB): `stdout` holds its first part. */
+  stdoutTruncated?: boolean
+  /** stderr went past the cap: `stderr` holds its last part. */
+  stderrTruncated?: boolean
 }
 
 export interface JobSummary {
@@ -45,10 +49,6 @@ export interface JobSummary {
   done: number
   failed: number
   running: number
-  /** stdout went past the job's cap (`outputMaxBytes`, default 1 MiB): `stdout` holds its first part. */
-  stdoutTruncated?: boolean
-  /** stderr went past the cap: `stderr` holds its last part. */
-  stderrTruncated?: boolean
   nodes: number
   createdAt: number
   finishedAt: number | null
