@@ -61,12 +61,15 @@ export class BadSubmitError extends GridnodeError {
 
 /** The event stream of a job broke before it finished: the daemon stopped or restarted. */
 export class JobStreamLostError extends GridnodeError {
-  constructor(jobId: string) {
+  readonly jobId: string
+  constructor(jobId: string, cause?: unknown) {
     super(
       'GN_JOB_STREAM_LOST',
-      `lost the event stream of job ${jobId} (did the daemon stop?); once it runs again, ` +
-        `grid.attach('${jobId}') or \`gridnode results ${jobId} --wait\` picks the job up`,
+      `job ${jobId}: the daemon went away before the job finished; once it runs again, ` +
+        `\`gridnode results ${jobId} --wait\` (or grid.attach('${jobId}')) picks the job up`,
     )
+    this.jobId = jobId
+    if (cause !== undefined) this.cause = cause
   }
 }
 

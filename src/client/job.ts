@@ -136,26 +136,37 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
       undefined,
       this.controller.signal,
     )
-    for await (const e of readSse(res)) {
-      const data = JSON.parse(e.data)
-      if (e.event === 'results') for (const r of data as WireResult[]) this.onResult(r)
-      else if (e.event === 'progress') {
-        this.total = (data as Progress).total
-        this.latest = data as Progress
-        this.emit('progress', data as Progress)
-      } else if (e.event === 'blocked') {
-        this.blockedReason = (data as { reason: string }).reason
-        this.emit('blocked', this.blockedReason)
-      } else if (e.event === 'finished') {
-        this.total = data.total
-        this.latest = { ...(data as Progress), running: 0 }
-        this.emit('progress', this.latest)
-        this.end({ status: data.status as JobEndStatus })
-        this.controller.abort()
-        return
-      }
+    try {
+      for await (const e of readSse(res)) if (this.onEvent(e.event, JSON.parse(e.data))) return
+    } catch (err) {
+      // The daemon went away mid-stream (undici says "terminated"): one clear error, not a fetch stack.
+      if (this.controller.signal.aborted) return
+      if (!this.ended) this.end({ error: new JobStreamLostError(id, err) })
+      return
     }
     if (!this.ended) this.end({ error: new JobStreamLostError(id) })
+  }
+
+  /** One event of the job's stream; true once it finished. */
+  private onEvent(event: string, data: Progress & { reason: string; status: JobEndStatus }): boolean {
+    if (event === 'results') for (const r of data as unknown as WireResult[]) this.onResult(r)
+    else if (event === 'progress') {
+      this.total = (data as Progress).total
+      this.latest = data as Progress
+      this.emit('progress', data as Progress)
+    } else if (event === 'blocked') {
+      this.blockedReason = data.reason
+      this.emit('blocked', this.blockedReason)
+    } else if (event === 'finished') {
+      this.total = data.total
+      const { status, reason: _, ...progress } = data
+      this.latest = { ...progress, running: 0 }
+      this.emit('progress', this.latest)
+      this.end({ status })
+      this.controller.abort()
+      return true
+    }
+    return false
   }
 
   private onResult(w: WireResult): void {
