@@ -78,6 +78,8 @@ export interface TaskFlags {
   memory?: number
   timeout?: number
   retries?: number
+  /** Not a task option: how long `map`/`run` wait for a node that fits before cancelling (ms). */
+  waitForFit?: number
 }
 
 export function taskOptions(f: TaskFlags): TaskOptions {
@@ -101,5 +103,10 @@ export function withTaskFlags<C extends { option(flags: string, d: string, fn: (
       '--retries <n>',
       'run a task that threw or timed out again, up to n times (default 0)',
       wholeNumber,
+    )
+    .option(
+      '--wait-for-fit <duration>',
+      'give up (cancel, exit 1) when no node can fit the tasks for this long (default: wait)',
+      durationMs,
     )
 }

@@ -10,6 +10,7 @@ import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { Job } from '../src/client/job.ts'
 import { type OutputMode, ResultPrinter } from './job-output.ts'
+import { took } from './job-view.ts'
 import { EXIT, ExitError } from './output.ts'
 import { progressWanted, showProgress } from './progress-bar.ts'
 
@@ -25,6 +26,8 @@ export interface FollowOptions {
   progress?: boolean
   /** Command jobs: the stdout cap in bytes, named when a task's output was cut. */
   maxOutput?: number
+  /** `--wait-for-fit`: a job no node can fit for this long is cancelled (exit 1). Default: wait. */
+  waitForFitMs?: number
 }
 
 export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
@@ -51,11 +54,13 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
     job.cancel().catch((err: Error) => display.log(`gridnode: cannot cancel: ${err.message}`))
   }
   process.on('SIGINT', onSigint)
+  const fit = watchBlocked(job, await job.id, o, display.log, out)
   let status: string
   try {
     for await (const r of job) printer.add(r)
     status = await job.done()
   } finally {
+    fit.stop()
     process.off('SIGINT', onSigint)
     display.stop()
     printer.end()
@@ -67,6 +72,12 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
   const id = await job.id
   const p = job.progress
   const total = p?.total ?? printer.failed
+  if (status === 'cancelled' && fit.gaveUp !== undefined) {
+    process.stderr.write(
+      `gridnode: job ${id} was cancelled: no node could fit it within --wait-for-fit (${fit.gaveUp})\n`,
+    )
+    return EXIT.failed
+  }
   if (status === 'cancelled') {
     const finishedCount = (p?.done ?? 0) + (p?.failed ?? 0)
     process.stderr.write(
@@ -93,4 +104,53 @@ export async function openOut(path: string | undefined): Promise<Writable> {
     )
   })
   return stream
+}
+
+/**
+ * A job no node can fit says so at once: one line on stderr (and a
+ * `{"blocked": reason}` line with --json), again when the reason changes, and
+ * when it clears. With --wait-for-fit, a job still blocked after that long is
+ * cancelled.
+ */
+function watchBlocked(
+  job: Job<unknown>,
+  id: string,
+  o: FollowOptions,
+  log: (line: string) => void,
+  out: Writable,
+): { stop(): void; gaveUp: string | undefined } {
+  let timer: NodeJS.Timeout | undefined
+  let said = ''
+  const state = {
+    gaveUp: undefined as string | undefined,
+    stop: () => {
+      clearTimeout(timer)
+      job.off('blocked', onBlocked)
+    },
+  }
+  const onBlocked = (reason: string) => {
+    if (reason === said) return
+    if (o.json) out.write(`${JSON.stringify({ blocked: reason })}\n`)
+    if (reason === '') {
+      log(`gridnode: job ${id} can run now (a node that fits it is here)`)
+      clearTimeout(timer)
+      timer = undefined
+    } else {
+      const then =
+        o.waitForFitMs === undefined
+          ? 'waiting for a node that fits (--wait-for-fit <duration> gives up)'
+          : `waiting up to ${took(o.waitForFitMs)} for a node that fits`
+      log(`gridnode: job ${id} cannot run yet: ${reason}; ${then}`)
+      if (o.waitForFitMs !== undefined && timer === undefined) {
+        timer = setTimeout(() => {
+          state.gaveUp = `${took(o.waitForFitMs ?? 0)}: ${said}`
+          job.cancel().catch((err: Error) => log(`gridnode: cannot cancel: ${err.message}`))
+        }, o.waitForFitMs)
+      }
+    }
+    said = reason
+  }
+  job.on('blocked', onBlocked)
+  if (job.blocked !== '') onBlocked(job.blocked)
+  return state
 }

@@ -38,6 +38,7 @@ export function registerMap(program: Command): void {
       outFile: opts.out,
       lines: inputs.lines,
       cancelOnInterrupt: true,
+      waitForFitMs: opts.waitForFit,
     })
   })
 }

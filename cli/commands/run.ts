@@ -53,6 +53,7 @@ export function registerRun(program: Command): void {
       outFile: opts.out,
       lines: inputs.lines,
       cancelOnInterrupt: true,
+      waitForFitMs: opts.waitForFit,
     })
   })
 }
