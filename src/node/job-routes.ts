@@ -86,7 +86,7 @@ function summary(j: JobRecord, driver: Driver) {
     done: live?.done ?? j.done,
     failed: live?.failed ?? j.failed,
     running: live?.running ?? 0,
-    nodes: live?.nodes ?? 0,
+    nodes: live?.nodes ?? j.nodes,
     createdAt: j.createdAt,
     finishedAt: j.finishedAt,
     blocked: driver.hub.blockedReason(j.id),
@@ -196,7 +196,7 @@ function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
       done: now.done,
       failed: now.failed,
       running: 0,
-      nodes: 0,
+      nodes: now.nodes,
     })
     res.end()
   }

@@ -17,6 +17,8 @@ export interface JobRecord {
   finishedAt: number | null
   done: number
   failed: number
+  /** Distinct nodes that ran the stored results. */
+  nodes: number
   blocked: string
 }
 
@@ -84,7 +86,7 @@ export class JobStore {
       jobs: this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?'),
       unfinished: this.db.prepare("SELECT * FROM jobs WHERE status = 'running' ORDER BY created_at"),
       counts: this.db.prepare(
-        'SELECT COALESCE(SUM(ok), 0) AS done, COUNT(*) - COALESCE(SUM(ok), 0) AS failed FROM results WHERE job = ?',
+        'SELECT COALESCE(SUM(ok), 0) AS done, COUNT(*) - COALESCE(SUM(ok), 0) AS failed, COUNT(DISTINCT ran_on) AS nodes FROM results WHERE job = ?',
       ),
       tasks: this.db.prepare('SELECT idx, input, deps FROM tasks WHERE job = ? ORDER BY idx'),
       results: this.db.prepare('SELECT * FROM results WHERE job = ? AND idx >= ? ORDER BY idx LIMIT ?'),
@@ -205,7 +207,7 @@ export class JobStore {
   }
 
   private toRecord(row: Row): JobRecord {
-    const counts = this.stmts.counts.get(row.id) as { done: number; failed: number }
+    const counts = this.stmts.counts.get(row.id) as { done: number; failed: number; nodes: number }
     return {
       id: row.id,
       name: row.name,
@@ -216,6 +218,7 @@ export class JobStore {
       finishedAt: row.finished_at,
       done: counts.done,
       failed: counts.failed,
+      nodes: counts.nodes,
       blocked: '',
     }
   }

@@ -177,13 +177,22 @@ export function descriptor(t: OwnedTask, depValues: Uint8Array[]): TaskDescripto
   return d
 }
 
-export function progressOf(job: OwnedJob, runningHere: number): JobProgress {
+/**
+ * `remoteRunning`: at most how many of the job's remote tasks can be running
+ * (what other nodes advertise as running): a holder's prefetched tasks wait in
+ * its queue and are not counted as running.
+ */
+export function progressOf(
+  job: OwnedJob,
+  runningHere: number,
+  remoteRunning = Number.POSITIVE_INFINITY,
+): JobProgress {
   return {
     job: job.spec.id,
     total: job.tasks.size,
     done: job.counts.done,
     failed: job.counts.failed,
-    running: job.counts.remote + runningHere,
+    running: Math.min(job.counts.remote, remoteRunning) + runningHere,
     nodes: job.nodes.size,
   }
 }

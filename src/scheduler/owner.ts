@@ -405,7 +405,7 @@ export class Owner extends OwnerLifecycle {
         const progress = this.finished.get(job.spec.id)?.progress ?? progressOf(job, 0)
         this.rt.emit({ type: 'job-finished', cause: this.rt.cause, job: job.spec.id, status, progress })
       } else if (job.active) {
-        const progress = progressOf(job, this.holder.runningOf(job.spec.id))
+        const progress = progressOf(job, this.holder.runningOf(job.spec.id), this.remoteRunning())
         this.rt.emit({ type: 'job-progress', cause: this.rt.cause, progress })
       }
     }
@@ -419,8 +419,15 @@ export class Owner extends OwnerLifecycle {
 
   progress(id: JobId): JobProgress | undefined {
     const job = this.jobs.get(id)
-    if (job !== undefined) return progressOf(job, this.holder.runningOf(id))
+    if (job !== undefined) return progressOf(job, this.holder.runningOf(id), this.remoteRunning())
     return this.finished.get(id)?.progress
+  }
+
+  /** Tasks other nodes advertise as running (all jobs): a cap on how many of one job's remote tasks run. */
+  private remoteRunning(): number {
+    let n = 0
+    for (const info of this.peers.peers.values()) n += info.advert.running
+    return n
   }
 
   check(): void {
