@@ -19,20 +19,43 @@ export interface PeerView {
   connected: boolean
 }
 
+/** The part of /v1/status the table's own row shows. */
+interface SelfStatus {
+  peerId: string
+  capacity: {
+    slots: number
+    freeSlots: number
+    memoryTotalMB: number
+    memoryFreeMB: number
+    load1: number
+    gpus: unknown[]
+  }
+}
+
 export function registerPeers(program: Command): void {
   program
     .command('peers')
-    .description('every known member of the mesh with its capacity advert')
+    .description('every known member of the mesh with its capacity advert, this node first (marked)')
     .option('--data-dir <dir>', 'which local daemon to ask (default $GRIDNODE_HOME or ~/.gridnode)')
     .option('--json', 'print one JSON array')
     .action(async (opts: ClientFlags) => {
-      const peers = await DaemonClient.open(opts).request<PeerView[]>('GET', '/v1/peers')
+      const client = DaemonClient.open(opts)
+      const peers = await client.request<PeerView[]>('GET', '/v1/peers')
       if (opts.json) return printJson(peers)
-      if (peers.length === 0) {
-        process.stdout.write('no other members known yet (is a --bootstrap peer or mDNS reachable?)\n')
-        return
-      }
+      const me = await client.request<SelfStatus>('GET', '/v1/status')
+      const c = me.capacity
       const rows = [['PEER', 'SLOTS', 'READY', 'MEMORY FREE', 'LOAD', 'GPUS', 'SEEN', 'PING']]
+      // This node first, marked: it runs tasks too.
+      rows.push([
+        `${shortId(me.peerId)} (this node)`,
+        `${c.freeSlots}/${c.slots}`,
+        '-',
+        `${formatMB(c.memoryFreeMB)}/${formatMB(c.memoryTotalMB)}`,
+        c.load1.toFixed(2),
+        c.gpus.length === 0 ? '-' : String(c.gpus.length),
+        '-',
+        '-',
+      ])
       for (const p of peers) {
         rows.push([
           shortId(p.peerId),
@@ -46,5 +69,7 @@ export function registerPeers(program: Command): void {
         ])
       }
       process.stdout.write(`${table(rows)}\n`)
+      if (peers.length === 0)
+        process.stdout.write('no other members known yet (is a --bootstrap peer or mDNS reachable?)\n')
     })
 }
