@@ -224,7 +224,11 @@ export function parseNvidiaSmiListL(text: string): ListedGpu[] {
 }
 
 export interface ProbeGpusOptions {
-  /** The nvidia-smi executable; default `$GRIDNODE_NVIDIA_SMI`, else `nvidia-smi` on PATH. No shell is involved. */
+  /**
+   * The nvidia-smi executable; default `$GRIDNODE_NVIDIA_SMI` (a program run in nvidia-smi's place,
+   * with nvidia-smi's arguments: tests point it at a script that cats a recorded output), else
+   * `nvidia-smi` on PATH. No shell is involved.
+   */
   command?: string
   /** Default 5000 ms. */
   timeoutMs?: number
@@ -237,6 +241,7 @@ export interface ProbeGpusOptions {
 export function probeGpus(opts: ProbeGpusOptions = {}): Promise<{ gpus: GpuInfo[]; note?: string }> {
   const envCommand = process.env.GRIDNODE_NVIDIA_SMI
   const command = opts.command ?? (envCommand ? envCommand : 'nvidia-smi')
+  const fromEnv = opts.command === undefined && Boolean(envCommand)
   const timeoutMs = opts.timeoutMs ?? 5000
   return new Promise((resolve) => {
     let settled = false
@@ -269,6 +274,15 @@ export function probeGpus(opts: ProbeGpusOptions = {}): Promise<{ gpus: GpuInfo[
           const out = typeof stdout === 'string' ? stdout : ''
           if (err) {
             const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null }
+            if (fromEnv && (e.code === 'ENOENT' || e.code === 'EACCES')) {
+              const what = e.code === 'ENOENT' ? 'names no file' : 'is not executable'
+              return finish({
+                gpus: [],
+                note:
+                  `GRIDNODE_NVIDIA_SMI=${command} ${what}: it must name a program run in nvidia-smi's place ` +
+                  '(for a recorded output, a script that cats it)',
+              })
+            }
             if (e.code === 'ENOENT') {
               return finish({
                 gpus: [],
