@@ -64,7 +64,7 @@ function App() {
           Mesh <small data-testid="member-count">{members.filter((m) => m.online).length} online</small>
         </h2>
         <Members members={members} />
-        <Flows flows={tick.flows} />
+        <Flows flows={tick.flows} members={members} />
       </section>
       <section>
         <h2>Jobs owned here</h2>

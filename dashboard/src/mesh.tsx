@@ -65,25 +65,125 @@ export function Members(props: { members: MemberRow[] }) {
   )
 }
 
-export function Flows(props: { flows: FlowRow[] }) {
+/** Who takes work from whom across the mesh (every member's adverts): a graph, then the busiest edges in words. */
+export function Flows(props: { flows: FlowRow[]; members: MemberRow[] }) {
   if (props.flows.length === 0) return <p class="muted">no steals or pushes in the last 10 s</p>
-  const flows = [...props.flows].sort((a, b) => b.tasks - a.tasks).slice(0, 50)
+  const flows = [...props.flows].sort((a, b) => b.tasks - a.tasks)
   return (
-    <ul class="flows" data-testid="flows">
-      {flows.map((f) => (
-        <li key={`${f.kind}${f.from}${f.to}`}>
-          {f.kind === 'steal' ? (
-            <>
-              <code>{short(f.to)}</code> stole {f.tasks} tasks from <code>{short(f.from)}</code>
-            </>
-          ) : (
-            <>
-              <code>{short(f.from)}</code> pushed {f.tasks} tasks to <code>{short(f.to)}</code>
-            </>
-          )}{' '}
-          <span class="muted">{ago(f.agoMs)} ago</span>
-        </li>
-      ))}
-    </ul>
+    <div class="flows-view">
+      <FlowGraph flows={flows} members={props.members} />
+      <ul class="flows" data-testid="flows">
+        {flows.slice(0, 30).map((f) => (
+          <li key={`${f.kind}${f.from}${f.to}`} title={`reported by ${f.seenBy.map(short).join(', ')}`}>
+            {f.kind === 'steal' ? (
+              <>
+                <code>{short(f.to)}</code> stole {f.tasks} tasks from <code>{short(f.from)}</code>
+              </>
+            ) : (
+              <>
+                <code>{short(f.from)}</code> pushed {f.tasks} tasks to <code>{short(f.to)}</code>
+              </>
+            )}{' '}
+            <span class="muted">{ago(f.agoMs)} ago</span>
+          </li>
+        ))}
+        {flows.length > 30 && <li class="muted">and {flows.length - 30} more edges</li>}
+      </ul>
+    </div>
+  )
+}
+
+const GRAPH_PX = 300
+
+/**
+ * Members on a circle (in the members' order), an arrow per edge in the
+ * direction the tasks went: blue for steals, orange for pushes, wider for
+ * more tasks. Only members with edges are labelled.
+ */
+function FlowGraph(props: { flows: FlowRow[]; members: MemberRow[] }) {
+  const peers = props.members.map((m) => m.peer)
+  for (const f of props.flows) {
+    if (!peers.includes(f.from)) peers.push(f.from)
+    if (!peers.includes(f.to)) peers.push(f.to)
+  }
+  const r = GRAPH_PX / 2 - 40
+  const c = GRAPH_PX / 2
+  const at = new Map<string, [number, number]>()
+  peers.forEach((p, i) => {
+    const a = (2 * Math.PI * i) / peers.length - Math.PI / 2
+    at.set(p, [c + r * Math.cos(a), c + r * Math.sin(a)])
+  })
+  const busy = new Set(props.flows.flatMap((f) => [f.from, f.to]))
+  const most = Math.max(...props.flows.map((f) => f.tasks), 1)
+  return (
+    <svg
+      class="flow-graph"
+      width={GRAPH_PX}
+      height={GRAPH_PX}
+      viewBox={`0 0 ${GRAPH_PX} ${GRAPH_PX}`}
+      data-testid="flow-graph"
+      role="img"
+      aria-label="who takes work from whom"
+    >
+      <defs>
+        <marker
+          id="arrow"
+          viewBox="0 0 10 10"
+          refX="10"
+          refY="5"
+          markerWidth="5"
+          markerHeight="5"
+          orient="auto"
+        >
+          <path d="M0,0 L10,5 L0,10 z" fill="#555" />
+        </marker>
+      </defs>
+      {peers.map((p) => {
+        const [x, y] = at.get(p)!
+        return (
+          <circle key={p} cx={x} cy={y} r={busy.has(p) ? 4 : 2} class={busy.has(p) ? 'node busy' : 'node'} />
+        )
+      })}
+      {props.flows.map((f) => {
+        // Tasks go from `from` to `to` (the thief for a steal, the target for a push).
+        const [x1, y1] = at.get(f.from)!
+        const [x2, y2] = at.get(f.to)!
+        const len = Math.hypot(x2 - x1, y2 - y1) || 1
+        const k = (len - 6) / len
+        return (
+          <line
+            key={`${f.kind}${f.from}${f.to}`}
+            x1={x1}
+            y1={y1}
+            x2={x1 + (x2 - x1) * k}
+            y2={y1 + (y2 - y1) * k}
+            class={`edge ${f.kind}`}
+            stroke-width={1 + 3 * Math.sqrt(f.tasks / most)}
+            marker-end="url(#arrow)"
+            data-testid="flow-edge"
+            data-from={f.from}
+            data-to={f.to}
+            data-kind={f.kind}
+            data-tasks={f.tasks}
+          >
+            <title>
+              {f.kind === 'steal'
+                ? `${short(f.to)} stole ${f.tasks} from ${short(f.from)}`
+                : `${short(f.from)} pushed ${f.tasks} to ${short(f.to)}`}
+            </title>
+          </line>
+        )
+      })}
+      {peers
+        .filter((p) => busy.has(p))
+        .map((p) => {
+          const [x, y] = at.get(p)!
+          return (
+            <text key={p} x={x} y={y < c ? y - 7 : y + 14} text-anchor="middle" class="label">
+              {short(p)}
+            </text>
+          )
+        })}
+    </svg>
   )
 }

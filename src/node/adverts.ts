@@ -6,7 +6,14 @@
  */
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { type CapacityAdvert, decodeAdvert, encodeAdvert, validateAdvert } from '../protocol/advert/codec.ts'
+import {
+  type AdvertFlow,
+  type CapacityAdvert,
+  decodeAdvert,
+  encodeAdvert,
+  MAX_ADVERT_FLOWS,
+  validateAdvert,
+} from '../protocol/advert/codec.ts'
 import type { GpuInfo, SchedulerAdvert } from '../scheduler/types.ts'
 import { VERSION } from '../version.ts'
 import { capacityTopic, type GridLibp2p } from './create-node.ts'
@@ -26,6 +33,8 @@ export interface AdvertsOptions {
   log: Logger
   /** The scheduler's part of the advert, read at each publish. */
   sched: () => SchedulerAdvert
+  /** Recent steals and pushes this node took part in (the dashboard's Activity), read at each publish. */
+  flows?: () => AdvertFlow[]
   /** GPU indexes currently running a task. */
   busyGpus: () => Set<number>
   onPeerUp: (peerId: string, advert: CapacityAdvert) => void
@@ -109,15 +118,23 @@ export class Adverts {
     })
   }
 
+  /** Set once the source of `flows` exists (the daemon builds the dashboard's Activity after the adverts). */
+  setFlows(flows: () => AdvertFlow[]): void {
+    this.opts.flows = flows
+  }
+
   build(): CapacityAdvert {
     const load = sampleLoad()
     const busy = this.opts.busyGpus()
+    const now = Date.now()
+    // Sent only while there are some: an idle node's advert stays what older members expect.
+    const flows = this.opts.flows?.().slice(0, MAX_ADVERT_FLOWS)
     return {
       v: 1,
       mesh: this.opts.mesh,
       peerId: this.node.peerId.toString(),
       seq: ++this.seq,
-      sentAtMs: Date.now(),
+      sentAtMs: now,
       version: SOFTWARE_VERSION,
       cpus: this.opts.cores,
       load1: load.load1,
@@ -126,6 +143,7 @@ export class Adverts {
       gpus: this.opts.gpus.map((g) => ({ ...g, free: !busy.has(g.index) })),
       sched: this.opts.sched(),
       cert: this.opts.certificate?.(),
+      ...(flows !== undefined && flows.length > 0 ? { flows } : {}),
     }
   }
 

@@ -205,6 +205,7 @@ export async function startDaemon(
     driver.observe({ step: (e, c) => metrics.observe(e, c), blob: (d, n) => metrics.blob(d, n) })
     const activity = new Activity(peerId)
     driver.observe({ step: (e, c) => activity.step(e, c) })
+    adverts.setFlows(() => activity.advertFlows(Date.now()))
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
     const discovery = new Discovery(node, {
       mesh: config.mesh,

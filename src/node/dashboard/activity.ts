@@ -5,6 +5,7 @@
  * tasks with their errors, and when each peer was last heard of. Fed by the
  * driver's observer (every scheduler step); bounded everywhere.
  */
+import { type AdvertFlow, MAX_ADVERT_FLOWS } from '../../protocol/advert/codec.ts'
 import type { Command, JobId, PeerKey, SchedulerEvent } from '../../scheduler/types.ts'
 
 /** One run in the task stream. Times are ms since the epoch. */
@@ -47,7 +48,7 @@ export interface JobActivity {
 
 /** Runs kept for the stream (the page windows them further). */
 export const STREAM_MAX = 50_000
-const FLOW_WINDOW_MS = 10_000
+export const FLOW_WINDOW_MS = 10_000
 const RATE_WINDOW_MS = 5_000
 const FAILURES_KEPT = 1000
 const JOBS_KEPT = 200
@@ -177,6 +178,29 @@ export class Activity {
       else out.push(f)
     }
     return out
+  }
+
+  /**
+   * This node's part of "who steals from whom" for its capacity advert: the
+   * flows it took part in over the window, busiest first, at most
+   * MAX_ADVERT_FLOWS (other members merge them into a mesh-wide picture).
+   */
+  advertFlows(now: number): AdvertFlow[] {
+    const out: AdvertFlow[] = []
+    for (const f of this.recentFlows(now)) {
+      const sent = f.from === this.self
+      if (!sent && f.to !== this.self) continue
+      const peer = sent ? f.to : f.from
+      if (peer === this.self) continue
+      out.push({
+        peer,
+        kind: f.kind,
+        out: sent,
+        tasks: Math.min(f.tasks, 1 << 30),
+        agoMs: Math.max(0, now - f.lastAt),
+      })
+    }
+    return out.sort((a, b) => b.tasks - a.tasks || a.agoMs - b.agoMs).slice(0, MAX_ADVERT_FLOWS)
   }
 
   /** Results per second of a job over the rate window. */

@@ -5,12 +5,13 @@
  * events: `hello` once, then `tick` every TICK_MS.
  */
 import type { ServerResponse } from 'node:http'
+import type { AdvertFlow } from '../../protocol/advert/codec.ts'
 import type { SchedulerAdvert } from '../../scheduler/types.ts'
 import type { Adverts } from '../adverts.ts'
 import type { GridLibp2p } from '../create-node.ts'
 import type { Driver } from '../driver.ts'
 import { type ProbedCapacity, sampleLoad } from '../probe/capacity.ts'
-import type { Activity } from './activity.ts'
+import { type Activity, FLOW_WINDOW_MS, type Flow } from './activity.ts'
 import type { FlowRow, Hello, JobRow, MemberRow, TaskRunRow, Tick } from './types.ts'
 
 export const TICK_MS = 1000
@@ -152,14 +153,15 @@ export class DashboardHub {
     return rows
   }
 
-  private flows(now: number): FlowRow[] {
-    return this.src.activity.recentFlows(now).map((f) => ({
-      from: f.from,
-      to: f.to,
-      kind: f.kind,
-      tasks: f.tasks,
-      agoMs: now - f.lastAt,
-    }))
+  /** Who takes work from whom across the mesh: this node's flows and every member's advertised ones. */
+  flows(now: number): FlowRow[] {
+    const self = this.src.node.peerId.toString()
+    const local = this.src.activity.recentFlows(now)
+    const remote: RemoteFlows[] = []
+    for (const e of this.src.adverts.table.list())
+      if (e.advert.flows !== undefined)
+        remote.push({ peer: e.peerId, flows: e.advert.flows, ageMs: Math.max(0, now - e.lastSeenAt) })
+    return meshFlows(self, local, remote, now)
   }
 
   jobs(now: number): JobRow[] {
@@ -190,6 +192,56 @@ export class DashboardHub {
     })
   }
 }
+
+/** One member's advertised flows and how long ago its advert arrived. */
+export interface RemoteFlows {
+  peer: string
+  flows: readonly AdvertFlow[]
+  ageMs: number
+}
+
+/** Edges shown at most (the busiest); 100 members that each name 16 partners make 1,600. */
+export const MESH_FLOWS_MAX = 200
+
+/**
+ * Merges this node's flows with every member's view into one edge per
+ * (kind, from, to): both ends of a steal report it, so the counts are not
+ * added but the larger taken, the latest time kept, and the reporters named.
+ * Flows older than the window (by when their advert arrived here, so clock
+ * skew does not matter) are left out.
+ */
+export function meshFlows(
+  self: string,
+  local: readonly Flow[],
+  remote: readonly RemoteFlows[],
+  now: number,
+  max = MESH_FLOWS_MAX,
+): FlowRow[] {
+  const edges = new Map<string, FlowRow>()
+  const add = (from: string, to: string, kind: FlowRow['kind'], tasks: number, agoMs: number, by: string) => {
+    if (from === to || agoMs > FLOW_WINDOW_MS + ADVERT_LAG_MS) return
+    const key = `${kind}|${from}|${to}`
+    const e = edges.get(key)
+    if (e === undefined) {
+      edges.set(key, { from, to, kind, tasks, agoMs, seenBy: [by] })
+      return
+    }
+    e.tasks = Math.max(e.tasks, tasks)
+    e.agoMs = Math.min(e.agoMs, agoMs)
+    if (!e.seenBy.includes(by)) e.seenBy.push(by)
+  }
+  for (const f of local) add(f.from, f.to, f.kind, f.tasks, Math.max(0, now - f.lastAt), self)
+  for (const r of remote) {
+    for (const f of r.flows) {
+      if (f.out) add(r.peer, f.peer, f.kind, f.tasks, r.ageMs + f.agoMs, r.peer)
+      else add(f.peer, r.peer, f.kind, f.tasks, r.ageMs + f.agoMs, r.peer)
+    }
+  }
+  return [...edges.values()].sort((a, b) => b.tasks - a.tasks || a.agoMs - b.agoMs).slice(0, max)
+}
+
+/** How stale a member's advert may be and its flows still count (a few heartbeats). */
+const ADVERT_LAG_MS = 5_000
 
 function runRow(r: { job: string; index: number; node: string; start: number; end: number; ok: boolean }) {
   const row: TaskRunRow = { j: r.job, i: r.index, n: r.node, s: r.start, e: r.end, ok: r.ok ? 1 : 0 }

@@ -34,6 +34,8 @@ export interface FlowRow {
   kind: 'steal' | 'push'
   tasks: number
   agoMs: number
+  /** The nodes that reported it: this node (its own steals and pushes) and members through their adverts. */
+  seenBy: string[]
 }
 
 export interface JobRow {

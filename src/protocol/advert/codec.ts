@@ -7,14 +7,36 @@
 import { RemoteProtocolError } from '../../errors.ts'
 import type { GpuInfo, SchedulerAdvert } from '../../scheduler/types.ts'
 import { fields, messageCodec } from '../message.ts'
-import { MAX_GPUS, MAX_PEER_ID_LENGTH, schedulerAdvert } from '../schemas.ts'
-import { arr, bool, bytes, num, optional, str, uint } from '../validate.ts'
+import { MAX_GPUS, MAX_PEER_ID_LENGTH, peerKey, schedulerAdvert } from '../schemas.ts'
+import { arr, bool, bytes, num, obj, oneOf, optional, str, uint } from '../validate.ts'
 
 export const ADVERT_MAX_BYTES = 16 * 1024
 export const MAX_MESH_NAME_LENGTH = 128
+/** Entries an advert's `flows` may hold: the sender's busiest steal/push partners. */
+export const MAX_ADVERT_FLOWS = 16
+/** How far back an advert's `flows` may reach (the window a node reports over is shorter). */
+export const MAX_ADVERT_FLOW_AGE_MS = 60_000
 
 export function capacityTopic(mesh: string): string {
   return `gridnode/${mesh}/capacity/1`
+}
+
+/**
+ * Tasks that moved between the sender and one other node lately (steals
+ * and pushes it took part in): lets every member draw who takes work from
+ * whom across the mesh, not only around itself. A hint, like the rest.
+ */
+export interface AdvertFlow {
+  /** The other node (a peer ID, checked at decode). */
+  peer: string
+  /** steal: the receiving side stole them; push: the sending side (an owner) pushed them. */
+  kind: 'steal' | 'push'
+  /** true: the tasks went from the sender to `peer`; false: from `peer` to the sender. */
+  out: boolean
+  /** Tasks moved in the window. */
+  tasks: number
+  /** ms before `sentAtMs` of the last move. */
+  agoMs: number
 }
 
 export interface CapacityAdvert {
@@ -39,6 +61,8 @@ export interface CapacityAdvert {
    * that the signer is a member (gossip's signature proves the key).
    */
   cert?: Uint8Array
+  /** Recent steals and pushes the sender took part in (at most MAX_ADVERT_FLOWS); absent from older senders. */
+  flows?: AdvertFlow[]
 }
 
 type AdvertMessage = { t: 'advert' } & Omit<CapacityAdvert, 'v'>
@@ -68,6 +92,18 @@ const codec = messageCodec<AdvertMessage>('capacity', ADVERT_MAX_BYTES, {
     ),
     sched: schedulerAdvert,
     cert: optional(bytes(2048)),
+    flows: optional(
+      arr(
+        obj({
+          peer: peerKey,
+          kind: oneOf('steal', 'push'),
+          out: bool(),
+          tasks: uint(1 << 30),
+          agoMs: uint(MAX_ADVERT_FLOW_AGE_MS),
+        }),
+        MAX_ADVERT_FLOWS,
+      ),
+    ),
   }),
 })
 
