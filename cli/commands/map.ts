@@ -4,7 +4,7 @@ import { connect } from '../../src/client/grid.ts'
 import { parseJsonLines } from '../../src/client/inputs.ts'
 import { type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
 import { followJob } from '../follow.ts'
-import { type ClientFlags, EXIT, ExitError } from '../output.ts'
+import type { ClientFlags } from '../output.ts'
 import { readInputText } from '../read-inputs.ts'
 
 interface MapFlags extends ClientFlags, TaskFlags {
@@ -24,12 +24,8 @@ export function registerMap(program: Command): void {
     .option('--json', 'one JSON line per result as it completes: {"index", "value"} or {"index", "error"}')
   withTaskFlags(cmd).action(async (module: string, exportName: string, opts: MapFlags) => {
     const source = opts.inputs === '-' ? 'stdin' : opts.inputs
+    // No inputs is an empty job: it succeeds at once with no results.
     const inputs = parseJsonLines(await readInputText(opts.inputs), source)
-    if (inputs.values.length === 0)
-      throw new ExitError(
-        EXIT.usage,
-        `no inputs in ${source}: put one JSON value per line, one line per task`,
-      )
     const grid = await connect({ dataDir: opts.dataDir })
     const job = grid.map(resolve(module), exportName, inputs.values, taskOptions(opts))
     process.exitCode = await followJob(job, {

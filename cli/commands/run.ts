@@ -38,10 +38,8 @@ export function registerRun(program: Command): void {
   withTaskFlags(cmd).action(async (argv: string[], opts: RunFlags) => {
     if (opts.inputs === undefined && process.stdin.isTTY)
       throw new ExitError(EXIT.usage, 'no inputs: pass --inputs <file>, or pipe one input per line on stdin')
-    const source = opts.inputs === undefined || opts.inputs === '-' ? 'stdin' : opts.inputs
+    // No inputs is an empty job: it succeeds at once with no output.
     const inputs = parsePlainLines(await readInputText(opts.inputs ?? '-'))
-    if (inputs.values.length === 0)
-      throw new ExitError(EXIT.usage, `no inputs in ${source}: put one input per line, one line per task`)
     const args = argv.some((a) => a.includes('{}')) ? argv : [...argv, '{}']
     const grid = await connect({ dataDir: opts.dataDir })
     const maxOutput = opts.maxOutput ?? 1 << 20

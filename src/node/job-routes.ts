@@ -277,7 +277,8 @@ export function parseSubmit(body: unknown): SubmitRequest {
   }
   if (typeof o !== 'object' || o === null) throw bad('the job must be an object')
   const tasks = o.tasks
-  if (!Array.isArray(tasks) || tasks.length === 0) throw bad('a job needs at least one task')
+  // An empty job is a job: it finishes at once, done, with no results (an empty input list is not an error).
+  if (!Array.isArray(tasks)) throw bad('a job needs a list of tasks')
   if (tasks.length > MAX_TASKS_PER_JOB) throw bad(`a job holds at most ${MAX_TASKS_PER_JOB} tasks`)
   return {
     name: parseName(o.name),

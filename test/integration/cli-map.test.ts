@@ -158,7 +158,6 @@ describe('gridnode map and run on a three-node mesh', () => {
       '',
       /cannot read --inputs .*missing\.jsonl: no such file/,
     ],
-    [['map', WORK, '--inputs', '-'], '\n', /no inputs in stdin/],
     [['map', WORK, '--inputs', '-', '--cpu', 'lots'], '1\n', /--cpu.*invalid/],
     [['map', WORK], '1\n', /required option '--inputs/],
     [['run', '--timeout', 'soon', '--', 'true'], '1\n', /--timeout.*invalid/],
