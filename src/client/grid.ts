@@ -11,7 +11,7 @@ import { decodeValue, encodeValue } from '../executor/values.ts'
 import { NoDaemonError } from '../node/errors.ts'
 import type { Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
-import { JobCancelledError, TaskError } from './errors.ts'
+import { BadSubmitError, JobCancelledError, TaskError } from './errors.ts'
 import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
 export interface TaskOptions {
@@ -82,7 +82,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
 
 export class Grid {
   readonly client: DaemonClient
-  private readonly bundles = new Map<string, Promise<string>>()
+  private readonly bundles = new Map<string, Promise<{ hash: string; exports: string[] }>>()
 
   constructor(client: DaemonClient) {
     this.client = client
@@ -96,7 +96,7 @@ export class Grid {
     options: TaskOptions = {},
   ): Job<R> {
     const items = [...inputs]
-    const id = this.bundle(module).then((bundle) =>
+    const id = this.bundle(module, exportName).then((bundle) =>
       this.submitJob(
         { kind: 'function', bundle, exportName, call: 'map' },
         items.map((v) => ({ input: encodeValue(v, 'input') })),
@@ -117,7 +117,7 @@ export class Grid {
     options: TaskOptions = {},
   ): Future<R> {
     const answer = Promise.all([
-      this.bundle(module),
+      this.bundle(module, exportName),
       Promise.all(args.map((a) => (a instanceof Future ? a : Promise.resolve(a)))),
     ]).then(([bundle, values]) =>
       this.submitAndWait(
@@ -191,16 +191,25 @@ export class Grid {
     return this.client.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`)
   }
 
-  private bundle(module: URL | string): Promise<string> {
+  /**
+   * Bundles the module, stores it on the daemon and answers its blob hash. A module without
+   * `exportName` is refused here, before any job exists (BadSubmitError; the CLI exits 2).
+   */
+  private async bundle(module: URL | string, exportName: string): Promise<string> {
     const path = module instanceof URL ? fileURLToPath(module) : module
-    let hash = this.bundles.get(path)
-    if (!hash) {
-      hash = bundleModule(path).then(async (b) => {
-        const { hash: stored } = await this.client.request<{ hash: string }>('POST', '/v1/blobs', b.bytes)
-        return stored
+    let stored = this.bundles.get(path)
+    if (!stored) {
+      stored = bundleModule(path).then(async (b) => {
+        const { hash } = await this.client.request<{ hash: string }>('POST', '/v1/blobs', b.bytes)
+        return { hash, exports: b.exports }
       })
-      hash.catch(() => this.bundles.delete(path))
-      this.bundles.set(path, hash)
+      stored.catch(() => this.bundles.delete(path))
+      this.bundles.set(path, stored)
+    }
+    const { hash, exports } = await stored
+    if (!exports.includes(exportName)) {
+      const has = exports.length === 0 ? 'no exports' : `its exports: ${exports.join(', ')}`
+      throw new BadSubmitError(`${path} has no export named "${exportName}" (${has})`)
     }
     return hash
   }

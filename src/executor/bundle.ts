@@ -14,6 +14,8 @@ export interface Bundle {
   /** sha256 hex of `bytes`: the blob hash to put in a job's WorkSpec. */
   hash: string
   bytes: Uint8Array
+  /** The names the module exports (`default` included when it has one). */
+  exports: string[]
 }
 
 /**
@@ -43,6 +45,7 @@ export async function bundleModule(entry: string | URL, opts: BundleOptions = {}
   }
   const workingDir = dirname(path)
   let output: Uint8Array
+  let exports: string[] = []
   try {
     const result = await build({
       entryPoints: [path],
@@ -58,12 +61,14 @@ export async function bundleModule(entry: string | URL, opts: BundleOptions = {}
       sourcesContent: false,
       sourceRoot: `${pathToFileURL(workingDir).href}/`,
       logLevel: 'silent',
+      metafile: true,
     })
     output = result.outputFiles[0].contents
+    exports = Object.values(result.metafile.outputs).flatMap((o) => o.exports)
   } catch (err) {
     throw new BundleBuildError(buildErrorMessage(path, workingDir, err), { cause: err })
   }
-  return { hash: sha256Hex(output), bytes: output }
+  return { hash: sha256Hex(output), bytes: output, exports }
 }
 
 function entryPath(entry: string | URL): string {
