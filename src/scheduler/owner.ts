@@ -304,13 +304,22 @@ export class Owner extends OwnerLifecycle {
     this.requeue(t, `push to ${to} failed: ${reason}`)
   }
 
-  /** One of our own tasks came back to us in a stolen or pushed batch. */
+  /**
+   * One of our own tasks came back to us in a stolen or pushed batch. It is
+   * queued here under a new attempt (no failure counted): the old attempt's
+   * custody chain ends here, so a lease its holders sent before they handed
+   * it on, arriving now, names a stale attempt and can no longer claim the
+   * task out of our queue (it would then wait for leases that never name it,
+   * and fail as "lease expired" though nothing failed).
+   */
   reclaim(d: TaskDescriptor): void {
     const t = this.task(d.job, d.index)
     if (t === undefined) return
     if (t.state === 'doubt') this.adopt(t, d.attempt)
     else if (t.state !== 'remote' || t.attempt !== d.attempt) return
     if (t.desc === undefined) return
+    t.attempt = Math.max(t.attempt + 1, t.job.attemptBase)
+    t.desc = { ...t.desc, attempt: t.attempt }
     this.custody.setState(t, 'local')
     this.custody.note(t, 'came back here in a stolen or pushed batch')
     this.holder.hold(t.job.spec, t.desc)

@@ -54,6 +54,8 @@ export interface SimOptions {
   tiny: boolean
   faultMs: number
   stepBudget: number
+  /** The schedulers' prefetchFactor (their default when absent). */
+  prefetchFactor?: number
   /** Keep every command (for determinism checks). */
   log?: boolean
 }
@@ -167,6 +169,7 @@ export class SimNet {
       advertIntervalMs: 200,
       advertMinIntervalMs: 20,
       resultResendMs: 300,
+      ...(this.o.prefetchFactor === undefined ? {} : { prefetchFactor: this.o.prefetchFactor }),
     })
     node.tickAt = undefined
     this.after(0, () => this.feed(node, { type: 'tick' }))

@@ -286,6 +286,33 @@ describe('leases', () => {
     expect(pick(cmds, 'answer-lease')[0].drop).toEqual([])
     expect(node.s.advert().ready).toEqual(ready(1))
   })
+
+  test("a holder's lease sent before it handed the task back to the owner cannot claim it again", () => {
+    const { node } = owner(3)
+    const [t] = stealBy(node, 'b', 1)
+    // The owner steals from b and gets its own task back (b added a link: path [b, a])...
+    const custody = { first: 'b', tag: new Uint8Array(16), links: [{ to: 'a', sig: new Uint8Array(64) }] }
+    node.feed({
+      type: 'steal-granted',
+      from: 'b',
+      requestId: 9,
+      batch: { jobs: [spec('j', 'a')], tasks: [{ ...t, custody }] },
+    })
+    expect(node.s.why('j', t.index)).toMatchObject({ state: 'local' })
+    // ...and then b's periodic lease, sent just before, arrives with b's old grant (path [b]).
+    const answer = node.feed({
+      type: 'lease-received',
+      from: 'b',
+      holdings: [{ ...key('j', t.index, t.attempt), path: ['b'] }],
+    })
+    expect(pick(answer, 'answer-lease')[0].drop).toEqual([key('j', t.index, t.attempt)])
+    // The task stays queued here: no lease of b's has to keep it alive, none runs out.
+    expect(node.s.why('j', t.index)).toMatchObject({ state: 'local' })
+    node.runUntil(20_000)
+    expect(node.s.why('j', t.index)).toMatchObject({ state: 'local' })
+    expect(node.s.stats().requeued).toBe(0)
+    expect(node.s.jobProgress('j')).toMatchObject({ failed: 0 })
+  })
 })
 
 describe('restore', () => {

@@ -10,6 +10,19 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { SimNet, type SimOptions } from '../fakes/sim-net.ts'
 
+/**
+ * CI runs the sizes below. GRIDNODE_PROPERTY_SCALE=n runs n times as many cases (a soak: each
+ * test gets n times the time), GRIDNODE_PROPERTY_SEED=s fixes fast-check's seed (chunks of a
+ * soak run side by side with different seeds).
+ */
+const SCALE = Math.max(1, Number(process.env.GRIDNODE_PROPERTY_SCALE ?? 1) || 1)
+const SEED = process.env.GRIDNODE_PROPERTY_SEED
+const runs = (numRuns: number) => ({
+  numRuns: Math.round(numRuns * SCALE),
+  ...(SEED === undefined ? {} : { seed: Number(SEED) }),
+})
+const TIMEOUT_MS = 60_000 * SCALE
+
 const options = (faults: boolean): fc.Arbitrary<SimOptions> =>
   fc.record({
     seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -29,6 +42,8 @@ const options = (faults: boolean): fc.Arbitrary<SimOptions> =>
     tiny: fc.boolean(),
     faultMs: fc.integer({ min: 200, max: 3000 }),
     stepBudget: fc.constant(400_000),
+    // Both batch sizes a thief may use for long tasks: the default and the other one.
+    prefetchFactor: fc.constantFrom(1, 2),
   })
 
 function check(o: SimOptions): void {
@@ -38,25 +53,63 @@ function check(o: SimOptions): void {
 }
 
 describe('mesh properties', () => {
-  test('under faults: every task persisted exactly once, no task lost, every job finished', () => {
-    fc.assert(fc.property(options(true), check), { numRuns: 400 })
+  test(
+    'under faults: every task persisted exactly once, no task lost, every job finished',
+    () => {
+      fc.assert(fc.property(options(true), check), runs(400))
+    },
+    TIMEOUT_MS,
+  )
+
+  test(
+    'without faults: failures are exactly the exhausted retries, rejections and poison',
+    () => {
+      fc.assert(fc.property(options(false), check), runs(200))
+    },
+    TIMEOUT_MS,
+  )
+
+  test('regression, prefetchFactor 1, seed 155964083: a lease sent before a holder handed tasks back to their owner cannot claim them', () => {
+    // n0 pushes n0-j1/2.. to n4, steals 10.. back from n4, and n4's lease sent at the push
+    // (path [n4]) arrives after: it claimed task 15 out of n0's queue, which then waited for
+    // leases n4 never sent and failed as poison ("lease expired: holder n4 silent for 600 ms").
+    check({
+      seed: 155964083,
+      nodes: 5,
+      owners: 1,
+      jobsPerOwner: 3,
+      maxTasks: 34,
+      depRate: 0,
+      lossRate: 0,
+      dupRate: 0,
+      crashes: 0,
+      threwRate: 0,
+      crashRate: 0,
+      rejectRate: 0,
+      cancelRate: 0,
+      gpus: false,
+      tiny: true,
+      faultMs: 600,
+      stepBudget: 400_000,
+      prefetchFactor: 1,
+    })
   })
 
-  test('without faults: failures are exactly the exhausted retries, rejections and poison', () => {
-    fc.assert(fc.property(options(false), check), { numRuns: 200 })
-  })
-
-  test('determinism: one seed, one history', () => {
-    fc.assert(
-      fc.property(options(true), (o) => {
-        const a = new SimNet({ ...o, log: true }).run()
-        const b = new SimNet({ ...o, log: true }).run()
-        expect(b.log.length).toBe(a.log.length)
-        expect(b.log).toEqual(a.log)
-      }),
-      { numRuns: 25 },
-    )
-  })
+  test(
+    'determinism: one seed, one history',
+    () => {
+      fc.assert(
+        fc.property(options(true), (o) => {
+          const a = new SimNet({ ...o, log: true }).run()
+          const b = new SimNet({ ...o, log: true }).run()
+          expect(b.log.length).toBe(a.log.length)
+          expect(b.log).toEqual(a.log)
+        }),
+        runs(25),
+      )
+    },
+    TIMEOUT_MS,
+  )
 
   test('a larger mesh converges too', () => {
     const r = new SimNet({
