@@ -32,6 +32,8 @@ export function describeJob(j: JobSummary): string {
     ['per task', per.join(', ')],
     ['submitted', new Date(j.createdAt).toISOString()],
   ]
+  if (j.backups)
+    lines.push(['backups', `${j.backups} (copies of slow tasks run on another node; the first result wins)`])
   if (j.blocked) lines.push(['blocked', j.blocked])
   return lines.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n')
 }

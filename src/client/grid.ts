@@ -50,6 +50,8 @@ export interface JobSummary {
   failed: number
   running: number
   nodes: number
+  /** Backup copies of slow tasks run on another node (first result wins); known while the owner remembers the job. */
+  backups?: number
   createdAt: number
   finishedAt: number | null
   blocked: string

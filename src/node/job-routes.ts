@@ -87,6 +87,8 @@ function summary(j: JobRecord, driver: Driver) {
     failed: live?.failed ?? j.failed,
     running: live?.running ?? 0,
     nodes: live?.nodes ?? j.nodes,
+    /** Backup copies of stragglers started (while this daemon knows the job: running or recently finished). */
+    backups: (driver.jobProgress(j.id) as { backups?: number } | undefined)?.backups ?? 0,
     createdAt: j.createdAt,
     finishedAt: j.finishedAt,
     blocked: driver.hub.blockedReason(j.id),

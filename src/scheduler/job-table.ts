@@ -51,6 +51,8 @@ export interface OwnedTask {
   lastError: string
   lastCrashed: boolean
   backedUp: boolean
+  /** Nodes on which a run of this task failed (threw, timed out, crashed, lost): retries go elsewhere first. */
+  failedOn: PeerKey[] | undefined
 }
 
 export interface OwnedJob {
@@ -70,6 +72,10 @@ export interface OwnedJob {
   readonly remoteHeld: Map<number, OwnedTask>
   /** Every custody move of every task (story.ts). */
   readonly story: JobStory
+  /** Runs of this job's tasks per node that ran some: ok and failed (a node failing many stops taking them). */
+  readonly record: Map<PeerKey, { ok: number; failed: number }>
+  /** Backup copies of stragglers started (tail.ts). */
+  backups: number
 }
 
 /** Past (attempt, holder) pairs remembered per task. */
@@ -95,6 +101,8 @@ export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
     nodes: new Set(),
     remoteHeld: new Map(),
     story: new JobStory(),
+    record: new Map(),
+    backups: 0,
   }
   for (const inp of inputs) {
     if (job.tasks.has(inp.index)) continue
@@ -122,6 +130,7 @@ export function buildJob(spec: JobSpec, inputs: TaskInput[]): OwnedJob {
       lastError: '',
       lastCrashed: false,
       backedUp: false,
+      failedOn: undefined,
     })
     job.counts.waiting++
   }
@@ -177,6 +186,12 @@ export function descriptor(t: OwnedTask, depValues: Uint8Array[]): TaskDescripto
   return d
 }
 
+/** A job's counts as its owner reports them: JobProgress and the backup copies started. */
+export interface OwnerProgress extends JobProgress {
+  /** Present once the job started any. */
+  backups?: number
+}
+
 /**
  * `remoteRunning`: at most how many of the job's remote tasks can be running
  * (what other nodes advertise as running): a holder's prefetched tasks wait in
@@ -186,7 +201,7 @@ export function progressOf(
   job: OwnedJob,
   runningHere: number,
   remoteRunning = Number.POSITIVE_INFINITY,
-): JobProgress {
+): OwnerProgress {
   return {
     job: job.spec.id,
     total: job.tasks.size,
@@ -194,6 +209,7 @@ export function progressOf(
     failed: job.counts.failed,
     running: Math.min(job.counts.remote, remoteRunning) + runningHere,
     nodes: job.nodes.size,
+    ...(job.backups > 0 ? { backups: job.backups } : {}),
   }
 }
 

@@ -4,7 +4,7 @@
  * and how a job finishes. The first final result of a task wins; errors
  * count only from the current attempt. Owner (owner.ts) adds the events.
  */
-import { BoundedMap } from './collections.ts'
+import { BoundedMap, getOrCreate } from './collections.ts'
 import { Custody } from './custody.ts'
 import { assertNever } from './errors.ts'
 import type { Holder } from './holder.ts'
@@ -12,7 +12,7 @@ import { descriptor, type OwnedJob, type OwnedTask, progressOf } from './job-tab
 import type { Runtime } from './runtime.ts'
 import { FinishedStories } from './story.ts'
 import { TailBackups } from './tail.ts'
-import type { JobId, JobProgress, JobStatus, TaskResult } from './types.ts'
+import type { JobId, JobProgress, JobStatus, PeerKey, TaskResult } from './types.ts'
 
 export interface Finished {
   status: JobStatus
@@ -63,8 +63,11 @@ export class OwnerLifecycle {
     if (mode === 'local') this.holder.hold(t.job.spec, t.desc)
   }
 
-  /** A new attempt, queued here; `why` goes into the task's story. */
-  protected requeue(t: OwnedTask, why: string): void {
+  /**
+   * A new attempt, queued here; `why` goes into the task's story. A retry after a failed run
+   * (`retry`) may then be placed on another node than the ones it failed on (placeRetry).
+   */
+  protected requeue(t: OwnedTask, why: string, retry = false): void {
     if (t.desc === undefined) return
     t.attempt = Math.max(t.attempt + 1, t.job.attemptBase)
     this.rt.stats.requeued++
@@ -72,6 +75,18 @@ export class OwnerLifecycle {
     this.custody.setState(t, 'local')
     this.custody.note(t, why)
     this.holder.hold(t.job.spec, t.desc)
+    if (retry) this.placeRetry(t)
+  }
+
+  /** Owner: sends a retried task to a node it has not failed on, when that is better than here. */
+  protected placeRetry(_t: OwnedTask): void {}
+
+  /** A run of `t` failed on `node`: remembered for the task (retries go elsewhere) and the job. */
+  protected ranBadly(t: OwnedTask, node: PeerKey | undefined): void {
+    if (node === undefined) return
+    t.failedOn ??= []
+    if (!t.failedOn.includes(node)) t.failedOn.push(node)
+    getOrCreate(t.job.record, node, () => ({ ok: 0, failed: 0 })).failed++
   }
 
   /** The holder died, went silent, or the worker crashed: retry or fail as poison. */
@@ -79,8 +94,9 @@ export class OwnerLifecycle {
     t.failures++
     t.lastError = error
     t.lastCrashed = crashed
+    this.ranBadly(t, r?.ranOn ?? t.holder ?? (t.state === 'local' ? this.rt.self : undefined))
     if (t.failures < t.job.spec.maxAttempts) {
-      this.requeue(t, `${error} (infrastructure failure ${t.failures} of ${t.job.spec.maxAttempts})`)
+      this.requeue(t, `${error} (infrastructure failure ${t.failures} of ${t.job.spec.maxAttempts})`, true)
       return
     }
     const how = crashed ? 'crashed its worker' : 'failed on infrastructure'
@@ -175,6 +191,7 @@ export class OwnerLifecycle {
     const o = r.outcome
     switch (o.status) {
       case 'ok':
+        getOrCreate(job.record, r.ranOn, () => ({ ok: 0, failed: 0 })).ok++
         this.record(job, r)
         this.done(t, r, o.value)
         return
@@ -185,10 +202,11 @@ export class OwnerLifecycle {
       case 'threw':
       case 'timeout':
         if (!current) return
+        this.ranBadly(t, r.ranOn)
         if (t.userErrors < job.spec.retries) {
           t.userErrors++
           t.lastError = o.error
-          this.requeue(t, `${o.status}: ${o.error} (retry ${t.userErrors} of ${job.spec.retries})`)
+          this.requeue(t, `${o.status}: ${o.error} (retry ${t.userErrors} of ${job.spec.retries})`, true)
           return
         }
         this.record(job, r)

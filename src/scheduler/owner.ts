@@ -6,8 +6,16 @@
  * Custody.setState() (custody.ts).
  */
 
-import type { Holder } from './holder.ts'
-import { buildJob, heldBefore, invalidTasks, type OwnedJob, type OwnedTask, progressOf } from './job-table.ts'
+import type { HeldTask, Holder } from './holder.ts'
+import {
+  buildJob,
+  HELD_MEMORY,
+  heldBefore,
+  invalidTasks,
+  type OwnedJob,
+  type OwnedTask,
+  progressOf,
+} from './job-table.ts'
 import { EMPTY, OwnerLifecycle } from './lifecycle.ts'
 import { type PeerView, sizeOf } from './peers.ts'
 import { policyBlockReason, refusal } from './policy.ts'
@@ -55,6 +63,9 @@ function endsAt(path: CustodyPath | undefined, from: PeerKey): path is CustodyPa
 function transfers(t: OwnedTask, from: PeerKey, path: CustodyPath | undefined): path is CustodyPath {
   return endsAt(path, from) && path.length > t.hop && path[t.hop - 1] === t.holder
 }
+
+/** Failed runs of one job's tasks on one node past which it takes no more of them (while another node can). */
+export const BAD_NODE_FAILURES = 3
 
 export class Owner extends OwnerLifecycle {
   private readonly peers: PeerView
@@ -236,8 +247,10 @@ export class Owner extends OwnerLifecycle {
         return 'held'
       case 'local': {
         if (attempt !== t.attempt) return 'stale'
-        if (!endsAt(path, from)) return 'refused'
         const here = this.holder.get(t.job.spec.id, t.index)
+        // A backup copy of a straggler running here (tail.ts): both run, the first result wins.
+        if (t.backedUp && here?.state === 'running' && heldBefore(t, attempt, from)) return 'held'
+        if (!endsAt(path, from)) return 'refused'
         if (here === undefined || here.state !== 'queued') return 'stale'
         this.holder.drop(here)
         this.custody.setState(t, 'remote', from, path.length)
@@ -351,6 +364,86 @@ export class Owner extends OwnerLifecycle {
     return this.custody.nextDeadline()
   }
 
+  // ---- retries elsewhere -------------------------------------------------------------
+
+  /** `node` kept failing this job's tasks: at least BAD_NODE_FAILURES failed runs, more than its good ones. */
+  private failsJob(job: OwnedJob, node: PeerKey): boolean {
+    const r = job.record.get(node)
+    return r !== undefined && r.failed >= BAD_NODE_FAILURES && r.failed > r.ok
+  }
+
+  /** Neither failed this task nor keeps failing its job. */
+  private clean(t: OwnedTask, node: PeerKey): boolean {
+    return t.failedOn?.includes(node) !== true && !this.failsJob(t.job, node)
+  }
+
+  /** Some node other than `node` that fits the task, accepts it and is clean for it (this node included). */
+  private otherTaker(t: OwnedTask, node: PeerKey): boolean {
+    const r = t.job.spec.resources
+    const self = this.rt.self
+    if (self !== node && this.clean(t, self) && fitsNode(r, this.selfSize)) return true
+    for (const [peer, info] of this.peers.peers) {
+      if (peer === node || !this.clean(t, peer) || !fitsNode(r, sizeOf(info.advert))) continue
+      if (refusal(info.advert.accepts, t.job.spec) === undefined) return true
+    }
+    return false
+  }
+
+  /**
+   * Of tasks about to go to `peer` (a steal grant, a push), keeps here those it failed before,
+   * or whose job it keeps failing, while another node could take them; returns the rest.
+   */
+  withhold(peer: PeerKey, tasks: HeldTask[]): HeldTask[] {
+    const out: HeldTask[] = []
+    for (const h of tasks) {
+      const t = h.own ? this.task(h.jobId, h.index) : undefined
+      if (
+        t === undefined ||
+        t.state !== 'local' ||
+        t.attempt !== h.attempt ||
+        this.clean(t, peer) ||
+        !this.otherTaker(t, peer)
+      ) {
+        out.push(h)
+        continue
+      }
+      this.holder.hold(h.job.spec, h.desc)
+    }
+    return out
+  }
+
+  /**
+   * A task that failed is retried on a node it has not failed on: here when this node is
+   * clean for it and has room now, else pushed at once to a clean peer whose advert shows room
+   * (else it waits here for a clean thief or slot).
+   */
+  protected override placeRetry(t: OwnedTask): void {
+    if (t.failedOn === undefined || t.desc === undefined) return
+    const r = t.job.spec.resources
+    if (this.clean(t, this.rt.self) && this.holder.pool.canStart(r, 1)) return
+    let to: PeerKey | undefined
+    for (const [peer, info] of this.peers.peers) {
+      const a = info.advert
+      if (!this.clean(t, peer) || !fits(r, { cpu: a.freeSlots, gpu: a.freeGpus, memoryMB: a.freeMemoryMB }))
+        continue
+      if (refusal(a.accepts, t.job.spec) !== undefined) continue
+      to = peer
+      break
+    }
+    const h = this.holder.get(t.job.spec.id, t.index)
+    if (to === undefined || h === undefined || h.state !== 'queued') return
+    this.holder.drop(h)
+    this.custody.setState(t, 'remote', to, 1)
+    this.custody.note(t, `retry pushed to ${to}, a node it has not failed on`)
+    this.rt.stats.pushes++
+    this.rt.emit({
+      type: 'push-batch',
+      cause: this.rt.cause,
+      to,
+      batch: { jobs: [t.job.spec], tasks: [t.desc] },
+    })
+  }
+
   // ---- placement notices, backups, progress ----------------------------------------
 
   /**
@@ -402,6 +495,42 @@ export class Owner extends OwnerLifecycle {
   backups(): number | undefined {
     this.tail.update(this.custody.dirty)
     return this.tail.run(this.rt, this.holder)
+  }
+
+  /** Backups of stragglers running here, pushed to idle peers (tail.ts); when the next may become due. */
+  localBackups(): number | undefined {
+    this.tail.update(this.custody.dirty)
+    return this.tail.runLocal(this.rt, this.holder, this.jobs, (t) => this.pushBackup(t))
+  }
+
+  /**
+   * Pushes a copy of a task running here, same attempt, to an idle peer that fits and accepts
+   * it (and has not failed it). The peer is remembered as a holder of that attempt, so its
+   * lease and its result count; custody stays here.
+   */
+  private pushBackup(t: OwnedTask): boolean {
+    if (t.desc === undefined) return false
+    const r = t.job.spec.resources
+    for (const [peer, info] of this.peers.peers) {
+      const a = info.advert
+      if (!info.idle || !fits(r, { cpu: a.freeSlots, gpu: a.freeGpus, memoryMB: a.freeMemoryMB })) continue
+      if (refusal(a.accepts, t.job.spec) !== undefined || !this.clean(t, peer)) continue
+      if (!heldBefore(t, t.attempt, peer)) {
+        t.held ??= []
+        t.held.push({ attempt: t.attempt, holder: peer })
+        if (t.held.length > HELD_MEMORY) t.held.shift()
+      }
+      this.peers.pushed(peer, this.rt.now)
+      this.custody.note(t, `backup copy pushed to ${peer}: a straggler here while it sat idle`)
+      this.rt.emit({
+        type: 'push-batch',
+        cause: this.rt.cause,
+        to: peer,
+        batch: { jobs: [t.job.spec], tasks: [t.desc] },
+      })
+      return true
+    }
+    return false
   }
 
   /** Emits job-progress / job-finished for the jobs changed in this handle() call. */

@@ -27,10 +27,12 @@ export function pushToIdle(rt: Runtime, holder: Holder, owner: Owner, view: Peer
     const free = { cpu: a.freeSlots, gpu: a.freeGpus, memoryMB: a.freeMemoryMB }
     const n = Math.min(surplus, batchSize(a.freeSlots, holder.meanMs, a.meanTaskMs, rt.s))
     const spec = (job: string) => holder.spec(job)
-    const tasks = holder.take(n, free, true, (job) => {
+    const taken = holder.take(n, free, true, (job) => {
       const s = spec(job)
       return s !== undefined && accepts(a.accepts, s)
     })
+    // Not the tasks this peer failed before, nor a job it keeps failing (while another node can take them).
+    const tasks = owner.withhold(peer, taken)
     if (tasks.length === 0) continue
     for (const t of tasks) owner.handedOff(t.jobId, t.index, t.attempt, peer, 'pushed')
     surplus -= tasks.length

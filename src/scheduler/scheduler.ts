@@ -209,7 +209,7 @@ export class NodeScheduler {
       return spec !== undefined && (spec.owner === e.from || accepts(thief, spec))
     }
     const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s, laneOk)
-    const tasks = this.holder.take(n, e.free, false, laneOk)
+    const tasks = this.owner.withhold(e.from, this.holder.take(n, e.free, false, laneOk))
     for (const t of tasks) if (t.own) this.owner.handedOff(t.jobId, t.index, t.attempt, e.from, 'stolen')
     this.rt.stats.tasksGiven += tasks.length
     this.rt.emit({
@@ -239,7 +239,9 @@ export class NodeScheduler {
     this.holder.startRunnable()
     pushToIdle(this.rt, this.holder, this.owner, this.peers)
     const idle = this.holder.queue.size === 0 && this.holder.pool.freeSlots > 0
-    this.backupDue = idle ? this.owner.backups() : undefined
+    const remote = idle ? this.owner.backups() : undefined
+    const local = this.owner.localBackups()
+    this.backupDue = remote === undefined || (local !== undefined && local < remote) ? local : remote
     this.thief.maybeSteal(this.holder, this.peers)
     this.holder.outbox.flush()
     this.rt.flushPersist()

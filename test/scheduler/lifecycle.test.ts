@@ -59,7 +59,9 @@ describe('task lifecycle', () => {
   })
 
   test('user errors retry with new attempts up to retries, independent of infrastructure failures', () => {
-    const { node, given } = owner(2, { retries: 2, maxAttempts: 5 })
+    // Two CPUs per task: only b can run them, so b gets each retry back (see retry-elsewhere.test.ts).
+    const big = { cpu: 2, gpu: 0, memoryMB: 100 }
+    const { node, given } = owner(1, { retries: 2, maxAttempts: 5, resources: big })
     const i = given[0].index
     let attempt = 0
     for (const outcome of [threw(), crashed(), threw()]) {
