@@ -4,6 +4,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { connectBench } from './connect.ts'
+import { filesBench } from './files.ts'
 import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
@@ -27,6 +28,7 @@ const benches: Record<string, Bench> = {
   fuzz: () => fuzzBench(),
   package: () => packageBench(),
   sandbox: () => sandboxBench(),
+  files: () => filesBench(),
 }
 
 const args = process.argv.slice(2)

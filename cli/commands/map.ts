@@ -2,12 +2,13 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { connect } from '../../src/client/grid.ts'
 import { parseJsonLines } from '../../src/client/inputs.ts'
+import { type FileFlags, fileOptions, watchOutputs, withFileFlags } from '../files.ts'
 import { type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
 import { followJob } from '../follow.ts'
-import type { ClientFlags } from '../output.ts'
+import { type ClientFlags, EXIT } from '../output.ts'
 import { readInputText } from '../read-inputs.ts'
 
-interface MapFlags extends ClientFlags, TaskFlags {
+interface MapFlags extends ClientFlags, TaskFlags, FileFlags {
   inputs: string
   out?: string
 }
@@ -22,12 +23,18 @@ export function registerMap(program: Command): void {
     .option('--out <file>', 'write the results to this file instead of stdout')
     .option('--data-dir <dir>', 'which local daemon to submit to (default $GRIDNODE_HOME or ~/.gridnode)')
     .option('--json', 'one JSON line per result as it completes: {"index", "value"} or {"index", "error"}')
-  withTaskFlags(cmd).action(async (module: string, exportName: string, opts: MapFlags) => {
+  withFileFlags(withTaskFlags(cmd)).action(async (module: string, exportName: string, opts: MapFlags) => {
     const source = opts.inputs === '-' ? 'stdin' : opts.inputs
     // No inputs is an empty job: it succeeds at once with no results.
     const inputs = parseJsonLines(await readInputText(opts.inputs), source)
+    const files = await fileOptions(opts)
     const grid = await connect({ dataDir: opts.dataDir })
-    const job = grid.map(resolve(module), exportName, inputs.values, taskOptions(opts))
+    const job = grid.map(resolve(module), exportName, inputs.values, { ...taskOptions(opts), ...files })
+    const outputs = watchOutputs(
+      job,
+      files,
+      inputs.values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))),
+    )
     process.exitCode = await followJob(job, {
       json: opts.json,
       mode: 'values',
@@ -36,5 +43,6 @@ export function registerMap(program: Command): void {
       cancelOnInterrupt: true,
       waitForFitMs: opts.waitForFit,
     })
+    if (!outputs.ok() && process.exitCode === EXIT.ok) process.exitCode = EXIT.failed
   })
 }

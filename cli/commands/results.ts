@@ -1,13 +1,14 @@
 import { finished } from 'node:stream/promises'
 import type { Command } from 'commander'
-import { connect } from '../../src/client/grid.ts'
+import { connect, type Grid } from '../../src/client/grid.ts'
 import { followJob, openOut } from '../follow.ts'
 import { ResultPrinter } from '../job-output.ts'
-import { type ClientFlags, EXIT } from '../output.ts'
+import { type ClientFlags, EXIT, printJson } from '../output.ts'
 
 interface ResultsFlags extends ClientFlags {
   wait?: boolean
   out?: string
+  outputDir?: string
 }
 
 export function registerResults(program: Command): void {
@@ -17,6 +18,10 @@ export function registerResults(program: Command): void {
     .argument('<id>', 'the job id (gridnode jobs lists them)')
     .option('--wait', 'if the job still runs, follow it and print the rest as they come')
     .option('--out <file>', 'write the results to this file instead of stdout')
+    .option(
+      '--output-dir <dir>',
+      "fetch the job's output files again from the owner's store into <dir> ({} is the input line)",
+    )
     .option('--data-dir <dir>', 'which local daemon owns the job (default $GRIDNODE_HOME or ~/.gridnode)')
     .option(
       '--json',
@@ -24,6 +29,10 @@ export function registerResults(program: Command): void {
     )
     .action(async (id: string, opts: ResultsFlags) => {
       const grid = await connect({ dataDir: opts.dataDir })
+      if (opts.outputDir !== undefined) {
+        process.exitCode = await downloadOutputs(grid, id, opts.outputDir, Boolean(opts.json))
+        return
+      }
       const summary = await grid.job(id)
       const mode = summary.kind === 'command' ? 'command' : 'values'
       if (summary.status !== 'running' || opts.wait) {
@@ -56,4 +65,19 @@ export function registerResults(program: Command): void {
       )
       process.exitCode = EXIT.failed
     })
+}
+
+/** `--output-dir`: every output of the job, from the owner's store, under `dir`. */
+async function downloadOutputs(grid: Grid, id: string, dir: string, json: boolean): Promise<number> {
+  const lines = await grid.client.request<string[]>('GET', `/v1/jobs/${encodeURIComponent(id)}/input-lines`)
+  const job = grid.attach(id)
+  const writer = await job.download(dir, lines)
+  job.detach()
+  for (const e of writer.errors) process.stderr.write(`gridnode: task ${e.index}: ${e.message}\n`)
+  if (json) printJson({ files: writer.files, bytes: writer.bytes, errors: writer.errors })
+  else
+    process.stderr.write(
+      `gridnode: wrote ${writer.files} output files (${writer.bytes} bytes) under ${dir}\n`,
+    )
+  return writer.errors.length === 0 ? EXIT.ok : EXIT.failed
 }

@@ -1,12 +1,13 @@
 import type { Command } from 'commander'
 import { connect } from '../../src/client/grid.ts'
 import { parsePlainLines } from '../../src/client/inputs.ts'
+import { type FileFlags, fileOptions, watchOutputs, withFileFlags } from '../files.ts'
 import { byteSize, type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
 import { followJob } from '../follow.ts'
 import { type ClientFlags, EXIT, ExitError } from '../output.ts'
 import { readInputText } from '../read-inputs.ts'
 
-interface RunFlags extends ClientFlags, TaskFlags {
+interface RunFlags extends ClientFlags, TaskFlags, FileFlags {
   inputs?: string
   out?: string
   maxOutput?: number
@@ -35,15 +36,17 @@ export function registerRun(program: Command): void {
         'on whichever node takes it: wrap it in sh -c "..." for pipes, and use paths every node can see.\n' +
         'Example: seq 1 100 | gridnode run -- factor {}',
     )
-  withTaskFlags(cmd).action(async (argv: string[], opts: RunFlags) => {
+  withFileFlags(withTaskFlags(cmd)).action(async (argv: string[], opts: RunFlags) => {
     if (opts.inputs === undefined && process.stdin.isTTY)
       throw new ExitError(EXIT.usage, 'no inputs: pass --inputs <file>, or pipe one input per line on stdin')
     // No inputs is an empty job: it succeeds at once with no output.
     const inputs = parsePlainLines(await readInputText(opts.inputs ?? '-'))
     const args = argv.some((a) => a.includes('{}')) ? argv : [...argv, '{}']
+    const files = await fileOptions(opts)
     const grid = await connect({ dataDir: opts.dataDir })
     const maxOutput = opts.maxOutput ?? 1 << 20
-    const job = grid.run(args, inputs.values, { ...taskOptions(opts), outputMaxBytes: maxOutput })
+    const job = grid.run(args, inputs.values, { ...taskOptions(opts), ...files, outputMaxBytes: maxOutput })
+    const outputs = watchOutputs(job, files, inputs.values)
     process.exitCode = await followJob(job, {
       json: opts.json,
       mode: 'command',
@@ -53,5 +56,6 @@ export function registerRun(program: Command): void {
       cancelOnInterrupt: true,
       waitForFitMs: opts.waitForFit,
     })
+    if (!outputs.ok() && process.exitCode === EXIT.ok) process.exitCode = EXIT.failed
   })
 }

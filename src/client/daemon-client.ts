@@ -8,6 +8,7 @@ import { processAlive, readApiInfo } from '../node/api-files.ts'
 import { resolveDataDir } from '../node/config/load.ts'
 import { NoDaemonError } from '../node/errors.ts'
 import { errorFromCode } from './errors.ts'
+import { streamBody } from './files.ts'
 
 /** Connections to the local daemon are reused; none keeps a process alive when idle. */
 const AGENT = new Agent({ keepAlive: true, maxSockets: 16 })
@@ -81,6 +82,25 @@ export class DaemonClient {
       })
       req.end(payload)
     })
+  }
+
+  /** Streams `size` bytes from `body` as a PUT (file uploads); answers the JSON reply. Non-2xx answers throw. */
+  async upload<T>(path: string, body: NodeJS.ReadableStream, size: number): Promise<T> {
+    let answer: { status: number; text: string }
+    try {
+      answer = await streamBody(`${this.url}${path}`, this.auth, body, size)
+    } catch (err) {
+      throw new NoDaemonError(this.dataDir, `its API at ${this.url} does not answer: ${causeOf(err)}`)
+    }
+    let json: unknown
+    try {
+      json = answer.text.length > 0 ? JSON.parse(answer.text) : undefined
+    } catch {
+      json = undefined
+    }
+    if (answer.status >= 200 && answer.status < 300) return json as T
+    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error
+    throw errorFromCode(e?.code ?? 'GN_HTTP', e?.message ?? `PUT ${path}: HTTP ${answer.status}`)
   }
 
   /** The raw response, for streams (SSE) and bytes. Non-2xx answers throw. */

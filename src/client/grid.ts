@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { bundleModule } from '../executor/bundle.ts'
 import { decodeValue, encodeValue } from '../executor/values.ts'
 import { NoDaemonError } from '../node/errors.ts'
-import type { Resources, WorkSpec } from '../scheduler/types.ts'
+import type { FileEntry, Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError, JobCancelledError, TaskError } from './errors.ts'
+import { prepareInputs } from './files.ts'
 import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
 export interface TaskOptions {
@@ -29,6 +30,14 @@ export interface TaskOptions {
   maxAttempts?: number
   /** A name for `gridnode jobs`. */
   name?: string
+  /** Files or directories staged read-only into each task's working directory, under their base names. */
+  files?: string[]
+  /** Globs of files in each task's working directory to bring back when it ends (`*.png`, `out/**`). */
+  outputs?: string[]
+  /** Bytes of output files one task may bring back (default 1 GiB); over it, the task fails. */
+  outputFilesMaxBytes?: number
+  /** Writes each task's outputs under this directory as results arrive (`{}`: the task's input). */
+  outputDir?: string
 }
 
 export interface CommandResult {
@@ -98,14 +107,16 @@ export class Grid {
     options: TaskOptions = {},
   ): Job<R> {
     const items = [...inputs]
-    const id = this.bundle(module, exportName).then((bundle) =>
-      this.submitJob(
-        { kind: 'function', bundle, exportName, call: 'map' },
-        items.map((v) => ({ input: encodeValue(v, 'input') })),
-        { name: `${exportName} ×${items.length}`, ...options },
-      ),
+    const id = Promise.all([this.bundle(module, exportName), this.inputFiles(options)]).then(
+      ([bundle, files]) =>
+        this.submitJob(
+          { kind: 'function', bundle, exportName, call: 'map' },
+          items.map((v) => ({ input: encodeValue(v, 'input') })),
+          { name: `${exportName} ×${items.length}`, ...options },
+          files,
+        ),
     )
-    return new Job<R>(this.client, id)
+    return this.withOutputs(new Job<R>(this.client, id), options, items.map(inputText))
   }
 
   /**
@@ -157,12 +168,15 @@ export class Grid {
       env: options.env ?? {},
       stdoutMaxBytes: options.outputMaxBytes ?? 1 << 20,
     }
-    const id = this.submitJob(
-      work,
-      items.map((v) => ({ input: encodeValue(v, 'input') })),
-      { name: `${argv.join(' ').slice(0, 60)} ×${items.length}`, ...options },
+    const id = this.inputFiles(options).then((files) =>
+      this.submitJob(
+        work,
+        items.map((v) => ({ input: encodeValue(v, 'input') })),
+        { name: `${argv.join(' ').slice(0, 60)} ×${items.length}`, ...options },
+        files,
+      ),
     )
-    return new Job<CommandResult>(this.client, id)
+    return this.withOutputs(new Job<CommandResult>(this.client, id), options, items)
   }
 
   /** Follows a job submitted earlier (from this node), by id. */
@@ -220,9 +234,29 @@ export class Grid {
     work: WorkSpec,
     tasks: Array<{ input: Uint8Array; deps?: number[] }>,
     o: TaskOptions,
+    files?: FileEntry[],
   ): Promise<string> {
-    const { id } = await this.client.request<{ id: string }>('POST', '/v1/jobs', jobBody(work, tasks, o))
+    const { id } = await this.client.request<{ id: string }>(
+      'POST',
+      '/v1/jobs',
+      jobBody(work, tasks, o, files),
+    )
     return id
+  }
+
+  /** The job's input files, hashed and uploaded where the daemon lacks them (none: undefined). */
+  private inputFiles(o: TaskOptions): Promise<FileEntry[] | undefined> {
+    return o.files && o.files.length > 0 ? prepareInputs(this.client, o.files) : Promise.resolve(undefined)
+  }
+
+  /** With `outputDir`, the job writes its outputs there as results arrive. */
+  private withOutputs<J extends { writeOutputs(dir: string, inputs?: readonly string[]): unknown }>(
+    job: J,
+    o: TaskOptions,
+    inputs: string[],
+  ): J {
+    if (o.outputDir !== undefined) job.writeOutputs(o.outputDir, inputs)
+    return job
   }
 
   /** Submits and waits in one request: the fast path for single tasks. */
@@ -239,8 +273,19 @@ function jobBody(
   work: WorkSpec,
   tasks: Array<{ input: Uint8Array; deps?: number[] }>,
   o: TaskOptions,
+  files?: FileEntry[],
 ): Uint8Array {
+  const outputs =
+    o.outputs && o.outputs.length > 0
+      ? {
+          globs: o.outputs,
+          ...(o.outputFilesMaxBytes !== undefined ? { maxBytes: o.outputFilesMaxBytes } : {}),
+          ...(o.outputDir?.includes('{}') ? { perTask: true } : {}),
+        }
+      : undefined
   return encodeValue({
+    ...(files ? { files } : {}),
+    ...(outputs ? { outputs } : {}),
     name: o.name,
     work,
     resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
@@ -273,4 +318,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<Grid> {
     throw new NoDaemonError(client.dataDir, `its API did not answer within ${timeoutMs} ms`)
   }
   return new Grid(client)
+}
+
+/** An input as `{}` in an output dir sees it: a string as is, anything else as JSON. */
+function inputText(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))
 }

@@ -6,8 +6,10 @@
  */
 import { EventEmitter } from 'node:events'
 import { decodeValue } from '../executor/values.ts'
+import type { OutputFile } from '../scheduler/types.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, JobFailedError, JobStreamLostError, TaskError } from './errors.ts'
+import { OutputWriter } from './files.ts'
 import { readSse } from './sse.ts'
 
 /** Where and how long a task ran, when the daemon said (it always does for results it stores). */
@@ -15,6 +17,8 @@ export interface TaskMeta {
   /** Peer ID of the node that ran the task. */
   ranOn?: string
   durationMs?: number
+  /** Output files the task brought back (name relative to its working dir, size, sha256). */
+  outputs?: OutputFile[]
 }
 
 export type TaskResultOf<R> =
@@ -41,6 +45,7 @@ export interface WireResult {
   stack: string | null
   ranOn: string
   durationMs: number
+  outputs?: OutputFile[]
 }
 
 export interface JobEvents {
@@ -62,6 +67,7 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
   private readonly controller = new AbortController()
   private blockedReason = ''
   private latest: Progress | undefined
+  private writer?: OutputWriter
 
   constructor(client: DaemonClient, id: Promise<string>) {
     super()
@@ -110,6 +116,7 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
   /** Resolves with the job's final status once every result is in. */
   async done(): Promise<JobEndStatus> {
     await this.following
+    await this.writer?.idle()
     if (!this.ended) throw new Error('job stream ended without a status')
     if ('error' in this.ended) throw this.ended.error
     return this.ended.status
@@ -121,6 +128,36 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
    */
   async cancel(): Promise<void> {
     await this.client.request('POST', `/v1/jobs/${encodeURIComponent(await this.id)}/cancel`)
+  }
+
+  /**
+   * Writes every result's output files under `dir` as results arrive (`{}` in
+   * `dir` is replaced by the task's input from `inputs`); done() and results()
+   * wait for the writes. Returns the writer (its `errors` name the tasks whose
+   * outputs could not be written, e.g. two tasks writing one path).
+   */
+  writeOutputs(dir: string, inputs?: readonly string[]): OutputWriter {
+    if (this.writer === undefined) {
+      const writer = new OutputWriter(this.client, dir, inputs)
+      this.writer = writer
+      for (const r of this.collected.values()) writer.add(r)
+      this.on('result', (r) => writer.add(r))
+    }
+    return this.writer
+  }
+
+  /**
+   * Fetches every output of the job (so far) from the owner's store into
+   * `dir` (`{}` replaced by the task's input from `inputs`); resolves with
+   * what was written and the errors per task.
+   */
+  async download(dir: string, inputs?: readonly string[]): Promise<OutputWriter> {
+    const id = await this.id
+    const wire = await this.client.request<WireResult[]>('GET', `/v1/jobs/${encodeURIComponent(id)}/results`)
+    const writer = new OutputWriter(this.client, dir, inputs)
+    for (const w of wire) writer.add(w)
+    await writer.idle()
+    return writer
   }
 
   /** Stops following the job (the job itself goes on). */
@@ -192,7 +229,11 @@ export class Job<R = unknown> extends EventEmitter<JobEvents> implements AsyncIt
 
 /** A result as the API sends it, decoded: the value, or a TaskError with the remote message and stack. */
 export function decodeWireResult<R>(w: WireResult): TaskResultOf<R> {
-  const meta: TaskMeta = { ranOn: w.ranOn, durationMs: w.durationMs }
+  const meta: TaskMeta = {
+    ranOn: w.ranOn,
+    durationMs: w.durationMs,
+    ...(w.outputs ? { outputs: w.outputs } : {}),
+  }
   if (!w.ok) {
     return {
       index: w.index,

@@ -11,13 +11,16 @@
  * RECENT_MS (a bundle just uploaded, about to be pinned by its submit).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { BadHashError, BlobHashMismatchError } from './errors.ts'
 
 const HASH = /^[0-9a-f]{64}$/
 const TMP_PREFIX = '.tmp-'
+/** Files being fetched piece by piece (`.part-<hash>` and its `.done` list): kept across restarts to resume. */
+export const PART_PREFIX = '.part-'
 export const DEFAULT_BLOB_QUOTA = 10 * 1024 ** 3
 /** Blobs used this recently are never evicted. */
 export const RECENT_MS = 60_000
@@ -54,6 +57,8 @@ export class BlobStore {
   evicted = 0
   private readonly entries = new Map<string, Entry>()
   private readonly pins = new Map<string, number>()
+  /** Blobs the owner keeps for as long as its job store refers to them (outputs of jobs). */
+  keep: (hash: string) => boolean = () => false
   private total = 0
   private readonly now: () => number
 
@@ -113,7 +118,7 @@ export class BlobStore {
     if (this.total <= this.quota) return 0
     const now = this.now()
     const candidates = [...this.entries]
-      .filter(([h, e]) => !this.pins.has(h) && now - e.usedAt >= RECENT_MS)
+      .filter(([h, e]) => !this.pins.has(h) && now - e.usedAt >= RECENT_MS && !this.keep(h))
       .sort((a, b) => a[1].usedAt - b[1].usedAt)
     let n = 0
     for (const [hash, e] of candidates) {
@@ -194,6 +199,96 @@ export class BlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
       throw err
     }
+  }
+
+  /** Size of a blob held whole, or undefined. */
+  sizeOf(hash: string): number | undefined {
+    return this.entries.get(hash)?.size
+  }
+
+  /**
+   * `length` bytes of a blob from `offset` (fewer at its end) and its size, or
+   * undefined when it is not here whole.
+   */
+  async readRange(
+    hash: string,
+    offset: number,
+    length: number,
+  ): Promise<{ size: number; data: Uint8Array } | undefined> {
+    let fh: Awaited<ReturnType<typeof open>>
+    try {
+      fh = await open(this.pathOf(hash), 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    try {
+      const size = (await fh.stat()).size
+      const want = Math.max(0, Math.min(length, size - offset))
+      const data = new Uint8Array(want)
+      let got = 0
+      while (got < want) {
+        const { bytesRead } = await fh.read(data, got, want - got, offset + got)
+        if (bytesRead === 0) break
+        got += bytesRead
+      }
+      this.touch(hash)
+      return { size, data: got === want ? data : data.subarray(0, got) }
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** Where a partial fetch of `hash` is written (kept across restarts). */
+  partPath(hash: string): string {
+    assertBlobHash(hash)
+    return join(this.dir, `${PART_PREFIX}${hash}`)
+  }
+
+  /** A fresh temporary path in the store's dir (removed at the next open if left behind). */
+  tmpPath(): string {
+    return join(this.dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`)
+  }
+
+  /**
+   * Moves a complete, verified file at `path` (in the store's dir) into the store as `hash`,
+   * read-only (tasks get hard links to it). A blob already there wins; `path` is removed.
+   */
+  async adopt(hash: string, path: string): Promise<void> {
+    const to = this.pathOf(hash)
+    if (this.entries.has(hash) && (await this.has(hash))) {
+      await rm(path, { force: true })
+      return
+    }
+    await chmod(path, 0o444)
+    const st = await stat(path)
+    await rename(path, to)
+    this.track(hash, st.size, this.now())
+    if (this.total > this.quota) await this.evict()
+  }
+
+  /** Copies a file into the store, hashing it on the way; returns its sha256 and size. */
+  async importFile(src: string): Promise<{ sha256: string; size: number }> {
+    const tmp = this.tmpPath()
+    const sha = createHash('sha256')
+    const fh = await open(tmp, 'wx', 0o644)
+    let size = 0
+    try {
+      for await (const chunk of createReadStream(src, { highWaterMark: 1 << 20 })) {
+        sha.update(chunk as Buffer)
+        await fh.write(chunk as Buffer)
+        size += (chunk as Buffer).length
+      }
+      await fh.sync()
+    } catch (err) {
+      await fh.close()
+      await rm(tmp, { force: true })
+      throw err
+    }
+    await fh.close()
+    const hash = sha.digest('hex')
+    await this.adopt(hash, tmp)
+    return { sha256: hash, size }
   }
 
   private async write(hash: string, bytes: Uint8Array): Promise<void> {

@@ -25,7 +25,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import type { TaskOutcome } from '../scheduler/types.ts'
+import type { OutputFile, TaskOutcome } from '../scheduler/types.ts'
 import type { SandboxProcess } from './sandbox/host.ts'
 import { decodeValue, encodeValue } from './values.ts'
 
@@ -48,6 +48,13 @@ export interface CommandTask {
   sandbox?: (argv: string[], env: Record<string, string>) => SandboxProcess
   /** Called once the command is started, with a handle to suspend and resume it. */
   onStart?: (handle: CommandHandle) => void
+  /** Puts the task's input files into its scratch dir before it starts (unsandboxed: the sandbox binds them). */
+  stage?: (dir: string) => Promise<void>
+  /**
+   * After an exit 0, before the working dir goes: brings its outputs back. A throw fails the task
+   * (`threw`, with the error's message).
+   */
+  collect?: (dir: string) => Promise<OutputFile[]>
 }
 
 /** A running command, for the owner policy: SIGSTOP / SIGCONT to all of it; its time limit pauses meanwhile. */
@@ -107,6 +114,7 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
   try {
     await rm(task.scratchDir, { recursive: true, force: true })
     await mkdir(task.scratchDir, { recursive: true })
+    await task.stage?.(task.scratchDir)
   } catch (err) {
     return {
       status: 'crashed',
@@ -115,7 +123,11 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     }
   }
   try {
-    const outcome = await spawnAndWait(task, argv, commandEnv(task))
+    const outcome = await collectAfter(
+      task,
+      await spawnAndWait(task, argv, commandEnv(task)),
+      task.scratchDir,
+    )
     return { ...outcome, durationMs: elapsed() } as TaskOutcome
   } finally {
     await rm(task.scratchDir, { recursive: true, force: true }).catch(() => undefined)
@@ -164,7 +176,17 @@ function commandEnv(task: CommandTask): NodeJS.ProcessEnv {
   return env
 }
 
-type Ending = { status: TaskOutcome['status']; error?: string; value?: Uint8Array }
+type Ending = { status: TaskOutcome['status']; error?: string; value?: Uint8Array; outputs?: OutputFile[] }
+
+/** An exit 0 brings its outputs back (a failure to do so fails the task with the reason). */
+async function collectAfter(task: CommandTask, ending: Ending, dir: string): Promise<Ending> {
+  if (ending.status !== 'ok' || task.collect === undefined) return ending
+  try {
+    return { ...ending, outputs: await task.collect(dir) }
+  } catch (err) {
+    return { status: 'threw', error: `outputs: ${(err as Error).message}` }
+  }
+}
 
 function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv): Promise<Ending> {
   return new Promise((resolve) => {
@@ -213,7 +235,13 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
       child.stdout.destroy()
       child.stderr.destroy()
       if (sandbox === undefined) resolve(ending)
-      else void sandbox.dispose().then(() => resolve(ending))
+      else {
+        const box = sandbox
+        void collectAfter(task, ending, box.work).then(async (e) => {
+          await box.dispose()
+          resolve(e)
+        })
+      }
     }
     const clock = new Deadline(task.timeoutMs, () => kill('timeout'))
     task.onStart?.({

@@ -12,6 +12,8 @@
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
 import { type CommandHandle, runCommand } from './command.ts'
+import { collectOutputs, inputBinds, stageInputs, type TaskFiles } from './files.ts'
+import { SANDBOX_WORK } from './sandbox/bwrap-args.ts'
 import type { SandboxHost } from './sandbox/host.ts'
 import type { SandboxStatus } from './sandbox/index.ts'
 import { SandboxPool, type SandboxPoolOptions, type SandboxTaskRef } from './sandbox/sandbox-pool.ts'
@@ -33,6 +35,8 @@ export interface RunOptions {
   sandboxed?: boolean
   /** A sandboxed task keeps the host's network (trust policy `network`; default none). */
   network?: boolean
+  /** Input files to stage into the task's working dir (already in the blob store) and outputs to collect. */
+  files?: TaskFiles
 }
 
 export interface Executor {
@@ -230,6 +234,13 @@ class LocalExecutor implements Executor {
           durationMs: 0,
         }
       }
+      if (opts.files !== undefined && work.kind === 'function') {
+        return {
+          status: 'rejected',
+          error: 'input files and outputs work with command tasks only, so far (gridnode run)',
+          durationMs: 0,
+        }
+      }
       switch (work.kind) {
         case 'function':
           return await this.runFunction(job, work, task, opts, sandboxed ? r : undefined)
@@ -364,8 +375,15 @@ class LocalExecutor implements Executor {
     const gpuTask = job.resources.gpu > 0 || opts.gpus.length > 0
     const forward = () => controller.abort()
     opts.signal?.addEventListener('abort', forward, { once: true })
+    const files = opts.files
+    const blobs = this.opts.blobs
     try {
       const running = runCommand({
+        stage: files && files.inputs.length > 0 ? (dir) => stageInputs(dir, files.inputs) : undefined,
+        collect:
+          files?.outputs && files.outputs.globs.length > 0
+            ? (dir) => collectOutputs(dir, files.outputs!, files.inputs, blobs)
+            : undefined,
         argv: work.argv,
         env: work.env,
         stdoutMaxBytes: work.stdoutMaxBytes,
@@ -385,6 +403,7 @@ class LocalExecutor implements Executor {
                   gpus: gpuTask ? opts.gpus : undefined,
                   memoryMB: job.resources.memoryMB,
                   network: opts.network === true,
+                  binds: files ? inputBinds(files.inputs, SANDBOX_WORK) : undefined,
                 }),
         onStart: (handle) => {
           r.command = handle

@@ -30,6 +30,8 @@ interface Route {
   handler: ApiHandler
   /** Answered without the token (the dashboard's login and page shell). */
   public: boolean
+  /** The handler reads the request body itself (streamed uploads): no size cap, no parsing. */
+  rawBody: boolean
 }
 
 export class ApiError extends GridnodeError {
@@ -63,7 +65,12 @@ export class ApiServer {
     this.sessionCheck = check
   }
 
-  route(method: string, path: string, handler: ApiHandler, opts: { public?: boolean } = {}): this {
+  route(
+    method: string,
+    path: string,
+    handler: ApiHandler,
+    opts: { public?: boolean; rawBody?: boolean } = {},
+  ): this {
     const keys: string[] = []
     const pattern = new RegExp(
       `^${path.replace(/:(\w+)/g, (_, k: string) => {
@@ -71,7 +78,14 @@ export class ApiServer {
         return '([^/]+)'
       })}$`,
     )
-    this.routes.push({ method, pattern, keys, handler, public: opts.public === true })
+    this.routes.push({
+      method,
+      pattern,
+      keys,
+      handler,
+      public: opts.public === true,
+      rawBody: opts.rawBody === true,
+    })
     return this
   }
 
@@ -128,7 +142,8 @@ export class ApiServer {
       }
       const { route, params } = matched
       if (!route.public && !this.authorized(req)) throw unauthorized()
-      const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined
+      const body =
+        !route.rawBody && (req.method === 'POST' || req.method === 'PUT') ? await readBody(req) : undefined
       const result = await route.handler({
         params,
         query: url.searchParams,

@@ -19,6 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { NodeConfig } from './config/schema.ts'
+import './xsalsa20-fix.ts'
 
 export type GridLibp2p = Libp2p<{
   identify: ReturnType<ReturnType<typeof identify>>

@@ -18,6 +18,7 @@ import {
 } from '../executor/index.ts'
 import { sweepScratch } from '../executor/scratch.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
+import { BLOB_PROTOCOL } from '../protocol/blob/codec.ts'
 import { RemoteRequestError } from '../protocol/errors.ts'
 import {
   registerBlobProtocol,
@@ -32,14 +33,17 @@ import type {
   Batch,
   Command,
   CustodyPath,
+  FileEntry,
   HeldKey,
   JobId,
   JobSpec,
   NodePolicy,
+  OutputSpec,
   SchedulerAdvert,
   SchedulerEvent,
   TaskInput,
   TaskKey,
+  TaskOutcome,
   TaskResult,
 } from '../scheduler/types.ts'
 import type { Adverts } from './adverts.ts'
@@ -47,6 +51,7 @@ import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
 import { loadIdentity } from './data-dir.ts'
+import { FilesService } from './files/service.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
 import { PeerLinks } from './peer-links.ts'
@@ -102,6 +107,9 @@ export interface SubmitRequest {
   retries: number
   maxAttempts: number
   tasks: TaskInput[]
+  /** Input files (already in this node's blob store) and outputs to bring back. */
+  files?: FileEntry[]
+  outputs?: OutputSpec
 }
 
 const taskKey = (t: { job: string; index: number }) => `${t.job}#${t.index}`
@@ -117,6 +125,10 @@ export interface DriverObserver {
 export class Driver {
   readonly hub: JobHub
   blobs!: BlobStore
+  /** Job files: staging inputs, holding and taking in outputs, serving ranges (set by start()). */
+  files?: FilesService
+  /** Owner: outputs its job store refers to (kept out of the blob cache's eviction). */
+  private ownedOutputs = new Set<string>()
   private readonly node: GridLibp2p
   private readonly opts: DriverOptions
   private readonly self: string
@@ -187,6 +199,22 @@ export class Driver {
       privateKey,
     })
     this.blobs = await BlobStore.open(this.opts.config.dataDir, { quota: this.opts.blobQuota })
+    this.ownedOutputs = this.hub.store.outputHashes()
+    this.blobs.keep = (hash) => this.ownedOutputs.has(hash)
+    this.files = new FilesService({
+      self: this.self,
+      blobs: this.blobs,
+      peers: () =>
+        this.node
+          .getPeers()
+          .map(String)
+          .filter((p) => this.isMember(p)),
+      opener: (peer) => this.links.opener(peer, BLOB_PROTOCOL),
+      fetchSmall: (peer, hash) => this.links.fetchBlob(peer, hash),
+      storedOutputs: (job) => this.hub.store.outputsOf(job),
+      onBytes: (direction, n) => this.notify((o) => o.blob?.(direction, n)),
+      log: (msg, fields) => this.opts.log.debug(fields, msg),
+    })
     const swept = await sweepScratch(dataDir)
     if (swept > 0) this.opts.log.info({ swept }, 'removed scratch directories left by an earlier run')
     this.signals = new TaskSignals(dataDir, () => this.executor as SignalingExecutor | undefined)
@@ -267,7 +295,9 @@ export class Driver {
 
   /** Deletes finished jobs older than `olderThanMs` from the store; returns their ids. */
   pruneJobs(olderThanMs: number): string[] {
-    return this.hub.store.pruneJobs(Date.now() - olderThanMs)
+    const pruned = this.hub.store.pruneJobs(Date.now() - olderThanMs)
+    if (pruned.length > 0) this.ownedOutputs = this.hub.store.outputHashes()
+    return pruned
   }
 
   schedulerAdvert(): SchedulerAdvert {
@@ -326,6 +356,8 @@ export class Driver {
       timeoutMs: req.timeoutMs,
       maxAttempts: req.maxAttempts,
       retries: req.retries,
+      ...(req.files ? { files: req.files } : {}),
+      ...(req.outputs ? { outputs: req.outputs } : {}),
     }
     this.hub.store.createJob(job, req.name, req.tasks, Date.now())
     this.pinJob(job)
@@ -342,8 +374,16 @@ export class Driver {
   }
 
   private pinJob(job: JobSpec): void {
-    if (job.work.kind === 'function' && this.blobs !== undefined)
-      this.jobPins.set(job.id, this.blobs.pin(job.work.bundle))
+    if (this.blobs === undefined) return
+    const hashes = [
+      ...(job.work.kind === 'function' ? [job.work.bundle] : []),
+      ...(job.files ?? []).flatMap((f) => (f.chunks ? [f.sha256, f.chunks] : [f.sha256])),
+    ]
+    if (hashes.length === 0) return
+    const unpins = hashes.map((h) => this.blobs.pin(h))
+    this.jobPins.set(job.id, () => {
+      for (const u of unpins) u()
+    })
   }
 
   cancel(job: JobId): void {
@@ -441,6 +481,9 @@ export class Driver {
       case 'send-results':
         return this.links.queueResults(c.to, c.results, (to, results) => this.sendResults(to, results))
       case 'persist-results':
+        for (const r of c.results)
+          if (r.outcome.status === 'ok')
+            for (const f of r.outcome.outputs ?? []) this.ownedOutputs.add(f.sha256)
         void this.hub.persist(c.results).catch((err) => this.opts.log.error({ err }, 'cannot write results'))
         return
       case 'send-lease':
@@ -551,8 +594,10 @@ export class Driver {
       .get(to)
       .result.send({ results: results.map(wireResult) })
       .then(
-        (ack) =>
-          this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks }),
+        (ack) => {
+          this.files?.acked(ack.tasks)
+          this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks })
+        },
         (err: Error) => {
           this.opts.log.debug(
             { to, n: results.length, err: err.message },
@@ -568,8 +613,10 @@ export class Driver {
       .get(to)
       .lease.lease({ holdings })
       .then(
-        (answer) =>
-          this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer }),
+        (answer) => {
+          this.files?.acked(answer.drop)
+          this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer })
+        },
         (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
       )
   }
@@ -597,7 +644,42 @@ export class Driver {
       sandboxed: foreign || rp.sandboxOwn,
       network: foreign ? rp.network : true,
     }
-    this.executor!.run(c.job, c.task, options).then((outcome) => {
+    const files = this.files
+    const run = async (): Promise<TaskOutcome> => {
+      if (files === undefined || (c.job.files === undefined && c.job.outputs === undefined))
+        return this.executor!.run(c.job, c.task, options)
+      const started = performance.now()
+      let prepared: Awaited<ReturnType<FilesService['prepare']>>
+      try {
+        prepared = await files.prepare(c.job, c.task, abort.signal)
+      } catch (err) {
+        if (abort.signal.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
+        // Infrastructure: the owner retries it (elsewhere, maybe) up to the job's maxAttempts.
+        return {
+          status: 'crashed',
+          error: `input files unavailable: ${(err as Error).message}`,
+          durationMs: performance.now() - started,
+        }
+      }
+      try {
+        let outcome = await this.executor!.run(c.job, c.task, { ...options, files: prepared.files })
+        if (outcome.status === 'ok' && outcome.outputs !== undefined) {
+          if (c.job.owner === this.self) {
+            // Our own job: the outputs are in our store already; only the name check remains.
+            const [r] = await files.intake(
+              this.self,
+              [{ job, index, attempt, ranOn: this.self, outcome }],
+              (id) => (id === c.job.id ? c.job : undefined),
+            )
+            outcome = r.outcome
+          } else files.holdOutputs(c.task, outcome.outputs)
+        }
+        return outcome
+      } finally {
+        prepared.release()
+      }
+    }
+    run().then((outcome) => {
       unpin?.()
       this.suspended.delete(key)
       if (this.running.get(key)?.abort === abort) this.running.delete(key)
@@ -711,10 +793,25 @@ export class Driver {
       this.node,
       {
         onResults: async (from, req) => {
-          const results = req.results.map(({ custody, ...r }) => {
+          let results = req.results.map(({ custody, ...r }) => {
             const path = this.pathFor(from, r, custody, true)
             return path === undefined ? r : { ...r, path }
           })
+          // Outputs come into our blob store before the scheduler (and so the ack) sees the result.
+          if (
+            this.files !== undefined &&
+            results.some((r) => r.outcome.status === 'ok' && r.outcome.outputs)
+          ) {
+            const specs = new Map<string, JobSpec | undefined>()
+            const jobOf = (id: string) => {
+              if (!specs.has(id)) {
+                const rec = this.hub.store.job(id)
+                specs.set(id, rec !== undefined && rec.spec.owner === this.self ? rec.spec : undefined)
+              }
+              return specs.get(id)
+            }
+            results = await this.files.intake(from, results, jobOf)
+          }
           const before = this.sched.stats().refusedResults
           const commands = this.feed({
             type: 'results-received',
@@ -781,6 +878,8 @@ export class Driver {
           if (bytes) this.notify((o) => o.blob?.('served', bytes.byteLength))
           return bytes
         },
+        getRange: (_peer, hash, offset, length) =>
+          this.files?.range(hash, offset, length) ?? Promise.resolve(undefined),
       },
       { onError },
     )

@@ -250,5 +250,6 @@ export function toStored(r: TaskResult): StoredResult {
     stack: o.status === 'threw' ? (o.stack ?? null) : null,
     ranOn: r.ranOn,
     durationMs: o.durationMs,
+    ...(o.status === 'ok' && o.outputs && o.outputs.length > 0 ? { outputs: o.outputs } : {}),
   }
 }

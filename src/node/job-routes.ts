@@ -11,6 +11,7 @@ import type { JobProgress, JobSpec, Resources, TaskInput, WorkSpec } from '../sc
 import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
 import type { JobEvent } from './job-hub.ts'
+import { checkJobFiles, parseJobFiles } from './files/routes.ts'
 import type { JobRecord, StoredResult } from './store.ts'
 
 export const MAX_TASKS_PER_JOB = 1_000_000
@@ -27,7 +28,7 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
     return { hash: await driver.blobs.put(req.body) }
   })
   api.route('POST', '/v1/jobs', (req) => {
-    const submitted = driver.submit(checkSubmit(parseSubmit(req.body)))
+    const submitted = driver.submit(checkJobFiles(driver.blobs, checkSubmit(parseSubmit(req.body))))
     return req.query.get('wait') === '1'
       ? waitForJob(driver, submitted.id, submitted.total, req.signal)
       : submitted
@@ -114,6 +115,7 @@ export function resultJson(r: StoredResult) {
     stack: r.stack,
     ranOn: r.ranOn,
     durationMs: r.durationMs,
+    ...(r.outputs ? { outputs: r.outputs } : {}),
   }
 }
 
@@ -241,6 +243,8 @@ export function checkSubmit(req: SubmitRequest): SubmitRequest {
     timeoutMs: req.timeoutMs,
     maxAttempts: req.maxAttempts,
     retries: req.retries,
+    ...(req.files ? { files: req.files } : {}),
+    ...(req.outputs ? { outputs: req.outputs } : {}),
   }
   try {
     jobSpecCheck(spec, 'job')
@@ -290,6 +294,7 @@ export function parseSubmit(body: unknown): SubmitRequest {
     retries: nonNegative(o.retries, 'retries', 0),
     maxAttempts: Math.max(1, nonNegative(o.maxAttempts, 'maxAttempts', 3)),
     tasks: checkAcyclic(tasks.map((t, i) => parseTask(t, i, tasks.length))),
+    ...parseJobFiles(o),
   }
 }
 

@@ -8,6 +8,7 @@ import type { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import type { Driver } from './driver.ts'
+import { registerFileRoutes } from './files/routes.ts'
 import { registerJobRoutes } from './job-routes.ts'
 import { type ProbedCapacity, sampleLoad } from './probe/capacity.ts'
 
@@ -33,6 +34,7 @@ export function registerRoutes(api: ApiServer, ctx: RouteContext): void {
   api.route('GET', '/v1/status', () => status(ctx))
   api.route('GET', '/v1/peers', () => peers(ctx))
   registerJobRoutes(api, ctx.driver)
+  registerFileRoutes(api, ctx.driver)
 }
 
 function status(ctx: RouteContext) {
@@ -64,6 +66,8 @@ function status(ctx: RouteContext) {
     advertDelayMs: ctx.adverts.delayStats(),
     advertsRejected: ctx.adverts.rejectedCount,
     scheduler: ctx.driver.stats(),
+    /** Job files: bytes served to and fetched from peers, pieces refused or resumed, outputs held for owners. */
+    files: ctx.driver.files?.stats(),
     /** Whether results are being written; ok: false (disk full...) means nothing is acknowledged until it is. */
     storage: ctx.driver.hub.storage(),
     /** Inbound requests per kind (received, rate-limited, dropped on a handler failure) and streams closed. */

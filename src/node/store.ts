@@ -5,7 +5,7 @@
  * result, and a restarted owner lists past jobs and resumes unfinished ones.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
-import type { JobSpec, JobStatus, TaskInput, TaskResult } from '../scheduler/types.ts'
+import type { JobSpec, JobStatus, OutputFile, TaskInput, TaskResult } from '../scheduler/types.ts'
 
 export interface JobRecord {
   id: string
@@ -30,6 +30,8 @@ export interface StoredResult {
   stack: string | null
   ranOn: string
   durationMs: number
+  /** Output files the task brought back (their bytes are in the owner's blob store). */
+  outputs?: OutputFile[]
 }
 
 const SCHEMA = `
@@ -73,13 +75,16 @@ export class JobStore {
     // FULL would put an fsync on every submit and every result batch (milliseconds each).
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.db.exec(SCHEMA)
+    const columns = this.db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>
+    if (!columns.some((c) => c.name === 'outputs'))
+      this.db.exec('ALTER TABLE results ADD COLUMN outputs TEXT')
     this.stmts = {
       insertJob: this.db.prepare(
         'INSERT INTO jobs (id, name, spec, total, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       insertTask: this.db.prepare('INSERT INTO tasks (job, idx, input, deps) VALUES (?, ?, ?, ?)'),
       insertResult: this.db.prepare(
-        'INSERT OR IGNORE INTO results (job, idx, ok, value, error, stack, ran_on, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO results (job, idx, ok, value, error, stack, ran_on, duration_ms, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       finishJob: this.db.prepare('UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?'),
       job: this.db.prepare('SELECT * FROM jobs WHERE id = ?'),
@@ -93,6 +98,8 @@ export class JobStore {
       prunable: this.db.prepare(
         "SELECT id FROM jobs WHERE status != 'running' AND COALESCE(finished_at, created_at) < ? ORDER BY created_at",
       ),
+      outputs: this.db.prepare('SELECT idx, outputs FROM results WHERE job = ? AND outputs IS NOT NULL'),
+      allOutputs: this.db.prepare('SELECT outputs FROM results WHERE outputs IS NOT NULL'),
       deleteJob: this.db.prepare('DELETE FROM jobs WHERE id = ?'),
       deleteTasks: this.db.prepare('DELETE FROM tasks WHERE job = ?'),
       deleteResults: this.db.prepare('DELETE FROM results WHERE job = ?'),
@@ -145,6 +152,7 @@ export class JobStore {
         !ok && 'stack' in o ? (o.stack ?? null) : null,
         r.ranOn,
         o.durationMs,
+        ok && o.outputs && o.outputs.length > 0 ? JSON.stringify(o.outputs) : null,
       )
     }
   }
@@ -186,7 +194,24 @@ export class JobStore {
       stack: r.stack,
       ranOn: r.ran_on,
       durationMs: r.duration_ms,
+      ...(r.outputs ? { outputs: JSON.parse(r.outputs) as OutputFile[] } : {}),
     }))
+  }
+
+  /** The outputs of a job's tasks that have some. */
+  outputsOf(job: string): Array<{ index: number; outputs: OutputFile[] }> {
+    return (this.stmts.outputs.all(job) as Array<{ idx: number; outputs: string }>).map((r) => ({
+      index: r.idx,
+      outputs: JSON.parse(r.outputs) as OutputFile[],
+    }))
+  }
+
+  /** Every output hash the store refers to (kept out of the blob cache's eviction). */
+  outputHashes(): Set<string> {
+    const out = new Set<string>()
+    for (const r of this.stmts.allOutputs.all() as Array<{ outputs: string }>)
+      for (const f of JSON.parse(r.outputs) as OutputFile[]) out.add(f.sha256)
+    return out
   }
 
   /**
@@ -258,4 +283,5 @@ interface ResultRow {
   stack: string | null
   ran_on: string
   duration_ms: number
+  outputs: string | null
 }

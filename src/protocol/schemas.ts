@@ -10,9 +10,12 @@ import type {
   Access,
   Batch,
   CustodyCredentials,
+  FileEntry,
   GpuInfo,
   HeldKey,
   JobSpec,
+  OutputFile,
+  OutputSpec,
   Resources,
   SchedulerAdvert,
   TaskDescriptor,
@@ -111,6 +114,36 @@ const work: Check<WorkSpec> = variant<WorkSpec>('kind', {
   noop: obj({ kind: literal('noop') }),
 })
 
+/** Files in one job's manifest, outputs globs, output files of one task. */
+export const MAX_JOB_FILES = 10_000
+export const MAX_OUTPUT_GLOBS = 64
+export const MAX_TASK_OUTPUTS = 10_000
+export const MAX_FILE_PATH = 1024
+const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/ })
+/** A relative path with forward slashes: no empty, `.` or `..` segment, no leading slash. */
+const relPath: Check<string> = (value, path) => {
+  const s = str({ min: 1, max: MAX_FILE_PATH })(value, path)
+  if (s.includes('\0') || s.split('/').some((seg) => seg === '' || seg === '.' || seg === '..'))
+    fail(path, 'not a plain relative path')
+  return s
+}
+
+export const fileEntry: Check<FileEntry> = obj({
+  path: relPath,
+  size: uint(),
+  sha256: sha256Hex,
+  mode: uint(0o7777),
+  chunks: optional(sha256Hex),
+})
+
+export const outputSpec: Check<OutputSpec> = obj({
+  globs: arr(str({ min: 1, max: MAX_FILE_PATH }), MAX_OUTPUT_GLOBS),
+  maxBytes: uint(),
+  perTask: optional(bool()),
+})
+
+export const outputFile: Check<OutputFile> = obj({ name: relPath, size: uint(), sha256: sha256Hex })
+
 export const jobSpec: Check<JobSpec> = obj({
   id,
   owner: peerKey,
@@ -120,6 +153,8 @@ export const jobSpec: Check<JobSpec> = obj({
   maxAttempts: uint(1_000_000),
   retries: uint(1_000_000),
   priority: optional(num(-1e9, 1e9)),
+  files: optional(arr(fileEntry, MAX_JOB_FILES)),
+  outputs: optional(outputSpec),
 })
 
 /** The owner's custody tag (truncated HMAC-SHA256) and a link's Ed25519 signature. */
@@ -181,7 +216,12 @@ export const heldKeys: Check<HeldKey[]> = arr(
 const errorText = str({ max: MAX_ERROR_TEXT })
 
 export const taskOutcome: Check<TaskOutcome> = variant<TaskOutcome>('status', {
-  ok: obj({ status: literal('ok'), value: bytes(MAX_VALUE_BYTES), durationMs: millis }),
+  ok: obj({
+    status: literal('ok'),
+    value: bytes(MAX_VALUE_BYTES),
+    durationMs: millis,
+    outputs: optional(arr(outputFile, MAX_TASK_OUTPUTS)),
+  }),
   threw: obj({ status: literal('threw'), error: errorText, stack: optional(errorText), durationMs: millis }),
   timeout: obj({ status: literal('timeout'), error: errorText, durationMs: millis }),
   crashed: obj({ status: literal('crashed'), error: errorText, durationMs: millis }),

@@ -44,6 +44,40 @@ export interface JobSpec {
   retries: number
   /** Optional hint for simulators and cost-aware placement; ignored when 0. */
   priority?: number
+  /** Files staged read-only into each task's working directory before it runs (content-addressed). */
+  files?: FileEntry[]
+  /** Files brought back from each task's working directory after it ends. */
+  outputs?: OutputSpec
+}
+
+/**
+ * One input file as a job's manifest lists it: a relative path (forward
+ * slashes, no `..`), its size, the sha256 of its bytes, its mode bits, and
+ * for files larger than one chunk the hash of its chunk list (a blob listing
+ * the sha256 of each piece, so each piece is verified as it arrives).
+ */
+export interface FileEntry {
+  path: string
+  size: number
+  sha256: string
+  mode: number
+  chunks?: string
+}
+
+/** Which files of a task's working directory come back, and how many bytes at most per task. */
+export interface OutputSpec {
+  globs: string[]
+  /** Bytes of outputs one task may bring back (0: no limit). */
+  maxBytes: number
+  /** Each task's outputs land in a directory of their own: two tasks may write the same name. */
+  perTask?: boolean
+}
+
+/** One output file of a task: its path relative to the working directory, size and sha256. */
+export interface OutputFile {
+  name: string
+  size: number
+  sha256: string
 }
 
 /** A task as submitted to its owner. */
@@ -105,7 +139,7 @@ export interface TaskKey {
 
 /** How one run of a task ended, as the executor reports it. */
 export type TaskOutcome =
-  | { status: 'ok'; value: Uint8Array; durationMs: number }
+  | { status: 'ok'; value: Uint8Array; durationMs: number; outputs?: OutputFile[] }
   /** The task's own code threw, or a command exited non-zero: the user's error. */
   | { status: 'threw'; error: string; stack?: string; durationMs: number }
   | { status: 'timeout'; error: string; durationMs: number }

@@ -155,6 +155,8 @@ export class SandboxHost {
     gpus: number[] | undefined
     memoryMB: number
     network?: boolean
+    /** Read-only binds: [host file, path inside] (a task's staged inputs, under /work). */
+    binds?: Array<[string, string]>
   }): SandboxProcess {
     return this.start({
       network: o.network === true,
@@ -162,7 +164,7 @@ export class SandboxHost {
       env: sandboxEnv({ env: o.env, gpus: o.gpus }),
       gpus: o.gpus ?? [],
       memoryMB: o.memoryMB > 0 ? o.memoryMB : this.limits.memoryMB,
-      binds: () => [],
+      binds: () => o.binds ?? [],
       stdio: ['ignore', 'pipe', 'pipe'],
       tmpDir: false,
     })
@@ -190,6 +192,20 @@ export class SandboxHost {
         chmodSync(dir, 0o755)
         chownSync(work, uid, uid)
         if (o.tmpDir) chownSync(join(work, '.tmp'), uid, uid)
+      }
+      // Staged inputs bound under /work: their directories exist first, readable by the task's uid
+      // (bwrap would make them 0700, owned by root).
+      for (const [, to] of o.binds(dir)) {
+        if (!to.startsWith(`${SANDBOX_WORK}/`)) continue
+        let d = work
+        for (const part of to
+          .slice(SANDBOX_WORK.length + 1)
+          .split('/')
+          .slice(0, -1)) {
+          d = join(d, part)
+          if (!existsSync(d)) mkdirSync(d, { mode: 0o755 })
+          chmodSync(d, 0o755)
+        }
       }
       const limits: SandboxLimits = {
         dataBytes: o.memoryMB * MB,

@@ -5,7 +5,7 @@
  * 1 MiB each, then closes. The client checks the hash of the whole.
  */
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
-import { bool, bytes, type Check, fail, refine, str, uint } from '../validate.ts'
+import { bool, bytes, type Check, fail, optional, refine, str, uint } from '../validate.ts'
 
 export const BLOB_PROTOCOL = '/gridnode/blob/1.0.0'
 /** Largest blob the wire format can describe (served or fetched). */
@@ -16,6 +16,13 @@ export const BLOB_MAX_BYTES = 256 * 1024 * 1024
  * A header announcing more is refused before anything is allocated.
  */
 export const BLOB_FETCH_MAX_BYTES = 64 * 1024 * 1024
+/**
+ * Largest file a header may announce (a range fetch reads pieces of it, so
+ * no fetch ever holds more than one range in memory).
+ */
+export const BLOB_MAX_FILE_BYTES = 2 ** 50
+/** Largest range one blob-get may ask for. */
+export const BLOB_MAX_RANGE_BYTES = 16 * 1024 * 1024
 /** Largest chunk of blob data in one frame. */
 export const BLOB_CHUNK_BYTES = 1024 * 1024
 /** Largest frame: a full chunk plus its envelope. */
@@ -29,12 +36,19 @@ export const blobHash: Check<string> = str({ min: 64, max: 64, pattern: BLOB_HAS
 export interface BlobGet {
   t: 'blob-get'
   hash: string
+  /**
+   * A range of the blob instead of all of it: `length` bytes from `offset`
+   * (clipped at its end). `length` 0 asks only whether the peer has the blob
+   * and its size (a `have` query): the header comes, no chunks.
+   */
+  offset?: number
+  length?: number
 }
 
 export interface BlobHeader {
   t: 'blob-header'
   found: boolean
-  /** Total bytes that follow in chunks; 0 when not found. */
+  /** Total bytes that follow in chunks; 0 when not found. For a range: the whole blob's size. */
   size: number
 }
 
@@ -46,11 +60,15 @@ export interface BlobChunk {
 export type BlobServerMessage = BlobHeader | BlobChunk | ErrorReply
 
 export const blobRequestCodec = messageCodec<BlobGet>('blob', BLOB_MAX_MESSAGE_BYTES, {
-  'blob-get': fields({ hash: blobHash }),
+  'blob-get': fields({
+    hash: blobHash,
+    offset: optional(uint(BLOB_MAX_FILE_BYTES)),
+    length: optional(uint(BLOB_MAX_RANGE_BYTES)),
+  }),
 })
 
 export const blobReplyCodec = messageCodec<BlobServerMessage>('blob', BLOB_MAX_MESSAGE_BYTES, {
-  'blob-header': refine(fields({ found: bool(), size: uint(BLOB_MAX_BYTES) }), (h, path) => {
+  'blob-header': refine(fields({ found: bool(), size: uint(BLOB_MAX_FILE_BYTES) }), (h, path) => {
     if (!h.found && h.size !== 0) fail(`${path}.size`, 'must be 0 when not found')
   }),
   'blob-chunk': refine(fields({ data: bytes(BLOB_CHUNK_BYTES) }), (c, path) => {

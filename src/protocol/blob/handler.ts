@@ -24,6 +24,7 @@ import {
   BLOB_HASH_PATTERN,
   BLOB_MAX_BYTES,
   BLOB_MAX_MESSAGE_BYTES,
+  BLOB_MAX_RANGE_BYTES,
   BLOB_PROTOCOL,
   type BlobServerMessage,
   blobReplyCodec,
@@ -40,6 +41,17 @@ export type BlobSource = Uint8Array | { size: number; chunks: AsyncIterable<Uint
 export interface BlobCallbacks {
   /** The blob with this sha256 (hex), or undefined if we do not have it. */
   getBlob(peerId: string, hash: string): Promise<BlobSource | undefined>
+  /**
+   * `length` bytes of the blob from `offset` (fewer at its end; none for a
+   * `have` query of length 0) and the whole blob's size, or undefined if we
+   * do not have it whole. Absent: ranges are answered "not found".
+   */
+  getRange?(
+    peerId: string,
+    hash: string,
+    offset: number,
+    length: number,
+  ): Promise<{ size: number; data: Uint8Array } | undefined>
 }
 
 function abort(stream: Stream, err: unknown): void {
@@ -90,6 +102,35 @@ async function sendBlob(io: FramedStream, source: BlobSource, touch: () => void)
   if (sent !== size) throw new LocalProtocolError(`blob source yielded ${sent} of its ${size} bytes`)
 }
 
+async function serveRange(
+  io: FramedStream,
+  ctx: BlobServeContext,
+  hash: string,
+  offset: number,
+  length: number,
+  touch: () => void,
+): Promise<void> {
+  let found: { size: number; data: Uint8Array } | undefined
+  try {
+    found = await ctx.callbacks.getRange?.(ctx.peerId, hash, offset, length)
+  } catch (err) {
+    ctx.report(err)
+    await io.write(blobReplyCodec.encode(toErrorReply(err)))
+    return
+  }
+  touch()
+  if (found === undefined) {
+    await io.write(blobReplyCodec.encode({ t: 'blob-header', found: false, size: 0 }))
+    return
+  }
+  await io.write(blobReplyCodec.encode({ t: 'blob-header', found: true, size: found.size }))
+  for (let at = 0; at < found.data.byteLength; at += BLOB_CHUNK_BYTES) {
+    const data = found.data.subarray(at, Math.min(at + BLOB_CHUNK_BYTES, found.data.byteLength))
+    await io.write(blobReplyCodec.encode({ t: 'blob-chunk', data }))
+    touch()
+  }
+}
+
 interface BlobServeContext {
   peerId: string
   callbacks: BlobCallbacks
@@ -114,6 +155,11 @@ async function serveBlob(stream: Stream, ctx: BlobServeContext): Promise<void> {
     const refused = ctx.admit()
     if (refused !== undefined) {
       await io.write(blobReplyCodec.encode(toErrorReply(refused)))
+      await stream.close()
+      return
+    }
+    if (req.offset !== undefined || req.length !== undefined) {
+      await serveRange(io, ctx, req.hash, req.offset ?? 0, req.length ?? BLOB_MAX_RANGE_BYTES, guard.touch)
       await stream.close()
       return
     }
@@ -365,5 +411,66 @@ async function fetchOne(
   } finally {
     guard.stop()
     signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * Fetches `length` bytes of a blob from `offset` (fewer at its end) over a
+ * fresh stream: the bytes and the whole blob's size, or undefined if the peer
+ * does not have the blob whole. `length` 0 is a `have` query (size only).
+ * The caller verifies the bytes (each range against its chunk hash).
+ * Shares the process-wide fetch slots unless given others.
+ */
+export async function fetchBlobRange(
+  open: OpenStream,
+  hash: string,
+  offset: number,
+  length: number,
+  options: Omit<FetchBlobOptions, 'maxBytes'> = {},
+): Promise<{ size: number; data: Uint8Array } | undefined> {
+  if (!BLOB_HASH_PATTERN.test(hash)) throw new LocalProtocolError(`not a blob hash: ${hash.slice(0, 80)}`)
+  if (length > BLOB_MAX_RANGE_BYTES) throw new LocalProtocolError(`range of ${length} bytes is too long`)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const release = await (options.slots ?? blobFetchSlots).acquire(options.signal)
+  const signal = options.signal
+  try {
+    const openSignal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
+    const stream = await open(openSignal)
+    const guard = inactivityGuard(stream, timeoutMs, BLOB_PROTOCOL)
+    const onAbort = () => abort(stream, signal?.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      signal?.throwIfAborted()
+      const io = framed(stream, BLOB_MAX_MESSAGE_BYTES)
+      await io.write(blobRequestCodec.encode({ t: 'blob-get', hash, offset, length }))
+      await stream.close()
+      const header = await readMessage(io)
+      if (header.t !== 'blob-header') throw new RemoteProtocolError(`${BLOB_PROTOCOL}: expected blob-header`)
+      guard.touch()
+      if (!header.found) return undefined
+      const want = Math.max(0, Math.min(length, header.size - offset))
+      const data = new Uint8Array(want)
+      let received = 0
+      while (received < want) {
+        const chunk = await readMessage(io)
+        if (chunk.t !== 'blob-chunk') throw new RemoteProtocolError(`${BLOB_PROTOCOL}: expected blob-chunk`)
+        if (received + chunk.data.byteLength > want)
+          throw new RemoteProtocolError(`${BLOB_PROTOCOL}: more bytes than the range asked`)
+        data.set(chunk.data, received)
+        received += chunk.data.byteLength
+        guard.touch()
+      }
+      if ((await io.read()) !== null) throw new RemoteProtocolError(`${BLOB_PROTOCOL}: data after the range`)
+      return { size: header.size, data }
+    } catch (err) {
+      abort(stream, err)
+      if (signal?.aborted) throw signal.reason
+      throw guard.fired() ?? err
+    } finally {
+      guard.stop()
+      signal?.removeEventListener('abort', onAbort)
+    }
+  } finally {
+    release()
   }
 }

@@ -1,0 +1,241 @@
+/**
+ * The daemon's side of job files, between the driver and the blob store:
+ *
+ * - holder: before a task runs, its job's input files are brought into the
+ *   blob store (fetched by hash from the peer that handed the task over, the
+ *   owner and any other peer that has them) and pinned for the run; after
+ *   it, its outputs are pinned until the owner has acknowledged the result;
+ * - owner: before results are acknowledged, the outputs they list are
+ *   fetched from their holder into the blob store, and two tasks of one job
+ *   writing the same output name fail the later one, naming both;
+ * - serving: ranges of whole blobs to any member (files, outputs).
+ */
+import { chmod } from 'node:fs/promises'
+import type { BlobStore } from '../../executor/blob-store.ts'
+import type { TaskFiles } from '../../executor/files.ts'
+import type { OpenStream } from '../../protocol/stream.ts'
+import type { JobSpec, OutputFile, TaskDescriptor, TaskKey, TaskResult } from '../../scheduler/types.ts'
+import { FileFetcher } from './fetcher.ts'
+
+export interface FilesServiceOptions {
+  self: string
+  blobs: BlobStore
+  peers: () => string[]
+  opener: (peer: string) => OpenStream
+  fetchSmall: (peer: string, hash: string) => Promise<Uint8Array | undefined>
+  /** Names already taken by outputs of a job (index → names), from the owner's store. */
+  storedOutputs: (job: string) => Array<{ index: number; outputs: OutputFile[] }>
+  onBytes?: (direction: 'fetched' | 'served', bytes: number) => void
+  log?: (msg: string, fields: Record<string, unknown>) => void
+}
+
+export interface FilesStats {
+  /** File bytes this node served to others (ranges). */
+  servedBytes: number
+  /** File bytes this node fetched from others. */
+  fetchedBytes: number
+  /** Pieces refused for a bad hash, and pieces a resumed fetch did not fetch again. */
+  corruptPieces: number
+  resumedPieces: number
+  /** Outputs held for owners that have not acknowledged them yet. */
+  heldOutputs: number
+  /** File bytes clients uploaded to this node (PUT /v1/files). */
+  uploadedBytes: number
+}
+
+/**
+ * Fault injection for tests, from the environment: `GRIDNODE_FAULT_SLOW_PIECE_MS` delays every
+ * range served; `GRIDNODE_FAULT_CORRUPT_PIECES=N` flips a byte in the first N ranges served.
+ */
+const faults = {
+  slowMs: Number(process.env.GRIDNODE_FAULT_SLOW_PIECE_MS ?? 0) || 0,
+  corrupt: Number(process.env.GRIDNODE_FAULT_CORRUPT_PIECES ?? 0) || 0,
+}
+
+const key = (t: TaskKey) => `${t.job}#${t.index}#${t.attempt}`
+
+export class FilesService {
+  private readonly o: FilesServiceOptions
+  readonly fetcher: FileFetcher
+  private servedBytes = 0
+  private fetchedBytes = 0
+  uploadedBytes = 0
+  /** Holder: outputs pinned until the owner acknowledges the task's result. */
+  private readonly held = new Map<string, () => void>()
+  /** Owner: per job, output name → task index that wrote it (filled from the store on first use). */
+  private readonly names = new Map<string, Map<string, number>>()
+
+  constructor(o: FilesServiceOptions) {
+    this.o = o
+    this.fetcher = new FileFetcher({
+      blobs: o.blobs,
+      peers: o.peers,
+      opener: o.opener,
+      fetchSmall: o.fetchSmall,
+      log: o.log,
+      onBytes: (_peer, n) => {
+        this.fetchedBytes += n
+        o.onBytes?.('fetched', n)
+      },
+    })
+  }
+
+  stats(): FilesStats {
+    return {
+      servedBytes: this.servedBytes,
+      fetchedBytes: this.fetchedBytes,
+      corruptPieces: this.fetcher.corruptPieces,
+      resumedPieces: this.fetcher.resumedPieces,
+      heldOutputs: this.held.size,
+      uploadedBytes: this.uploadedBytes,
+    }
+  }
+
+  /** Serves a range of a whole blob (or answers a `have` query). */
+  async range(hash: string, offset: number, length: number) {
+    const r = await this.o.blobs.readRange(hash, offset, length)
+    if (r !== undefined && r.data.byteLength > 0 && faults.slowMs > 0)
+      await new Promise((done) => setTimeout(done, faults.slowMs))
+    if (r !== undefined && r.data.byteLength > 0 && faults.corrupt > 0) {
+      faults.corrupt--
+      r.data[0] ^= 0xff
+    }
+    if (r !== undefined && r.data.byteLength > 0) {
+      this.servedBytes += r.data.byteLength
+      this.o.onBytes?.('served', r.data.byteLength)
+    }
+    return r
+  }
+
+  /**
+   * Holder, before a run: every input file of the job in the blob store,
+   * pinned. Resolves to what the executor stages and collects, and the unpin.
+   */
+  async prepare(
+    job: JobSpec,
+    task: TaskDescriptor,
+    signal?: AbortSignal,
+  ): Promise<{ files?: TaskFiles; release: () => void }> {
+    const files = job.files ?? []
+    if (files.length === 0 && job.outputs === undefined) return { release: () => {} }
+    const unpins = files.map((f) => this.o.blobs.pin(f.sha256))
+    const release = () => {
+      for (const u of unpins) u()
+    }
+    try {
+      if (job.owner !== this.o.self) {
+        const prefer = [giverOf(task, job.owner, this.o.self), job.owner].filter(
+          (p, i, all) => p !== this.o.self && all.indexOf(p) === i,
+        )
+        const unique = new Map(files.map((f) => [f.sha256, f]))
+        await Promise.all([...unique.values()].map((f) => this.fetcher.ensure(f, { prefer, signal })))
+      }
+      // Executable inputs: the cached copy itself gets the x bits (a sandbox binds it as it is).
+      for (const f of files)
+        if (f.mode & 0o111) await chmod(this.o.blobs.pathOf(f.sha256), 0o555).catch(() => undefined)
+      return {
+        files: {
+          inputs: files.map((f) => ({ path: f.path, source: this.o.blobs.pathOf(f.sha256), mode: f.mode })),
+          outputs: job.outputs,
+        },
+        release,
+      }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /** Holder: a run's outputs stay pinned until the owner acknowledges its result. */
+  holdOutputs(task: TaskKey, outputs: OutputFile[] | undefined): void {
+    if (outputs === undefined || outputs.length === 0) return
+    const unpins = outputs.map((o) => this.o.blobs.pin(o.sha256))
+    this.held.get(key(task))?.()
+    this.held.set(key(task), () => {
+      for (const u of unpins) u()
+    })
+  }
+
+  /** Holder: the owner acknowledged these results (or dropped the tasks). */
+  acked(tasks: TaskKey[]): void {
+    for (const t of tasks) {
+      this.held.get(key(t))?.()
+      this.held.delete(key(t))
+    }
+  }
+
+  /**
+   * Owner, before the scheduler sees results from `from`: brings every listed
+   * output into the blob store (throws if one cannot be had: the holder keeps
+   * it and sends the result again) and turns a result whose output name
+   * another task of the job already wrote into a failure naming both.
+   * `jobOf` gives the spec of a job owned here (undefined: not ours).
+   */
+  async intake<R extends TaskResult>(
+    from: string,
+    results: R[],
+    jobOf: (id: string) => JobSpec | undefined,
+  ): Promise<R[]> {
+    const wanted = new Map<string, OutputFile>()
+    for (const r of results) {
+      if (r.outcome.status !== 'ok' || !r.outcome.outputs) continue
+      if (jobOf(r.job) === undefined) continue
+      for (const o of r.outcome.outputs) wanted.set(o.sha256, o)
+    }
+    await Promise.all(
+      [...wanted.values()].map((o) =>
+        from === this.o.self
+          ? Promise.resolve()
+          : this.fetcher.ensure({ sha256: o.sha256, size: o.size }, { prefer: [from], others: false }),
+      ),
+    )
+    return results.map((r) => this.checkNames(r, jobOf))
+  }
+
+  private checkNames<R extends TaskResult>(r: R, jobOf: (id: string) => JobSpec | undefined): R {
+    const o = r.outcome
+    const spec = jobOf(r.job)
+    if (o.status !== 'ok' || !o.outputs || o.outputs.length === 0 || spec?.outputs === undefined) return r
+    if (spec.outputs.perTask === true) return r
+    const names = this.namesOf(r.job)
+    for (const f of o.outputs) {
+      const other = names.get(f.name)
+      if (other !== undefined && other !== r.index) {
+        return {
+          ...r,
+          outcome: {
+            status: 'threw',
+            error: `output ${f.name} is written by task ${other} and by task ${r.index}: two tasks of one job may not write the same output path (write to a name with {} in it, or use --output-dir with {})`,
+            durationMs: o.durationMs,
+          },
+        }
+      }
+    }
+    for (const f of o.outputs) names.set(f.name, r.index)
+    return r
+  }
+
+  private namesOf(job: string): Map<string, number> {
+    let m = this.names.get(job)
+    if (m === undefined) {
+      m = new Map()
+      for (const s of this.o.storedOutputs(job)) for (const f of s.outputs) m.set(f.name, s.index)
+      this.names.set(job, m)
+    }
+    return m
+  }
+
+  /** The owner forgets a finished job's names (they are in the store). */
+  forgetJob(job: string): void {
+    this.names.delete(job)
+  }
+}
+
+/** The peer that handed this attempt to us: the holder before us on its custody path, else the owner. */
+export function giverOf(task: TaskDescriptor, owner: string, self: string): string {
+  const c = task.custody
+  if (c === undefined) return owner
+  const path = [c.first, ...c.links.map((l) => l.to)]
+  const at = path.lastIndexOf(self)
+  return at > 0 ? path[at - 1] : owner
+}

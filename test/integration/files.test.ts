@@ -1,0 +1,255 @@
+/**
+ * Files in and out across real daemons: a directory tree staged into every
+ * task, outputs gathered into --output-dir, a large input crossing to each
+ * node at most once (bytes counted by each node), a re-submitted job
+ * sending no file bytes, a node that is not the owner serving a file, and
+ * kill -9 of the owner and of a holder while outputs are under way.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { eventually, runCli, TestMesh, type TestNode } from './harness.ts'
+
+interface FilesStats {
+  servedBytes: number
+  fetchedBytes: number
+  corruptPieces: number
+  resumedPieces: number
+  heldOutputs: number
+  uploadedBytes: number
+}
+
+interface WireResult {
+  index: number
+  ok: boolean
+  error: string | null
+  ranOn: string
+  outputs?: Array<{ name: string; size: number; sha256: string }>
+}
+
+/** ~50 MB in CI (2 cores, 25 minutes for everything); the 200 MB figure comes from bench/files.ts. */
+const BIG_MB = Number(process.env.GRIDNODE_FILES_TEST_MB ?? 50)
+
+const files = async (n: TestNode) => (await n.api<{ files: FilesStats }>('/v1/status')).files
+
+async function waitForMembers(nodes: TestNode[]): Promise<void> {
+  for (const n of nodes) {
+    await eventually(
+      `${n.name} to see ${nodes.length - 1} members`,
+      async () => (await n.api<unknown[]>('/v1/peers')).length >= nodes.length - 1,
+      30_000,
+    )
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex')
+}
+
+/** The id of the latest job on `node` (the CLI prints results, not ids). */
+async function latestJob(node: TestNode): Promise<string> {
+  const jobs = await node.api<Array<{ id: string; createdAt: number }>>('/v1/jobs?limit=1')
+  return jobs[0].id
+}
+
+describe('files in and out on a four-node mesh', () => {
+  const mesh = new TestMesh('files')
+  let a: TestNode
+  let nodes: TestNode[]
+  let work: string
+
+  beforeAll(async () => {
+    a = await mesh.add('a', { cpus: 1 })
+    const rest = [
+      await mesh.add('b', { cpus: 1 }),
+      await mesh.add('c', { cpus: 1 }),
+      await mesh.add('d', { cpus: 1 }),
+    ]
+    nodes = [a, ...rest]
+    await waitForMembers(nodes)
+    work = join(mesh.root, 'work')
+    mkdirSync(work, { recursive: true })
+  }, 120_000)
+  afterAll(() => mesh.stopAll())
+
+  it('stages a directory tree into every task and gathers outputs into --output-dir, one dir per input', async () => {
+    const scene = join(work, 'scene')
+    mkdirSync(join(scene, 'tex', 'deep'), { recursive: true })
+    writeFileSync(join(scene, 'main.txt'), 'main\n')
+    writeFileSync(join(scene, 'tex', 'deep', 't.txt'), 'texture\n')
+    const script = join(work, 'render.sh')
+    writeFileSync(
+      script,
+      '#!/bin/sh\ncat scene/main.txt scene/tex/deep/t.txt > "frame.txt"\necho "$1" >> frame.txt\nsleep 0.3\n',
+      {
+        mode: 0o755,
+      },
+    )
+    const out = join(work, 'out-tree')
+    const inputs = Array.from({ length: 8 }, (_, i) => `f${i}`).join('\n')
+    const r = await runCli(
+      [
+        'run',
+        '--data-dir',
+        a.dataDir,
+        '--file',
+        scene,
+        '--file',
+        script,
+        '--output',
+        'frame.txt',
+        '--output-dir',
+        `${out}/{}`,
+        '--',
+        './render.sh',
+        '{}',
+      ],
+      `${inputs}\n`,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    for (let i = 0; i < 8; i++)
+      expect(readFileSync(join(out, `f${i}`, 'frame.txt'), 'utf8')).toBe(`main\ntexture\nf${i}\n`)
+    const stored = await a.api<WireResult[]>(`/v1/jobs/${await latestJob(a)}/results`)
+    expect(stored.every((s) => s.ok && s.outputs?.length === 1)).toBe(true)
+    expect(new Set(stored.map((s) => s.ranOn)).size).toBeGreaterThan(1)
+  }, 120_000)
+
+  it('fails the later of two tasks that write the same output path, naming both', async () => {
+    const out = join(work, 'out-clash')
+    const r = await runCli(
+      [
+        'run',
+        '--data-dir',
+        a.dataDir,
+        '--output',
+        'same.txt',
+        '--output-dir',
+        out,
+        '--',
+        'sh',
+        '-c',
+        'echo $0 > same.txt',
+      ],
+      '1\n2\n',
+    )
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/same\.txt is written by task \d and by task \d/)
+    expect(readdirSync(out)).toEqual(['same.txt'])
+  }, 60_000)
+
+  it('moves a large input to each node at most once, and a re-submitted job sends no file bytes', async () => {
+    const big = join(work, 'big.bin')
+    const bytes = randomBytes(BIG_MB * 1024 * 1024)
+    writeFileSync(big, bytes)
+    const want = sha256(bytes).slice(0, 16)
+    const before = await Promise.all(nodes.map(files))
+    const inputs = Array.from({ length: 24 }, (_, i) => String(i)).join('\n')
+    const cmd = ['sh', '-c', 'sha256sum big.bin | cut -c1-16; sleep 0.2']
+    const r = await runCli(['run', '--data-dir', a.dataDir, '--file', big, '--', ...cmd], `${inputs}\n`)
+    expect(r.code, r.stderr).toBe(0)
+    expect(new Set(r.stdout.trim().split('\n'))).toEqual(new Set([want]))
+    const after = await Promise.all(nodes.map(files))
+    expect(after[0].uploadedBytes - before[0].uploadedBytes).toBe(bytes.byteLength)
+    for (let i = 1; i < nodes.length; i++)
+      expect(after[i].fetchedBytes - before[i].fetchedBytes).toBeLessThanOrEqual(bytes.byteLength)
+    const stored = await a.api<WireResult[]>(`/v1/jobs/${await latestJob(a)}/results`)
+    const ran = new Set(stored.map((s) => s.ranOn))
+    expect(ran.size).toBeGreaterThan(1)
+
+    // The same job again: nothing is uploaded, nothing crosses the mesh.
+    const again = await runCli(['run', '--data-dir', a.dataDir, '--file', big, '--', ...cmd], `${inputs}\n`)
+    expect(again.code, again.stderr).toBe(0)
+    const third = await Promise.all(nodes.map(files))
+    for (let i = 0; i < nodes.length; i++) {
+      expect(third[i].uploadedBytes).toBe(after[i].uploadedBytes)
+      expect(third[i].fetchedBytes).toBe(after[i].fetchedBytes)
+    }
+  }, 240_000)
+
+  it('serves a file from nodes that are not its owner', async () => {
+    // A new node lacks the big file; the others that hold it share the sending with the owner.
+    const e = await mesh.add('e', { cpus: 2 })
+    nodes.push(e)
+    await waitForMembers(nodes)
+    const before = await Promise.all(nodes.map(files))
+    const big = join(work, 'big.bin')
+    const inputs = Array.from({ length: 20 }, (_, i) => String(i)).join('\n')
+    const r = await runCli(
+      ['run', '--data-dir', a.dataDir, '--file', big, '--', 'sh', '-c', 'test -s big.bin && sleep 1'],
+      `${inputs}\n`,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const after = await Promise.all(nodes.map(files))
+    const fetchedByE = after[4].fetchedBytes - before[4].fetchedBytes
+    expect(fetchedByE).toBeGreaterThan(0)
+    expect(fetchedByE).toBeLessThanOrEqual(BIG_MB * 1024 * 1024)
+    const servedByOthers = [1, 2, 3].reduce((n, i) => n + after[i].servedBytes - before[i].servedBytes, 0)
+    expect(servedByOthers).toBeGreaterThan(0)
+  }, 180_000)
+
+  it('loses and duplicates no output when the owner, then a holder, is killed -9 mid-job', async () => {
+    const out = join(work, 'out-kill')
+    const total = 12
+    const inputs = Array.from({ length: total }, (_, i) => String(i)).join('\n')
+    const cli = runCli(
+      [
+        'run',
+        '--data-dir',
+        a.dataDir,
+        '--output',
+        'o-*.bin',
+        '--',
+        'sh',
+        '-c',
+        'head -c 3000000 /dev/urandom > o-$0.bin; sleep 1',
+      ],
+      `${inputs}\n`,
+    )
+    const id = await eventually('the job to exist', async () => {
+      const jobs = await a.api<Array<{ id: string; status: string; name: string }>>('/v1/jobs?limit=1')
+      return jobs[0]?.status === 'running' && jobs[0].name.startsWith('sh -c head') ? jobs[0].id : undefined
+    })
+    await eventually(
+      'a first result',
+      async () => (await a.api<WireResult[]>(`/v1/jobs/${id}/results`)).length > 0,
+    )
+    await a.kill9()
+    await cli
+    await a.start()
+    const b = nodes[1]
+    await eventually(
+      'a result after the restart',
+      async () => (await a.api<WireResult[]>(`/v1/jobs/${id}/results`)).length > 3,
+      60_000,
+    )
+    await b.kill9()
+    await eventually(
+      'the job to finish',
+      async () => (await a.api<{ status: string }>(`/v1/jobs/${id}`)).status === 'done',
+      120_000,
+      500,
+    )
+    const stored = await a.api<WireResult[]>(`/v1/jobs/${id}/results`)
+    expect(stored.map((s) => s.index)).toEqual([...Array(total).keys()])
+    expect(stored.every((s) => s.ok && s.outputs?.length === 1)).toBe(true)
+    const r = await runCli(['results', id, '--data-dir', a.dataDir, '--output-dir', out])
+    expect(r.code, r.stderr).toBe(0)
+    const names = readdirSync(out).sort()
+    expect(names).toEqual([...Array(total).keys()].map((i) => `o-${i}.bin`).sort())
+    for (const s of stored) {
+      const f = s.outputs![0]
+      expect(sha256(readFileSync(join(out, f.name)))).toBe(f.sha256)
+    }
+    await b.start()
+  }, 300_000)
+
+  it('refuses a missing --file before submitting anything', async () => {
+    const r = await runCli(
+      ['run', '--data-dir', a.dataDir, '--file', join(work, 'nope'), '--', 'true'],
+      '1\n',
+    )
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/nope: no such file or directory/)
+  }, 30_000)
+})
