@@ -7,11 +7,12 @@
  */
 import { fileURLToPath } from 'node:url'
 import { bundleModule } from '../executor/bundle.ts'
-import { decodeValue, encodeValue } from '../executor/values.ts'
+import { encodeValue } from '../executor/values.ts'
 import { NoDaemonError } from '../node/errors.ts'
 import type { FileEntry, Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
-import { BadSubmitError, JobCancelledError, TaskError } from './errors.ts'
+import { BadSubmitError } from './errors.ts'
+import { Future, Graph, submitTask } from './futures.ts'
 import { prepareInputs } from './files.ts'
 import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
@@ -71,26 +72,6 @@ export interface JobSummary {
   resources: Resources
 }
 
-/** A single task's eventual value; pass it to another submit() to make that task depend on it. */
-export class Future<R = unknown> implements PromiseLike<R> {
-  /** The id of the one-task job behind it. */
-  readonly id: Promise<string>
-  private readonly value: Promise<R>
-  constructor(id: Promise<string>, value: Promise<R>) {
-    this.id = id
-    this.value = value
-    this.id.catch(() => {})
-    this.value.catch(() => {})
-  }
-  // biome-ignore lint/suspicious/noThenProperty: a Future is awaitable on purpose
-  then<A = R, B = never>(
-    onOk?: ((v: R) => A | PromiseLike<A>) | null,
-    onErr?: ((e: unknown) => B | PromiseLike<B>) | null,
-  ) {
-    return this.value.then(onOk, onErr)
-  }
-}
-
 export class Grid {
   readonly client: DaemonClient
   private readonly bundles = new Map<string, Promise<{ hash: string; exports: string[] }>>()
@@ -120,8 +101,11 @@ export class Grid {
   }
 
   /**
-   * Runs one call of `module`'s export with `args`. Futures among the args are
-   * awaited first and replaced by their values, so tasks can depend on tasks.
+   * Runs one call of `module`'s export with `args`, as a job of its own; the Future it returns
+   * has the job's id at once. Futures among the args are dependencies the owner daemon
+   * resolves: this task is scheduled there once they ended, with their values in their places
+   * (a failed one fails it, saying which; wrap one in orError() to get its error instead). Once
+   * `future.submitted` resolved, the caller may exit: the task (and what it waits for) runs on.
    */
   submit<R = unknown>(
     module: URL | string,
@@ -129,27 +113,38 @@ export class Grid {
     args: unknown[] = [],
     options: TaskOptions = {},
   ): Future<R> {
-    const answer = Promise.all([
-      this.bundle(module, exportName),
-      Promise.all(args.map((a) => (a instanceof Future ? a : Promise.resolve(a)))),
-    ]).then(([bundle, values]) =>
-      this.submitAndWait(
-        { kind: 'function', bundle, exportName, call: 'apply' },
-        [{ input: encodeValue(values, 'arguments') }],
-        { name: exportName, ...options },
-      ),
-    )
-    const value = answer.then(({ id, status, results }) => {
-      if (status === 'cancelled') throw new JobCancelledError(id)
-      const r = results[0]
-      if (!r?.ok) throw new TaskError(0, r?.error ?? 'failed', r?.stack ?? undefined)
-      return (r.value ? decodeValue(Buffer.from(r.value, 'base64')) : undefined) as R
-    })
-    return new Future<R>(
-      answer.then((a) => a.id),
-      value,
+    return this.submitGated<R>(module, exportName, args, options)
+  }
+
+  /**
+   * A task graph: `g.add(module, export, args, options)` returns a handle (a Future) that later
+   * add()s may take as arguments; `await g.run()` submits every task, each a job of its own with
+   * its dependencies resolved by the owner daemon, and resolves once the daemon has them all.
+   */
+  graph(): Graph {
+    return new Graph((module, exportName, args, options, gate) =>
+      this.submitGated(module, exportName, args, options, gate),
     )
   }
+
+  private submitGated<R>(
+    module: URL | string,
+    exportName: string,
+    args: unknown[],
+    options: TaskOptions,
+    gate?: Promise<void>,
+  ): Future<R> {
+    return submitTask<R>({
+      client: this.client,
+      bundle: () => this.bundle(module, exportName),
+      exportName,
+      args,
+      options,
+      gate,
+      detached: gate !== undefined,
+    })
+  }
+
 
   /**
    * Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does);
@@ -259,14 +254,6 @@ export class Grid {
     return job
   }
 
-  /** Submits and waits in one request: the fast path for single tasks. */
-  private submitAndWait(work: WorkSpec, tasks: Array<{ input: Uint8Array }>, o: TaskOptions) {
-    return this.client.request<{ id: string; status: string; results: WireResult[] }>(
-      'POST',
-      '/v1/jobs?wait=1',
-      jobBody(work, tasks, o),
-    )
-  }
 }
 
 function jobBody(

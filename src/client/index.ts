@@ -20,11 +20,11 @@ export {
   NoSuchJobError,
   TaskError,
 } from './errors.ts'
+export { Future, Graph, OrError, orError } from './futures.ts'
 export {
   type CommandResult,
   type ConnectOptions,
   connect,
-  Future,
   Grid,
   type JobSummary,
   type TaskOptions,

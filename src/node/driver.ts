@@ -52,6 +52,7 @@ import type { GridLibp2p } from './create-node.ts'
 import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
 import { loadIdentity } from './data-dir.ts'
 import { FilesService } from './files/service.ts'
+import { JobAfter, newJobId } from './job-after.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
 import { PeerLinks } from './peer-links.ts'
@@ -124,6 +125,8 @@ export interface DriverObserver {
 
 export class Driver {
   readonly hub: JobHub
+  /** Jobs waiting for tasks of other jobs owned here (futures, graphs). */
+  readonly after: JobAfter
   blobs!: BlobStore
   /** Job files: staging inputs, holding and taking in outputs, serving ranges (set by start()). */
   files?: FilesService
@@ -165,6 +168,7 @@ export class Driver {
     this.self = node.peerId.toString()
     this.isMember = opts.isMember ?? (() => true)
     this.hub = new JobHub(new JobStore(opts.dbPath))
+    this.after = new JobAfter(this, this.self)
     this.sched = new NodeScheduler({
       self: this.self,
       capacity: {
@@ -345,9 +349,12 @@ export class Driver {
     this.feed({ type: 'peer-gone', at: Date.now(), cause: 'peer-gone', peer })
   }
 
-  /** A new job from the local API: stored first, then scheduled. */
-  submit(req: SubmitRequest): { id: JobId; total: number } {
-    const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
+  /**
+   * A new job from the local API: stored first, then scheduled. `id`: one the client chose
+   * (checked unused by the API); `stored`: already in the store (a job that waited for others).
+   */
+  submit(req: SubmitRequest, o: { id?: JobId; stored?: boolean } = {}): { id: JobId; total: number } {
+    const id = o.id ?? newJobId()
     const job: JobSpec = {
       id,
       owner: this.self,
@@ -359,7 +366,7 @@ export class Driver {
       ...(req.files ? { files: req.files } : {}),
       ...(req.outputs ? { outputs: req.outputs } : {}),
     }
-    this.hub.store.createJob(job, req.name, req.tasks, Date.now())
+    if (!o.stored) this.hub.store.createJob(job, req.name, req.tasks, Date.now())
     this.pinJob(job)
     const event: SchedulerEvent = {
       type: 'job-submitted',
@@ -907,6 +914,7 @@ export class Driver {
   /** Jobs this node owned when it last stopped (or died) resume here. */
   private resumeJobs(): void {
     for (const record of this.hub.store.unfinishedJobs()) {
+      if (this.after.resume(record)) continue
       const finished = this.hub.store
         .results(record.id, 0, Number.MAX_SAFE_INTEGER)
         .map((r) => ({ index: r.index, ok: r.ok, value: r.value ?? undefined }))

@@ -10,8 +10,9 @@ import { STEAL_MAX_MESSAGE_BYTES, stealRequestCodec } from '../protocol/steal/co
 import type { JobProgress, JobSpec, Resources, TaskInput, WorkSpec } from '../scheduler/types.ts'
 import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
-import type { JobEvent } from './job-hub.ts'
 import { checkJobFiles, parseJobFiles } from './files/routes.ts'
+import { type AfterRef, MAX_AFTER, newJobId } from './job-after.ts'
+import type { JobEvent } from './job-hub.ts'
 import type { JobRecord, StoredResult } from './store.ts'
 
 export const MAX_TASKS_PER_JOB = 1_000_000
@@ -28,7 +29,8 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
     return { hash: await driver.blobs.put(req.body) }
   })
   api.route('POST', '/v1/jobs', (req) => {
-    const submitted = driver.submit(checkJobFiles(driver.blobs, checkSubmit(parseSubmit(req.body))))
+    const parsed = parseSubmit(req.body)
+    const submitted = startJob(driver, checkJobFiles(driver.blobs, checkSubmit(parsed)), parsed)
     return req.query.get('wait') === '1'
       ? waitForJob(driver, submitted.id, submitted.total, req.signal)
       : submitted
@@ -48,7 +50,7 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   api.route('GET', '/v1/jobs/:id', (req) => summary(record(req, driver), driver))
   api.route('POST', '/v1/jobs/:id/cancel', (req) => {
     const job = record(req, driver)
-    if (job.status === 'running') driver.cancel(job.id)
+    if (job.status === 'running' && !driver.after.cancel(job.id)) driver.cancel(job.id)
     return { id: job.id, status: job.status === 'running' ? 'cancelled' : job.status }
   })
   api.route('GET', '/v1/jobs/:id/results', (req) => {
@@ -272,7 +274,55 @@ export function checkSubmit(req: SubmitRequest): SubmitRequest {
   return req
 }
 
-export function parseSubmit(body: unknown): SubmitRequest {
+/** A submitted job as the API reads it: the job, and optionally its id and the tasks of other jobs it waits for. */
+export type ParsedSubmit = SubmitRequest & { id?: string; after?: AfterRef[] }
+
+/** Job ids a client may choose (so a future's id is known before its submit returns). */
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/**
+ * Stores and schedules a job: at once, or (with `after`) once the tasks of other jobs it
+ * waits for have ended (job-after.ts).
+ */
+function startJob(driver: Driver, req: SubmitRequest, p: ParsedSubmit): { id: string; total: number } {
+  const store = driver.hub.store
+  if (p.id !== undefined && store.job(p.id) !== undefined)
+    throw new ApiError(409, 'GN_BAD_SUBMIT', `a job ${p.id} exists already on this node`)
+  const after = p.after ?? []
+  for (const [k, a] of after.entries()) {
+    const up = store.job(a.job)
+    if (up === undefined)
+      throw bad(`after[${k}]: no job ${a.job} on this node (a job waits only for jobs of its owner)`)
+    if (a.index >= up.total) throw bad(`after[${k}]: job ${a.job} has ${up.total} tasks, no task ${a.index}`)
+  }
+  if (after.length === 0) return driver.submit(req, { id: p.id })
+  return driver.after.submit(req, p.id ?? newJobId(), after)
+}
+
+function parseAfter(o: Record<string, unknown>): { id?: string; after?: AfterRef[] } {
+  const out: { id?: string; after?: AfterRef[] } = {}
+  if (o.id !== undefined && o.id !== null) {
+    if (typeof o.id !== 'string' || !JOB_ID.test(o.id))
+      throw bad('id must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit')
+    out.id = o.id
+  }
+  if (o.after !== undefined && o.after !== null) {
+    if (!Array.isArray(o.after) || o.after.length > MAX_AFTER)
+      throw bad(`after must be a list of at most ${MAX_AFTER} {job, index, onFailure} entries`)
+    out.after = o.after.map((a: unknown, k: number) => {
+      const r = (a ?? {}) as Record<string, unknown>
+      if (typeof r.job !== 'string' || !JOB_ID.test(r.job)) throw bad(`after[${k}].job must be a job id`)
+      const index = nonNegative(r.index, `after[${k}].index`, 0)
+      const onFailure = r.onFailure ?? 'fail'
+      if (onFailure !== 'fail' && onFailure !== 'pass')
+        throw bad(`after[${k}].onFailure must be "fail" or "pass"`)
+      return { job: r.job, index, onFailure }
+    })
+  }
+  return out
+}
+
+export function parseSubmit(body: unknown): ParsedSubmit {
   if (!(body instanceof Uint8Array))
     throw bad('POST /v1/jobs takes an encoded job (application/octet-stream)')
   let o: Record<string, unknown>
@@ -295,6 +345,7 @@ export function parseSubmit(body: unknown): SubmitRequest {
     maxAttempts: Math.max(1, nonNegative(o.maxAttempts, 'maxAttempts', 3)),
     tasks: checkAcyclic(tasks.map((t, i) => parseTask(t, i, tasks.length))),
     ...parseJobFiles(o),
+    ...parseAfter(o),
   }
 }
 
