@@ -253,3 +253,74 @@ describe('files in and out on a four-node mesh', () => {
     expect(r.stderr).toMatch(/nope: no such file or directory/)
   }, 30_000)
 })
+
+describe('file transfers cut midway and corrupt pieces', () => {
+  const mesh = new TestMesh('files-faults')
+  let a: TestNode
+  let b: TestNode
+  let work: string
+  let big: string
+  let hash: string
+  const size = 40 * 1024 * 1024
+
+  beforeAll(async () => {
+    // a (the owner) serves every piece slowly, so a transfer can be cut midway; b corrupts the
+    // first three pieces it serves.
+    a = await mesh.add('a', { cpus: 1, env: { GRIDNODE_FAULT_SLOW_PIECE_MS: '1500' } })
+    b = await mesh.add('b', { cpus: 1, env: { GRIDNODE_FAULT_CORRUPT_PIECES: '3' } })
+    await waitForMembers([a, b])
+    work = join(mesh.root, 'work')
+    mkdirSync(work, { recursive: true })
+    big = join(work, 'big.bin')
+    const bytes = randomBytes(size)
+    writeFileSync(big, bytes)
+    hash = sha256(bytes)
+  }, 120_000)
+  afterAll(() => mesh.stopAll())
+
+  const job = (n: number, what: string) =>
+    runCli(
+      ['run', '--data-dir', a.dataDir, '--file', big, '--', 'sh', '-c', `${what}; sleep 1`],
+      `${Array.from({ length: n }, (_, i) => i).join('\n')}\n`,
+    )
+
+  it('resumes a transfer cut by kill -9 from the pieces already verified', async () => {
+    const first = job(6, 'test -s big.bin')
+    await eventually(
+      'b to be midway through the file',
+      async () => {
+        const s = await files(b)
+        return s.fetchedBytes > 0 && s.fetchedBytes < size
+      },
+      60_000,
+      50,
+    )
+    await b.kill9()
+    await b.start()
+    expect((await first).code).toBe(0)
+    const have = async () => (await b.api<{ have: boolean }>(`/v1/files/${hash}`)).have
+    for (let round = 0; round < 5 && !(await have()); round++) {
+      const r = await job(6, 'test -s big.bin')
+      expect(r.code, r.stderr).toBe(0)
+    }
+    expect(await have()).toBe(true)
+    const s = await files(b)
+    expect(s.resumedPieces).toBeGreaterThan(0)
+    expect(s.fetchedBytes).toBeLessThan(size)
+  }, 240_000)
+
+  it('refuses a corrupt piece by its hash and fetches it again from another source', async () => {
+    const c = await mesh.add('c', { cpus: 1 })
+    await waitForMembers([a, b, c])
+    const have = async () => (await c.api<{ have: boolean }>(`/v1/files/${hash}`)).have
+    for (let round = 0; round < 5 && !(await have()); round++) {
+      const r = await job(9, 'sha256sum big.bin | cut -c1-64')
+      expect(r.code, r.stderr).toBe(0)
+      expect(new Set(r.stdout.trim().split('\n'))).toEqual(new Set([hash]))
+    }
+    expect(await have()).toBe(true)
+    const [sb, sc] = await Promise.all([files(b), files(c)])
+    expect(sc.corruptPieces).toBeGreaterThan(0)
+    expect(sb.servedBytes).toBeGreaterThan(0)
+  }, 240_000)
+})

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import {
   BLOB_CHUNK_BYTES,
   BLOB_MAX_BYTES,
+  BLOB_MAX_FILE_BYTES,
   BLOB_MAX_MESSAGE_BYTES,
+  BLOB_MAX_RANGE_BYTES,
   blobReplyCodec,
   blobRequestCodec,
 } from '../../../src/protocol/blob/codec.ts'
@@ -14,6 +16,8 @@ describe('blob codec', () => {
   it('round-trips', () => {
     const get = { t: 'blob-get' as const, hash: HASH }
     expect(blobRequestCodec.decode(blobRequestCodec.encode(get))).toEqual(get)
+    const range = { t: 'blob-get' as const, hash: HASH, offset: 8 << 20, length: 4 << 20 }
+    expect(blobRequestCodec.decode(blobRequestCodec.encode(range))).toEqual(range)
     for (const msg of [
       { t: 'blob-header' as const, found: true, size: BLOB_MAX_BYTES },
       { t: 'blob-header' as const, found: false, size: 0 },
@@ -36,8 +40,23 @@ describe('blob codec', () => {
       /hash/,
     )
     expect(
-      rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: true, size: BLOB_MAX_BYTES + 1 }),
+      rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: true, size: BLOB_MAX_FILE_BYTES + 1 }),
     ).toMatch(/blob\.blob-header\.size: expected at most/)
+    // A header may announce a file larger than a whole-blob fetch takes (its pieces come as ranges).
+    expect(
+      blobReplyCodec.decode(
+        blobReplyCodec.encode({ t: 'blob-header', found: true, size: BLOB_MAX_BYTES + 1 }),
+      ),
+    ).toMatchObject({ size: BLOB_MAX_BYTES + 1 })
+    expect(
+      rejected(blobRequestCodec.decode, {
+        v: 1,
+        t: 'blob-get',
+        hash: HASH,
+        offset: 0,
+        length: BLOB_MAX_RANGE_BYTES + 1,
+      }),
+    ).toMatch(/length: expected at most/)
     expect(rejected(blobReplyCodec.decode, { v: 1, t: 'blob-header', found: false, size: 3 })).toMatch(
       /size: must be 0 when not found/,
     )
