@@ -12,8 +12,8 @@ import { NoDaemonError } from '../node/errors.ts'
 import type { FileEntry, Resources, WorkSpec } from '../scheduler/types.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError } from './errors.ts'
-import { Future, Graph, submitTask } from './futures.ts'
 import { prepareInputs } from './files.ts'
+import { type Future, Graph, submitTask } from './futures.ts'
 import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
 export interface TaskOptions {
@@ -21,7 +21,11 @@ export interface TaskOptions {
   cpu?: number
   /** Whole GPUs per task (default 0). */
   gpu?: number
-  /** Memory per task in MB (default 0: no reservation; function tasks get a default heap limit). */
+  /**
+   * Memory per task in MB (default 0: no reservation; function tasks get a default heap limit).
+   * A limit too: commands run under RLIMIT_DATA of it, function tasks in the sandbox where one works
+   * (README: what --memory covers).
+   */
   memoryMB?: number
   /** Per-task time limit in ms (default none). */
   timeoutMs?: number
@@ -145,7 +149,6 @@ export class Grid {
     })
   }
 
-
   /**
    * Runs `argv` once per input, `{}` in an argument replaced by the input (as GNU parallel does);
    * with no `{}` in any argument, the input is added as the last argument (as the CLI does).
@@ -253,7 +256,6 @@ export class Grid {
     if (o.outputDir !== undefined) job.writeOutputs(o.outputDir, inputs)
     return job
   }
-
 }
 
 function jobBody(

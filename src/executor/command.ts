@@ -46,6 +46,11 @@ export interface CommandTask {
   signal?: AbortSignal
   /** Starts the command in a sandbox (argv and the job's env as given) instead of spawning it here. */
   sandbox?: (argv: string[], env: Record<string, string>) => SandboxProcess
+  /**
+   * Memory per task in MB (the job's memoryMB): outside the sandbox the command runs under
+   * `prlimit --data` with it (inside, the sandbox sets its own rlimits). 0 or absent: no limit.
+   */
+  memoryMB?: number
   /** Called once the command is started, with a handle to suspend and resume it. */
   onStart?: (handle: CommandHandle) => void
   /** Puts the task's input files into its scratch dir before it starts (unsandboxed: the sandbox binds them). */
@@ -195,12 +200,16 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     const stderr = new TailCapture(max)
     let child: ChildProcessByStdio<null, Readable, Readable>
     let sandbox: SandboxProcess | undefined
+    // The job's memory as a real limit (RLIMIT_DATA: heap and private mappings), as the sandbox sets it.
+    const limited = task.sandbox === undefined && (task.memoryMB ?? 0) > 0
     try {
       if (task.sandbox !== undefined) {
         sandbox = task.sandbox(argv, task.env)
         child = sandbox.child as ChildProcessByStdio<null, Readable, Readable>
       } else {
-        child = spawn(argv[0], argv.slice(1), {
+        const bytes = Math.ceil((task.memoryMB ?? 0) * 1024 * 1024)
+        const cmd = limited ? ['prlimit', `--data=${bytes}`, '--', ...argv] : argv
+        child = spawn(cmd[0], cmd.slice(1), {
           cwd: task.scratchDir,
           env,
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -279,8 +288,8 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
       if (killedFor === 'cancelled') return { status: 'rejected', error: 'cancelled' }
       const out = stdout.text()
       const errText = stderr.text()
-      if (sandbox !== undefined && (exit?.code === 126 || exit?.code === 127)) {
-        // prlimit or setpriv could not exec the command inside the sandbox.
+      if ((sandbox !== undefined || limited) && (exit?.code === 126 || exit?.code === 127)) {
+        // prlimit or setpriv could not exec the command (inside the sandbox, or under the memory limit).
         const m = /: failed to execute .*: (.*)\n?$/m.exec(errText)
         if (m !== null) {
           const what = exit.code === 127 ? 'command not found' : 'command is not executable'

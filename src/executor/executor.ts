@@ -225,7 +225,7 @@ class LocalExecutor implements Executor {
       if (work.kind === 'noop') {
         return { status: 'ok', value: new Uint8Array(0), durationMs: performance.now() - start }
       }
-      const sandboxed = this.wantsSandbox(r.foreign, opts.sandboxed)
+      const sandboxed = this.wantsSandbox(r.foreign, opts.sandboxed) || this.wantsProcessForMemory(job)
       if (sandboxed === 'refuse') {
         const status = this.sandboxStatus()
         return {
@@ -282,6 +282,15 @@ class LocalExecutor implements Executor {
     }
     // Own code is trusted: sandboxed only on request, and only where a sandbox works.
     return (asked ?? sb.own === true) && available
+  }
+
+  /**
+   * An own function task whose job sets memoryMB runs in the sandboxed process pool where a
+   * sandbox works: there the limit covers all of its memory (rlimit), where a worker thread's
+   * heap limit leaves Buffers and ArrayBuffers out.
+   */
+  private wantsProcessForMemory(job: JobSpec): boolean {
+    return job.work.kind === 'function' && job.resources.memoryMB > 0 && this.opts.sandbox?.host !== undefined
   }
 
   private async runFunction(
@@ -392,6 +401,7 @@ class LocalExecutor implements Executor {
         gpus: opts.gpus,
         gpuTask: job.resources.gpu > 0,
         scratchDir: scratchPath(this.opts.dataDir, task),
+        memoryMB: job.resources.memoryMB,
         signal: controller.signal,
         sandbox:
           host === undefined
