@@ -61,7 +61,9 @@ export class Future<R = unknown> implements PromiseLike<R> {
    * whatever the caller does (even exits). Rejects if it could not be submitted.
    */
   readonly submitted: Promise<string>
-  private readonly value: Promise<R>
+  /** Made on the first then(): a future nobody awaits opens no event stream (the caller may exit). */
+  private value: Promise<R> | undefined
+  private readonly makeValue: () => Promise<R>
   private readonly client: DaemonClient
   /** @internal */
   readonly state: FutureState
@@ -72,16 +74,15 @@ export class Future<R = unknown> implements PromiseLike<R> {
     id: string,
     state: FutureState,
     submitted: Promise<string>,
-    value: Promise<R>,
+    value: () => Promise<R>,
   ) {
     this.client = client
     this.id = id
     this.index = 0
     this.state = state
     this.submitted = submitted
-    this.value = value
+    this.makeValue = value
     this.submitted.catch(() => {})
-    this.value.catch(() => {})
   }
 
   // biome-ignore lint/suspicious/noThenProperty: a Future is awaitable on purpose
@@ -89,6 +90,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
     onOk?: ((v: R) => A | PromiseLike<A>) | null,
     onErr?: ((e: unknown) => B | PromiseLike<B>) | null,
   ) {
+    this.value ??= this.makeValue()
     return this.value.then(onOk, onErr)
   }
 
@@ -182,10 +184,12 @@ export function submitTask<R>(p: SubmitParts): Future<R> {
       throw err
     }
   })()
-  const value = outcome.then(async ({ waited }): Promise<R> => {
-    if (waited !== undefined) return decodeOne<R>(id, waited.status, waited.results[0])
-    return follow<R>(p.client, id)
-  })
+  outcome.catch(() => {})
+  const value = () =>
+    outcome.then(async ({ waited }): Promise<R> => {
+      if (waited !== undefined) return decodeOne<R>(id, waited.status, waited.results[0])
+      return follow<R>(p.client, id)
+    })
   return new Future<R>(p.client, id, state, submittedAt.promise, value)
 }
 

@@ -49,15 +49,17 @@ const b = grid.submit(tasks, 'add', [a, 10])
 const c = grid.submit(tasks, 'add', [b, a])
 console.log(JSON.stringify({ a: a.id, b: b.id, c: c.id }))
 await c.submitted
-process.exit(0)
 `,
     )
     const started = Date.now()
     const r = await runProcess(process.execPath, [script])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
-    // The client left while a still slept: nothing waited for it in the caller.
+    // The client left on its own (no process.exit) while a still slept: nothing waited for it in the caller.
     expect(Date.now() - started).toBeLessThan(15_000)
+    expect(await owner.api<{ status: string }>(`/v1/jobs/${JSON.parse(r.stdout).c}`)).toMatchObject({
+      status: 'running',
+    })
     const ids = JSON.parse(r.stdout) as { a: string; b: string; c: string }
     const c = await eventually(
       'the last task of the chain to finish',
