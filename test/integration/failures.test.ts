@@ -7,7 +7,7 @@
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect, type Grid, JobFailedError } from '../../src/client/index.ts'
+import { BadSubmitError, connect, type Grid, JobFailedError } from '../../src/client/index.ts'
 import { eventually, REPO, TestMesh, type TestNode } from './harness.ts'
 
 const WORK = new URL('./fixtures/work.ts', import.meta.url)
@@ -76,10 +76,11 @@ describe('failures and bad input on a three-node mesh', () => {
     const weirdErr = (await weird.results().catch((e: unknown) => e)) as JobFailedError
     expect(weirdErr.failures[0].message).toMatch(/cannot encode a function/)
 
+    // A missing export is refused at submit, before any job exists (issue 17).
     const noExport = grid.map(WORK, 'noSuchExport', [1, 2])
-    const noExportErr = (await noExport.results().catch((e: unknown) => e)) as JobFailedError
-    expect(noExportErr.failures).toHaveLength(2)
-    expect(noExportErr.failures[0].message).toContain('noSuchExport')
+    const noExportErr = (await noExport.results().catch((e: unknown) => e)) as Error
+    expect(noExportErr).toBeInstanceOf(BadSubmitError)
+    expect(noExportErr.message).toContain('has no export named "noSuchExport"')
 
     // The mesh still works after all that.
     expect(await grid.map<number, number>(WORK, 'square', [1, 2, 3]).results()).toEqual([1, 4, 9])
