@@ -4,6 +4,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { connectBench } from './connect.ts'
+import { dashboardBench } from './dashboard.ts'
 import { filesBench } from './files.ts'
 import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
@@ -28,6 +29,7 @@ const benches: Record<string, Bench> = {
   fuzz: () => fuzzBench(),
   package: () => packageBench(),
   sandbox: () => sandboxBench(),
+  dashboard: () => dashboardBench(10),
   files: () => filesBench(),
 }
 
@@ -41,7 +43,10 @@ for (const name of chosen) {
   }
 }
 const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }
-if (!json) process.stdout.write(`machine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}; daemons' sandbox: ${process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'}\n`)
+if (!json)
+  process.stdout.write(
+    `machine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}; daemons' sandbox: ${process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'}\n`,
+  )
 const results: Record<string, unknown> = { machine }
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!json) process.stdout.write(`\n== ${name}\n`)

@@ -7,11 +7,11 @@
  */
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import type { Hello, JobRow, MemberRow, TaskRunRow, Tick } from '../../src/node/dashboard/types.ts'
+import type { Hello, JobRow, MemberRow, Tick } from '../../src/node/dashboard/types.ts'
 import './style.css'
 import { JobPanel, Jobs } from './jobs.tsx'
 import { Flows, Members } from './mesh.tsx'
-import { StreamBuffer, TaskStream } from './stream.tsx'
+import { fromColumns, StreamBuffer, TaskStream } from './stream.tsx'
 import { TaskPanel } from './task.tsx'
 import { short } from './util.ts'
 
@@ -36,7 +36,7 @@ function App() {
     })
     es.addEventListener('tick', (e) => {
       const t = JSON.parse((e as MessageEvent).data) as Tick
-      buffer.add(t.runs as TaskRunRow[], t.skipped, t.now)
+      buffer.add(fromColumns(t.stream, t.now), t.skipped, t.now)
       setTick(t)
     })
     es.onerror = () => setOnline(false)

@@ -93,7 +93,9 @@ export function Flows(props: { flows: FlowRow[]; members: MemberRow[] }) {
   )
 }
 
-const GRAPH_PX = 300
+const GRAPH_PX = 360
+/** Members named on the graph at most (the busiest); the rest are dots with a tooltip. */
+const LABELS = 16
 
 /**
  * Members on a circle (in the members' order), an arrow per edge in the
@@ -106,7 +108,7 @@ function FlowGraph(props: { flows: FlowRow[]; members: MemberRow[] }) {
     if (!peers.includes(f.from)) peers.push(f.from)
     if (!peers.includes(f.to)) peers.push(f.to)
   }
-  const r = GRAPH_PX / 2 - 40
+  const r = GRAPH_PX / 2 - 70
   const c = GRAPH_PX / 2
   const at = new Map<string, [number, number]>()
   peers.forEach((p, i) => {
@@ -114,6 +116,15 @@ function FlowGraph(props: { flows: FlowRow[]; members: MemberRow[] }) {
     at.set(p, [c + r * Math.cos(a), c + r * Math.sin(a)])
   })
   const busy = new Set(props.flows.flatMap((f) => [f.from, f.to]))
+  const moved = new Map<string, number>()
+  for (const f of props.flows) {
+    moved.set(f.from, (moved.get(f.from) ?? 0) + f.tasks)
+    moved.set(f.to, (moved.get(f.to) ?? 0) + f.tasks)
+  }
+  const labelled = [...moved]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, LABELS)
+    .map(([p]) => p)
   const most = Math.max(...props.flows.map((f) => f.tasks), 1)
   return (
     <svg
@@ -174,16 +185,22 @@ function FlowGraph(props: { flows: FlowRow[]; members: MemberRow[] }) {
           </line>
         )
       })}
-      {peers
-        .filter((p) => busy.has(p))
-        .map((p) => {
-          const [x, y] = at.get(p)!
-          return (
-            <text key={p} x={x} y={y < c ? y - 7 : y + 14} text-anchor="middle" class="label">
-              {short(p)}
-            </text>
-          )
-        })}
+      {labelled.map((p) => {
+        const [x, y] = at.get(p)!
+        const [dx, dy] = [x - c, y - c]
+        const d = Math.hypot(dx, dy) || 1
+        return (
+          <text
+            key={p}
+            x={x + (dx / d) * 8}
+            y={y + (dy / d) * 8 + 3}
+            text-anchor={dx > 5 ? 'start' : dx < -5 ? 'end' : 'middle'}
+            class="label"
+          >
+            {short(p)}
+          </text>
+        )
+      })}
     </svg>
   )
 }

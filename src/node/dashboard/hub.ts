@@ -11,8 +11,16 @@ import type { Adverts } from '../adverts.ts'
 import type { GridLibp2p } from '../create-node.ts'
 import type { Driver } from '../driver.ts'
 import { type ProbedCapacity, sampleLoad } from '../probe/capacity.ts'
-import { type Activity, FLOW_WINDOW_MS, type Flow } from './activity.ts'
-import type { FlowRow, Hello, JobRow, MemberRow, TaskRunRow, Tick } from './types.ts'
+import { type Activity, FLOW_WINDOW_MS, type Flow, type TaskRun } from './activity.ts'
+import {
+  type FlowRow,
+  type Hello,
+  type JobRow,
+  type MemberRow,
+  RUN_FIELDS,
+  type RunColumns,
+  type Tick,
+} from './types.ts'
 
 export const TICK_MS = 1000
 /** Runs a page gets per tick at most; the rest are counted (`skipped`). */
@@ -81,17 +89,17 @@ export class DashboardHub {
     for (const c of this.clients) this.send(c, snap)
   }
 
-  private send(c: Client, snap: Omit<Tick, 'runs' | 'skipped'>): void {
+  private send(c: Client, snap: Omit<Tick, 'stream' | 'skipped'>): void {
     if (c.res.writableEnded || c.res.destroyed) return
     // A page that cannot keep up (its socket buffer full) skips this tick rather than queue it.
     if (c.res.writableLength > 4 * 1024 * 1024) return
     const { runs, seq, skipped } = this.src.activity.runsSince(c.seq, RUNS_PER_TICK)
     c.seq = seq
-    const tick: Tick = { ...snap, runs: runs.map(runRow), skipped }
+    const tick: Tick = { ...snap, stream: runColumns(runs, snap.now), skipped }
     c.res.write(`event: tick\ndata: ${JSON.stringify(tick)}\n\n`)
   }
 
-  snapshot(): Omit<Tick, 'runs' | 'skipped'> {
+  snapshot(): Omit<Tick, 'stream' | 'skipped'> {
     const now = Date.now()
     return { now, members: this.members(now), flows: this.flows(now), jobs: this.jobs(now) }
   }
@@ -200,8 +208,8 @@ export interface RemoteFlows {
   ageMs: number
 }
 
-/** Edges shown at most (the busiest); 100 members that each name 16 partners make 1,600. */
-export const MESH_FLOWS_MAX = 200
+/** Edges sent to the page at most (the busiest); 100 members that each name 16 partners make up to 1,600. */
+export const MESH_FLOWS_MAX = 100
 
 /**
  * Merges this node's flows with every member's view into one edge per
@@ -243,9 +251,31 @@ export function meshFlows(
 /** How stale a member's advert may be and its flows still count (a few heartbeats). */
 const ADVERT_LAG_MS = 5_000
 
-function runRow(r: { job: string; index: number; node: string; start: number; end: number; ok: boolean }) {
-  const row: TaskRunRow = { j: r.job, i: r.index, n: r.node, s: r.start, e: r.end, ok: r.ok ? 1 : 0 }
-  return row
+/** Runs in columns (see RunColumns): jobs and nodes named once per tick, times relative to `now`. */
+export function runColumns(runs: readonly TaskRun[], now: number): RunColumns {
+  const jobs = new Map<string, number>()
+  const nodes = new Map<string, number>()
+  const out: number[] = new Array(runs.length * RUN_FIELDS)
+  let k = 0
+  for (const r of runs) {
+    let j = jobs.get(r.job)
+    if (j === undefined) {
+      j = jobs.size
+      jobs.set(r.job, j)
+    }
+    let n = nodes.get(r.node)
+    if (n === undefined) {
+      n = nodes.size
+      nodes.set(r.node, n)
+    }
+    out[k++] = j
+    out[k++] = r.index
+    out[k++] = n
+    out[k++] = Math.round(now - r.start)
+    out[k++] = Math.round(r.end - r.start)
+    out[k++] = r.ok ? 1 : 0
+  }
+  return { jobs: [...jobs.keys()], nodes: [...nodes.keys()], runs: out }
 }
 
 /** A node's policy state from its advert: paused (owner policy holds its slots), closed, restricted, open. */

@@ -55,8 +55,8 @@ export interface JobRow {
   work: string
 }
 
+/** One run in the task stream as the page keeps it. Times are ms since the epoch. */
 export interface TaskRunRow {
-  /** job, index, node, start, end (ms since the epoch), ok as 1/0: arrays keep the stream small. */
   j: string
   i: number
   n: string
@@ -64,6 +64,21 @@ export interface TaskRunRow {
   e: number
   ok: 0 | 1
 }
+
+/**
+ * A tick's runs in columns (thousands a second: objects naming their job and
+ * node each time made a tick half a megabyte). Run k is the RUN_FIELDS numbers
+ * from k * RUN_FIELDS in `runs`: job (an index into `jobs`), task index, node
+ * (an index into `nodes`), start (ms before the tick's `now`), duration (ms),
+ * ok (1 or 0).
+ */
+export interface RunColumns {
+  jobs: string[]
+  nodes: string[]
+  runs: number[]
+}
+
+export const RUN_FIELDS = 6
 
 export interface Hello {
   self: string
@@ -78,7 +93,7 @@ export interface Tick {
   flows: FlowRow[]
   jobs: JobRow[]
   /** New runs since the last tick. */
-  runs: TaskRunRow[]
+  stream: RunColumns
   /** Runs left out of this tick (over the per-tick cap): the page shows them as a count. */
   skipped: number
 }
