@@ -176,6 +176,7 @@ function FlowGraph(props: { flows: FlowRow[]; members: MemberRow[] }) {
             data-to={f.to}
             data-kind={f.kind}
             data-tasks={f.tasks}
+            data-seen-by={f.seenBy.join(' ')}
           >
             <title>
               {f.kind === 'steal'

@@ -30,6 +30,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium on a three-node mesh', 
   const mesh = new TestMesh('dashboard')
   let owner: TestNode
   let nodes: TestNode[]
+  let rest: TestNode[]
   let grid: Grid
   let context: BrowserContext
   let page: Page
@@ -37,7 +38,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium on a three-node mesh', 
 
   beforeAll(async () => {
     owner = await mesh.add('owner', { cpus: 1 })
-    const rest = await Promise.all(['b', 'c'].map((n) => mesh.add(n, { cpus: 2, bootstrap: [owner.addr] })))
+    rest = await Promise.all(['b', 'c'].map((n) => mesh.add(n, { cpus: 2, bootstrap: [owner.addr] })))
     nodes = [owner, ...rest]
     for (const n of nodes) {
       await eventually(
@@ -102,6 +103,18 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium on a three-node mesh', 
     )
     const id = await job.id
     await job.results()
+    // Who took work from whom, as the other members' adverts tell it (not only this node's own view).
+    const others = new Set(rest.map((n) => n.peerId))
+    await eventually(
+      'a steal or push edge reported by another member',
+      async () => {
+        const seen = await page
+          .locator('[data-testid=flow-edge]')
+          .evaluateAll((els) => els.flatMap((e) => (e.getAttribute('data-seen-by') ?? '').split(' ')))
+        return seen.some((p) => others.has(p))
+      },
+      8000,
+    )
     const row = page.locator(`[data-testid=job][data-job="${id}"]`)
     await row.waitFor({ timeout: 15_000 })
     await eventually('progress 100%', async () => (await row.getAttribute('data-progress')) === '100', 15_000)
