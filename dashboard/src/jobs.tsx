@@ -80,6 +80,9 @@ export function Jobs(props: { jobs: JobRow[]; selected?: string; onSelect: (id: 
   )
 }
 
+/** Characters of each error in the list (a line; the task's story shows it whole). */
+const ERROR_CHARS = 300
+
 interface Failure {
   index: number
   attempt: number | null
@@ -94,7 +97,7 @@ export function JobPanel(props: { job: JobRow; onPick: (index: number) => void }
   useEffect(() => {
     let stop = false
     const load = async () => {
-      const res = await fetch(`/v1/jobs/${encodeURIComponent(job.id)}/failures`)
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(job.id)}/failures?errorChars=${ERROR_CHARS}`)
       if (res.ok && !stop) setData(await res.json())
     }
     void load()

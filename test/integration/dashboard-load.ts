@@ -177,7 +177,8 @@ export async function startLoadedDashboard(o: LoadOptions = FULL_LOAD): Promise<
   // driver's observer would hand them (persist-results), steals both ways, adverts refreshed.
   let fed = 0
   let debt = 0
-  const error = `Error: simulated failure at step ${'x'.repeat(120)}\n    at simulate (task.ts:42:7)`
+  // Long errors (stack traces), as real failures bring: the activity keeps 2,000 characters of each.
+  const error = `Error: simulated failure\n${'    at simulate (file:///work/task.ts:42:7)\n'.repeat(60)}`
   const timer = setInterval(() => {
     const now = Date.now()
     debt += (o.runsPerSec * FEED_MS) / 1000
@@ -306,6 +307,8 @@ const PROBE = `(() => {
   }
 })()`
 
+const probed = new WeakSet<Page>()
+
 export interface PageFigures {
   seconds: number
   longTasks: number
@@ -326,6 +329,8 @@ export interface PageFigures {
   memberRowsInDom: number
   memberCount: number
   flowEdges: number
+  /** The largest answer of the failures panel's polls. */
+  failuresBytes: number
   bigJobProgress: number
 }
 
@@ -335,7 +340,8 @@ export async function measureDashboard(
   load: LoadedDashboard,
   seconds: number,
 ): Promise<PageFigures> {
-  await page.addInitScript(PROBE)
+  if (!probed.has(page)) await page.addInitScript(PROBE)
+  probed.add(page)
   await page.goto(await load.loginUrl())
   await page.waitForSelector('[data-testid=connection].ok', { timeout: 30_000 })
   const row = page.locator(`[data-testid=job][data-job="${load.bigJob}"]`)
@@ -380,6 +386,13 @@ export async function measureDashboard(
       memberRowsInDom: document.querySelectorAll('[data-testid=member]').length,
       memberCount: Number(document.querySelector('[data-testid=members]')?.getAttribute('data-rows') ?? 0),
       flowEdges: document.querySelectorAll('[data-testid=flow-edge]').length,
+      failuresBytes: Math.max(
+        0,
+        ...performance
+          .getEntriesByType('resource')
+          .filter((e) => e.name.includes('/failures'))
+          .map((e) => (e as PerformanceResourceTiming).encodedBodySize),
+      ),
     }
   })
   const progress = Number(await row.getAttribute('data-progress'))
@@ -407,6 +420,7 @@ export async function measureDashboard(
     memberRowsInDom: raw.memberRowsInDom,
     memberCount: raw.memberCount,
     flowEdges: raw.flowEdges,
+    failuresBytes: raw.failuresBytes,
     bigJobProgress: progress,
   }
 }

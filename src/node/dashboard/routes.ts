@@ -123,12 +123,23 @@ function jobOf(req: ApiRequest, src: DashboardSources) {
   return job
 }
 
+/**
+ * A job's failed tasks: the first `limit` (at most 1000), each error cut to
+ * `errorChars` (default 2000; the page asks for a line, the task's story has
+ * it whole), so a job with a thousand long stack traces stays a small answer.
+ */
 function failures(req: ApiRequest, src: DashboardSources) {
   const job = jobOf(req, src)
+  const limit = bounded(req.query.get('limit'), 1000, 1, 1000)
+  const chars = bounded(req.query.get('errorChars'), 2000, 0, 2000)
   const a = src.activity.jobs.get(job.id)
-  if (a !== undefined) return { job: job.id, total: a.failuresTotal, failures: a.failures }
+  if (a !== undefined)
+    return {
+      job: job.id,
+      total: a.failuresTotal,
+      failures: a.failures.slice(0, limit).map((f) => ({ ...f, error: f.error.slice(0, chars) })),
+    }
   // A job from before this start: read its failures from the store.
-  const limit = Math.min(1000, Math.max(1, Number(req.query.get('limit') ?? 1000) || 1000))
   const stored = src.driver.hub.store.results(job.id, 0, Number.MAX_SAFE_INTEGER).filter((r) => !r.ok)
   return {
     job: job.id,
@@ -138,10 +149,15 @@ function failures(req: ApiRequest, src: DashboardSources) {
       attempt: null,
       node: r.ranOn,
       status: 'failed',
-      error: r.error ?? '',
+      error: (r.error ?? '').slice(0, chars),
       at: null,
     })),
   }
+}
+
+function bounded(raw: string | null, fallback: number, min: number, max: number): number {
+  const n = raw === null || raw === '' ? Number.NaN : Number(raw)
+  return Number.isInteger(n) ? Math.min(max, Math.max(min, n)) : fallback
 }
 
 /** Members this node knew whose adverts stopped (or never came): they cannot take anything now. */
