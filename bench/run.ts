@@ -4,7 +4,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { connectBench } from './connect.ts'
-import { dashboardBench } from './dashboard.ts'
+import { dashboardSuite } from './dashboard.ts'
 import { filesBench } from './files.ts'
 import { fuzzBench } from './fuzz.ts'
 import { roundTrip, skewed, throughput } from './jobs.ts'
@@ -29,7 +29,7 @@ const benches: Record<string, Bench> = {
   fuzz: () => fuzzBench(),
   package: () => packageBench(),
   sandbox: () => sandboxBench(),
-  dashboard: () => dashboardBench(10),
+  dashboard: () => dashboardSuite(),
   files: () => filesBench(),
 }
 

@@ -55,6 +55,8 @@ export interface LoadedDashboard {
   loginUrl(): Promise<string>
   /** Runs fed so far. */
   fed(): number
+  /** The hub's time per tick (one page open) since the last call. */
+  hubTicks(): { maxMs: number; meanMs: number }
   stop(): Promise<void>
 }
 
@@ -227,6 +229,15 @@ export async function startLoadedDashboard(o: LoadOptions = FULL_LOAD): Promise<
   const token = randomBytes(16).toString('hex')
   const api = new ApiServer(token, pino({ level: 'silent' }))
   const hub = new DashboardHub(sources)
+  // The daemon's side of a tick (snapshot, each page's runs, JSON, write), timed.
+  const tickMs: number[] = []
+  const inner = hub as unknown as { tick: () => void }
+  const tick = inner.tick.bind(hub)
+  inner.tick = () => {
+    const t0 = performance.now()
+    tick()
+    tickMs.push(performance.now() - t0)
+  }
   registerDashboardRoutes(api, hub, sources)
   const url = await api.listen('127.0.0.1', 0)
   return {
@@ -235,6 +246,13 @@ export async function startLoadedDashboard(o: LoadOptions = FULL_LOAD): Promise<
     peers,
     bigJob,
     fed: () => fed,
+    hubTicks: () => {
+      const all = tickMs.splice(0)
+      return {
+        maxMs: Math.round(Math.max(0, ...all) * 10) / 10,
+        meanMs: Math.round((all.reduce((a, b) => a + b, 0) / Math.max(1, all.length)) * 10) / 10,
+      }
+    },
     async loginUrl() {
       const res = await fetch(`${url}/v1/dashboard/login-codes`, {
         method: 'POST',
