@@ -3,7 +3,9 @@
  * (Activity, from scheduler steps) go into its advert, and the hub merges
  * every member's advertised view into one edge per direction.
  */
+import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
+import { Adverts } from '../../../src/node/adverts.ts'
 import { Activity, FLOW_WINDOW_MS } from '../../../src/node/dashboard/activity.ts'
 import { MESH_FLOWS_MAX, meshFlows } from '../../../src/node/dashboard/hub.ts'
 import type { AdvertFlow } from '../../../src/protocol/advert/codec.ts'
@@ -111,5 +113,47 @@ describe('the mesh-wide flows on the page', () => {
     expect(rows).toHaveLength(MESH_FLOWS_MAX)
     expect(rows[0]).toMatchObject({ from: 'm99', tasks: 99 * 16 + 15 })
     expect(rows.every((r, i) => i === 0 || rows[i - 1].tasks >= r.tasks)).toBe(true)
+  })
+})
+
+describe("the advert's flows field", () => {
+  it('is sent only while there are flows, at most 16', () => {
+    const node = { peerId: { toString: () => A } } as never
+    let flows: AdvertFlow[] = []
+    const adverts = new Adverts(node, {
+      mesh: 'm',
+      intervalMs: 1000,
+      expiryFactor: 3,
+      cores: 4,
+      gpus: [],
+      memoryTotalMB: 1000,
+      log: pino({ level: 'silent' }),
+      sched: () => ({
+        slots: 4,
+        freeSlots: 4,
+        memoryMB: 1000,
+        freeMemoryMB: 1000,
+        gpus: 0,
+        freeGpus: 0,
+        ready: [],
+        running: 0,
+        meanTaskMs: 0,
+      }),
+      busyGpus: () => new Set(),
+      onPeerUp: () => {},
+      onAdvert: () => {},
+      onPeerGone: () => {},
+    })
+    expect('flows' in adverts.build()).toBe(false)
+    adverts.setFlows(() => flows)
+    expect('flows' in adverts.build()).toBe(false)
+    flows = Array.from({ length: 20 }, (_, i) => ({
+      peer: `p${i}`,
+      kind: 'steal',
+      out: true,
+      tasks: 1,
+      agoMs: 0,
+    }))
+    expect(adverts.build().flows).toHaveLength(16)
   })
 })
