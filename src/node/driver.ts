@@ -130,8 +130,14 @@ export class Driver {
   blobs!: BlobStore
   /** Job files: staging inputs, holding and taking in outputs, serving ranges (set by start()). */
   files?: FilesService
-  /** Owner: outputs its job store refers to (kept out of the blob cache's eviction). */
+  /** Owner: outputs and big task inputs its job store refers to (kept out of the blob cache's eviction). */
   private ownedOutputs = new Set<string>()
+
+  /** Owner, at submit: task inputs over 1 MiB become blob references (kept while the job's record is). */
+  async bigInputs(tasks: Array<{ input: Uint8Array }>): Promise<void> {
+    if (this.files === undefined) return
+    for (const h of await this.files.bigInputs(tasks)) this.ownedOutputs.add(h)
+  }
   private readonly node: GridLibp2p
   private readonly opts: DriverOptions
   private readonly self: string
@@ -204,6 +210,7 @@ export class Driver {
     })
     this.blobs = await BlobStore.open(this.opts.config.dataDir, { quota: this.opts.blobQuota })
     this.ownedOutputs = this.hub.store.outputHashes()
+    for (const h of this.hub.store.inputRefs()) this.ownedOutputs.add(h)
     this.blobs.keep = (hash) => this.ownedOutputs.has(hash)
     this.files = new FilesService({
       self: this.self,
@@ -300,7 +307,10 @@ export class Driver {
   /** Deletes finished jobs older than `olderThanMs` from the store; returns their ids. */
   pruneJobs(olderThanMs: number): string[] {
     const pruned = this.hub.store.pruneJobs(Date.now() - olderThanMs)
-    if (pruned.length > 0) this.ownedOutputs = this.hub.store.outputHashes()
+    if (pruned.length > 0) {
+      this.ownedOutputs = this.hub.store.outputHashes()
+      for (const h of this.hub.store.inputRefs()) this.ownedOutputs.add(h)
+    }
     return pruned
   }
 
@@ -653,9 +663,23 @@ export class Driver {
     }
     const files = this.files
     const run = async (): Promise<TaskOutcome> => {
-      if (files === undefined || (c.job.files === undefined && c.job.outputs === undefined))
-        return this.executor!.run(c.job, c.task, options)
+      if (files === undefined) return this.executor!.run(c.job, c.task, options)
       const started = performance.now()
+      let task = c.task
+      try {
+        task = await files.resolveInput(c.job, c.task, abort.signal)
+      } catch (err) {
+        if (abort.signal.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
+        return {
+          status: 'crashed',
+          error: `input value unavailable: ${(err as Error).message}`,
+          durationMs: performance.now() - started,
+        }
+      }
+      if (c.job.files === undefined && c.job.outputs === undefined) {
+        const outcome = await this.executor!.run(c.job, task, options)
+        return c.job.owner === this.self ? outcome : files.outgoing(c.task, outcome)
+      }
       let prepared: Awaited<ReturnType<FilesService['prepare']>>
       try {
         prepared = await files.prepare(c.job, c.task, abort.signal)
@@ -669,7 +693,7 @@ export class Driver {
         }
       }
       try {
-        let outcome = await this.executor!.run(c.job, c.task, { ...options, files: prepared.files })
+        let outcome = await this.executor!.run(c.job, task, { ...options, files: prepared.files })
         if (outcome.status === 'ok' && outcome.outputs !== undefined) {
           if (c.job.owner === this.self) {
             // Our own job: the outputs are in our store already; only the name check remains.
@@ -681,7 +705,7 @@ export class Driver {
             outcome = r.outcome
           } else files.holdOutputs(c.task, outcome.outputs)
         }
-        return outcome
+        return c.job.owner === this.self ? outcome : files.outgoing(c.task, outcome)
       } finally {
         prepared.release()
       }
@@ -805,10 +829,7 @@ export class Driver {
             return path === undefined ? r : { ...r, path }
           })
           // Outputs come into our blob store before the scheduler (and so the ack) sees the result.
-          if (
-            this.files !== undefined &&
-            results.some((r) => r.outcome.status === 'ok' && r.outcome.outputs)
-          ) {
+          if (this.files !== undefined && FilesService.needsIntake(results)) {
             const specs = new Map<string, JobSpec | undefined>()
             const jobOf = (id: string) => {
               if (!specs.has(id)) {

@@ -28,8 +28,9 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
       throw bad('POST /v1/blobs takes the bytes as application/octet-stream')
     return { hash: await driver.blobs.put(req.body) }
   })
-  api.route('POST', '/v1/jobs', (req) => {
+  api.route('POST', '/v1/jobs', async (req) => {
     const parsed = parseSubmit(req.body)
+    await driver.bigInputs(parsed.tasks)
     const submitted = startJob(driver, checkJobFiles(driver.blobs, checkSubmit(parsed)), parsed)
     return req.query.get('wait') === '1'
       ? waitForJob(driver, submitted.id, submitted.total, req.signal)

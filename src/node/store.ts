@@ -6,6 +6,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { JobSpec, JobStatus, OutputFile, TaskInput, TaskResult } from '../scheduler/types.ts'
+import { parseBlobRef } from './files/big-values.ts'
 
 export interface JobRecord {
   id: string
@@ -100,6 +101,7 @@ export class JobStore {
       ),
       outputs: this.db.prepare('SELECT idx, outputs FROM results WHERE job = ? AND outputs IS NOT NULL'),
       allOutputs: this.db.prepare('SELECT outputs FROM results WHERE outputs IS NOT NULL'),
+      inputRefs: this.db.prepare('SELECT input FROM tasks WHERE length(input) = 48'),
       deleteJob: this.db.prepare('DELETE FROM jobs WHERE id = ?'),
       deleteTasks: this.db.prepare('DELETE FROM tasks WHERE job = ?'),
       deleteResults: this.db.prepare('DELETE FROM results WHERE job = ?'),
@@ -204,6 +206,16 @@ export class JobStore {
       index: r.idx,
       outputs: JSON.parse(r.outputs) as OutputFile[],
     }))
+  }
+
+  /** Hashes of task inputs stored as blob references (src/node/files/big-values.ts). */
+  inputRefs(): string[] {
+    const out: string[] = []
+    for (const r of this.stmts.inputRefs.all() as Array<{ input: Uint8Array }>) {
+      const ref = parseBlobRef(r.input)
+      if (ref !== undefined) out.push(ref.sha256)
+    }
+    return out
   }
 
   /** Every output hash the store refers to (kept out of the blob cache's eviction). */

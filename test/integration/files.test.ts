@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connect } from '../../src/client/index.ts'
 import { eventually, runCli, TestMesh, type TestNode } from './harness.ts'
 
 interface FilesStats {
@@ -243,6 +244,26 @@ describe('files in and out on a four-node mesh', () => {
     }
     await b.start()
   }, 300_000)
+
+  it('sends task inputs and results over 1 MiB as blobs, even past the 8 MiB message cap', async () => {
+    const grid = await connect({ dataDir: a.dataDir })
+    const inputs = Array.from({ length: 6 }, (_, i) =>
+      String.fromCharCode(97 + i).repeat(i < 3 ? 2_000_000 : 5_000_000),
+    )
+    const job = grid.map<string, string>(
+      new URL('./fixtures/big-values.ts', import.meta.url),
+      'double',
+      inputs,
+      // On this 2-core box, four daemons moving 10 MB values sometimes drop a connection (the
+      // connection monitor's 2 s ping timeout): the task is then run again elsewhere.
+      { maxAttempts: 8 },
+    )
+    const values = await job.results()
+    expect(values.map((v) => v.length)).toEqual(inputs.map((s) => 2 * s.length))
+    expect(values.every((v, i) => v === inputs[i] + inputs[i])).toBe(true)
+    const stored = await a.api<WireResult[]>(`/v1/jobs/${await job.id}/results`)
+    expect(new Set(stored.map((s) => s.ranOn)).size).toBeGreaterThan(1)
+  }, 120_000)
 
   it('refuses a missing --file before submitting anything', async () => {
     const r = await runCli(

@@ -164,7 +164,9 @@ export class FileFetcher {
           }
         }
       }
-      const n = Math.min(this.o.parallel ?? 8, todo.length)
+      // At most two pieces in flight per source: deeper queues on one connection delay its pings
+      // past the connection monitor's timeout (and the whole connection is dropped).
+      const n = Math.min(this.o.parallel ?? 8, todo.length, 2 * Math.max(1, sources.length))
       await Promise.all(Array.from({ length: n }, (_, w) => worker(w)))
       await fh.sync()
     } finally {

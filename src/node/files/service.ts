@@ -14,7 +14,15 @@ import { chmod } from 'node:fs/promises'
 import type { BlobStore } from '../../executor/blob-store.ts'
 import type { TaskFiles } from '../../executor/files.ts'
 import type { OpenStream } from '../../protocol/stream.ts'
-import type { JobSpec, OutputFile, TaskDescriptor, TaskKey, TaskResult } from '../../scheduler/types.ts'
+import type {
+  JobSpec,
+  OutputFile,
+  TaskDescriptor,
+  TaskKey,
+  TaskOutcome,
+  TaskResult,
+} from '../../scheduler/types.ts'
+import { type BlobRef, blobRef, INLINE_VALUE_BYTES, parseBlobRef } from './big-values.ts'
 import { FileFetcher } from './fetcher.ts'
 
 export interface FilesServiceOptions {
@@ -146,14 +154,62 @@ export class FilesService {
     }
   }
 
-  /** Holder: a run's outputs stay pinned until the owner acknowledges its result. */
-  holdOutputs(task: TaskKey, outputs: OutputFile[] | undefined): void {
+  /** Holder: a run's outputs (and a big value) stay pinned until the owner acknowledges its result. */
+  holdOutputs(task: TaskKey, outputs: Array<{ sha256: string }> | undefined): void {
     if (outputs === undefined || outputs.length === 0) return
     const unpins = outputs.map((o) => this.o.blobs.pin(o.sha256))
-    this.held.get(key(task))?.()
+    const before = this.held.get(key(task))
     this.held.set(key(task), () => {
+      before?.()
       for (const u of unpins) u()
     })
+  }
+
+  /**
+   * Holder, for another node's task: a value over INLINE_VALUE_BYTES goes into the blob store
+   * (pinned until acked) and the result carries its reference instead.
+   */
+  async outgoing(task: TaskKey, outcome: TaskOutcome): Promise<TaskOutcome> {
+    if (outcome.status !== 'ok' || outcome.value.byteLength <= INLINE_VALUE_BYTES) return outcome
+    const hash = await this.o.blobs.put(outcome.value)
+    this.holdOutputs(task, [{ sha256: hash }])
+    return { ...outcome, value: blobRef(hash, outcome.value.byteLength) }
+  }
+
+  /** Holder: a task whose input is a blob reference gets its bytes (fetched like a file). */
+  async resolveInput(job: JobSpec, task: TaskDescriptor, signal?: AbortSignal): Promise<TaskDescriptor> {
+    const ref = parseBlobRef(task.input)
+    if (ref === undefined) return task
+    const prefer = [giverOf(task, job.owner, this.o.self), job.owner].filter(
+      (p, i, all) => p !== this.o.self && all.indexOf(p) === i,
+    )
+    return { ...task, input: await this.bytesOf(ref, prefer, true, signal) }
+  }
+
+  private async bytesOf(ref: BlobRef, prefer: string[], others: boolean, signal?: AbortSignal) {
+    await this.fetcher.ensure({ sha256: ref.sha256, size: ref.size }, { prefer, others, signal })
+    const bytes = await this.o.blobs.get(ref.sha256)
+    if (bytes === undefined) throw new Error(`value ${ref.sha256.slice(0, 12)} left the blob cache`)
+    return bytes
+  }
+
+  /** Owner, at submit: task inputs over INLINE_VALUE_BYTES become blob references; answers their hashes. */
+  async bigInputs(tasks: Array<{ input: Uint8Array }>): Promise<string[]> {
+    const hashes: string[] = []
+    for (const t of tasks) {
+      if (t.input.byteLength <= INLINE_VALUE_BYTES) continue
+      const hash = await this.o.blobs.put(t.input)
+      hashes.push(hash)
+      t.input = blobRef(hash, t.input.byteLength)
+    }
+    return hashes
+  }
+
+  /** Whether results from a peer need intake (outputs to fetch, or values sent as blobs). */
+  static needsIntake(results: TaskResult[]): boolean {
+    return results.some(
+      (r) => r.outcome.status === 'ok' && (r.outcome.outputs !== undefined || parseBlobRef(r.outcome.value)),
+    )
   }
 
   /** Holder: the owner acknowledged these results (or dropped the tasks). */
@@ -182,6 +238,15 @@ export class FilesService {
       if (jobOf(r.job) === undefined) continue
       for (const o of r.outcome.outputs) wanted.set(o.sha256, o)
     }
+    // Values sent as blobs: fetched from their holder and put back inline (the store keeps them so).
+    results = await Promise.all(
+      results.map(async (r) => {
+        const ref = r.outcome.status === 'ok' ? parseBlobRef(r.outcome.value) : undefined
+        if (ref === undefined || r.outcome.status !== 'ok' || jobOf(r.job) === undefined) return r
+        const value = await this.bytesOf(ref, [from], false)
+        return { ...r, outcome: { ...r.outcome, value } }
+      }),
+    )
     await Promise.all(
       [...wanted.values()].map((o) =>
         from === this.o.self
