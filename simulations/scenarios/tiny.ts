@@ -45,8 +45,8 @@ export const scenario = defineScenario({
         retries: 0,
       },
     ],
-    // Pinned so the hand computation does not move with the scheduler's defaults.
-    scheduler: { prefetchFactor: 1, targetBufferMs: 20, advertMinIntervalMs: 100, advertIntervalMs: 1000 },
+    // The scheduler's defaults, pinned so the hand computation does not move with them.
+    scheduler: { prefetchFactor: 2, targetBufferMs: 20, advertMinIntervalMs: 100, advertIntervalMs: 1000 },
     broker: { serviceMs: 0 },
     check: 'full',
     gantt: true,

@@ -26,10 +26,10 @@ export interface SchedulerOptions {
   /** Default 1000. */
   stealBackoffMaxMs?: number
   /**
-   * Tasks a thief asks for per free slot when tasks are long (short ones are sized by
-   * targetBufferMs). Default 2. One per slot strands fewer long tasks (skewed-sleeps bench
-   * 1.50 -> 1.38) but the property tests found a fault-free run where a holder's lease missed
-   * a task with it (see the closing note of the session that built this); kept at 2 until fixed.
+   * Tasks a thief asks for (and an owner pushes) per free slot when tasks are long (short ones
+   * are sized by targetBufferMs). Default 2, chosen on the simulator's figures against 1
+   * (simulations/README.md, "The prefetch default"): 2 is ahead on the heterogeneous
+   * three-region mesh, level on skewed sleeps. Both run in the property tests.
    */
   prefetchFactor?: number
   /** Queued work (by mean task time) a thief wants per slot. Default 20. */

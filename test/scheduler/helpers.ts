@@ -105,7 +105,7 @@ export class Node {
 
   constructor(opts: Partial<SchedulerOptions> & { self?: string } = {}) {
     this.self = opts.self ?? 'a'
-    // Tests pin prefetchFactor 2 (the default is 1) so batch sizing stays visible in small examples.
+    // Tests pin prefetchFactor 2 (also the default) so batch sizes in small examples stay put if the default moves.
     this.s = new NodeScheduler({ self: this.self, capacity: capacity(), seed: 1, prefetchFactor: 2, ...opts })
   }
 

@@ -8,22 +8,22 @@ import { scenario as tiny } from '../../simulations/scenarios/tiny.ts'
 import { run } from './helpers.ts'
 
 describe('a small scenario against hand-computed makespans', () => {
-  it('gridnode: push one, steal one: 204 ms', () => {
+  it('gridnode: push two, no steal: 202 ms', () => {
     // t=0 both publish adverts; n0 learns n1 is idle at t=1.
-    // t=10 n0 starts task 0 (10-110) and pushes n1 one task (1 free slot x prefetch 1).
-    // t=11 n1 runs task 1 (11-111). t=110 n0 starts task 2 (110-210).
-    // t=111 n1 is idle with nothing queued and steals: request at n0 at 112, where task 3 waits
-    //   and cannot start (n0's slot is busy), so it is granted; n1 gets it at 113 and runs it 113-213.
-    // t=213 n1 sends the result; n0 has it at 214: makespan 214 - 10 = 204 ms.
+    // t=10 n0 starts task 0 (10-110) and, keeping one task per own slot, pushes n1 the other
+    //   two: min(surplus 2, 1 free slot x prefetch 2) = 2 (tasks 1 and 2).
+    // t=11 n1 runs task 1 (11-111), then task 2 (111-211). t=110 n0 starts task 3 (110-210).
+    // t=211 n1 sends the last result; n0 has it at 212: makespan 212 - 10 = 202 ms.
     const { record } = run(tiny, 'gridnode', 1)
     expect(record.outcome).toBe('ok')
     expect(record.lowerBound.ms).toBe(200)
-    expect(record.metrics.makespanMs).toBe(204)
+    expect(record.metrics.makespanMs).toBe(202)
+    expect(record.metrics.stealMessagesPerTask).toBe(0)
     expect(record.gantt?.map((g) => [g[0], g[2], g[3]])).toEqual([
       [0, 10, 110],
       [1, 11, 111],
       [0, 110, 210],
-      [1, 113, 213],
+      [1, 111, 211],
     ])
   })
 
