@@ -106,8 +106,10 @@ export async function filesBench(): Promise<Record<string, number | string>> {
 
     const before = await Promise.all(nodes.map(stats))
     const t0 = performance.now()
-    const inputs = Array.from({ length: 24 }, (_, i) => String(i))
-    const job = grid.run(['sh', '-c', 'test -s big.bin && sleep 2'], inputs, { files: [big] })
+    // Long tasks, so that every node takes some (the owner alone cannot finish the job first);
+    // the job is cancelled once the file is everywhere.
+    const inputs = Array.from({ length: 12 }, (_, i) => String(i))
+    const job = grid.run(['sh', '-c', 'test -s big.bin && sleep 600'], inputs, { files: [big] })
     const done = new Map<string, number>()
     await eventually(
       'every other node to hold the file',
@@ -123,7 +125,8 @@ export async function filesBench(): Promise<Record<string, number | string>> {
       50,
     )
     const seconds = (Math.max(...done.values()) - t0) / 1000
-    await job.results()
+    await job.cancel()
+    await job.done()
     const after = await Promise.all(nodes.map(stats))
     figures.fanoutFileMB = sizeMB
     figures.fanoutTo3Seconds = Number(seconds.toFixed(2))
@@ -138,13 +141,16 @@ export async function filesBench(): Promise<Record<string, number | string>> {
     const outDir = join(work, 'gathered')
     const tasks = Array.from({ length: 200 }, (_, i) => String(i))
     const tg = performance.now()
-    await grid
-      .run(['sh', '-c', 'head -c 5242880 /dev/urandom > out-$0.bin'], tasks, {
-        outputs: ['out-*.bin'],
-        outputDir: outDir,
-      })
-      .results()
+    const gather = grid.run(['sh', '-c', 'head -c 5242880 /dev/urandom > out-$0.bin'], tasks, {
+      outputs: ['out-*.bin'],
+      outputDir: outDir,
+    })
+    await gather.results()
     const gatherSeconds = (performance.now() - tg) / 1000
+    const ranOn = (await grid.results(await gather.id)).map((r) => r.ranOn)
+    figures.gatherTasksByNode = nodes
+      .map((n) => `${n.name}=${ranOn.filter((p) => p === n.peerId).length}`)
+      .join(' ')
     if (readdirSync(outDir).length !== 200) throw new Error('outputs missing')
     figures.gather200x5MBSeconds = Number(gatherSeconds.toFixed(2))
     figures.gatherMBps = Math.round(1000 / gatherSeconds)

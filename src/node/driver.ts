@@ -51,6 +51,7 @@ import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
 import { loadIdentity } from './data-dir.ts'
+import { parseBlobRef } from './files/big-values.ts'
 import { FilesService } from './files/service.ts'
 import { JobAfter, newJobId } from './job-after.ts'
 import { JobHub } from './job-hub.ts'
@@ -662,8 +663,20 @@ export class Driver {
       network: foreign ? rp.network : true,
     }
     const files = this.files
-    const run = async (): Promise<TaskOutcome> => {
+    const run = (): Promise<TaskOutcome> => {
+      // The common case starts at once, as before files existed: no files, an inline input.
       if (files === undefined) return this.executor!.run(c.job, c.task, options)
+      if (
+        c.job.files === undefined &&
+        c.job.outputs === undefined &&
+        parseBlobRef(c.task.input) === undefined
+      ) {
+        const ran = this.executor!.run(c.job, c.task, options)
+        return c.job.owner === this.self ? ran : ran.then((o) => files.outgoing(c.task, o))
+      }
+      return runWithFiles(files)
+    }
+    const runWithFiles = async (files: FilesService): Promise<TaskOutcome> => {
       const started = performance.now()
       let task = c.task
       try {
@@ -710,25 +723,33 @@ export class Driver {
         prepared.release()
       }
     }
-    run().then((outcome) => {
-      unpin?.()
-      this.suspended.delete(key)
-      if (this.running.get(key)?.abort === abort) this.running.delete(key)
-      const event: SchedulerEvent = {
-        type: 'task-finished',
-        at: Date.now(),
-        cause: 'run',
-        task: { job, index, attempt },
-        outcome,
-      }
-      this.feed(event)
-      if (log.isLevelEnabled('debug') || outcome.status !== 'ok') {
-        const fields = { job, task: index, attempt, peer: c.job.owner, status: outcome.status }
-        const more = { ms: Math.round(outcome.durationMs), cause: event.cause, startedBy: c.cause }
-        if (outcome.status === 'ok') log.debug({ ...fields, ...more }, 'task ended')
-        else log.info({ ...fields, ...more, error: outcome.error.slice(0, 500) }, 'task ended')
-      }
-    })
+    run()
+      .catch(
+        (err: Error): TaskOutcome => ({
+          status: 'crashed',
+          error: `node error: ${err.message}`,
+          durationMs: 0,
+        }),
+      )
+      .then((outcome) => {
+        unpin?.()
+        this.suspended.delete(key)
+        if (this.running.get(key)?.abort === abort) this.running.delete(key)
+        const event: SchedulerEvent = {
+          type: 'task-finished',
+          at: Date.now(),
+          cause: 'run',
+          task: { job, index, attempt },
+          outcome,
+        }
+        this.feed(event)
+        if (log.isLevelEnabled('debug') || outcome.status !== 'ok') {
+          const fields = { job, task: index, attempt, peer: c.job.owner, status: outcome.status }
+          const more = { ms: Math.round(outcome.durationMs), cause: event.cause, startedBy: c.cause }
+          if (outcome.status === 'ok') log.debug({ ...fields, ...more }, 'task ended')
+          else log.info({ ...fields, ...more, error: outcome.error.slice(0, 500) }, 'task ended')
+        }
+      })
   }
 
   private async fetchBundle(hash: string): Promise<Uint8Array> {

@@ -75,10 +75,20 @@ export class FileFetcher {
   ensure(file: FileRef, opts: EnsureOptions): Promise<void> {
     let p = this.inflight.get(file.sha256)
     if (p === undefined) {
-      p = this.fetch(file, opts).finally(() => this.inflight.delete(file.sha256))
+      // The fetch is the node's, not one task's: a cancelled task stops waiting, the fetch goes on
+      // for the others (and for the cache).
+      p = this.fetch(file, { ...opts, signal: undefined }).finally(() => this.inflight.delete(file.sha256))
+      p.catch(() => {})
       this.inflight.set(file.sha256, p)
     }
-    return p
+    const signal = opts.signal
+    if (signal === undefined) return p
+    if (signal.aborted) return Promise.reject(signal.reason)
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+    })
   }
 
   private async fetch(file: FileRef, opts: EnsureOptions): Promise<void> {

@@ -171,7 +171,15 @@ export class FilesService {
    */
   async outgoing(task: TaskKey, outcome: TaskOutcome): Promise<TaskOutcome> {
     if (outcome.status !== 'ok' || outcome.value.byteLength <= INLINE_VALUE_BYTES) return outcome
-    const hash = await this.o.blobs.put(outcome.value)
+    let hash: string
+    try {
+      hash = await this.o.blobs.put(outcome.value)
+    } catch (err) {
+      // Cannot store it (disk full...): the result goes inline, and over the message cap it is refused
+      // like any other oversized result.
+      this.o.log?.('cannot store a big result as a blob', { err: (err as Error).message })
+      return outcome
+    }
     this.holdOutputs(task, [{ sha256: hash }])
     return { ...outcome, value: blobRef(hash, outcome.value.byteLength) }
   }
