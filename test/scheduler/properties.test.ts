@@ -93,6 +93,27 @@ describe('mesh properties', () => {
       stepBudget: 400_000,
       prefetchFactor: 1,
     })
+    // The same gap, found among the seeds next to it (n0-j0/20, holder n4).
+    check({
+      seed: 155964720,
+      nodes: 5,
+      owners: 1,
+      jobsPerOwner: 3,
+      maxTasks: 34,
+      depRate: 0,
+      lossRate: 0,
+      dupRate: 0,
+      crashes: 0,
+      threwRate: 0,
+      crashRate: 0,
+      rejectRate: 0,
+      cancelRate: 0,
+      gpus: false,
+      tiny: true,
+      faultMs: 2120,
+      stepBudget: 400_000,
+      prefetchFactor: 1,
+    })
   })
 
   test(
