@@ -17,6 +17,9 @@ async function api() {
   const submitted: SubmitRequest[] = []
   const driver = {
     hub: {},
+    // Job files (src/node/files): no blob store here, and no task input over 1 MiB to turn into a blob.
+    blobs: undefined,
+    async bigInputs() {},
     submit(req: SubmitRequest) {
       submitted.push(req)
       return { id: 'job-x', total: req.tasks.length }
