@@ -216,11 +216,14 @@ export class Driver {
     this.files = new FilesService({
       self: this.self,
       blobs: this.blobs,
+      // Members we are connected to, and those whose adverts we see (dialled when asked).
       peers: () =>
-        this.node
-          .getPeers()
-          .map(String)
-          .filter((p) => this.isMember(p)),
+        [
+          ...new Set([
+            ...this.node.getPeers().map(String),
+            ...(this.adverts?.table.list().map((e) => e.peerId) ?? []),
+          ]),
+        ].filter((p) => p !== this.self && this.isMember(p)),
       opener: (peer) => this.links.opener(peer, BLOB_PROTOCOL),
       fetchSmall: (peer, hash) => this.links.fetchBlob(peer, hash),
       storedOutputs: (job) => this.hub.store.outputsOf(job),

@@ -117,7 +117,7 @@ export class FileFetcher {
       const todo = [...Array(count).keys()].filter((i) => !done.has(i))
       const bad = new Map<string, number>()
       let next = 0
-      const worker = async (w: number): Promise<void> => {
+      const worker = async (): Promise<void> => {
         while (next < todo.length) {
           const i = todo[next++]
           let tries = 0
@@ -129,7 +129,7 @@ export class FileFetcher {
               if (sources.length === 0 || ++tries > 3)
                 throw new Error(`file ${file.sha256.slice(0, 12)}: no source left for piece ${i}`)
             }
-            const src = sources[(i + w + tries) % sources.length]
+            const src = sources[(i + tries) % sources.length]
             const offset = i * chunk
             const length = Math.min(chunk, file.size - offset)
             let got: { size: number; data: Uint8Array } | undefined
@@ -177,7 +177,7 @@ export class FileFetcher {
       // At most two pieces in flight per source: deeper queues on one connection delay its pings
       // past the connection monitor's timeout (and the whole connection is dropped).
       const n = Math.min(this.o.parallel ?? 8, todo.length, 2 * Math.max(1, sources.length))
-      await Promise.all(Array.from({ length: n }, (_, w) => worker(w)))
+      await Promise.all(Array.from({ length: n }, () => worker()))
       await fh.sync()
     } finally {
       await fh.close()
@@ -214,7 +214,9 @@ export class FileFetcher {
         ),
       ),
     )
-    return answers.filter((p): p is string => p !== undefined)
+    const have = answers.filter((p): p is string => p !== undefined)
+    this.o.log?.('asked who holds a file', { hash: hash.slice(0, 12), asked: candidates.length, have })
+    return have
   }
 
   private async chunkList(file: FileRef, sources: string[]): Promise<string[]> {
