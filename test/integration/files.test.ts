@@ -200,6 +200,8 @@ describe('files in and out on a four-node mesh', () => {
         a.dataDir,
         '--output',
         'o-*.bin',
+        '--output-dir',
+        join(work, 'out-kill-live'),
         '--',
         'sh',
         '-c',
