@@ -238,12 +238,7 @@ export function registerService(program: Command): void {
     .option('--user', 'the user unit')
     .option('--name <name>', 'unit name', 'gridnode')
     .action((opts: { user?: boolean; name: string }) => {
-      const scope: Scope = opts.user ? 'user' : 'system'
-      checkName(opts.name)
-      const path = unitPath(scope, opts.name)
-      if (!systemdRunning()) {
-        throw new ExitError(EXIT.failed, 'systemd is not running on this machine (no /run/systemd/system)')
-      }
+      const { scope, path } = installedUnit(opts)
       if (!existsSync(path)) process.stderr.write(`no unit at ${path} (gridnode service install)\n`)
       const code = runInherit('systemctl', systemctl(scope)(['status', '--no-pager', `${opts.name}.service`]))
       // systemctl status: 0 running, 3 not running, 4 no such unit.
@@ -256,12 +251,7 @@ export function registerService(program: Command): void {
     .option('--user', 'the user unit')
     .option('--name <name>', 'unit name', 'gridnode')
     .action((opts: { user?: boolean; name: string }) => {
-      const scope: Scope = opts.user ? 'user' : 'system'
-      checkName(opts.name)
-      const path = unitPath(scope, opts.name)
-      if (!systemdRunning()) {
-        throw new ExitError(EXIT.failed, 'systemd is not running on this machine (no /run/systemd/system)')
-      }
+      const { scope, path } = installedUnit(opts)
       if (scope === 'system' && process.getuid?.() !== 0) {
         throw new ExitError(EXIT.failed, `removing ${path} needs root (sudo), or --user for the user unit`)
       }
@@ -275,6 +265,16 @@ export function registerService(program: Command): void {
         process.stderr.write('lingering stays enabled (loginctl disable-linger to turn it off)\n')
       }
     })
+}
+
+/** status / uninstall: the unit's scope and path; systemd must be running. */
+function installedUnit(opts: { user?: boolean; name: string }): { scope: Scope; path: string } {
+  const scope: Scope = opts.user ? 'user' : 'system'
+  checkName(opts.name)
+  if (!systemdRunning()) {
+    throw new ExitError(EXIT.failed, 'systemd is not running on this machine (no /run/systemd/system)')
+  }
+  return { scope, path: unitPath(scope, opts.name) }
 }
 
 function checkName(name: string): void {

@@ -9,18 +9,16 @@
  * Needs /usr/bin/chromium (.ci/run installs Debian's package); skipped with a
  * message when it is missing.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
+import { CHROMIUM, hasChromium, launchChromium } from './dashboard-load.ts'
 import { eventually, REPO, TestMesh, type TestNode } from './harness.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const WORK = new URL('./fixtures/work.ts', import.meta.url)
 const ARTIFACTS = join(REPO, 'test-artifacts')
-const hasChromium = existsSync(CHROMIUM)
 if (!hasChromium)
   console.warn(
     `dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`,
@@ -32,9 +30,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium on a three-node mesh', 
   let nodes: TestNode[]
   let rest: TestNode[]
   let grid: Grid
-  let context: BrowserContext
   let page: Page
-  let profile: string
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined
 
   beforeAll(async () => {
     owner = await mesh.add('owner', { cpus: 1 })
@@ -48,27 +45,12 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium on a three-node mesh', 
       )
     }
     grid = await connect({ dataDir: owner.dataDir })
-    profile = mkdtempSync(join(tmpdir(), 'gridnode-chromium-'))
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 1000 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
-    page = context.pages()[0] ?? (await context.newPage())
+    browser = await launchChromium()
+    page = browser.page
   }, 120_000)
 
   afterAll(async () => {
-    await context?.close()
-    if (profile) rmSync(profile, { recursive: true, force: true })
+    await browser?.close()
     await mesh.stopAll()
   })
 
