@@ -1,11 +1,15 @@
 /**
- * Job figures with real daemons on loopback (PEERS.md's workloads a-c):
- * no-op throughput, single-task round trip, and skewed sleeps on 4 slots.
+ * Job figures with real daemons on loopback (PEERS.md's workloads a-d):
+ * no-op throughput, single-task round trip, skewed sleeps on 4 slots and
+ * SHA-256 chains on 2 slots. The `...On` functions run one workload on a
+ * mesh that is already up, so `peers.ts` can run several on one mesh.
  */
-import { connect } from '../src/client/index.ts'
+import { createHash } from 'node:crypto'
+import { connect, type Grid } from '../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
 
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
+const CPU = new URL('./fixtures/cpu.ts', import.meta.url)
 
 /**
  * How the daemons run other nodes' tasks: GRIDNODE_BENCH_SANDBOX=none|bwrap|auto
@@ -15,7 +19,7 @@ const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
 export const BENCH_SANDBOX = process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'
 const extraArgs = ['--sandbox', BENCH_SANDBOX]
 
-async function meshOf(
+export async function meshOf(
   label: string,
   count: number,
   cpus: number,
@@ -38,42 +42,122 @@ async function meshOf(
   return { mesh, nodes }
 }
 
+/** The client of the mesh's last node (the submitter in every workload). */
+export function submitter(nodes: TestNode[]): Promise<Grid> {
+  return connect({ dataDir: nodes[nodes.length - 1].dataDir })
+}
+
 /** a. One map of `count` no-op tasks, submitted on the last node, all results collected. */
 export async function throughput(daemons: number, count: number): Promise<number> {
   const { mesh, nodes } = await meshOf(`bench-tp${daemons}`, daemons, 2)
   try {
-    const grid = await connect({ dataDir: nodes[nodes.length - 1].dataDir })
-    await grid.map(TASKS, 'noop', [0]).results() // bundle and warm the workers
-    const t0 = performance.now()
-    const values = await grid
-      .map<number, number>(
-        TASKS,
-        'noop',
-        Array.from({ length: count }, (_, i) => i),
-      )
-      .results()
-    const seconds = (performance.now() - t0) / 1000
-    if (values.length !== count) throw new Error('lost results')
-    return Math.round(count / seconds)
+    return await throughputOn(await submitter(nodes), count)
   } finally {
     await mesh.stopAll()
   }
+}
+
+/** a. on a mesh that is up: tasks/s of one map of `count` no-ops (after a one-task warm-up). */
+export async function throughputOn(grid: Grid, count: number): Promise<number> {
+  await grid.map(TASKS, 'noop', [0]).results() // bundle and warm the workers
+  const t0 = performance.now()
+  const values = await grid
+    .map<number, number>(
+      TASKS,
+      'noop',
+      Array.from({ length: count }, (_, i) => i),
+    )
+    .results()
+  const seconds = (performance.now() - t0) / 1000
+  if (values.length !== count) throw new Error('lost results')
+  return Math.round(count / seconds)
 }
 
 /** b. `count` single tasks one after another. */
 export async function roundTrip(count: number): Promise<{ p50: number; p99: number }> {
   const { mesh, nodes } = await meshOf('bench-rt', 1, 2)
   try {
-    const grid = await connect({ dataDir: nodes[0].dataDir })
-    for (let i = 0; i < 20; i++) await grid.submit(TASKS, 'noop', [i])
-    const times: number[] = []
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now()
-      await grid.submit(TASKS, 'noop', [i])
-      times.push(performance.now() - t0)
+    return await roundTripOn(await submitter(nodes), count)
+  } finally {
+    await mesh.stopAll()
+  }
+}
+
+/** b. on a mesh that is up: p50 / p99 (ms) of `count` single tasks one after another (after 20 unmeasured). */
+export async function roundTripOn(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < 20; i++) await grid.submit(TASKS, 'noop', [i])
+  const times: number[] = []
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now()
+    await grid.submit(TASKS, 'noop', [i])
+    times.push(performance.now() - t0)
+  }
+  return percentiles(times)
+}
+
+/** p50 and p99 of `times` (sorted in place). */
+export function percentiles(times: number[]): { p50: number; p99: number } {
+  times.sort((x, y) => x - y)
+  return { p50: times[Math.floor(times.length / 2)], p99: times[Math.floor(times.length * 0.99)] }
+}
+
+/** d. PEERS.md's CPU-bound task: 2,000 tasks of a 2,000-round SHA-256 chain. */
+export const CPU_TASKS = 2000
+export const CPU_ROUNDS = 2000
+
+/**
+ * d. Serial milliseconds for `tasks` chains of `rounds` in this thread (what one core does
+ * alone): a warm-up, then a tenth of them timed and scaled, so a 2-core figure needs no
+ * long serial run.
+ */
+export function serialChainMs(tasks = CPU_TASKS, rounds = CPU_ROUNDS): number {
+  chains(Math.ceil(tasks / 40), rounds) // JIT warm-up
+  const part = Math.ceil(tasks / 10)
+  return chains(part, rounds) * (tasks / part)
+}
+
+function chains(n: number, rounds: number): number {
+  const t0 = performance.now()
+  for (let t = 0; t < n; t++) {
+    let h: Buffer = Buffer.from('gridnode')
+    for (let i = 0; i < rounds; i++) h = createHash('sha256').update(h).digest()
+  }
+  return performance.now() - t0
+}
+
+/** d. on a mesh that is up: milliseconds for one map of `tasks` SHA-256 chains (after a warm-up map). */
+export async function cpuBoundOn(grid: Grid, tasks = CPU_TASKS, rounds = CPU_ROUNDS): Promise<number> {
+  await grid
+    .map(
+      CPU,
+      'shaChain',
+      Array.from({ length: 8 }, () => rounds),
+    )
+    .results()
+  const t0 = performance.now()
+  const values = await grid
+    .map<number, string>(
+      CPU,
+      'shaChain',
+      Array.from({ length: tasks }, () => rounds),
+    )
+    .results()
+  const ms = performance.now() - t0
+  if (values.length !== tasks) throw new Error('lost results')
+  return ms
+}
+
+/** d. with `daemons` daemons of `slots` slots each: the share of `slots x daemons` serial cores. */
+export async function cpuBound(daemons: number, slots: number): Promise<Record<string, number>> {
+  const serialMs = serialChainMs()
+  const { mesh, nodes } = await meshOf(`bench-cpu${daemons}`, daemons, slots)
+  try {
+    const ms = await cpuBoundOn(await submitter(nodes))
+    return {
+      serialMs: Math.round(serialMs),
+      makespanMs: Math.round(ms),
+      shareOfSerialCores: Number((serialMs / (daemons * slots) / ms).toFixed(3)),
     }
-    times.sort((x, y) => x - y)
-    return { p50: times[Math.floor(count / 2)], p99: times[Math.floor(count * 0.99)] }
   } finally {
     await mesh.stopAll()
   }
@@ -95,25 +179,25 @@ export function skewedDurations(n = 400, seed = 42): number[] {
   return out
 }
 
+/** c. The lower bound max(sum / slots, longest) and a perfect first-come list scheduler's makespan on this order. */
+export function skewedBounds(durations = skewedDurations(), slots = 4): { bound: number; listIdeal: number } {
+  const sum = durations.reduce((a, b) => a + b, 0)
+  const bound = Math.max(sum / slots, Math.max(...durations))
+  // What no scheduler blind to durations can beat: each task to the slot that frees first.
+  const free = new Array<number>(slots).fill(0)
+  for (const d of durations) {
+    free.sort((x, y) => x - y)
+    free[0] += d
+  }
+  return { bound, listIdeal: Math.max(...free) }
+}
+
 /** c. 400 skewed sleeps on 4 slots (two daemons of 2 slots). */
 export async function skewed(): Promise<Record<string, number>> {
-  const durations = skewedDurations()
-  const sum = durations.reduce((a, b) => a + b, 0)
-  const bound = Math.max(sum / 4, Math.max(...durations))
-  // A perfect first-come list scheduler on this order (what no scheduler blind to durations can beat).
-  const slots = [0, 0, 0, 0]
-  for (const d of durations) {
-    slots.sort((x, y) => x - y)
-    slots[0] += d
-  }
-  const listIdeal = Math.max(...slots)
+  const { bound, listIdeal } = skewedBounds()
   const { mesh, nodes } = await meshOf('bench-skew', 2, 2)
   try {
-    const grid = await connect({ dataDir: nodes[1].dataDir })
-    await grid.map(TASKS, 'sleep', [1, 1, 1, 1]).results()
-    const t0 = performance.now()
-    await grid.map(TASKS, 'sleep', durations).results()
-    const makespan = performance.now() - t0
+    const makespan = await skewedOn(await submitter(nodes))
     return {
       lowerBoundMs: Math.round(bound),
       firstComeIdealMs: listIdeal,
@@ -125,4 +209,12 @@ export async function skewed(): Promise<Record<string, number>> {
   } finally {
     await mesh.stopAll()
   }
+}
+
+/** c. on a mesh that is up: the makespan (ms) of one map of the skewed sleeps (after a warm-up). */
+export async function skewedOn(grid: Grid, durations = skewedDurations()): Promise<number> {
+  await grid.map(TASKS, 'sleep', [1, 1, 1, 1]).results()
+  const t0 = performance.now()
+  await grid.map(TASKS, 'sleep', durations).results()
+  return performance.now() - t0
 }

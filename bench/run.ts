@@ -7,9 +7,10 @@ import { connectBench } from './connect.ts'
 import { dashboardSuite } from './dashboard.ts'
 import { filesBench } from './files.ts'
 import { fuzzBench } from './fuzz.ts'
-import { roundTrip, skewed, throughput } from './jobs.ts'
+import { cpuBound, roundTrip, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 import { packageBench } from './package.ts'
+import { peersBench } from './peers.ts'
 import { sandboxBench } from './sandbox.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
@@ -26,6 +27,17 @@ const benches: Record<string, Bench> = {
     return { p50Ms: Number(p50.toFixed(3)), p99Ms: Number(p99.toFixed(3)) }
   },
   skewed: () => skewed(),
+  cpubound: async () => {
+    const out: Record<string, number> = {}
+    for (const [daemons, slots] of [
+      [1, 2],
+      [2, 1],
+    ]) {
+      for (const [k, v] of Object.entries(await cpuBound(daemons, slots))) out[`${k}_${daemons}x${slots}`] = v
+    }
+    return out
+  },
+  peers: () => peersBench(),
   fuzz: () => fuzzBench(),
   package: () => packageBench(),
   sandbox: () => sandboxBench(),
