@@ -17,7 +17,12 @@ const CPU = new URL('./fixtures/cpu.ts', import.meta.url)
  * protocols alone; `bwrap` adds the sandbox.
  */
 export const BENCH_SANDBOX = process.env.GRIDNODE_BENCH_SANDBOX ?? 'auto'
-const extraArgs = ['--sandbox', BENCH_SANDBOX]
+/**
+ * The daemons' log level: GRIDNODE_BENCH_LOG_LEVEL (default info, a daemon's own default; the
+ * test harness's debug writes two lines per task, which the bench process then copies to a file).
+ */
+export const BENCH_LOG_LEVEL = process.env.GRIDNODE_BENCH_LOG_LEVEL ?? 'info'
+const extraArgs = ['--sandbox', BENCH_SANDBOX, '--log-level', BENCH_LOG_LEVEL]
 
 export async function meshOf(
   label: string,

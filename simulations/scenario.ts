@@ -126,6 +126,8 @@ export interface JobPlan {
   tasks: number
   /** Task cost at speed 1 (ms). */
   costMs: Dist
+  /** Given costs (ms) in task order, used instead of drawing from costMs (a benchmark's list). */
+  costsMs?: readonly number[]
   resources: { cpu: number; gpu: number; memoryMB: number }
   graph?: GraphSpec
   inputBytes: number

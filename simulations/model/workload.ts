@@ -115,7 +115,9 @@ export class Workload {
     const input = new Uint8Array(plan.inputBytes)
     const inputs: TaskInput[] = []
     const costs = new Float64Array(plan.tasks)
-    for (let i = 0; i < plan.tasks; i++) costs[i] = Math.max(0, draw(plan.costMs, rng))
+    const given = plan.costsMs
+    for (let i = 0; i < plan.tasks; i++)
+      costs[i] = Math.max(0, given !== undefined ? given[i % given.length] : draw(plan.costMs, rng))
     if (plan.order === 'largest-first') costs.sort().reverse()
     for (let i = 0; i < plan.tasks; i++)
       inputs.push({ index: i, input, deps: drawDeps(plan, i, rng), costHintMs: costs[i] })

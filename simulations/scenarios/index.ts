@@ -9,11 +9,23 @@ import { scenario as multiOwner } from './multi-owner.ts'
 import { scenario as ownerCrash } from './owner-crash.ts'
 import { scenario as scale } from './scale.ts'
 import { scenario as scaleSorted } from './scale-sorted.ts'
+import { scenario as skewed } from './skewed.ts'
 import { scenario as tiny } from './tiny.ts'
 import { scenario as uniform } from './uniform.ts'
 
 export const SCENARIOS: Record<string, Scenario> = Object.fromEntries(
-  [tiny, uniform, scale, scaleSorted, churn, gpuMix, multiOwner, dag, faults, ownerCrash, liveShape].map(
-    (s) => [s.name, s],
-  ),
+  [
+    tiny,
+    skewed,
+    uniform,
+    scale,
+    scaleSorted,
+    churn,
+    gpuMix,
+    multiOwner,
+    dag,
+    faults,
+    ownerCrash,
+    liveShape,
+  ].map((s) => [s.name, s]),
 )
