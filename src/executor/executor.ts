@@ -8,11 +8,25 @@
  * pool, commands each in a fresh bubblewrap. Without a working sandbox a
  * foreign task is rejected, unless the mode is `none` (the operator's
  * explicit opt-out), when it runs like an own task.
+ *
+ * Working directories: a command, and a function task whose job has input
+ * files or outputs, runs in a fresh directory of its own holding its staged
+ * inputs; outputs are collected from it when the task ends, and it is
+ * removed. Commands and unsandboxed function tasks use
+ * `<dataDir>/scratch/<task>` (functions on a plain process slot, which enters
+ * it for the task: a worker thread cannot); sandboxed ones a fresh sandbox
+ * whose /work holds the inputs as read-only binds. Function tasks without
+ * files stay on the worker threads (or the sandboxed pool), whose cwd is the
+ * daemon's (see README, "Where tasks run").
  */
+
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
 import { type CommandHandle, runCommand } from './command.ts'
 import { collectOutputs, inputBinds, stageInputs, type TaskFiles } from './files.ts'
+import { ProcessHost } from './process-host.ts'
 import { SANDBOX_WORK } from './sandbox/bwrap-args.ts'
 import type { SandboxHost } from './sandbox/host.ts'
 import type { SandboxStatus } from './sandbox/index.ts'
@@ -98,6 +112,8 @@ interface Running {
   /** Set by evict(): the reason the run ends `returned`. */
   evicted?: string
   ref?: SandboxTaskRef
+  /** The pool `ref` is in (the sandboxed one or the plain process one). */
+  pool?: SandboxPool
   command?: CommandHandle
   suspended: boolean
 }
@@ -118,6 +134,8 @@ class LocalExecutor implements Executor {
   /** Running commands: how to stop each, and when it has ended (scratch dir removed). */
   private readonly commands = new Map<AbortController, Promise<TaskOutcome>>()
   private readonly sandboxPool: SandboxPool | undefined
+  /** Plain process slots for own function tasks with a working directory (made at first use). */
+  private processPool: { pool: SandboxPool; host: ProcessHost } | undefined
   private readonly running = new Map<string, Running>()
   private closed = false
 
@@ -198,9 +216,9 @@ class LocalExecutor implements Executor {
 
   private setSuspended(r: Running | undefined, stop: boolean): boolean {
     if (r === undefined || r.suspended === stop) return r !== undefined
-    if (r.ref !== undefined && this.sandboxPool !== undefined) {
-      if (stop) this.sandboxPool.suspend(r.ref)
-      else this.sandboxPool.resume(r.ref)
+    if (r.ref !== undefined && r.pool !== undefined) {
+      if (stop) r.pool.suspend(r.ref)
+      else r.pool.resume(r.ref)
     } else if (r.command !== undefined) {
       if (stop) r.command.suspend()
       else r.command.resume()
@@ -234,16 +252,9 @@ class LocalExecutor implements Executor {
           durationMs: 0,
         }
       }
-      if (opts.files !== undefined && work.kind === 'function') {
-        return {
-          status: 'rejected',
-          error: 'input files and outputs work with command tasks only, so far (gridnode run)',
-          durationMs: 0,
-        }
-      }
       switch (work.kind) {
         case 'function':
-          return await this.runFunction(job, work, task, opts, sandboxed ? r : undefined)
+          return await this.runFunction(job, work, task, opts, r, sandboxed ? r : undefined)
         case 'command':
           return await this.runCommandTask(job, work, task, opts, sandboxed, r)
         default:
@@ -267,8 +278,14 @@ class LocalExecutor implements Executor {
     if (this.closed) return
     this.closed = true
     for (const c of this.commands.keys()) c.abort()
-    await Promise.all([this.pool.close(), this.sandboxPool?.close(), ...this.commands.values()])
+    await Promise.all([
+      this.pool.close(),
+      this.sandboxPool?.close(),
+      this.processPool?.pool.close(),
+      ...this.commands.values(),
+    ])
     await this.opts.sandbox?.host?.close()
+    await this.processPool?.host.close()
   }
 
   /** true: sandboxed; false: as own code; 'refuse': foreign with no sandbox and no opt-out. */
@@ -298,6 +315,7 @@ class LocalExecutor implements Executor {
     work: Extract<JobSpec['work'], { kind: 'function' }>,
     task: TaskDescriptor,
     opts: RunOptions,
+    r: Running,
     sandboxed?: Running,
   ): Promise<TaskOutcome> {
     const start = performance.now()
@@ -316,8 +334,11 @@ class LocalExecutor implements Executor {
       }
       if (opts.signal?.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
     }
+    const files = opts.files
+    if (files !== undefined) return this.runFunctionInDir(job, work, task, opts, files, sandboxed, r)
     if (sandboxed !== undefined && this.sandboxPool !== undefined) {
       sandboxed.ref = { id: 0 }
+      sandboxed.pool = this.sandboxPool
       return this.sandboxPool.run(
         {
           job: `${job.owner}/${job.id}`,
@@ -351,6 +372,98 @@ class LocalExecutor implements Executor {
       },
       opts.signal,
     )
+  }
+
+  /**
+   * A function task with a working directory of its own: sandboxed, a fresh sandbox with its
+   * inputs bound under /work; otherwise a plain process slot entering `<dataDir>/scratch/<task>`,
+   * made and staged here, its outputs collected once the task ended, then removed.
+   */
+  private async runFunctionInDir(
+    job: JobSpec,
+    work: Extract<JobSpec['work'], { kind: 'function' }>,
+    task: TaskDescriptor,
+    opts: RunOptions,
+    files: TaskFiles,
+    sandboxed: Running | undefined,
+    r: Running,
+  ): Promise<TaskOutcome> {
+    const start = performance.now()
+    const blobs = this.opts.blobs
+    const outputs = files.outputs && files.outputs.globs.length > 0 ? files.outputs : undefined
+    const base = {
+      job: `${job.owner}/${job.id}`,
+      bundle: work.bundle,
+      bundlePath: blobs.pathOf(work.bundle),
+      url: '',
+      exportName: work.exportName,
+      call: work.call,
+      input: task.input,
+      depValues: task.depValues,
+      timeoutMs: job.timeoutMs,
+      memoryMB: job.resources.memoryMB,
+      gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
+      network: opts.network === true,
+    }
+    r.ref = { id: 0 }
+    if (sandboxed !== undefined && this.sandboxPool !== undefined) {
+      r.pool = this.sandboxPool
+      return this.sandboxPool.run(
+        {
+          ...base,
+          dedicated: {
+            binds: inputBinds(files.inputs, SANDBOX_WORK),
+            end: outputs ? (dir) => collectOutputs(dir, outputs, files.inputs, blobs) : undefined,
+          },
+        },
+        opts.signal,
+        r.ref,
+      )
+    }
+    const pool = this.processSlots()
+    r.pool = pool
+    const dir = scratchPath(this.opts.dataDir, task)
+    try {
+      try {
+        await rm(dir, { recursive: true, force: true })
+        await mkdir(dir, { recursive: true, mode: 0o700 })
+        await stageInputs(dir, files.inputs)
+      } catch (err) {
+        return {
+          status: 'crashed',
+          error: `cannot make the task's working dir: ${(err as Error).message}`,
+          durationMs: performance.now() - start,
+        }
+      }
+      const outcome = await pool.run({ ...base, cwd: dir }, opts.signal, r.ref)
+      if (outcome.status !== 'ok' || outputs === undefined) return outcome
+      try {
+        return { ...outcome, outputs: await collectOutputs(dir, outputs, files.inputs, blobs) }
+      } catch (err) {
+        return {
+          status: 'threw',
+          error: `outputs: ${(err as Error).message}`,
+          durationMs: outcome.durationMs,
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    }
+  }
+
+  private processSlots(): SandboxPool {
+    if (this.processPool === undefined) {
+      // Bundled (dist/), the process worker sits beside worker.js.
+      const bundled = this.opts.workerUrl?.href.endsWith('.js') === true
+      const host = new ProcessHost({
+        baseDir: join(this.opts.dataDir, 'procs'),
+        memoryMB: this.opts.defaultMemoryMB,
+        workerUrl: bundled ? new URL('./sandbox-worker.js', this.opts.workerUrl) : undefined,
+      })
+      // No spares: most nodes never run a function task with files; a worker starts with its first task.
+      this.processPool = { host, pool: new SandboxPool({ size: this.opts.slots, host, spares: 0 }) }
+    }
+    return this.processPool.pool
   }
 
   private ensureBundle(hash: string): Promise<void> {

@@ -28,6 +28,11 @@ export interface WireTask {
   deps: Uint8Array[]
   /** CUDA_VISIBLE_DEVICES for the task's duration, when it holds GPUs. */
   gpus?: string
+  /**
+   * Process workers only: the task's own working directory (absolute), entered just before
+   * it runs and left when it ends (threads share their process's cwd and never get one).
+   */
+  cwd?: string
 }
 
 export type ToWorker = { type: 'run'; tasks: WireTask[] } | { type: 'cancel'; id: number }

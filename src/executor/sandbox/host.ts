@@ -60,6 +60,8 @@ export interface SandboxProcess {
   uid: number | undefined
   /** Signals bwrap and every process under it. */
   signal(signal: NodeJS.Signals): void
+  /** Kills it and waits for it to exit; its dirs stay until dispose(). Idempotent. */
+  kill(): Promise<void>
   /** Kills the sandbox, waits for it to exit, removes its dirs and frees its uid. Idempotent. */
   dispose(): Promise<void>
 }
@@ -109,7 +111,13 @@ export class SandboxHost {
   }
 
   /** A sandboxed Node worker speaking frames.ts on stdin (tasks) and fd 3 (results). */
-  startWorker(o: { memoryMB: number; gpus: number[] | undefined; network?: boolean }): SandboxProcess {
+  startWorker(o: {
+    memoryMB: number
+    gpus: number[] | undefined
+    network?: boolean
+    /** Read-only binds under /work: a dedicated worker's staged inputs. */
+    binds?: Array<[string, string]>
+  }): SandboxProcess {
     const memoryMB = o.memoryMB > 0 ? Math.ceil(o.memoryMB) : this.limits.memoryMB
     const argv = [
       NODE_PATH,
@@ -131,6 +139,7 @@ export class SandboxHost {
         [this.nodePath, NODE_PATH],
         [this.codeDir, CODE_DIR],
         [join(dir, 'bundle'), BUNDLE_DIR],
+        ...(o.binds ?? []),
       ],
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       tmpDir: true,
@@ -242,23 +251,27 @@ export class SandboxHost {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
         signalTree(child.pid, sig)
     }
+    const kill = async () => {
+      // bwrap dies, its PID namespace's init gets SIGKILL (--die-with-parent), and with it every process inside.
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(child.pid, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+      }
+      await exited
+    }
     return {
       child,
       dir,
       work,
       uid,
       signal,
+      kill,
       dispose: () => {
         disposing ??= (async () => {
-          // bwrap dies, its PID namespace's init gets SIGKILL (--die-with-parent), and with it every process inside.
-          if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-            try {
-              process.kill(child.pid, 'SIGKILL')
-            } catch {
-              // Already gone.
-            }
-          }
-          await exited
+          await kill()
           await rm(dir, { recursive: true, force: true }).catch(() => undefined)
           if (uid !== undefined) this.uidsInUse.delete(uid)
         })()

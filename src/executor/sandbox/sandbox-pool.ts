@@ -1,7 +1,8 @@
 /**
- * Function tasks in sandboxed Node processes (sandbox-worker.ts inside
- * bubblewrap), a drop-in for the worker-thread pool when the code is not
- * trusted.
+ * Function tasks in Node processes (sandbox-worker.ts), over a host that
+ * starts them: inside bubblewrap (host.ts) when the code is not trusted, or
+ * plain (../process-host.ts) for own tasks that need a working directory of
+ * their own. A drop-in for the worker-thread pool.
  *
  * - At most `size` workers run tasks at once, each bound to one job (and
  *   its heap limit and GPUs) for its whole life: tasks of two jobs never
@@ -17,12 +18,31 @@
  *   from the worker.
  * - A worker that breaks the wire (an answer out of order, a bad frame) is
  *   killed: its running task ends `crashed`, the rest of its queue goes back.
+ * - Working directories: a task with `cwd` runs with that (host) directory as
+ *   its process's cwd (plain processes; the executor makes, stages and
+ *   removes it). A `dedicated` task gets a fresh sandbox of its own, started
+ *   with its staged inputs bound read-only under /work, its cwd; when it ends
+ *   the sandbox is killed, `dedicated.end` reads its /work (outputs), and only
+ *   then is the sandbox removed.
  */
-import type { TaskOutcome } from '../../scheduler/types.ts'
+import type { OutputFile, TaskOutcome } from '../../scheduler/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
 import { toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
-import type { SandboxHost, SandboxProcess } from './host.ts'
+import type { SandboxProcess } from './host.ts'
+
+/** What starts the pool's workers: a SandboxHost (bubblewrap) or a ProcessHost (plain). */
+export interface WorkerHost {
+  readonly limits: { memoryMB: number; cpuSeconds: number }
+  startWorker(o: {
+    memoryMB: number
+    gpus: number[] | undefined
+    network?: boolean
+    binds?: Array<[string, string]>
+  }): SandboxProcess
+  /** Makes the bundle importable by the worker; returns the URL it imports. */
+  placeBundle(proc: SandboxProcess, hash: string, hostPath: string): string
+}
 
 export interface SandboxPoolTask extends PoolTask {
   job: string
@@ -30,11 +50,19 @@ export interface SandboxPoolTask extends PoolTask {
   bundlePath: string
   /** The host's network instead of none (trust policy `network`). */
   network?: boolean
+  /** The task's working directory (a host path, made and staged by the caller). */
+  cwd?: string
+  /** A worker of its own, started with these read-only binds; `end` sees its work dir once it is dead. */
+  dedicated?: {
+    binds: Array<[string, string]>
+    /** Outputs from the (dead) worker's work dir, for an `ok` outcome; a throw fails the task. */
+    end?: (work: string) => Promise<OutputFile[]>
+  }
 }
 
 export interface SandboxPoolOptions {
   size: number
-  host: SandboxHost
+  host: WorkerHost
   /** Workers kept started and unbound, ready for the next job (default: size). */
   spares?: number
   /** Tasks one worker runs before it is replaced (default 10,000). */
@@ -61,6 +89,7 @@ interface Pending {
   gpus: number[] | undefined
   network: boolean
   timeoutMs: number
+  dedicated: SandboxPoolTask['dedicated']
   resolve: (o: TaskOutcome) => void
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
@@ -90,6 +119,10 @@ interface Proc {
   reader: FrameReader
   stderr: string
   startedAt: number
+  /** Started for one dedicated task: retired once it ends. */
+  dedicated: boolean
+  /** A dedicated task's ending (outputs read from its work dir): the worker's dirs stay until it is done. */
+  ending: Promise<void> | undefined
 }
 
 const BATCH_BUDGET_MS = 2
@@ -99,7 +132,7 @@ const STDERR_KEEP = 4096
 
 export class SandboxPool {
   readonly size: number
-  private readonly host: SandboxHost
+  private readonly host: WorkerHost
   private readonly spareTarget: number
   private readonly maxTasks: number
   private readonly idleMs: number
@@ -146,10 +179,12 @@ export class SandboxPool {
         input: task.input,
         deps: task.depValues,
       }
+      if (task.cwd !== undefined) wire.cwd = task.cwd
       const p: Pending = {
         id,
         wire,
-        key: `${task.job}\n${task.bundle}\n${memoryMB}\n${gpus?.join(',') ?? ''}\n${task.network === true}`,
+        // A dedicated task's key is its own: no other task ever shares its worker.
+        key: `${task.job}\n${task.bundle}\n${memoryMB}\n${gpus?.join(',') ?? ''}\n${task.network === true}${task.dedicated ? `\n#${id}` : ''}`,
         costKey: `${task.bundle}#${task.exportName}`,
         job: task.job,
         bundlePath: task.bundlePath,
@@ -157,6 +192,7 @@ export class SandboxPool {
         gpus,
         network: task.network === true,
         timeoutMs: Math.max(task.timeoutMs, 0),
+        dedicated: task.dedicated,
         resolve,
         signal,
         onAbort: undefined,
@@ -367,13 +403,14 @@ export class SandboxPool {
     const gpus = p.gpus?.join(',') ?? ''
     let w = this.procs.find(
       (x) =>
+        p.dedicated === undefined &&
         x.key === undefined &&
         !x.dead &&
         x.memoryMB === p.memoryMB &&
         x.gpus === gpus &&
         x.network === p.network,
     )
-    w ??= this.spawn(p.memoryMB, p.gpus, p.network)
+    w ??= this.spawn(p.memoryMB, p.gpus, p.network, p.dedicated?.binds)
     w.key = p.key
     w.bundleUrl = this.host.placeBundle(w.sbx, p.wire.bundle, p.bundlePath)
     return w
@@ -393,8 +430,13 @@ export class SandboxPool {
 
   // --- workers --------------------------------------------------------------
 
-  private spawn(memoryMB: number, gpus: number[] | undefined, network: boolean): Proc {
-    const sbx = this.host.startWorker({ memoryMB, gpus, network })
+  private spawn(
+    memoryMB: number,
+    gpus: number[] | undefined,
+    network: boolean,
+    binds?: Array<[string, string]>,
+  ): Proc {
+    const sbx = this.host.startWorker({ memoryMB, gpus, network, ...(binds ? { binds } : {}) })
     const w: Proc = {
       sbx,
       key: undefined,
@@ -413,6 +455,8 @@ export class SandboxPool {
       reader: new FrameReader(),
       stderr: '',
       startedAt: performance.now(),
+      dedicated: binds !== undefined,
+      ending: undefined,
     }
     const child = sbx.child
     const results = child.stdio[3] as NodeJS.ReadableStream | null
@@ -475,7 +519,7 @@ export class SandboxPool {
     if (w.inFlight.length === 0) {
       if (w.timer !== undefined) clearTimeout(w.timer)
       w.timer = undefined
-      if (w.tasks >= this.maxTasks) void this.retire(w)
+      if (w.tasks >= this.maxTasks || w.dedicated) void this.retire(w)
       else if (w.key !== undefined && w.pausedAt === undefined) {
         w.idleTimer = setTimeout(() => {
           if (w.inFlight.length === 0 && !w.dead) {
@@ -539,7 +583,10 @@ export class SandboxPool {
   /** Stops a worker on purpose; its tasks must already be settled or moved. */
   private retire(w: Proc): Promise<void> {
     this.forget(w)
-    return w.sbx.dispose()
+    if (w.ending === undefined) return w.sbx.dispose()
+    // A dedicated task's outputs are being read from its work dir: remove it after.
+    void w.sbx.kill()
+    return w.ending.then(() => w.sbx.dispose())
   }
 
   // --- time limits and cancellation ------------------------------------------
@@ -613,7 +660,25 @@ export class SandboxPool {
     p.done = true
     this.byId.delete(p.id)
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
-    p.resolve(outcome)
+    const w = p.proc
+    const end = p.dedicated?.end
+    if (outcome.status !== 'ok' || end === undefined || w === undefined || !w.dedicated) {
+      p.resolve(outcome)
+      return
+    }
+    // Outputs once nothing of the task runs any more (a process it left behind could still write).
+    w.ending = (async () => {
+      await w.sbx.kill()
+      try {
+        p.resolve({ ...outcome, outputs: await end(w.sbx.work) })
+      } catch (err) {
+        p.resolve({
+          status: 'threw',
+          error: `outputs: ${(err as Error).message}`,
+          durationMs: outcome.durationMs,
+        })
+      }
+    })()
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The sandboxed worker: a Node process inside bubblewrap (see host.ts), with
- * Node's permission model on top. It runs the tasks its parent sends, one
+ * The process worker: a Node process inside bubblewrap (see host.ts), with
+ * Node's permission model on top, or plain for trusted code that needs a
+ * working directory of its own (../process-host.ts). It runs the tasks its parent sends, one
  * at a time in arrival order, and writes each result as soon as it has it,
  * so the parent always knows which task runs (the first unanswered one) and
  * when it began (when the previous result arrived) without trusting anything
@@ -8,6 +9,8 @@
  *
  * Wire (frames.ts): tasks and cancels arrive on stdin; results leave on fd 3;
  * stdout and stderr are the task's own (stderr also says why we died).
+ * A task that comes with a working directory (`cwd`: process slots outside the sandbox) runs
+ * with it as the process's cwd; the worker goes back to its own directory afterwards.
  * The parent binds one worker to one job, so whatever a task does to this
  * process (monkey-patching, writing to fd 3) reaches only its own job's tasks.
  */
@@ -45,6 +48,27 @@ function send(bytes: Buffer): void {
   }
 }
 
+/** The worker's own directory: where it waits between tasks that have a working directory of their own. */
+const home = process.cwd()
+
+function enter(task: WireTask): void {
+  try {
+    process.chdir(task.cwd!)
+  } catch (err) {
+    // The pool made the directory before it sent the task: its absence is a bug there, said loudly.
+    process.stderr.write(`cannot enter the task's working directory: ${(err as Error).message}\n`)
+    process.exit(71)
+  }
+}
+
+function leave(): void {
+  try {
+    process.chdir(home)
+  } catch {
+    process.chdir('/')
+  }
+}
+
 function onMessage(msg: ToWorker): void {
   if (msg.type === 'run') {
     for (const t of msg.tasks) queue.push(t)
@@ -69,8 +93,10 @@ async function drain(): Promise<void> {
     if (cancelled.delete(task.id)) {
       result = { id: task.id, status: 'rejected', error: 'cancelled', ms: 0 }
     } else {
+      if (task.cwd !== undefined) enter(task)
       result = caller.run(task)
       if (result instanceof Promise) result = await result
+      if (task.cwd !== undefined) leave()
     }
     send(encodeResult(result))
   }

@@ -156,9 +156,9 @@ export function parseJobFiles(o: Record<string, unknown>): Pick<SubmitRequest, '
 
 /** Every input file (and chunk list) of a job must be in the owner's blob store when it is submitted. */
 export function checkJobFiles(blobs: BlobStore, req: SubmitRequest): SubmitRequest {
-  if ((req.files !== undefined || req.outputs !== undefined) && req.work.kind !== 'command')
+  if ((req.files !== undefined || req.outputs !== undefined) && req.work.kind === 'noop')
     throw bad(
-      'input files and outputs work with command tasks only, so far (gridnode run, grid.run): a function task runs on a worker thread, which has no working directory of its own',
+      'input files and outputs need a command or a function task: a noop task has no working directory',
     )
   for (const f of req.files ?? []) {
     const size = blobs.sizeOf(f.sha256)

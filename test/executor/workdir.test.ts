@@ -1,0 +1,105 @@
+/**
+ * The working directory rule, for both kinds of task (issue 17 bug 11, issue 14): a command and
+ * a function task with files each run in a fresh directory of their own holding their staged
+ * inputs; what they write there stays out of the daemon's cwd, outputs are collected from it,
+ * and it is gone afterwards.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { BlobStore } from '../../src/executor/blob-store.ts'
+import { bundleModule } from '../../src/executor/bundle.ts'
+import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
+import type { TaskFiles } from '../../src/executor/files.ts'
+import { scratchName } from '../../src/executor/scratch.ts'
+import type { JobSpec, TaskDescriptor, TaskOutcome } from '../../src/scheduler/types.ts'
+import { makeJob, makeTask, okValue } from './suite.ts'
+
+const WORKDIR_URL = new URL('./fixtures/workdir.ts', import.meta.url)
+
+describe('working directory rule', () => {
+  let dataDir: string
+  let blobs: BlobStore
+  let executor: Executor
+  let bundle: string
+  let files: TaskFiles
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'gridnode-workdir-'))
+    blobs = await BlobStore.open(dataDir)
+    const b = await bundleModule(WORKDIR_URL)
+    await blobs.put(b.bytes)
+    bundle = b.hash
+    const src = join(dataDir, 'input-src.txt')
+    await writeFile(src, 'scene-42')
+    const { sha256 } = await blobs.importFile(src)
+    files = {
+      inputs: [{ path: 'input.txt', source: blobs.pathOf(sha256), mode: 0o644 }],
+      outputs: { globs: ['out-*.txt'], maxBytes: 0 },
+    }
+    executor = createLocalExecutor({ dataDir, slots: 2, blobs, fetchBlob: async () => new Uint8Array() })
+  })
+  afterAll(async () => {
+    await executor?.close()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  const scratchOf = (task: TaskDescriptor) => join(dataDir, 'scratch', scratchName(task))
+
+  async function outputText(outcome: TaskOutcome, name: string): Promise<string> {
+    if (outcome.status !== 'ok') throw new Error(JSON.stringify(outcome))
+    const out = outcome.outputs?.find((o) => o.name === name)
+    if (out === undefined) throw new Error(`no output ${name} in ${JSON.stringify(outcome.outputs)}`)
+    return readFile(blobs.pathOf(out.sha256), 'utf8')
+  }
+
+  function expectNoLeak(): void {
+    for (const n of ['stray.log', 'out-a.txt', 'out-b.txt', 'out-cmd.txt', 'input.txt'])
+      expect(existsSync(join(process.cwd(), n)), `${n} in the daemon's cwd`).toBe(false)
+  }
+
+  test('a function task runs in a fresh dir holding its staged files; outputs come back; the dir goes', async () => {
+    const job: JobSpec = makeJob({ kind: 'function', bundle, exportName: 'inspect' })
+    const tasks = ['a', 'b'].map((name, i) => makeTask(job, i, name))
+    const outcomes = await Promise.all(tasks.map((t) => executor.run(job, t, { gpus: [], files })))
+    for (const [i, name] of ['a', 'b'].entries()) {
+      const seen = okValue(outcomes[i]) as { cwd: string; entries: string[]; input: string }
+      expect(seen.cwd).toBe(scratchOf(tasks[i]))
+      // Fresh: only its own staged input, nothing of the other task's.
+      expect(seen.entries).toEqual(['input.txt'])
+      expect(seen.input).toBe('scene-42')
+      expect(await outputText(outcomes[i], `out-${name}.txt`)).toBe(`${name}:scene-42`)
+      // Only what matches the globs comes back (not stray.log, not the input).
+      expect((outcomes[i] as { outputs?: unknown[] }).outputs).toHaveLength(1)
+    }
+    expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+    expectNoLeak()
+  })
+
+  test('a command follows the same rule', async () => {
+    const job = makeJob({
+      kind: 'command',
+      argv: ['sh', '-c', 'pwd; ls -A; printf "cmd:%s" "$(cat input.txt)" > out-cmd.txt; echo x > stray.log'],
+      env: {},
+      stdoutMaxBytes: 1000,
+    })
+    const task = makeTask(job, 0, undefined)
+    const outcome = await executor.run(job, task, { gpus: [], files })
+    const { stdout } = okValue(outcome) as { stdout: string }
+    expect(stdout.trim().split('\n')).toEqual([scratchOf(task), 'input.txt'])
+    expect(await outputText(outcome, 'out-cmd.txt')).toBe('cmd:scene-42')
+    expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+    expectNoLeak()
+  })
+
+  test('a function task that throws leaves no dir behind', async () => {
+    const job: JobSpec = makeJob({ kind: 'function', bundle, exportName: 'inspect' })
+    const noInput: TaskFiles = { inputs: [], outputs: files.outputs }
+    // No input.txt staged: the read throws.
+    const threw = await executor.run(job, makeTask(job, 0, 'a'), { gpus: [], files: noInput })
+    expect(threw).toMatchObject({ status: 'threw', error: expect.stringMatching(/ENOENT.*input\.txt/) })
+    expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+  })
+})
