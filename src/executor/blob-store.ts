@@ -57,6 +57,7 @@ export class BlobStore {
   evicted = 0
   private readonly entries = new Map<string, Entry>()
   private readonly pins = new Map<string, number>()
+  private readonly urls = new Map<string, string>()
   /** Blobs the owner keeps for as long as its job store refers to them (outputs of jobs). */
   keep: (hash: string) => boolean = () => false
   private total = 0
@@ -156,9 +157,16 @@ export class BlobStore {
     return join(this.dir, `${hash}.mjs`)
   }
 
+  /** The file URL workers import a bundle from; asked once per task, so kept (a few per job). */
   urlOf(hash: string): string {
     this.touch(hash)
-    return pathToFileURL(this.pathOf(hash)).href
+    let url = this.urls.get(hash)
+    if (url === undefined) {
+      url = pathToFileURL(this.pathOf(hash)).href
+      if (this.urls.size >= 1024) this.urls.clear()
+      this.urls.set(hash, url)
+    }
+    return url
   }
 
   async put(bytes: Uint8Array): Promise<string> {

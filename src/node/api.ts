@@ -188,6 +188,33 @@ export class ApiServer {
   }
 }
 
+/**
+ * The request's bytes, refused past MAX_BODY_BYTES. Plain stream events: an async iterator
+ * over the request cost ~20 us more per request, a tenth of a small job's round trip.
+ */
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        req.off('data', onData)
+        req.destroy()
+        reject(new ApiError(413, 'GN_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    req.once('error', reject)
+    req.once('close', () => {
+      if (!req.complete) reject(new ApiError(400, 'GN_ABORTED', 'the client went away mid-request'))
+    })
+  })
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
@@ -195,16 +222,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES)
-      throw new ApiError(413, 'GN_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  if (size === 0) return undefined
-  const buf = Buffer.concat(chunks)
+  const buf = await readAll(req)
+  if (buf.byteLength === 0) return undefined
   if ((req.headers['content-type'] ?? '').startsWith('application/octet-stream')) return new Uint8Array(buf)
   try {
     return JSON.parse(buf.toString('utf8'))

@@ -65,6 +65,13 @@ export class NodeMetrics {
   private readonly resultBytes: Counter<'direction'>
   private readonly blobBytes: Counter<'direction'>
   private readonly kinds = new Map<string, string>()
+  /** Labelled children looked up once (prom-client hashes the labels on every plain inc/observe). */
+  private readonly byOutcome = new Map<
+    string,
+    { finished: { inc(): void }; duration: { observe(v: number): void } }
+  >()
+  private readonly ownedOk: { inc(): void }
+  private readonly ownedFailed: { inc(): void }
 
   constructor() {
     const registers = [this.registry]
@@ -100,6 +107,8 @@ export class NodeMetrics {
       labelNames: ['outcome'],
       registers,
     })
+    this.ownedOk = this.ownedResults.labels({ outcome: 'ok' })
+    this.ownedFailed = this.ownedResults.labels({ outcome: 'failed' })
     this.jobs = new Counter({
       name: 'gridnode_jobs_total',
       help: 'Jobs owned here: submitted, and finished by status (done, failed, cancelled).',
@@ -169,8 +178,17 @@ export class NodeMetrics {
       const kind = this.kinds.get(key) ?? 'unknown'
       this.kinds.delete(key)
       const outcome = event.outcome.status
-      this.finished.inc({ outcome, kind })
-      this.duration.observe({ kind, outcome }, Math.max(0, event.outcome.durationMs) / 1000)
+      const pair = `${outcome}/${kind}`
+      let c = this.byOutcome.get(pair)
+      if (c === undefined) {
+        c = {
+          finished: this.finished.labels({ outcome, kind }),
+          duration: this.duration.labels({ kind, outcome }),
+        }
+        this.byOutcome.set(pair, c)
+      }
+      c.finished.inc()
+      c.duration.observe(Math.max(0, event.outcome.durationMs) / 1000)
     } else if (event.type === 'results-received') {
       this.resultBytes.inc({ direction: 'received' }, valueBytes(event.results))
     }
@@ -183,8 +201,7 @@ export class NodeMetrics {
           this.resultBytes.inc({ direction: 'sent' }, valueBytes(c.results))
           break
         case 'persist-results':
-          for (const r of c.results)
-            this.ownedResults.inc({ outcome: r.outcome.status === 'ok' ? 'ok' : 'failed' })
+          for (const r of c.results) (r.outcome.status === 'ok' ? this.ownedOk : this.ownedFailed).inc()
           break
         case 'job-finished':
           this.jobs.inc({ status: c.status })

@@ -73,7 +73,9 @@ export class TestNode {
     if (o.cpus) args.push('--cpus', String(o.cpus))
     args.push('--gpus', o.gpus ?? 'none')
     args.push(...(o.extraArgs ?? []))
-    const proc = spawn(process.execPath, args, {
+    // GRIDNODE_TEST_NODE_ARGS: extra flags for the daemons' node (e.g. --cpu-prof when profiling a bench).
+    const nodeArgs = process.env.GRIDNODE_TEST_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+    const proc = spawn(process.execPath, [...nodeArgs, ...args], {
       env: { ...process.env, GRIDNODE_FROM_SOURCE: '1', ...o.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -182,8 +182,10 @@ describe('Prometheus metrics on a two-node mesh', () => {
     expect(w.story[0]).toMatchObject({ from: 'waiting', to: 'local' })
     // The cause id in the story is the one on the daemon's log line for the submit.
     expect(w.story[0].cause).toMatch(new RegExp(`^submit:${id}#[0-9a-z]+$`))
-    const log = readFileSync(join(owner.dataDir, 'daemon.log'), 'utf8')
-    expect(log).toContain(`"cause":"${w.story[0].cause}"`)
+    // Log lines are buffered for up to 100 ms.
+    await eventually('the submit line in the log', async () =>
+      readFileSync(join(owner.dataDir, 'daemon.log'), 'utf8').includes(`"cause":"${w.story[0].cause}"`),
+    )
     await job.cancel()
   }, 60_000)
 })

@@ -98,8 +98,11 @@ for (const major of [22, 24]) {
       expect(r.stdout.trim()).toBe(VERSION)
     })
 
-    it('starts a daemon that logs JSON to a pipe, and `gridnode status` reaches it', () => {
+    it('starts a daemon that logs JSON to a pipe, and `gridnode status` reaches it', async () => {
       expect(daemon.ready.peerId).toMatch(/^12D3Koo/)
+      // Log lines are buffered for up to 100 ms.
+      for (let waited = 0; !daemon.stderr().includes('\n') && waited < 3000; waited += 20)
+        await new Promise((r) => setTimeout(r, 20))
       const first = daemon.stderr().split('\n')[0]
       expect(() => JSON.parse(first)).not.toThrow()
       const r = gridnode(project, ['status', '--json', '--data-dir', daemon.dataDir])

@@ -49,6 +49,20 @@ const noop = { kind: 'noop' }
 const task = (bytes = 4, deps: number[] = []) => ({ input: new Uint8Array(bytes), deps })
 
 describe('POST /v1/jobs applies the wire limits at submit', () => {
+  it('refuses a body over 64 MiB without reading it all, and keeps serving', async () => {
+    const a = await api()
+    const huge = new Uint8Array(64 * 1024 * 1024 + 1)
+    // The server answers 413 and hangs up while the body is still arriving: the client sees one or the other.
+    const r = await a
+      .post(huge)
+      .catch((err: Error) => ({ status: 0, body: { error: { code: 'reset', message: err.message } } }))
+    expect([413, 0]).toContain(r.status)
+    if (r.status === 413) expect(r.body.error?.code).toBe('GN_TOO_LARGE')
+    expect(a.submitted).toHaveLength(0)
+    const ok = await a.submit({ name: 'after', work: noop, tasks: [task()] })
+    expect(ok.status).toBe(200)
+  })
+
   it('accepts a job that fits', async () => {
     const a = await api()
     const r = await a.submit({ name: 'ok', work: noop, tasks: [task(), task(MAX_VALUE_BYTES)] })
