@@ -12,6 +12,7 @@ import { membershipBench } from './membership.ts'
 import { packageBench } from './package.ts'
 import { peersBench } from './peers.ts'
 import { sandboxBench } from './sandbox.ts'
+import { workdirBench } from './workdir.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
 
@@ -43,6 +44,7 @@ const benches: Record<string, Bench> = {
   sandbox: () => sandboxBench(),
   dashboard: () => dashboardSuite(),
   files: () => filesBench(),
+  workdir: () => workdirBench(),
 }
 
 const args = process.argv.slice(2)

@@ -7,6 +7,7 @@
  * prefix of the job id, then 16 hex digits of SHA-256 of the id itself.
  */
 import { createHash } from 'node:crypto'
+import { mkdirSync, rmSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -43,4 +44,23 @@ export async function sweepScratch(dataDir: string): Promise<number> {
   await Promise.all(names.map((n) => rm(join(root, n), { recursive: true, force: true })))
   await mkdir(root, { recursive: true, mode: 0o700 })
   return names.length
+}
+
+/** The daemon process's own cwd, under its data dir. */
+export const DAEMON_CWD = 'cwd'
+
+/**
+ * Makes `<dataDir>/cwd` afresh, empty and read-only (0555), and returns it: the
+ * daemon enters it at start, so a function task on a worker thread (which
+ * shares the daemon's cwd: threads cannot have their own) never writes into
+ * the directory the daemon was started from. A relative write there fails
+ * (EACCES) unless the daemon runs as root; then it lands there and goes at
+ * the next start. Tasks that need a working directory declare files or
+ * outputs and get one of their own.
+ */
+export function freshDaemonCwd(dataDir: string): string {
+  const dir = join(dataDir, DAEMON_CWD)
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { mode: 0o555 })
+  return dir
 }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
+import { freshDaemonCwd } from '../executor/scratch.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
@@ -124,6 +125,9 @@ export async function startDaemon(
       throw err
     })
     const { config, privateKey, creds } = mesh
+    // Where tasks run (README): function tasks on worker threads share this process's cwd, so it
+    // is an empty dir of the data dir, never the directory the daemon was started from.
+    process.chdir(freshDaemonCwd(config.dataDir))
     const membership = await Membership.open({
       dataDir: config.dataDir,
       creds,

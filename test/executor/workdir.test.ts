@@ -5,7 +5,7 @@
  * and it is gone afterwards.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -13,7 +13,7 @@ import { BlobStore } from '../../src/executor/blob-store.ts'
 import { bundleModule } from '../../src/executor/bundle.ts'
 import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
 import type { TaskFiles } from '../../src/executor/files.ts'
-import { scratchName } from '../../src/executor/scratch.ts'
+import { freshDaemonCwd, scratchName } from '../../src/executor/scratch.ts'
 import type { JobSpec, TaskDescriptor, TaskOutcome } from '../../src/scheduler/types.ts'
 import { makeJob, makeTask, okValue } from './suite.ts'
 
@@ -101,5 +101,22 @@ describe('working directory rule', () => {
     const threw = await executor.run(job, makeTask(job, 0, 'a'), { gpus: [], files: noInput })
     expect(threw).toMatchObject({ status: 'threw', error: expect.stringMatching(/ENOENT.*input\.txt/) })
     expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+  })
+})
+
+describe("the daemon's own cwd", () => {
+  test('is made afresh, empty and read-only, under the data dir', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gridnode-daemon-cwd-'))
+    try {
+      const first = freshDaemonCwd(dataDir)
+      expect(first).toBe(join(dataDir, 'cwd'))
+      await chmod(first, 0o755)
+      await writeFile(join(first, 'left-by-a-task'), 'x')
+      const again = freshDaemonCwd(dataDir)
+      expect(await readdir(again)).toEqual([])
+      expect((await stat(again)).mode & 0o777).toBe(0o555)
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 })

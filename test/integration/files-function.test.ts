@@ -128,6 +128,14 @@ describe('function tasks with files on three plain nodes', () => {
     }
     expectNoStrayFrames()
   }, 120_000)
+
+  it("a function task without files runs in the daemon's own cwd, an empty dir of its data dir", async () => {
+    const grid = await connect({ dataDir: a.dataDir })
+    const cwds = await grid.map<string, string>(MODULE, 'writeHere', ['x', 'y']).results()
+    const dirs = new Set(nodes.map((n) => join(n.dataDir, 'cwd')))
+    for (const cwd of cwds) expect(dirs.has(cwd), cwd).toBe(true)
+    expect(readdirSync(process.cwd()).filter((n) => n.startsWith('stray-'))).toEqual([])
+  }, 60_000)
 })
 
 describe.skipIf(!probe.status.available)('function tasks with files, sandboxed', () => {
