@@ -944,13 +944,15 @@ export class Driver {
    */
   private pathFor(
     from: string,
-    key: TaskKey,
+    key: TaskKey & { copy?: number },
     custody: HeldKey['custody'],
     result: boolean,
   ): CustodyPath | undefined {
     if (custody === undefined || this.creds === undefined) return undefined
     const k = { job: key.job, index: key.index, attempt: key.attempt }
-    if (!this.sched.needsPath(from, k, result)) return undefined
+    // A lease entry's copy (checked against its credentials at decode) decides too.
+    const named = key.copy === undefined ? k : { ...k, copy: key.copy }
+    if (!this.sched.needsPath(from, named, result)) return undefined
     const path = this.creds.path(k, custody)
     if (path === undefined) this.opts.log.debug({ peer: from, ...k }, 'custody credentials did not verify')
     return path

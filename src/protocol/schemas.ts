@@ -4,11 +4,12 @@
  * Limits here are per field; each protocol also caps the whole message.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MAX_CUSTODY_LINKS } from '../scheduler/credentials.ts'
+import { MAX_COPY, MAX_CUSTODY_LINKS } from '../scheduler/credentials.ts'
 import type {
   Accepts,
   Access,
   Batch,
+  CopyKey,
   CustodyCredentials,
   FileEntry,
   GpuInfo,
@@ -207,9 +208,37 @@ export const batch: Check<Batch> = refine(
 
 export const taskKey: Check<TaskKey> = obj({ job: id, index: uint(), attempt: uint() })
 export const taskKeys: Check<TaskKey[]> = arr(taskKey, MAX_TASK_KEYS)
-/** Lease holdings: task keys, each with the credentials of that attempt when its holder has some. */
+export { MAX_COPY }
+
+/** Which copy of an attempt (CopyKey): its position in the custody chain, 1…MAX_COPY. */
+export const copyNumber: Check<number> = (value, path) => {
+  const n = uint(MAX_COPY)(value, path)
+  if (n < 1) fail(path, `expected an integer in [1, ${MAX_COPY}]`)
+  return n
+}
+
+/** A task key naming one copy (a lease answer's drop). */
+export const copyKey: Check<CopyKey & { copy: number }> = obj({
+  job: id,
+  index: uint(),
+  attempt: uint(),
+  copy: copyNumber,
+})
+export const copyKeys: Check<Array<CopyKey & { copy: number }>> = arr(copyKey, MAX_TASK_KEYS)
+
+/**
+ * Lease holdings: task keys naming the copy held, each with the credentials of
+ * that attempt when its holder has some; the copy must be the one they prove
+ * (links + 1), so the owner can trust it wherever it skips checking them.
+ */
 export const heldKeys: Check<HeldKey[]> = arr(
-  obj({ job: id, index: uint(), attempt: uint(), custody: optional(custodyCredentials) }),
+  refine(
+    obj({ job: id, index: uint(), attempt: uint(), copy: copyNumber, custody: optional(custodyCredentials) }),
+    (k, path) => {
+      if (k.custody !== undefined && k.copy !== k.custody.links.length + 1)
+        fail(`${path}.copy`, `expected ${k.custody.links.length + 1} (its credentials' links + 1)`)
+    },
+  ),
   MAX_TASK_KEYS,
 )
 

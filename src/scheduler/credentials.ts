@@ -7,6 +7,7 @@
  */
 import type {
   Batch,
+  CopyKey,
   CustodyCredentials,
   CustodyPath,
   HeldKey,
@@ -29,6 +30,18 @@ export interface HandOffSigner {
 export interface PathVerifier {
   tag(key: TaskKey, first: PeerKey, tag: Uint8Array): boolean
   link(owner: PeerKey, key: TaskKey, hop: number, from: PeerKey, to: PeerKey, sig: Uint8Array): boolean
+}
+
+/** The highest copy number of one attempt (see CopyKey): the owner's hand-off and every link. */
+export const MAX_COPY = MAX_CUSTODY_LINKS + 1
+
+/**
+ * Which copy of its attempt a holder holds (see CopyKey): its position in the
+ * custody chain the credentials record (1 = handed by the owner). A copy
+ * without credentials counts as 1.
+ */
+export function copyOf(c: CustodyCredentials | undefined): number {
+  return c === undefined ? 1 : c.links.length + 1
 }
 
 /** The holders the credentials name, unchecked. */
@@ -95,7 +108,7 @@ export const TRUSTED_SIGNER: HandOffSigner = {
 }
 
 /** The simulator's stand-in for the daemon's checks: lease holdings with their unchecked paths. */
-export function trustedHoldings(holdings: HeldKey[]): Array<TaskKey & { path?: CustodyPath }> {
+export function trustedHoldings(holdings: HeldKey[]): Array<CopyKey & { path?: CustodyPath }> {
   return holdings.map(({ custody, ...k }) => (custody === undefined ? k : { ...k, path: pathOf(custody) }))
 }
 

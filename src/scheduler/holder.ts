@@ -9,15 +9,24 @@
  * a running entry answers for (its run keeps its own `runAttempt`).
  */
 import { BoundedMap, getOrCreate } from './collections.ts'
-import { MAX_CUSTODY_LINKS } from './credentials.ts'
+import { copyOf, MAX_CUSTODY_LINKS } from './credentials.ts'
 import { Outbox } from './outbox.ts'
 import { openPolicy, refusal } from './policy.ts'
 import { FairQueue, type LaneFilter, type Queueable, type Slot } from './queue.ts'
-import { fits, gpuCost, MAX_DEPTH, ResourcePool, slotCost, TINY_TASK_MS } from './resources.ts'
+import {
+  fits,
+  gpuCost,
+  MAX_DEPTH,
+  PIPELINE_TASK_MS,
+  ResourcePool,
+  slotCost,
+  TINY_TASK_MS,
+} from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
   Batch,
   Capacity,
+  CopyKey,
   CustodyCredentials,
   HeldKey,
   JobId,
@@ -50,6 +59,8 @@ export interface HeldTask extends Queueable {
   desc: TaskDescriptor
   /** The credentials of `attempt` (a running entry's desc may be of an older one). */
   custody: CustodyCredentials | undefined
+  /** Which copy of `attempt` this is (copyOf(custody); see CopyKey): leases name it, drops must match it. */
+  copy: number
   state: 'queued' | 'running'
   gpus: number[]
 }
@@ -62,14 +73,20 @@ export interface HolderHooks {
   localStart(job: JobId): void
 }
 
-/** A lease holding: the key, with the credentials of that attempt when it has some. */
-function heldKey(
+/** A lease holding: the key and copy, with the credentials of that attempt when it has some. */
+export function heldKey(
   job: JobId,
   index: number,
   attempt: number,
   custody: CustodyCredentials | undefined,
 ): HeldKey {
-  return custody === undefined ? { job, index, attempt } : { job, index, attempt, custody }
+  const copy = copyOf(custody)
+  return custody === undefined ? { job, index, attempt, copy } : { job, index, attempt, copy, custody }
+}
+
+/** A drop naming no copy (a hand-made event) means every copy of that attempt. */
+function sameCopy(copy: number, k: CopyKey): boolean {
+  return k.copy === undefined || k.copy === copy
 }
 
 const EWMA_ALPHA = 0.2
@@ -183,9 +200,10 @@ export class Holder {
     this.gc(t.job)
   }
 
-  /** Tasks per slot the executor is fed: more when tasks are tiny. */
+  /** Tasks per slot the executor is fed: two when tasks are short, more when they are tiny. */
   depth(): number {
-    if (this.meanMs === undefined || this.meanMs >= TINY_TASK_MS) return 1
+    if (this.meanMs === undefined || this.meanMs >= PIPELINE_TASK_MS) return 1
+    if (this.meanMs >= TINY_TASK_MS) return 2
     return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(this.meanMs, TINY_TASK_MS / MAX_DEPTH)))
   }
 
@@ -204,16 +222,27 @@ export class Holder {
 
   /**
    * Takes custody of one attempt of a task (queued). Returns false if it was
-   * refused (a job its owner cancelled) or an equal or newer attempt is held.
+   * refused (a job its owner cancelled) or an equal or newer attempt is held,
+   * except that a later copy of the attempt held takes its place (returns
+   * true): with a delayed duplicate of an earlier grant arriving first, this
+   * node still answers for the newest copy it was handed, the one custody follows.
    */
   hold(spec: JobSpec, desc: TaskDescriptor): boolean {
     if (spec.owner !== this.rt.self && this.cancelled.has(spec.id)) return false
     const job = this.jobFor(spec)
     const cur = job.tasks.get(desc.index)
     if (cur !== undefined) {
+      const copy = copyOf(desc.custody)
+      if (cur.attempt === desc.attempt && copy > cur.copy) {
+        cur.custody = desc.custody
+        cur.copy = copy
+        if (cur.state === 'queued') cur.desc = desc
+        return true
+      }
       if (cur.attempt >= desc.attempt) return false
       cur.attempt = desc.attempt
       cur.custody = desc.custody
+      cur.copy = copyOf(desc.custody)
       if (cur.state === 'queued') {
         cur.desc = desc
         cur.runAttempt = desc.attempt
@@ -231,6 +260,7 @@ export class Holder {
       runAttempt: desc.attempt,
       desc,
       custody: desc.custody,
+      copy: copyOf(desc.custody),
       state: 'queued',
       gpus: [],
     }
@@ -253,8 +283,9 @@ export class Holder {
       this.hold(spec, d)
       const t = this.get(d.job, d.index)
       if (t?.attempt !== d.attempt) continue
+      // The copy held now (a later one already here stays), so the lease names what custody follows.
       getOrCreate(leases, spec.owner, () => [] as HeldKey[]).push(
-        heldKey(d.job, d.index, d.attempt, d.custody),
+        heldKey(t.jobId, t.index, t.attempt, t.custody),
       )
       // Granted though our policy refuses it (the victim ignored our steal's `accepts`): never run it.
       const why = refusal(this.policy.accepts, spec)
@@ -446,11 +477,18 @@ export class Holder {
     if (holdings.length > 0) this.rt.emit({ type: 'send-lease', cause: this.rt.cause, to: owner, holdings })
   }
 
-  leaseAnswered(from: PeerKey, drop: TaskKey[], cancelledJobs: JobId[]): void {
+  /**
+   * The owner's answer to a lease: drop the copies it names. A drop names the
+   * copy the lease listed; by the time it arrives this node may hold a later
+   * copy of the same attempt (it handed the task on and stole it back within
+   * the round trip): that copy is not the one refused, and stays.
+   */
+  leaseAnswered(from: PeerKey, drop: CopyKey[], cancelledJobs: JobId[]): void {
     for (const k of drop) {
       const t = this.get(k.job, k.index)
-      if (t !== undefined && t.job.spec.owner === from && t.attempt === k.attempt) this.drop(t)
-      this.outbox.remove(from, k)
+      if (t !== undefined && t.job.spec.owner === from && t.attempt === k.attempt && sameCopy(t.copy, k))
+        this.drop(t)
+      this.outbox.remove(from, k, k.copy)
     }
     for (const job of cancelledJobs) this.cancelFrom(from, job)
   }

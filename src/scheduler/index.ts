@@ -5,8 +5,10 @@
 
 export {
   canHandOn,
+  copyOf,
   type HandOffSigner,
   handOff,
+  MAX_COPY,
   MAX_CUSTODY_LINKS,
   type PathVerifier,
   pathOf,

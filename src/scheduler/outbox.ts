@@ -6,6 +6,7 @@
  * supersedes an older one still unacked.
  */
 import { getOrCreate } from './collections.ts'
+import { copyOf } from './credentials.ts'
 import type { Runtime } from './runtime.ts'
 import type { HeldKey, JobId, JobSpec, PeerKey, TaskKey, TaskResult } from './types.ts'
 
@@ -60,12 +61,16 @@ export class Outbox {
     getOrCreate(this.pending, owner, () => [] as TaskResult[]).push(result)
   }
 
-  /** Forgets one result (acked, or the owner said drop) if it is of that attempt. */
-  remove(owner: PeerKey, k: TaskKey): void {
+  /**
+   * Forgets one result (acked, or the owner said drop) if it is of that
+   * attempt and, when `copy` is given (a drop), of that copy of it.
+   */
+  remove(owner: PeerKey, k: TaskKey, copy?: number): void {
     const box = this.boxes.get(owner)
     const key = keyOf(k.job, k.index)
     const e = box?.get(key)
     if (box === undefined || e === undefined || e.result.attempt !== k.attempt) return
+    if (copy !== undefined && copyOf(e.result.custody) !== copy) return
     box.delete(key)
     if (box.size === 0) this.boxes.delete(owner)
     e.job.unacked--
@@ -142,7 +147,8 @@ export class Outbox {
     const out: HeldKey[] = []
     for (const e of this.boxes.get(owner)?.values() ?? []) {
       const { job, index, attempt, custody } = e.result
-      out.push(custody === undefined ? { job, index, attempt } : { job, index, attempt, custody })
+      const copy = copyOf(custody)
+      out.push(custody === undefined ? { job, index, attempt, copy } : { job, index, attempt, copy, custody })
     }
     return out
   }

@@ -22,6 +22,7 @@ import { policyBlockReason, refusal } from './policy.ts'
 import { blockReason, fits, fitsNode, type NodeSize } from './resources.ts'
 import type { Runtime } from './runtime.ts'
 import type {
+  CopyKey,
   CustodyPath,
   JobId,
   JobProgress,
@@ -196,8 +197,14 @@ export class Owner extends OwnerLifecycle {
 
   // ---- leases and custody hand-offs ---------------------------------------------
 
-  leaseReceived(from: PeerKey, holdings: Array<TaskKey & { path?: CustodyPath }>): void {
-    const drop: TaskKey[] = []
+  /**
+   * A holder's heartbeat: each entry names one copy of an attempt (CopyKey).
+   * The answer drops the entries that are not the copy custody follows, each
+   * with the copy it named, so that the holder drops only that copy: by the
+   * time the answer arrives it may hold a later copy of the same attempt.
+   */
+  leaseReceived(from: PeerKey, holdings: Array<CopyKey & { path?: CustodyPath }>): void {
+    const drop: CopyKey[] = []
     const cancelled = new Set<JobId>()
     for (const k of holdings) {
       const t = this.jobs.get(k.job)?.tasks.get(k.index)
@@ -205,11 +212,12 @@ export class Owner extends OwnerLifecycle {
       if (t === undefined) {
         if (this.finished.get(k.job)?.status === 'cancelled') cancelled.add(k.job)
       } else {
-        claim = this.claim(t, from, k.attempt, k.path)
+        claim = this.claim(t, from, k.attempt, k.path, k.copy)
       }
       if (claim === 'held') continue
       if (claim === 'refused') this.rt.stats.refusedClaims++
-      drop.push({ job: k.job, index: k.index, attempt: k.attempt })
+      const key = { job: k.job, index: k.index, attempt: k.attempt }
+      drop.push(k.copy === undefined ? key : { ...key, copy: k.copy })
     }
     if (this.custody.heldBy(from).length === 0) this.peers.leaseFrom(from)
     this.rt.emit({
@@ -222,12 +230,32 @@ export class Owner extends OwnerLifecycle {
   }
 
   /**
-   * A holder says it holds this attempt. Its recorded holder needs no proof;
-   * anyone else needs a verified path (see transfers); a task queued here, or
-   * in doubt after a restart, moves only along a path that ends at `from`
-   * (its first hop carries the owner's own tag).
+   * A holder says it holds copy `copy` of this attempt. Its recorded holder
+   * needs no proof; anyone else needs a verified path (see transfers); a task
+   * queued here, or in doubt after a restart, moves only along a path that
+   * ends at `from` (its first hop carries the owner's own tag).
+   *
+   * Copies (see CopyKey) keep a late lease from passing for the current copy.
+   * One attempt can come back to the same holder: a holds copy 1, b steals it
+   * (copy 2), a steals it back (copy 3), all within one lease round trip.
+   * a's lease from before the hand-off, naming copy 1, can then arrive after
+   * b's (custody moved to b at hop 2): it is an older copy of a past holder
+   * (stale), and the answer's drop names copy 1, which a no longer holds, so
+   * a keeps copy 3 (before copies, that drop named only task + attempt and a
+   * dropped the copy it held; nobody held the task, and it failed as "lease
+   * expired" though nothing had failed). Likewise the recorded holder's own
+   * lease naming a copy older than the one recorded is stale, not a refresh.
    */
-  private claim(t: OwnedTask, from: PeerKey, attempt: number, path: CustodyPath | undefined): Claim {
+  private claim(
+    t: OwnedTask,
+    from: PeerKey,
+    attempt: number,
+    path: CustodyPath | undefined,
+    named?: number,
+  ): Claim {
+    // The wire keeps the two in step (copy = links + 1); a hand-made event that differs proves nothing.
+    if (path !== undefined && named !== undefined && path.length !== named) return 'refused'
+    const copy = path?.length ?? named
     switch (t.state) {
       case 'doubt':
         if (!endsAt(path, from)) return 'refused'
@@ -238,13 +266,24 @@ export class Owner extends OwnerLifecycle {
       case 'remote':
         if (attempt !== t.attempt) return 'stale'
         if (t.holder === from) {
+          if (copy !== undefined && copy < t.hop) return 'stale'
+          if (copy !== undefined && copy > t.hop && transfers(t, from, path)) {
+            // It handed the task on and got it back; the leases of the holders between are late or lost.
+            this.custody.setState(t, 'remote', from, path.length)
+            this.custody.note(t, `back at ${from}: its lease shows a later copy (hop ${path.length})`)
+            return 'held'
+          }
           this.custody.refresh(t)
           return 'held'
         }
-        if (!transfers(t, from, path)) return 'refused'
-        this.custody.setState(t, 'remote', from, path.length)
-        this.custody.note(t, `stolen on: ${from}'s lease shows the hand-off (hop ${path.length})`)
-        return 'held'
+        if (transfers(t, from, path)) {
+          this.custody.setState(t, 'remote', from, path.length)
+          this.custody.note(t, `stolen on: ${from}'s lease shows the hand-off (hop ${path.length})`)
+          return 'held'
+        }
+        // A copy custody has since passed beyond, of a node that held this attempt: late, not forged.
+        if (copy !== undefined && copy <= t.hop && heldBefore(t, attempt, from)) return 'stale'
+        return 'refused'
       case 'local': {
         if (attempt !== t.attempt) return 'stale'
         const here = this.holder.get(t.job.spec.id, t.index)
@@ -268,7 +307,7 @@ export class Owner extends OwnerLifecycle {
    * path (the recorded holder, or for results a recent legitimate holder of
    * that attempt) and wherever no path could change the answer.
    */
-  needsPath(from: PeerKey, key: TaskKey, result: boolean): boolean {
+  needsPath(from: PeerKey, key: CopyKey, result: boolean): boolean {
     const t = this.task(key.job, key.index)
     if (t === undefined) return false
     switch (t.state) {
@@ -276,8 +315,12 @@ export class Owner extends OwnerLifecycle {
         return !(result && heldBefore(t, key.attempt, from))
       case 'local':
       case 'remote':
-        if (t.state === 'remote' && t.holder === from && t.attempt === key.attempt) return false
+        // The recorded holder naming its recorded copy (or an older one: stale whatever the path).
+        if (t.state === 'remote' && t.holder === from && t.attempt === key.attempt)
+          return key.copy !== undefined && key.copy > t.hop
         if (result && heldBefore(t, key.attempt, from)) return false
+        // A copy at or before the recorded hop cannot move custody (transfers needs a longer path).
+        if (t.state === 'remote' && key.copy !== undefined && key.copy <= t.hop) return false
         return key.attempt === t.attempt
       default:
         return false

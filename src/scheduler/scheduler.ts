@@ -16,13 +16,13 @@ import { grantCount, Thief, toBatch } from './steal.ts'
 import type {
   Batch,
   Command,
+  CopyKey,
   JobId,
   JobProgress,
   JobSpec,
   PeerKey,
   SchedulerAdvert,
   SchedulerEvent,
-  TaskKey,
 } from './types.ts'
 import type { MemberReason, TaskWhy } from './why.ts'
 
@@ -267,7 +267,7 @@ export class NodeScheduler {
    * result) from `from` attaches for `key` need checking, i.e. whether the
    * scheduler could use a verified path. False on the fast path.
    */
-  needsPath(from: PeerKey, key: TaskKey, result = false): boolean {
+  needsPath(from: PeerKey, key: CopyKey, result = false): boolean {
     return this.owner.needsPath(from, key, result)
   }
 

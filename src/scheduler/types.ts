@@ -165,8 +165,19 @@ export interface TaskResult {
   custody?: CustodyCredentials
 }
 
-/** A task key with the credentials its holder attaches (leases). */
-export type HeldKey = TaskKey & { custody?: CustodyCredentials }
+/**
+ * A task key naming one copy of that attempt: `copy` is the copy's position
+ * in the attempt's custody chain (1 = handed by the owner, n + 1 = handed on
+ * by the holder of copy n; with credentials, their links + 1). One attempt
+ * can reach the same holder twice (a hand-off and a steal-back: a → b → a
+ * holds copies 1 and 3), so task + attempt alone cannot tell an answer about
+ * the copy a holder had from the copy it has now. Absent only in hand-made
+ * events (then it means any copy of that attempt); the wire always carries it.
+ */
+export type CopyKey = TaskKey & { copy?: number }
+
+/** A lease holding: the copy its holder holds, with the credentials of that attempt when it has some. */
+export type HeldKey = TaskKey & { copy: number; custody?: CustodyCredentials }
 
 /**
  * A path of holders verified by the I/O shell from credentials: [first, ...]
@@ -338,14 +349,15 @@ export type SchedulerEvent =
       at: number
       cause: string
       from: PeerKey
-      holdings: Array<TaskKey & { path?: CustodyPath }>
+      holdings: Array<CopyKey & { path?: CustodyPath }>
     }
   | {
       type: 'lease-answered'
       at: number
       cause: string
       from: PeerKey
-      drop: TaskKey[]
+      /** Copies to stop holding: a drop for one copy never removes another (see CopyKey). */
+      drop: CopyKey[]
       cancelledJobs: JobId[]
     }
   /** An owner told us it cancelled a job: drop its queued tasks, stop its running ones. */
@@ -382,7 +394,8 @@ export type Command =
   | { type: 'persist-results'; cause: string; results: TaskResult[] }
   | { type: 'ack-results'; cause: string; to: PeerKey; tasks: TaskKey[] }
   | { type: 'send-lease'; cause: string; to: PeerKey; holdings: HeldKey[] }
-  | { type: 'answer-lease'; cause: string; to: PeerKey; drop: TaskKey[]; cancelledJobs: JobId[] }
+  /** `drop` echoes each refused entry's copy, so the holder drops that copy only. */
+  | { type: 'answer-lease'; cause: string; to: PeerKey; drop: CopyKey[]; cancelledJobs: JobId[] }
   | { type: 'send-cancel'; cause: string; to: PeerKey; job: JobId }
   | { type: 'publish-advert'; cause: string; advert: SchedulerAdvert }
   /** Owner: a job's counts changed (coalesced; at most one per job per handle()). */

@@ -15,6 +15,7 @@ import { resultReplyCodec, resultRequestCodec } from '../../src/protocol/result/
 import { stealReplyCodec, stealRequestCodec } from '../../src/protocol/steal/codec.ts'
 import {
   batch,
+  copy,
   hex,
   id,
   type Kind,
@@ -55,6 +56,7 @@ const errorReply = wire(
   fc.record({ code: fc.string({ maxLength: 64 }), message: fc.string({ maxLength: 64 }) }),
 )
 const taskKey = fc.record({ job: id, index: uint, attempt: uint })
+const copyKey = fc.record({ job: id, index: uint, attempt: uint, copy })
 
 /** Requests (what a server decodes), then replies (what a client decodes from a hostile server). */
 export const CODECS: Record<string, FuzzCodec> = {
@@ -92,7 +94,7 @@ export const CODECS: Record<string, FuzzCodec> = {
       wire(
         'lease-answer',
         fc.record({
-          drop: fc.array(taskKey, { maxLength: 5 }),
+          drop: fc.array(copyKey, { maxLength: 5 }),
           cancelledJobs: fc.array(id, { maxLength: 3 }),
         }),
       ),

@@ -165,8 +165,17 @@ export const taskResult = (job: fc.Arbitrary<string>, index = uint, attempt = ui
     { requiredKeys: ['job', 'index', 'attempt', 'ranOn', 'outcome'] },
   )
 
+/** Which copy of an attempt a lease names: 1…17, its credentials' links + 1 when it carries them. */
+export const copy = fc.integer({ min: 1, max: 17 })
+
 export const heldKey = (job: fc.Arbitrary<string>, index = uint, attempt = uint) =>
-  fc.record({ job, index, attempt, custody }, { requiredKeys: ['job', 'index', 'attempt'] })
+  fc
+    .record({ job, index, attempt, custody }, { requiredKeys: ['job', 'index', 'attempt'] })
+    .chain((k) =>
+      k.custody === undefined
+        ? copy.map((c) => ({ ...k, copy: c }))
+        : fc.constant({ ...k, copy: k.custody.links.length + 1 }),
+    )
 
 const gpu = fc.record(
   {

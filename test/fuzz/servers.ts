@@ -251,7 +251,7 @@ export const RPC_TARGETS: Record<'steal' | 'result' | 'lease', RpcTarget> = {
             if (how === 'throw') throw new Injected()
             if (how === 'invalid-reply') return { drop: [], cancelledJobs: [''] }
             return {
-              drop: req.holdings.map(({ job, index, attempt }) => ({ job, index, attempt })),
+              drop: req.holdings.map(({ job, index, attempt, copy }) => ({ job, index, attempt, copy })),
               cancelledJobs: [],
             }
           },

@@ -102,7 +102,7 @@ describe('a daemon facing a hostile member', () => {
     for (const protocol of [
       '/gridnode/steal/1.0.0',
       '/gridnode/result/1.0.0',
-      '/gridnode/lease/1.0.0',
+      '/gridnode/lease/2.0.0',
       '/gridnode/blob/1.0.0',
     ]) {
       for (const bytes of payloads) {

@@ -151,7 +151,7 @@ describe('custody credentials', () => {
     const reply = { t: 'steal-reply' as const, batch: batchOf(owner.id, [d]) }
     const back = stealReplyCodec.decode(stealReplyCodec.encode(reply))
     expect(back).toEqual(reply)
-    const holdings = [{ ...keyOf(d), custody: d.custody }]
+    const holdings = [{ ...keyOf(d), copy: (d.custody?.links.length ?? 0) + 1, custody: d.custody }]
     const lease = leaseRequestCodec.decode(leaseRequestCodec.encode({ t: 'lease', holdings }))
     expect(lease).toEqual({ t: 'lease', holdings })
   })

@@ -52,11 +52,20 @@ describe('peer IDs and custody credentials at decode', () => {
     const req = { t: 'results' as const, results: rs }
     expect(resultRequestCodec.decode(resultRequestCodec.encode(req))).toEqual(req)
     const holdings = [
-      { job: 'job-1', index: 0, attempt: 1, custody: custody(0) },
-      { job: 'job-1', index: 1, attempt: 1 },
+      { job: 'job-1', index: 0, attempt: 1, copy: 1, custody: custody(0) },
+      { job: 'job-1', index: 1, attempt: 1, copy: 3, custody: custody(2) },
+      { job: 'job-1', index: 2, attempt: 1, copy: 2 },
     ]
     const lease = { t: 'lease' as const, holdings }
     expect(leaseRequestCodec.decode(leaseRequestCodec.encode(lease))).toEqual(lease)
+    // The copy is the one the credentials prove (links + 1): the owner trusts it where it skips them.
+    expectRejections(leaseRequestCodec.decode, wireObject(lease), [
+      [
+        (w) => (at(w, 'holdings.0').copy = 2),
+        /holdings\[0\]\.copy: expected 1 \(its credentials' links \+ 1\)/,
+      ],
+      [(w) => (at(w, 'holdings.1').copy = 1), /holdings\[1\]\.copy: expected 3/],
+    ])
     const bad = wireObject({ t: 'results', results: results() })
     expectRejections(resultRequestCodec.decode, bad, [
       [(w) => (at(w, 'results.0').ranOn = 'not-a-peer'), /results\[0\]\.ranOn: not a peer ID/],

@@ -20,7 +20,11 @@ describe('custody of pushed and stolen batches', () => {
     expect(types(cmds)).toEqual(['send-lease', 'run-task'])
     expect(pick(cmds, 'send-lease')[0]).toMatchObject({
       to: 'o',
-      holdings: [key('j', 0), key('j', 1), key('j', 2)],
+      holdings: [
+        { ...key('j', 0), copy: 1 },
+        { ...key('j', 1), copy: 1 },
+        { ...key('j', 2), copy: 1 },
+      ],
     })
     expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 1, ready: ready(2) })
   })
@@ -31,7 +35,10 @@ describe('custody of pushed and stolen batches', () => {
     const later = node.runUntil(1000)
     const leases = pick(later, 'send-lease')
     expect(leases).toHaveLength(1)
-    expect(leases[0].holdings).toEqual([key('j', 1), key('j', 0)])
+    expect(leases[0].holdings).toEqual([
+      { ...key('j', 1), copy: 1 },
+      { ...key('j', 0), copy: 1 },
+    ])
   })
 
   test('a duplicated batch does not duplicate tasks', () => {
@@ -53,7 +60,10 @@ describe('custody of pushed and stolen batches', () => {
       batch: { jobs: [job], tasks: [desc('j', 0, 4), desc('j', 1, 2)] },
     })
     const lease = pick(node.runUntil(1000), 'send-lease')[0]
-    expect(lease.holdings).toEqual([key('j', 0, 4), key('j', 1, 2)])
+    expect(lease.holdings).toEqual([
+      { ...key('j', 0, 4), copy: 1 },
+      { ...key('j', 1, 2), copy: 1 },
+    ])
     const fin = node.feed({ type: 'task-finished', task: key('j', 0, 0), outcome: ok() })
     expect(pick(fin, 'send-results')[0].results[0]).toMatchObject({ index: 0, attempt: 4 })
     expect(runs(fin)).toEqual(['j/1@2'])

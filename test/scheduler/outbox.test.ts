@@ -25,7 +25,10 @@ describe('Outbox', () => {
     box.flush()
     expect(rt.out.map((c) => c.type)).toEqual(['send-results'])
     expect(job.unacked).toBe(2)
-    expect(box.keys('o')).toEqual([key('j', 0), key('j', 1)])
+    expect(box.keys('o')).toEqual([
+      { ...key('j', 0), copy: 1 },
+      { ...key('j', 1), copy: 1 },
+    ])
     box.acked('o', [key('j', 0), key('j', 1, 9)])
     expect(job.unacked).toBe(1)
     box.acked('o', [key('j', 1)])
@@ -38,7 +41,7 @@ describe('Outbox', () => {
     box.add(job, result('j', 0, 0, ok()))
     box.add(job, result('j', 0, 0, ok()))
     box.add(job, result('j', 0, 2, ok()))
-    expect(box.keys('o')).toEqual([key('j', 0, 2)])
+    expect(box.keys('o')).toEqual([{ ...key('j', 0, 2), copy: 1 }])
     expect(job.unacked).toBe(1)
   })
 

@@ -93,8 +93,14 @@ describe('thief', () => {
     const cmds = node.feed({ type: 'steal-granted', from: 'v', requestId: 1, batch })
     expect(types(cmds)).toEqual(['send-lease', 'send-lease', 'run-task', 'run-task'])
     expect(pick(cmds, 'send-lease').map((l) => [l.to, l.holdings])).toEqual([
-      ['o', [key('j', 0), key('j', 1)]],
-      ['v', [key('k', 3)]],
+      [
+        'o',
+        [
+          { ...key('j', 0), copy: 1 },
+          { ...key('j', 1), copy: 1 },
+        ],
+      ],
+      ['v', [{ ...key('k', 3), copy: 1 }]],
     ])
     expect(node.s.stats()).toMatchObject({ stealsGranted: 1, tasksStolen: 3 })
   })

@@ -1,15 +1,17 @@
 /**
- * `/gridnode/lease/1.0.0`: a holder's heartbeat to an owner listing the
- * owner's tasks it holds (lease → lease-answer: tasks to drop, jobs that were
- * cancelled), and an owner telling a holder a job was cancelled
- * (cancel → cancel-ack).
+ * `/gridnode/lease/2.0.0`: a holder's heartbeat to an owner listing the
+ * owner's tasks it holds, each naming the copy held (lease → lease-answer:
+ * copies to drop, jobs that were cancelled), and an owner telling a holder a
+ * job was cancelled (cancel → cancel-ack). 2.0.0: lease entries and drops
+ * carry `copy` (1.0.0 named task + attempt only, so a drop could remove a
+ * later copy of the same attempt; the two do not interoperate).
  */
-import type { HeldKey, JobId, TaskKey } from '../../scheduler/types.ts'
+import type { CopyKey, HeldKey, JobId } from '../../scheduler/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
-import { heldKeys, id, taskKeys } from '../schemas.ts'
+import { copyKeys, heldKeys, id } from '../schemas.ts'
 import { arr } from '../validate.ts'
 
-export const LEASE_PROTOCOL = '/gridnode/lease/1.0.0'
+export const LEASE_PROTOCOL = '/gridnode/lease/2.0.0'
 export const LEASE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export const MAX_CANCELLED_JOBS = 4096
 
@@ -19,8 +21,11 @@ export interface LeaseRequest {
 }
 
 export interface LeaseAnswer {
-  /** Held tasks the owner no longer wants run (finished elsewhere, re-queued with a new attempt). */
-  drop: TaskKey[]
+  /**
+   * Held copies the owner no longer wants run (finished elsewhere, re-queued with a new attempt,
+   * custody moved on), each naming the copy the lease listed (always present on the wire).
+   */
+  drop: CopyKey[]
   cancelledJobs: JobId[]
 }
 
@@ -42,7 +47,7 @@ export const leaseReplyCodec = messageCodec<LeaseProtocolReply | ErrorReply>(
   'lease',
   LEASE_MAX_MESSAGE_BYTES,
   {
-    'lease-answer': fields({ drop: taskKeys, cancelledJobs: arr(id, MAX_CANCELLED_JOBS) }),
+    'lease-answer': fields({ drop: copyKeys, cancelledJobs: arr(id, MAX_CANCELLED_JOBS) }),
     'cancel-ack': fields({}),
     error: errorReplyFields,
   },

@@ -1,4 +1,4 @@
-/** Serving and calling `/gridnode/lease/1.0.0`. */
+/** Serving and calling `/gridnode/lease/2.0.0`. */
 import { type ClientOptions, type RpcSpec, registerRpc, rpcClient, type ServerOptions } from '../rpc.ts'
 import type { OpenStream, ProtocolRegistrar, RequestClient, RequestOptions } from '../stream.ts'
 import {

@@ -8,8 +8,8 @@ import { expectRejections, rejected } from '../codec-helpers.ts'
 import { at, wireObject } from '../fixtures.ts'
 
 const keys = [
-  { job: 'job-1', index: 0, attempt: 1 },
-  { job: 'job-2', index: 9, attempt: 4 },
+  { job: 'job-1', index: 0, attempt: 1, copy: 1 },
+  { job: 'job-2', index: 9, attempt: 4, copy: 17 },
 ]
 
 describe('lease codec', () => {
@@ -37,6 +37,14 @@ describe('lease codec', () => {
         /lease\.lease\.holdings\[0\]\.job: expected a non-empty string/,
       ],
       [(w) => (at(w, 'holdings.0').extra = 1), /holdings\[0\]: unexpected field/],
+      // The copy each entry names: required, an integer in [1, 17] (the owner's hand-off plus 16 links).
+      [(w) => delete at(w, 'holdings.0').copy, /holdings\[0\]\.copy: missing/],
+      [(w) => (at(w, 'holdings.0').copy = 0), /holdings\[0\]\.copy: expected an integer in \[1, 17\]/],
+      [(w) => (at(w, 'holdings.0').copy = 18), /holdings\[0\]\.copy: expected at most 17/],
+      [(w) => (at(w, 'holdings.0').copy = -1), /holdings\[0\]\.copy: expected a non-negative integer/],
+      [(w) => (at(w, 'holdings.0').copy = 1.5), /holdings\[0\]\.copy: expected an integer/],
+      [(w) => (at(w, 'holdings.0').copy = '1'), /holdings\[0\]\.copy: expected an integer/],
+      [(w) => (at(w, 'holdings.0').copy = 2 ** 53), /holdings\[0\]\.copy: expected an integer/],
       [(w) => (w.holdings = 'all'), /lease\.lease\.holdings: expected an array/],
       [(w) => (w.t = 'lease-answer'), /lease\.t: unknown message type/],
     ])
@@ -51,6 +59,9 @@ describe('lease codec', () => {
         [(w) => (w.cancelledJobs = [1]), /lease\.lease-answer\.cancelledJobs\[0\]/],
         [(w) => (w.cancelledJobs = Array.from({ length: 4097 }, () => 'j')), /cancelledJobs: more than 4096/],
         [(w) => delete w.drop, /lease\.lease-answer\.drop: missing/],
+        [(w) => delete at(w, 'drop.1').copy, /drop\[1\]\.copy: missing/],
+        [(w) => (at(w, 'drop.1').copy = 0), /drop\[1\]\.copy: expected an integer in \[1, 17\]/],
+        [(w) => (at(w, 'drop.1').copy = 99), /drop\[1\]\.copy: expected at most 17/],
       ],
     )
     expect(rejected(leaseReplyCodec.decode, { v: 1, t: 'cancel-ack', ok: true })).toMatch(
@@ -63,6 +74,7 @@ describe('lease codec', () => {
       job: 'j'.repeat(128),
       index: i,
       attempt: 1,
+      copy: 1,
     }))
     expect(() => leaseRequestCodec.encode({ t: 'lease', holdings })).toThrow(/exceeds 4194304/)
     expect(() => leaseRequestCodec.decode(new Uint8Array(LEASE_MAX_MESSAGE_BYTES + 1))).toThrow(/exceeds/)

@@ -20,8 +20,8 @@ describe('lease protocol', () => {
     })
     const client = new LeaseClient(registrar.opener(LEASE_PROTOCOL, PEER_B))
     const holdings = [
-      { job: 'job-1', index: 0, attempt: 1 },
-      { job: 'job-1', index: 1, attempt: 2 },
+      { job: 'job-1', index: 0, attempt: 1, copy: 1 },
+      { job: 'job-1', index: 1, attempt: 2, copy: 3 },
     ]
     const [answer, ack] = await Promise.all([client.lease({ holdings }), client.cancel({ job: 'job-3' })])
     expect(answer).toEqual({ drop: [holdings[0]], cancelledJobs: ['job-9'] })
