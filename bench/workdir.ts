@@ -7,8 +7,12 @@
  *
  * - in-process: one executor with 2 slots, no network, 5,000 tasks of one job;
  * - through 2 daemons (2 slots each, `GRIDNODE_BENCH_SANDBOX`, default auto):
- *   one map of 5,000 no-ops submitted on the second, without and with an
- *   `outputs` glob that matches nothing (so only the working dir differs).
+ *   one map of 5,000 no-ops submitted on the second: on threads; on daemons
+ *   started with GRIDNODE_BENCH_FUNCTION_SLOTS=process, where every function
+ *   task takes a process slot and a directory of its own (the "one rule"
+ *   option); and with an `outputs` glob that matches nothing (the rule as it
+ *   is: a job with outputs, which also takes the driver's files path).
+ *   A fresh mesh for each, so one's workers do not warm the next.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -91,30 +95,37 @@ async function many(ex: Executor, job: JobSpec, n: number, opts: Partial<RunOpti
 }
 
 async function throughDaemons(): Promise<Record<string, number>> {
-  const { mesh, nodes } = await meshOf('bench-workdir', 2, SLOTS)
   const out: Record<string, number> = {}
-  try {
-    const grid = await submitter(nodes)
-    const inputs = Array.from({ length: COUNT }, (_, i) => i)
-    const modes: Array<[string, { outputs?: string[] }]> = [
-      ['thread', {}],
-      ['process', { outputs: ['no-such-*'] }],
-    ]
-    for (const [, o] of modes) await grid.map(TASKS, 'noop', [0, 1, 2, 3], o).results()
-    for (const [mode, o] of modes) {
+  const runs: Array<[string, boolean, { outputs?: string[] }]> = [
+    ['thread', false, {}],
+    ['processAll', true, {}],
+    ['outputs', false, { outputs: ['no-such-*'] }],
+  ]
+  for (const [mode, processSlots, o] of runs) {
+    // The daemons read it when they start (they inherit this process's environment).
+    if (processSlots) process.env.GRIDNODE_BENCH_FUNCTION_SLOTS = 'process'
+    const { mesh, nodes } = await meshOf(`bench-workdir-${mode}`, 2, SLOTS).finally(() => {
+      delete process.env.GRIDNODE_BENCH_FUNCTION_SLOTS
+    })
+    try {
+      const grid = await submitter(nodes)
+      await grid.map(TASKS, 'noop', [0, 1, 2, 3], o).results()
       const t0 = performance.now()
-      const values = await grid.map(TASKS, 'noop', inputs, o).results()
+      const values = await grid.map(TASKS, 'noop', inputs(), o).results()
       if (values.length !== COUNT) throw new Error('lost results')
       out[`daemons2_${mode}_noopTasksPerSec`] = Math.round(COUNT / ((performance.now() - t0) / 1000))
+    } finally {
+      await mesh.stopAll()
     }
-    out.daemons2_process_vs_thread = round3(
-      out.daemons2_process_noopTasksPerSec / out.daemons2_thread_noopTasksPerSec,
-    )
-  } finally {
-    await mesh.stopAll()
   }
+  for (const mode of ['processAll', 'outputs'])
+    out[`daemons2_${mode}_vs_thread`] = round3(
+      out[`daemons2_${mode}_noopTasksPerSec`] / out.daemons2_thread_noopTasksPerSec,
+    )
   return out
 }
+
+const inputs = () => Array.from({ length: COUNT }, (_, i) => i)
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000

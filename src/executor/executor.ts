@@ -20,7 +20,7 @@
  * daemon's (see README, "Where tasks run").
  */
 
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
@@ -118,6 +118,8 @@ interface Running {
   suspended: boolean
 }
 
+const NO_FILES: TaskFiles = { inputs: [] }
+
 const keyOf = (t: TaskKey) => `${t.job}#${t.index}#${t.attempt}`
 
 export function createLocalExecutor(opts: LocalExecutorOptions): Executor {
@@ -138,6 +140,11 @@ class LocalExecutor implements Executor {
   private processPool: { pool: SandboxPool; host: ProcessHost } | undefined
   private readonly running = new Map<string, Running>()
   private closed = false
+  /**
+   * Benchmarks only (`GRIDNODE_BENCH_FUNCTION_SLOTS=process`, npm run bench -- workdir): every
+   * function task takes the working-directory path, to measure what that rule would cost all.
+   */
+  private readonly allInDirs = process.env.GRIDNODE_BENCH_FUNCTION_SLOTS === 'process'
 
   constructor(opts: LocalExecutorOptions) {
     this.opts = opts
@@ -334,7 +341,7 @@ class LocalExecutor implements Executor {
       }
       if (opts.signal?.aborted) return { status: 'rejected', error: 'cancelled', durationMs: 0 }
     }
-    const files = opts.files
+    const files = opts.files ?? (this.allInDirs ? NO_FILES : undefined)
     if (files !== undefined) return this.runFunctionInDir(job, work, task, opts, files, sandboxed, r)
     if (sandboxed !== undefined && this.sandboxPool !== undefined) {
       sandboxed.ref = { id: 0 }
@@ -425,8 +432,7 @@ class LocalExecutor implements Executor {
     const dir = scratchPath(this.opts.dataDir, task)
     try {
       try {
-        await rm(dir, { recursive: true, force: true })
-        await mkdir(dir, { recursive: true, mode: 0o700 })
+        await freshDir(dir)
         await stageInputs(dir, files.inputs)
       } catch (err) {
         return {
@@ -447,7 +453,7 @@ class LocalExecutor implements Executor {
         }
       }
     } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+      await removeDir(dir)
     }
   }
 
@@ -542,5 +548,26 @@ class LocalExecutor implements Executor {
       this.commands.delete(controller)
       opts.signal?.removeEventListener('abort', forward)
     }
+  }
+}
+
+/** An empty directory at `dir`: one mkdir, unless its parent is missing or an earlier run left it there. */
+async function freshDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') await rm(dir, { recursive: true, force: true })
+    else if (code !== 'ENOENT') throw err
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+  }
+}
+
+/** Removes a task's directory: one rmdir when the task left it empty, else the whole tree. */
+async function removeDir(dir: string): Promise<void> {
+  try {
+    await rmdir(dir)
+  } catch {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   }
 }
