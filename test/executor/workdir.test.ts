@@ -13,6 +13,7 @@ import { BlobStore } from '../../src/executor/blob-store.ts'
 import { bundleModule } from '../../src/executor/bundle.ts'
 import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
 import type { TaskFiles } from '../../src/executor/files.ts'
+import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import { freshDaemonCwd, scratchName } from '../../src/executor/scratch.ts'
 import type { JobSpec, TaskDescriptor, TaskOutcome } from '../../src/scheduler/types.ts'
 import { makeJob, makeTask, okValue } from './suite.ts'
@@ -116,6 +117,65 @@ describe("the daemon's own cwd", () => {
       expect(await readdir(again)).toEqual([])
       expect((await stat(again)).mode & 0o777).toBe(0o555)
     } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
+const probeDir = await mkdtemp(join(tmpdir(), 'gridnode-workdir-probe-'))
+const probe = await probeSandbox('auto', { baseDir: join(probeDir, 'sandbox') })
+await probe.host?.close()
+await rm(probeDir, { recursive: true, force: true })
+
+describe.skipIf(!probe.status.available)('working directory rule, sandboxed', () => {
+  test("another node's function task with files gets a sandbox of its own: inputs under /work, outputs back, nothing left", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gridnode-workdir-sbx-'))
+    const blobs = await BlobStore.open(dataDir)
+    const b = await bundleModule(WORKDIR_URL)
+    await blobs.put(b.bytes)
+    const src = join(dataDir, 'input-src.txt')
+    await writeFile(src, 'scene-7')
+    const { sha256 } = await blobs.importFile(src)
+    const files: TaskFiles = {
+      inputs: [{ path: 'input.txt', source: blobs.pathOf(sha256), mode: 0o644 }],
+      outputs: { globs: ['out-*.txt'], maxBytes: 0 },
+    }
+    const probed = await probeSandbox('bwrap', { baseDir: join(dataDir, 'sandbox') })
+    const executor = createLocalExecutor({
+      dataDir,
+      slots: 2,
+      blobs,
+      self: 'me',
+      fetchBlob: async () => new Uint8Array(),
+      sandbox: { status: probed.status, host: probed.host },
+    })
+    try {
+      const job = makeJob({ kind: 'function', bundle: b.hash, exportName: 'inspect' }, { owner: 'another' })
+      const outcomes = await Promise.all(
+        ['a', 'b'].map((name, i) => executor.run(job, makeTask(job, i, name), { gpus: [], files })),
+      )
+      for (const [i, name] of ['a', 'b'].entries()) {
+        const seen = okValue(outcomes[i]) as { cwd: string; entries: string[]; input: string }
+        expect(seen.cwd).toBe('/work')
+        // Fresh: its input (and the worker's TMPDIR), nothing of the other task's.
+        expect(seen.entries).toEqual(['.tmp', 'input.txt'])
+        expect(seen.input).toBe('scene-7')
+        const out = (outcomes[i] as { outputs?: Array<{ name: string; sha256: string }> }).outputs
+        expect(out?.map((o) => o.name)).toEqual([`out-${name}.txt`])
+        expect(await readFile(blobs.pathOf(out![0].sha256), 'utf8')).toBe(`${name}:scene-7`)
+      }
+      // Each task's sandbox is gone once it ended (the spares started ahead stay, empty).
+      const leftovers = async () => {
+        const found: string[] = []
+        for (const box of await readdir(join(dataDir, 'sandbox')))
+          for (const n of await readdir(join(dataDir, 'sandbox', box, 'work')).catch(() => []))
+            if (n !== '.tmp') found.push(`${box}/${n}`)
+        return found
+      }
+      await expect.poll(leftovers).toEqual([])
+      expect(await readFile(blobs.pathOf(sha256), 'utf8')).toBe('scene-7')
+    } finally {
+      await executor.close()
       await rm(dataDir, { recursive: true, force: true })
     }
   })
