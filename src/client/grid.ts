@@ -35,7 +35,11 @@ export interface TaskOptions {
   maxAttempts?: number
   /** A name for `gridnode jobs`. */
   name?: string
-  /** Files or directories staged read-only into each task's working directory, under their base names. */
+  /**
+   * Files or directories staged read-only into each task's working directory, under their base
+   * names. A function task given files or outputs runs with that directory as its cwd (in a
+   * process slot of its own, not a worker thread), so it reads and writes them by relative path.
+   */
   files?: string[]
   /** Globs of files in each task's working directory to bring back when it ends (`*.png`, `out/**`). */
   outputs?: string[]
