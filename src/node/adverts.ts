@@ -214,18 +214,18 @@ export class Adverts {
     if (this.table.delete(peerId)) this.opts.onPeerGone(peerId)
   }
 
+  /**
+   * Round-trip times as the connection monitor measured them (it pings every connection every
+   * 2 s). No pings of our own: ping allows one outbound stream per connection, so a ping of ours
+   * still under way when the monitor's heartbeat came made the monitor's stream fail ("Too many
+   * outbound protocol streams"), and the monitor drops a connection whose ping fails: under
+   * load (pings slow behind file data) that dropped busy connections.
+   */
   private async pingAll(): Promise<void> {
+    const conns = this.node.getConnections()
     for (const entry of this.table.list()) {
-      const peer = this.node
-        .getConnections()
-        .find((c) => c.remotePeer.toString() === entry.peerId)?.remotePeer
-      if (!peer) continue
-      try {
-        const rtt = await this.node.services.ping.ping(peer, { signal: AbortSignal.timeout(2000) })
-        this.table.setRtt(entry.peerId, rtt)
-      } catch {
-        // the connection monitor and leases deal with unreachable peers
-      }
+      const rtt = conns.find((c) => c.remotePeer.toString() === entry.peerId && c.rtt !== undefined)?.rtt
+      if (rtt !== undefined && Number.isFinite(rtt)) this.table.setRtt(entry.peerId, rtt)
     }
   }
 }

@@ -99,8 +99,12 @@ export async function createNode(
         ? undefined
         : prometheusMetrics({ registry: security.metrics, preserveExistingMetrics: true }),
     peerDiscovery,
-    // Frozen peers are noticed in 2-3 s instead of ~12 s; leases catch the rest.
-    connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } },
+    // Frozen peers are noticed in 3-5 s instead of ~12 s; leases catch the rest. A failed ping
+    // drops the whole connection, and a ping waits behind file data on a busy connection and
+    // behind the CPU on a loaded machine: with a 1-2 s timeout, daemons moving a 1 GB file on
+    // two cores lost their connections. So at least 3 s, and up to 10 s when pings are slow
+    // (the timeout follows 1.2 x their moving average).
+    connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 3000, maxTimeout: 10_000 } },
     connectionManager: {
       maxConnections: 300,
       dialTimeout: 5000,
@@ -111,7 +115,10 @@ export async function createNode(
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // The connection monitor pings every 2 s with a timeout of up to 10 s: slow pings overlap,
+      // and a ping stream over the per-connection limit (1 out, 2 in by default) fails the ping,
+      // which drops the connection.
+      ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
       dht: kadDHT({
         protocol: dhtProtocol(config.mesh),
         clientMode: false,

@@ -51,7 +51,7 @@ import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
 import { loadIdentity } from './data-dir.ts'
-import { parseBlobRef } from './files/big-values.ts'
+import { hasBlobRefs } from './files/big-values.ts'
 import { FilesService } from './files/service.ts'
 import { JobAfter, newJobId } from './job-after.ts'
 import { JobHub } from './job-hub.ts'
@@ -521,6 +521,7 @@ export class Driver {
       case 'job-progress':
         return this.hub.setProgress(c.progress)
       case 'job-finished':
+        this.files?.jobEnded(c.job)
         this.jobPins.get(c.job)?.()
         this.jobPins.delete(c.job)
         this.opts.log.info({ status: c.status, ...c.progress, cause: c.cause }, 'job finished')
@@ -589,6 +590,8 @@ export class Driver {
 
   /** The batch as it leaves for `to`, with custody credentials (unchanged before start). */
   private stamp(batch: Batch, to: string): Batch {
+    // Dependency values over 1 MiB leave as blob references (the receiver fetches them by hash).
+    if (this.files !== undefined) batch = this.files.outgoingBatch(batch)
     return this.creds === undefined || batch.tasks.length === 0 ? batch : this.creds.handOff(batch, to)
   }
 
@@ -669,11 +672,7 @@ export class Driver {
     const run = (): Promise<TaskOutcome> => {
       // The common case starts at once, as before files existed: no files, an inline input.
       if (files === undefined) return this.executor!.run(c.job, c.task, options)
-      if (
-        c.job.files === undefined &&
-        c.job.outputs === undefined &&
-        parseBlobRef(c.task.input) === undefined
-      ) {
+      if (c.job.files === undefined && c.job.outputs === undefined && !hasBlobRefs(c.task)) {
         const ran = this.executor!.run(c.job, c.task, options)
         return c.job.owner === this.self ? ran : ran.then((o) => files.outgoing(c.task, o))
       }
@@ -932,6 +931,7 @@ export class Driver {
         },
         getRange: (_peer, hash, offset, length) =>
           this.files?.range(hash, offset, length) ?? Promise.resolve(undefined),
+        getPieces: (_peer, hash) => this.files?.pieceMap(hash) ?? Promise.resolve(undefined),
       },
       { onError },
     )

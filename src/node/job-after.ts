@@ -6,7 +6,8 @@
  * A waiting job is stored at once (it is listed, `gridnode job` and `results`
  * know it, a restart resumes it) and handed to the scheduler once every task
  * it waits for has ended. Each `{ $gridnodeAfter: k }` among a task's
- * arguments (call 'apply') is then replaced by the value of `after[k]`. When
+ * arguments (call 'apply') is then replaced by the value of `after[k]`; an
+ * input that grows past 1 MiB so travels as a blob reference. When
  * that task failed (or its job was cancelled): with `onFailure: 'fail'` the
  * waiting job fails without running, saying which dependency failed; with
  * `onFailure: 'pass'` it runs with an Error in that argument, whose message says
@@ -16,6 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { decodeValue, encodeValue } from '../executor/values.ts'
 import type { JobId, JobSpec, TaskResult } from '../scheduler/types.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
+import { INLINE_VALUE_BYTES } from './files/big-values.ts'
 import type { JobRecord, StoredResult } from './store.ts'
 
 /** One task of another job that a job waits for. */
@@ -152,11 +154,22 @@ export class JobAfter {
       }
       return this.fail(id, p.req, message)
     }
+    let tasks: SubmitRequest['tasks']
     try {
-      const tasks = p.req.tasks.map((t) => ({ ...t, input: substitute(t.input, values) }))
-      this.driver.submit({ ...p.req, tasks }, { id, stored: true })
+      tasks = p.req.tasks.map((t) => ({ ...t, input: substitute(t.input, values) }))
     } catch (err) {
-      this.fail(id, p.req, `cannot pass the dependencies' values: ${(err as Error).message}`)
+      return this.fail(id, p.req, `cannot pass the dependencies' values: ${(err as Error).message}`)
+    }
+    void this.launch(id, p.req, tasks)
+  }
+
+  /** Schedules a job whose inputs now hold its dependencies' values; those over 1 MiB travel as blobs. */
+  private async launch(id: JobId, req: SubmitRequest, tasks: SubmitRequest['tasks']): Promise<void> {
+    try {
+      if (tasks.some((t) => t.input.byteLength > INLINE_VALUE_BYTES)) await this.driver.bigInputs(tasks)
+      this.driver.submit({ ...req, tasks }, { id, stored: true })
+    } catch (err) {
+      this.fail(id, req, `cannot pass the dependencies' values: ${(err as Error).message}`)
     }
   }
 

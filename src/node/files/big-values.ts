@@ -1,5 +1,5 @@
 /**
- * Task inputs and results larger than INLINE_VALUE_BYTES travel as blobs:
+ * Task inputs, results and dependency values larger than INLINE_VALUE_BYTES travel as blobs:
  * the message carries a 48-byte reference in place of the value (a prefix
  * no encoded value can start with, since node:v8's format starts with 0xFF,
  * then the sha256 and the size), and the receiver fetches the bytes by hash
@@ -33,4 +33,11 @@ export function parseBlobRef(bytes: Uint8Array): BlobRef | undefined {
   const size = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(40))
   if (!Number.isSafeInteger(size) || size > BLOB_MAX_FILE_BYTES) return undefined
   return { sha256: Buffer.from(bytes.subarray(8, 40)).toString('hex'), size }
+}
+
+/** Whether a task descriptor carries a blob reference (its input or a dependency's value). */
+export function hasBlobRefs(task: { input: Uint8Array; depValues: Uint8Array[] }): boolean {
+  if (parseBlobRef(task.input) !== undefined) return true
+  for (const d of task.depValues) if (parseBlobRef(d) !== undefined) return true
+  return false
 }

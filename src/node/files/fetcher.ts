@@ -1,17 +1,27 @@
 /**
  * Brings a file (a blob of any size) into this node's blob store by its
- * sha256, piece by piece, from every peer that has it:
+ * sha256, piece by piece, from every peer that has it, whole or in part:
  *
  * - sources: the peers named first (the one that handed us the task, the
- *   job's owner), then other connected peers, each asked first whether it
- *   holds the file whole (a range of length 0: a `have` query);
- * - pieces of FILE_CHUNK_BYTES are fetched in parallel, spread over the
- *   sources, each checked against its hash in the file's chunk list (when
- *   the file has one): a corrupt piece is refused and fetched again from
- *   another source; a source that fails is dropped;
+ *   job's owner), then other members, each asked which pieces it holds (a
+ *   piece-map query; peers older than it are asked the `have` query and
+ *   count only when they hold the file whole); while the fetch goes on they
+ *   are asked again every PIECE_MAP_REFRESH_MS, so nodes fetching the same
+ *   file at once learn each other's new pieces;
+ * - `spare` (the job's owner) is asked only for pieces no other source has:
+ *   every fetcher starts at its own random piece, takes from the others
+ *   whatever they already hold, so when many nodes fetch a new file at once
+ *   the owner sends each piece about once rather than once per node;
+ * - pieces of FILE_CHUNK_BYTES are fetched in parallel, at most two in
+ *   flight per source, each checked against its hash in the file's chunk
+ *   list (when the file has one): a corrupt piece is refused and fetched
+ *   again from another source, and the source that sent it is skipped from
+ *   then on; a source that fails is dropped until it answers a later query;
  * - pieces land in `.part-<hash>` at their offset and are noted in
  *   `.part-<hash>.done`, so a fetch cut midway (a source gone, this node
- *   killed) resumes from the pieces already verified;
+ *   killed) resumes from the pieces already verified; while the fetch runs,
+ *   this node serves its verified pieces to others (`partialRange`,
+ *   `pieceMap`), hashing each again before it leaves;
  * - at the end the whole file is hashed once more before it enters the
  *   store under its name, so a lying chunk list cannot poison the cache;
  * - one fetch per hash at a time on this node: every task that needs the
@@ -21,13 +31,21 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { appendFile, open, readFile, rm, stat } from 'node:fs/promises'
 import type { BlobStore } from '../../executor/blob-store.ts'
-import { fetchBlobRange, Semaphore } from '../../protocol/blob/handler.ts'
+import {
+  fetchBlobRange,
+  fetchPieceMap,
+  hasPiece,
+  type PieceMap,
+  pieceBits,
+  Semaphore,
+} from '../../protocol/blob/handler.ts'
+import { RemoteRequestError } from '../../protocol/errors.ts'
 import type { OpenStream } from '../../protocol/stream.ts'
 import { decodeChunkList, FILE_CHUNK_BYTES } from './chunks.ts'
 
 export interface FileFetcherOptions {
   blobs: BlobStore
-  /** Connected peers (candidates beyond the preferred ones). */
+  /** Members (candidates beyond the preferred ones). */
   peers: () => string[]
   /** Opens a blob stream to a peer. */
   opener: (peer: string) => OpenStream
@@ -54,16 +72,46 @@ export interface EnsureOptions {
   prefer: string[]
   /** Ask other connected peers too (default true; outputs come only from their holder). */
   others?: boolean
+  /** A source asked only for pieces no other source holds (the job's owner: its uplink is the limit). */
+  spare?: string
   signal?: AbortSignal
 }
 
 /** Pieces fetched at once by this node, all files together. */
 const pieceSlots = new Semaphore(16)
+/** How often a fetch asks its sources again which pieces they hold. */
+export const PIECE_MAP_REFRESH_MS = 500
+/**
+ * Pieces in flight per source, each asked as ranges of RANGE_BYTES one after the other: file data
+ * queued on one connection delays its pings, and a ping over the connection monitor's 2 s timeout
+ * drops the whole connection (seen with whole 4 MiB pieces, two in flight, on a loaded machine).
+ */
+const PER_SOURCE = 2
+export const RANGE_BYTES = 1024 * 1024
+/** Rounds of questions in a row, with no piece in between, before a fetch gives up. */
+const MAX_RESURVEYS = 5
+
+/** A fetch in progress, as this node serves it to others. */
+interface Partial {
+  size: number
+  path: string
+  pieces: string[]
+  have: Set<number>
+}
+
+interface Source {
+  peer: string
+  /** The peer's bitfield; undefined when it holds the whole file. */
+  have?: Uint8Array
+  inflight: number
+}
 
 export class FileFetcher {
   private readonly o: FileFetcherOptions
   private readonly inflight = new Map<string, Promise<void>>()
-  /** Per source: pieces refused for a bad hash (a source refused twice is dropped). */
+  /** Files being fetched whose verified pieces this node serves. */
+  private readonly partial = new Map<string, Partial>()
+  /** Pieces refused for a bad hash, and pieces a resumed fetch did not fetch again. */
   corruptPieces = 0
   resumedPieces = 0
 
@@ -91,139 +139,333 @@ export class FileFetcher {
     })
   }
 
+  /** Which pieces of a file being fetched this node holds (verified), or undefined. */
+  pieceMap(hash: string): PieceMap | undefined {
+    const p = this.partial.get(hash)
+    if (p === undefined || p.have.size === 0) return undefined
+    return { size: p.size, chunk: FILE_CHUNK_BYTES, have: pieceBits(p.pieces.length, p.have) }
+  }
+
+  /**
+   * A verified piece of a file this node is still fetching: a range that lies within one piece
+   * held, read from the `.part` file and hashed again before it leaves; else undefined.
+   */
+  async partialRange(
+    hash: string,
+    offset: number,
+    length: number,
+  ): Promise<{ size: number; data: Uint8Array } | undefined> {
+    const p = this.partial.get(hash)
+    if (p === undefined || length === 0) return undefined // a `have` query asks for whole files
+    const i = Math.floor(offset / FILE_CHUNK_BYTES)
+    if (!p.have.has(i)) return undefined
+    const start = i * FILE_CHUNK_BYTES
+    const pieceLength = Math.min(FILE_CHUNK_BYTES, p.size - start)
+    if (offset + length > start + pieceLength) return undefined
+    let fh: Awaited<ReturnType<typeof open>> | undefined
+    try {
+      fh = await open(p.path, 'r')
+      const piece = new Uint8Array(pieceLength)
+      let got = 0
+      while (got < pieceLength) {
+        const { bytesRead } = await fh.read(piece, got, pieceLength - got, start + got)
+        if (bytesRead === 0) return undefined
+        got += bytesRead
+      }
+      if (sha256(piece) !== p.pieces[i]) {
+        p.have.delete(i)
+        this.o.log?.('a piece on disk no longer matches its hash; not serving it', { hash, piece: i })
+        return undefined
+      }
+      return { size: p.size, data: piece.subarray(offset - start, offset - start + length) }
+    } catch {
+      return undefined // the part file moved into the store meanwhile: the caller asks again
+    } finally {
+      await fh?.close()
+    }
+  }
+
   private async fetch(file: FileRef, opts: EnsureOptions): Promise<void> {
     const blobs = this.o.blobs
     if (await blobs.has(file.sha256)) return
-    const self = new Set<string>()
     const preferred = opts.prefer.filter((p, i, all) => all.indexOf(p) === i)
-    // One piece: try the preferred peers in turn (no round of questions); more: ask who has it.
-    let sources =
-      file.size > FILE_CHUNK_BYTES || preferred.length === 0
-        ? await this.probe(file.sha256, preferred, opts.others !== false, self)
-        : preferred.slice()
-    for (const p of preferred) self.add(p)
-    if (sources.length === 0)
-      throw new Error(`file ${file.sha256.slice(0, 12)} is on none of ${self.size} peers asked`)
-    const pieces = file.chunks ? await this.chunkList(file, sources) : undefined
+    const others = opts.others !== false
+    const count = Math.max(1, Math.ceil(file.size / FILE_CHUNK_BYTES))
+    const skipped = new Set<string>()
+    const sources = new Map<string, Source>()
+    const asked = new Set<string>()
+    const learn = (found: Source[]) => {
+      for (const f of found) {
+        if (skipped.has(f.peer)) continue
+        const known = sources.get(f.peer)
+        if (known === undefined) sources.set(f.peer, f)
+        else known.have = f.have
+      }
+    }
+    // One piece: try the preferred peers in turn (no round of questions); more: ask who has what.
+    if (file.size > FILE_CHUNK_BYTES || preferred.length === 0)
+      learn(await this.survey(file, count, preferred, others, asked))
+    else learn(preferred.map((peer) => ({ peer, inflight: 0 })))
+    if (sources.size === 0)
+      throw new Error(`file ${file.sha256.slice(0, 12)} is on none of ${asked.size} peers asked`)
+    const pieces = file.chunks
+      ? await this.chunkList(
+          file,
+          [...sources.values()].filter((s) => s.have === undefined).map((s) => s.peer),
+          [...sources.keys()],
+        )
+      : undefined
     const chunk = FILE_CHUNK_BYTES
-    const count = Math.max(1, Math.ceil(file.size / chunk))
     const part = blobs.partPath(file.sha256)
     const donePath = `${part}.done`
     const done = await readDone(donePath, count)
     if (done.size > 0) this.resumedPieces += done.size
     const fh = await open(part, done.size > 0 ? 'r+' : 'w+').catch(() => open(part, 'w+'))
+    // Without a chunk list nothing is verified piece by piece: nothing is served before the end.
+    if (pieces !== undefined)
+      this.partial.set(file.sha256, { size: file.size, path: part, pieces, have: done })
+    let finished = false
+    // One round of questions at a time (the refresher's, or workers' with every source gone).
+    let asking: Promise<void> | undefined
+    const ask = (): Promise<void> => {
+      asking ??= this.survey(file, count, preferred, others, asked)
+        .then(learn, () => {})
+        .finally(() => {
+          asking = undefined
+          signalChange()
+        })
+      return asking
+    }
+    let wake: () => void = () => {}
+    let changed = new Promise<void>((r) => (wake = r))
+    const signalChange = () => {
+      wake()
+      changed = new Promise<void>((r) => (wake = r))
+    }
+    const refresher = (async () => {
+      // Others fetching the same file get new pieces all the time: ask again now and then.
+      if (pieces === undefined) return
+      while (!finished) {
+        await new Promise((r) => setTimeout(r, PIECE_MAP_REFRESH_MS))
+        if (finished) return
+        await ask()
+      }
+    })()
     try {
       if (done.size === 0) await fh.truncate(file.size)
-      const todo = [...Array(count).keys()].filter((i) => !done.has(i))
-      const bad = new Map<string, number>()
-      let next = 0
+      const inflightPieces = new Set<number>()
+      const first = Math.floor(Math.random() * count)
+      const order = [...Array(count).keys()].map((k) => (first + k) % count).filter((i) => !done.has(i))
+      let resurveys = 0
+      const holds = (s: Source, i: number) => s.have === undefined || hasPiece(s.have, i)
+      /** The next piece and the source to ask for it, or undefined when none can be asked now. */
+      const pick = (): { i: number; src: Source } | undefined => {
+        const free = [...sources.values()]
+          .filter((s) => s.inflight < PER_SOURCE)
+          .sort((x, y) => x.inflight - y.inflight || Math.random() - 0.5)
+        const todo = order.filter((i) => !done.has(i) && !inflightPieces.has(i))
+        if (todo.length === 0) return undefined
+        // Anyone but the spare first, for any piece it holds.
+        for (const s of free) {
+          if (s.peer === opts.spare) continue
+          const i = todo.find((k) => holds(s, k))
+          if (i !== undefined) return { i, src: s }
+        }
+        // The spare: only pieces that no other source holds.
+        const spare = free.find((s) => s.peer === opts.spare)
+        if (spare !== undefined) {
+          const others = [...sources.values()].filter((s) => s.peer !== opts.spare)
+          const i = todo.find((k) => holds(spare, k) && !others.some((s) => holds(s, k)))
+          if (i !== undefined) return { i, src: spare }
+        }
+        return undefined
+      }
       const worker = async (): Promise<void> => {
-        while (next < todo.length) {
-          const i = todo[next++]
-          let tries = 0
-          for (;;) {
-            opts.signal?.throwIfAborted()
-            if (sources.length === 0) {
-              // Everyone we knew failed: ask again once (a peer may have finished its own copy meanwhile).
-              sources = await this.probe(file.sha256, preferred, opts.others !== false, self)
-              if (sources.length === 0 || ++tries > 3)
-                throw new Error(`file ${file.sha256.slice(0, 12)}: no source left for piece ${i}`)
+        for (;;) {
+          opts.signal?.throwIfAborted()
+          if (order.every((i) => done.has(i))) return
+          if (sources.size === 0) {
+            // Everyone we knew failed (a dropped connection fails every stream on it): ask again
+            // after a pause, a few times in a row at most.
+            if (++resurveys > MAX_RESURVEYS)
+              throw new Error(`file ${file.sha256.slice(0, 12)}: no source left for its pieces`)
+            await new Promise((r) => setTimeout(r, 250 * resurveys))
+            await ask()
+            continue
+          }
+          const next = pick()
+          if (next === undefined) {
+            if (order.every((i) => done.has(i) || inflightPieces.has(i))) return
+            // Wanted pieces are with busy sources, or with none yet: wait for a change.
+            await Promise.race([changed, new Promise((r) => setTimeout(r, PIECE_MAP_REFRESH_MS))])
+            continue
+          }
+          const { i, src } = next
+          inflightPieces.add(i)
+          src.inflight++
+          const offset = i * chunk
+          const length = Math.min(chunk, file.size - offset)
+          let got: { size: number; data: Uint8Array } | undefined
+          let busy = false
+          const release = await pieceSlots.acquire(opts.signal)
+          try {
+            got = await this.fetchPiece(src.peer, file.sha256, offset, length, opts.signal)
+          } catch (err) {
+            this.o.log?.('piece fetch failed', { peer: src.peer, piece: i, err: (err as Error).message })
+            got = undefined
+            busy = err instanceof RemoteRequestError && /rate|try later/i.test(err.message)
+          } finally {
+            release()
+            src.inflight--
+          }
+          if (busy) {
+            inflightPieces.delete(i)
+            await new Promise((r) => setTimeout(r, 200 + Math.random() * 300))
+            signalChange()
+            continue
+          }
+          const ok =
+            got !== undefined &&
+            got.size === file.size &&
+            got.data.byteLength === length &&
+            (pieces === undefined || sha256(got.data) === pieces[i])
+          if (!ok) {
+            inflightPieces.delete(i)
+            if (got !== undefined && got.size === file.size) {
+              this.corruptPieces++
+              this.o.log?.('refused a corrupt piece; skipping its source', { peer: src.peer, piece: i })
+              skipped.add(src.peer)
             }
-            const src = sources[(i + tries) % sources.length]
-            const offset = i * chunk
-            const length = Math.min(chunk, file.size - offset)
-            let got: { size: number; data: Uint8Array } | undefined
-            const release = await pieceSlots.acquire(opts.signal)
-            try {
-              got = await fetchBlobRange(this.o.opener(src), file.sha256, offset, length, {
-                signal: opts.signal,
-                slots: unlimited,
-              })
-            } catch (err) {
-              this.o.log?.('piece fetch failed', { peer: src, piece: i, err: (err as Error).message })
-              got = undefined
-              if (/rate|try later/i.test((err as Error).message)) {
-                release()
-                await new Promise((r) => setTimeout(r, 200 + Math.random() * 300))
-                tries++
-                continue
-              }
-            } finally {
-              release()
-            }
-            const ok =
-              got !== undefined &&
-              got.size === file.size &&
-              got.data.byteLength === length &&
-              (pieces === undefined || sha256(got.data) === pieces[i])
-            if (!ok) {
-              if (got !== undefined && got.size === file.size) {
-                this.corruptPieces++
-                const n = (bad.get(src) ?? 0) + 1
-                bad.set(src, n)
-                this.o.log?.('refused a corrupt piece', { peer: src, piece: i })
-                if (n >= 2) sources = sources.filter((s) => s !== src)
-              } else sources = sources.filter((s) => s !== src)
-              tries++
-              continue
-            }
+            sources.delete(src.peer)
+            signalChange()
+            continue
+          }
+          try {
             await fh.write(got!.data, 0, length, offset)
             await appendFile(donePath, `${i}\n`)
-            this.o.onBytes?.(src, length)
-            break
+            done.add(i)
+            resurveys = 0
+          } finally {
+            // Only now: until the piece is written, no other worker may take it up again.
+            inflightPieces.delete(i)
           }
+          this.o.onBytes?.(src.peer, length)
+          signalChange()
         }
       }
-      // At most two pieces in flight per source: deeper queues on one connection delay its pings
-      // past the connection monitor's timeout (and the whole connection is dropped).
-      const n = Math.min(this.o.parallel ?? 8, todo.length, 2 * Math.max(1, sources.length))
+      const n = Math.min(this.o.parallel ?? 8, order.length)
       await Promise.all(Array.from({ length: n }, () => worker()))
       await fh.sync()
     } finally {
+      finished = true
+      signalChange()
       await fh.close()
+      await refresher.catch(() => {})
     }
-    const actual = await hashFile(part)
-    if (actual !== file.sha256) {
-      await rm(part, { force: true })
+    try {
+      const actual = await hashFile(part)
+      if (actual !== file.sha256) {
+        await rm(part, { force: true })
+        await rm(donePath, { force: true })
+        throw new Error(
+          `file ${file.sha256.slice(0, 12)} did not verify as a whole (got ${actual.slice(0, 12)})`,
+        )
+      }
+      await blobs.adopt(file.sha256, part)
       await rm(donePath, { force: true })
-      throw new Error(
-        `file ${file.sha256.slice(0, 12)} did not verify as a whole (got ${actual.slice(0, 12)})`,
-      )
+    } finally {
+      this.partial.delete(file.sha256)
     }
-    await blobs.adopt(file.sha256, part)
-    await rm(donePath, { force: true })
   }
 
-  /** Peers that hold `hash` whole: the preferred first, then (if asked) others, probed in parallel. */
-  private async probe(
+  /**
+   * One piece from one source, as ranges of at most RANGE_BYTES asked one after the other: the
+   * source never has more than RANGE_BYTES of ours queued on the connection per piece in flight,
+   * so the connection monitor's pings (2 s timeout) do not wait behind megabytes of file data.
+   */
+  private async fetchPiece(
+    peer: string,
     hash: string,
+    offset: number,
+    length: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ size: number; data: Uint8Array } | undefined> {
+    const data = new Uint8Array(length)
+    let size = 0
+    for (let at = 0; at < length; at += RANGE_BYTES) {
+      const want = Math.min(RANGE_BYTES, length - at)
+      const r = await fetchBlobRange(this.o.opener(peer), hash, offset + at, want, {
+        signal,
+        slots: unlimited,
+      })
+      if (r === undefined) return undefined
+      if (r.data.byteLength !== want || (size !== 0 && r.size !== size)) return { size: r.size, data: r.data }
+      size = r.size
+      data.set(r.data, at)
+    }
+    return { size, data }
+  }
+
+  /**
+   * Asks the preferred peers and (if `others`) up to maxProbes other members which pieces of
+   * `file` they hold, in parallel: those that hold some (whole holders with no bitfield).
+   */
+  private async survey(
+    file: FileRef,
+    count: number,
     prefer: string[],
     others: boolean,
     asked: Set<string>,
-  ): Promise<string[]> {
+  ): Promise<Source[]> {
     const rest = others
       ? shuffle(this.o.peers().filter((p) => !prefer.includes(p))).slice(0, this.o.maxProbes ?? 16)
       : []
     const candidates = [...prefer, ...rest]
     for (const c of candidates) asked.add(c)
     const answers = await Promise.all(
-      candidates.map((peer) =>
-        fetchBlobRange(this.o.opener(peer), hash, 0, 0, { slots: unlimited, timeoutMs: 10_000 }).then(
-          (r) => (r === undefined ? undefined : peer),
-          () => undefined,
-        ),
-      ),
+      candidates.map((peer) => this.askPieces(peer, file, count).catch(() => undefined)),
     )
-    const have = answers.filter((p): p is string => p !== undefined)
-    this.o.log?.('asked who holds a file', { hash: hash.slice(0, 12), asked: candidates.length, have })
-    return have
+    const found = answers.filter((s): s is Source => s !== undefined)
+    this.o.log?.('asked who holds a file', {
+      hash: file.sha256.slice(0, 12),
+      asked: candidates.length,
+      whole: found.filter((s) => s.have === undefined).map((s) => s.peer),
+      partial: found.filter((s) => s.have !== undefined).map((s) => s.peer),
+    })
+    return found
   }
 
-  private async chunkList(file: FileRef, sources: string[]): Promise<string[]> {
+  /** One peer's pieces of `file` (a piece-map query; a `have` query for peers older than it). */
+  private async askPieces(peer: string, file: FileRef, count: number): Promise<Source | undefined> {
+    let map: PieceMap | undefined
+    try {
+      map = await fetchPieceMap(this.o.opener(peer), file.sha256, { timeoutMs: 10_000 })
+    } catch (err) {
+      const name = (err as Error).name
+      if (err instanceof RemoteRequestError || name === 'TimeoutError' || name === 'AbortError') throw err
+      // A peer older than the piece-map query resets the stream: ask whether it holds the file whole.
+      const r = await fetchBlobRange(this.o.opener(peer), file.sha256, 0, 0, {
+        slots: unlimited,
+        timeoutMs: 10_000,
+      })
+      return r === undefined || r.size !== file.size ? undefined : { peer, inflight: 0 }
+    }
+    if (map === undefined || map.size !== file.size || map.chunk !== FILE_CHUNK_BYTES) return undefined
+    let all = true
+    let any = false
+    for (let i = 0; i < count; i++) {
+      if (hasPiece(map.have, i)) any = true
+      else all = false
+    }
+    if (!any) return undefined
+    return { peer, inflight: 0, ...(all ? {} : { have: map.have }) }
+  }
+
+  private async chunkList(file: FileRef, whole: string[], all: string[]): Promise<string[]> {
     const hash = file.chunks!
     let bytes = await this.o.blobs.get(hash)
     if (bytes === undefined) {
-      for (const s of sources) {
+      for (const s of [...whole, ...all.filter((p) => !whole.includes(p))]) {
         try {
           const b = await this.o.fetchSmall(s, hash)
           if (b !== undefined && sha256(b) === hash) {

@@ -8,13 +8,21 @@
  * - owner: before results are acknowledged, the outputs they list are
  *   fetched from their holder into the blob store, and two tasks of one job
  *   writing the same output name fail the later one, naming both;
- * - serving: ranges of whole blobs to any member (files, outputs).
+ * - owner: dependency values over INLINE_VALUE_BYTES leave in batches as
+ *   blob references (served from memory until they are on disk, kept until
+ *   the job ends), and the holder fetches them before the run;
+ * - serving: ranges of whole blobs to any member (files, outputs), and the
+ *   verified pieces of files this node is still fetching.
  */
+import { createHash } from 'node:crypto'
 import { chmod } from 'node:fs/promises'
 import type { BlobStore } from '../../executor/blob-store.ts'
 import type { TaskFiles } from '../../executor/files.ts'
+import { BLOB_CHUNK_BYTES, pieceMapBytes } from '../../protocol/blob/codec.ts'
+import { type PieceMap, pieceBits } from '../../protocol/blob/handler.ts'
 import type { OpenStream } from '../../protocol/stream.ts'
 import type {
+  Batch,
   JobSpec,
   OutputFile,
   TaskDescriptor,
@@ -23,6 +31,7 @@ import type {
   TaskResult,
 } from '../../scheduler/types.ts'
 import { type BlobRef, blobRef, INLINE_VALUE_BYTES, parseBlobRef } from './big-values.ts'
+import { FILE_CHUNK_BYTES } from './chunks.ts'
 import { FileFetcher } from './fetcher.ts'
 
 export interface FilesServiceOptions {
@@ -72,6 +81,12 @@ export class FilesService {
   private readonly held = new Map<string, () => void>()
   /** Owner: per job, output name → task index that wrote it (filled from the store on first use). */
   private readonly names = new Map<string, Map<string, number>>()
+  /** Owner: dependency values sent as references, served from memory until written to the blob store. */
+  private readonly pendingValues = new Map<string, Uint8Array>()
+  /** Owner: the hash of each big dependency value (the scheduler hands the same bytes to every dependent). */
+  private readonly valueHashes = new WeakMap<Uint8Array, string>()
+  /** Owner: per job, the pins of its dependency values (released when the job ends). */
+  private readonly valuePins = new Map<string, Map<string, () => void>>()
 
   constructor(o: FilesServiceOptions) {
     this.o = o
@@ -99,9 +114,20 @@ export class FilesService {
     }
   }
 
-  /** Serves a range of a whole blob (or answers a `have` query). */
+  /**
+   * Serves a range of a whole blob (or answers a `have` query), else a dependency value not yet on
+   * disk, else a verified piece of a file this node is still fetching.
+   */
   async range(hash: string, offset: number, length: number) {
-    const r = await this.o.blobs.readRange(hash, offset, length)
+    let r = await this.o.blobs.readRange(hash, offset, length)
+    if (r === undefined) {
+      const v = this.pendingValues.get(hash)
+      if (v !== undefined) {
+        const from = Math.min(offset, v.byteLength)
+        r = { size: v.byteLength, data: v.slice(from, Math.min(v.byteLength, from + length)) }
+      }
+    }
+    if (r === undefined) r = await this.fetcher.partialRange(hash, offset, length)
     if (r !== undefined && r.data.byteLength > 0 && faults.slowMs > 0)
       await new Promise((done) => setTimeout(done, faults.slowMs))
     if (r !== undefined && r.data.byteLength > 0 && faults.corrupt > 0) {
@@ -113,6 +139,17 @@ export class FilesService {
       this.o.onBytes?.('served', r.data.byteLength)
     }
     return r
+  }
+
+  /** Which pieces of a file this node holds: all of a whole blob, the verified ones of a fetch in progress. */
+  async pieceMap(hash: string): Promise<PieceMap | undefined> {
+    const size = this.o.blobs.sizeOf(hash) ?? this.pendingValues.get(hash)?.byteLength
+    if (size !== undefined && (this.pendingValues.has(hash) || (await this.o.blobs.has(hash)))) {
+      const count = Math.max(1, Math.ceil(size / FILE_CHUNK_BYTES))
+      if (pieceMapBytes(size, FILE_CHUNK_BYTES) > BLOB_CHUNK_BYTES) return undefined
+      return { size, chunk: FILE_CHUNK_BYTES, have: pieceBits(count, 'all') }
+    }
+    return this.fetcher.pieceMap(hash)
   }
 
   /**
@@ -136,7 +173,9 @@ export class FilesService {
           (p, i, all) => p !== this.o.self && all.indexOf(p) === i,
         )
         const unique = new Map(files.map((f) => [f.sha256, f]))
-        await Promise.all([...unique.values()].map((f) => this.fetcher.ensure(f, { prefer, signal })))
+        await Promise.all(
+          [...unique.values()].map((f) => this.fetcher.ensure(f, { prefer, spare: job.owner, signal })),
+        )
       }
       // Executable inputs: the cached copy itself gets the x bits (a sandbox binds it as it is).
       for (const f of files)
@@ -184,14 +223,77 @@ export class FilesService {
     return { ...outcome, value: blobRef(hash, outcome.value.byteLength) }
   }
 
-  /** Holder: a task whose input is a blob reference gets its bytes (fetched like a file). */
+  /** Holder: a task whose input or dependency values are blob references gets their bytes (fetched like files). */
   async resolveInput(job: JobSpec, task: TaskDescriptor, signal?: AbortSignal): Promise<TaskDescriptor> {
     const ref = parseBlobRef(task.input)
-    if (ref === undefined) return task
+    const depRefs = task.depValues.map((d) => parseBlobRef(d))
+    if (ref === undefined && depRefs.every((d) => d === undefined)) return task
     const prefer = [giverOf(task, job.owner, this.o.self), job.owner].filter(
       (p, i, all) => p !== this.o.self && all.indexOf(p) === i,
     )
-    return { ...task, input: await this.bytesOf(ref, prefer, true, signal) }
+    const [input, ...depValues] = await Promise.all(
+      [ref, ...depRefs].map((r, i) =>
+        r === undefined
+          ? Promise.resolve(i === 0 ? task.input : task.depValues[i - 1])
+          : this.bytesOf(r, prefer, true, signal),
+      ),
+    )
+    return { ...task, input, depValues }
+  }
+
+  /**
+   * A batch as it leaves this node: dependency values over INLINE_VALUE_BYTES become 48-byte
+   * references (the bytes are served from memory until they are in the blob store, and kept there
+   * until the job ends), so a big result feeding its dependents never meets the message cap.
+   * The same batch when nothing is big.
+   */
+  outgoingBatch(batch: Batch): Batch {
+    let changed = false
+    const tasks = batch.tasks.map((t) => {
+      if (!t.depValues.some((d) => d.byteLength > INLINE_VALUE_BYTES)) return t
+      changed = true
+      return {
+        ...t,
+        depValues: t.depValues.map((d) =>
+          d.byteLength > INLINE_VALUE_BYTES ? this.offerValue(t.job, d) : d,
+        ),
+      }
+    })
+    return changed ? { ...batch, tasks } : batch
+  }
+
+  /** Owner: a big value other nodes will fetch by hash; answers its reference. */
+  private offerValue(job: string, value: Uint8Array): Uint8Array {
+    let hash = this.valueHashes.get(value)
+    if (hash === undefined) {
+      hash = createHash('sha256').update(value).digest('hex')
+      this.valueHashes.set(value, hash)
+    }
+    let pins = this.valuePins.get(job)
+    if (pins === undefined) {
+      pins = new Map()
+      this.valuePins.set(job, pins)
+    }
+    if (!pins.has(hash)) {
+      pins.set(hash, this.o.blobs.pin(hash))
+      if (this.o.blobs.sizeOf(hash) === undefined && !this.pendingValues.has(hash)) {
+        const h = hash
+        this.pendingValues.set(h, value)
+        this.o.blobs
+          .put(value)
+          .catch((err) => this.o.log?.('cannot store a dependency value', { err: (err as Error).message }))
+          .finally(() => this.pendingValues.delete(h))
+      }
+    }
+    return blobRef(hash, value.byteLength)
+  }
+
+  /** Owner: a job ended; the dependency values it sent may leave the cache. */
+  jobEnded(job: string): void {
+    const pins = this.valuePins.get(job)
+    if (pins === undefined) return
+    this.valuePins.delete(job)
+    for (const unpin of pins.values()) unpin()
   }
 
   private async bytesOf(ref: BlobRef, prefer: string[], others: boolean, signal?: AbortSignal) {

@@ -3,6 +3,12 @@
  * One fetch per stream: the client sends blob-get and closes its end; the
  * server answers blob-header, then the bytes as blob-chunk frames of at most
  * 1 MiB each, then closes. The client checks the hash of the whole.
+ *
+ * A piece-map query (`pieces: true`) asks which pieces of a file the peer
+ * holds, whole or while it is still fetching it: the answer is blob-pieces
+ * (a bitfield), or a blob-header saying not found. Servers older than the
+ * query refuse the unknown field (the stream is reset); a fetcher then falls
+ * back to the `have` query (length 0), which only whole holders answer.
  */
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
 import { bool, bytes, type Check, fail, optional, refine, str, uint } from '../validate.ts'
@@ -43,6 +49,27 @@ export interface BlobGet {
    */
   offset?: number
   length?: number
+  /** A piece-map query: which pieces of the file the peer holds (not with offset/length). */
+  pieces?: boolean
+}
+
+/** The answer to a piece-map query: bit i (of byte i >> 3, from the top bit) set when piece i is held. */
+export interface BlobPieces {
+  t: 'blob-pieces'
+  /** The whole file's size. */
+  size: number
+  /** Bytes per piece. */
+  chunk: number
+  have: Uint8Array
+}
+
+/** Piece sizes a piece map may use. */
+export const BLOB_MIN_PIECE_BYTES = 1024
+export const BLOB_MAX_PIECE_BYTES = 16 * 1024 * 1024
+
+/** Bytes of the bitfield for a file of `size` in pieces of `chunk`. */
+export function pieceMapBytes(size: number, chunk: number): number {
+  return Math.ceil(Math.max(1, Math.ceil(size / chunk)) / 8)
 }
 
 export interface BlobHeader {
@@ -57,14 +84,21 @@ export interface BlobChunk {
   data: Uint8Array
 }
 
-export type BlobServerMessage = BlobHeader | BlobChunk | ErrorReply
+export type BlobServerMessage = BlobHeader | BlobChunk | BlobPieces | ErrorReply
 
 export const blobRequestCodec = messageCodec<BlobGet>('blob', BLOB_MAX_MESSAGE_BYTES, {
-  'blob-get': fields({
-    hash: blobHash,
-    offset: optional(uint(BLOB_MAX_FILE_BYTES)),
-    length: optional(uint(BLOB_MAX_RANGE_BYTES)),
-  }),
+  'blob-get': refine(
+    fields({
+      hash: blobHash,
+      offset: optional(uint(BLOB_MAX_FILE_BYTES)),
+      length: optional(uint(BLOB_MAX_RANGE_BYTES)),
+      pieces: optional(bool()),
+    }),
+    (g, path) => {
+      if (g.pieces !== undefined && (g.offset !== undefined || g.length !== undefined))
+        fail(`${path}.pieces`, 'a piece-map query takes no range')
+    },
+  ),
 })
 
 export const blobReplyCodec = messageCodec<BlobServerMessage>('blob', BLOB_MAX_MESSAGE_BYTES, {
@@ -74,5 +108,17 @@ export const blobReplyCodec = messageCodec<BlobServerMessage>('blob', BLOB_MAX_M
   'blob-chunk': refine(fields({ data: bytes(BLOB_CHUNK_BYTES) }), (c, path) => {
     if (c.data.byteLength === 0) fail(`${path}.data`, 'empty chunk')
   }),
+  'blob-pieces': refine(
+    fields({
+      size: uint(BLOB_MAX_FILE_BYTES),
+      chunk: uint(BLOB_MAX_PIECE_BYTES),
+      have: bytes(BLOB_CHUNK_BYTES),
+    }),
+    (m, path) => {
+      if (m.chunk < BLOB_MIN_PIECE_BYTES) fail(`${path}.chunk`, `below ${BLOB_MIN_PIECE_BYTES}`)
+      else if (m.have.byteLength !== pieceMapBytes(m.size, m.chunk))
+        fail(`${path}.have`, `must be ${pieceMapBytes(m.size, m.chunk)} bytes for its size and chunk`)
+    },
+  ),
   error: errorReplyFields,
 })

@@ -29,6 +29,7 @@ import {
   type BlobServerMessage,
   blobReplyCodec,
   blobRequestCodec,
+  pieceMapBytes,
 } from './codec.ts'
 
 /** Fetches run on their own streams; allow a few in parallel per connection. */
@@ -52,6 +53,31 @@ export interface BlobCallbacks {
     offset: number,
     length: number,
   ): Promise<{ size: number; data: Uint8Array } | undefined>
+  /**
+   * Which pieces of the blob we hold (whole, or verified pieces of a fetch in progress), or
+   * undefined if none. Absent: piece-map queries are answered "not found".
+   */
+  getPieces?(peerId: string, hash: string): Promise<PieceMap | undefined>
+}
+
+/** Pieces of a file a peer holds: bit i (byte i >> 3, top bit first) for piece i of `chunk` bytes. */
+export interface PieceMap {
+  size: number
+  chunk: number
+  have: Uint8Array
+}
+
+/** Whether piece `i` is set in a piece map's bitfield. */
+export function hasPiece(have: Uint8Array, i: number): boolean {
+  return i >= 0 && i >> 3 < have.byteLength && (have[i >> 3] & (0x80 >> (i & 7))) !== 0
+}
+
+/** A bitfield of `count` pieces with those in `held` set (all of them when `held` is 'all'). */
+export function pieceBits(count: number, held: Iterable<number> | 'all'): Uint8Array {
+  const have = new Uint8Array(Math.ceil(Math.max(1, count) / 8))
+  if (held === 'all') for (let i = 0; i < count; i++) have[i >> 3] |= 0x80 >> (i & 7)
+  else for (const i of held) if (i >= 0 && i < count) have[i >> 3] |= 0x80 >> (i & 7)
+  return have
 }
 
 function abort(stream: Stream, err: unknown): void {
@@ -131,6 +157,22 @@ async function serveRange(
   }
 }
 
+async function servePieces(io: FramedStream, ctx: BlobServeContext, hash: string): Promise<void> {
+  let map: PieceMap | undefined
+  try {
+    map = await ctx.callbacks.getPieces?.(ctx.peerId, hash)
+  } catch (err) {
+    ctx.report(err)
+    await io.write(blobReplyCodec.encode(toErrorReply(err)))
+    return
+  }
+  if (map === undefined || map.have.byteLength !== pieceMapBytes(map.size, map.chunk)) {
+    await io.write(blobReplyCodec.encode({ t: 'blob-header', found: false, size: 0 }))
+    return
+  }
+  await io.write(blobReplyCodec.encode({ t: 'blob-pieces', ...map }))
+}
+
 interface BlobServeContext {
   peerId: string
   callbacks: BlobCallbacks
@@ -155,6 +197,11 @@ async function serveBlob(stream: Stream, ctx: BlobServeContext): Promise<void> {
     const refused = ctx.admit()
     if (refused !== undefined) {
       await io.write(blobReplyCodec.encode(toErrorReply(refused)))
+      await stream.close()
+      return
+    }
+    if (req.pieces === true) {
+      await servePieces(io, ctx, req.hash)
       await stream.close()
       return
     }
@@ -472,5 +519,44 @@ export async function fetchBlobRange(
     }
   } finally {
     release()
+  }
+}
+
+/**
+ * Asks a peer which pieces of a file it holds (a piece-map query): its map, or undefined if it
+ * holds none. A peer older than the query resets the stream (the caller may fall back to a
+ * `have` query). Takes no fetch slot (the answer is small).
+ */
+export async function fetchPieceMap(
+  open: OpenStream,
+  hash: string,
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<PieceMap | undefined> {
+  if (!BLOB_HASH_PATTERN.test(hash)) throw new LocalProtocolError(`not a blob hash: ${hash.slice(0, 80)}`)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(timeoutMs),
+    ...(options.signal ? [options.signal] : []),
+  ])
+  const stream = await open(signal)
+  const onAbort = () => abort(stream, signal.reason)
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    signal.throwIfAborted()
+    const io = framed(stream, BLOB_MAX_MESSAGE_BYTES)
+    await io.write(blobRequestCodec.encode({ t: 'blob-get', hash, pieces: true }))
+    await stream.close()
+    const msg = await readMessage(io)
+    if (msg.t === 'blob-header' && !msg.found) return undefined
+    if (msg.t !== 'blob-pieces') throw new RemoteProtocolError(`${BLOB_PROTOCOL}: expected blob-pieces`)
+    if ((await io.read()) !== null)
+      throw new RemoteProtocolError(`${BLOB_PROTOCOL}: data after the piece map`)
+    return { size: msg.size, chunk: msg.chunk, have: msg.have }
+  } catch (err) {
+    abort(stream, err)
+    if (signal.aborted) throw signal.reason
+    throw err
+  } finally {
+    signal.removeEventListener('abort', onAbort)
   }
 }
