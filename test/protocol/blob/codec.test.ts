@@ -7,7 +7,9 @@ import {
   BLOB_MAX_RANGE_BYTES,
   blobReplyCodec,
   blobRequestCodec,
+  pieceMapBytes,
 } from '../../../src/protocol/blob/codec.ts'
+import { hasPiece, pieceBits } from '../../../src/protocol/blob/handler.ts'
 import { rejected } from '../codec-helpers.ts'
 
 const HASH = 'ab'.repeat(32)
@@ -73,5 +75,55 @@ describe('blob codec', () => {
     expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-chunk', data: new Uint8Array(1) })).toMatch(
       /blob\.t/,
     )
+  })
+})
+
+describe('blob piece maps', () => {
+  const MiB = 1024 * 1024
+
+  it('round-trips a query and its answer; the bitfield has exactly the bytes its size and chunk need', () => {
+    const q = { t: 'blob-get' as const, hash: HASH, pieces: true }
+    expect(blobRequestCodec.decode(blobRequestCodec.encode(q))).toEqual(q)
+    const map = { t: 'blob-pieces' as const, size: 50 * MiB, chunk: 4 * MiB, have: new Uint8Array(2) }
+    expect(pieceMapBytes(map.size, map.chunk)).toBe(2) // 13 pieces
+    expect(blobReplyCodec.decode(blobReplyCodec.encode(map))).toEqual(map)
+  })
+
+  it('refuses hostile maps and queries', () => {
+    const base = { v: 1, t: 'blob-pieces', size: 50 * MiB, chunk: 4 * MiB }
+    expect(rejected(blobReplyCodec.decode, { ...base, have: new Uint8Array(3) })).toMatch(
+      /blob\.blob-pieces\.have: must be 2 bytes/,
+    )
+    expect(rejected(blobReplyCodec.decode, { ...base, chunk: 0, have: new Uint8Array(2) })).toMatch(
+      /chunk: below 1024/,
+    )
+    expect(rejected(blobReplyCodec.decode, { ...base, chunk: 32 * MiB, have: new Uint8Array(1) })).toMatch(
+      /chunk: expected at most/,
+    )
+    // A file whose bitfield would not fit in one frame cannot be described at all.
+    expect(
+      rejected(blobReplyCodec.decode, {
+        ...base,
+        size: BLOB_MAX_FILE_BYTES,
+        chunk: 1024,
+        have: new Uint8Array(BLOB_CHUNK_BYTES + 1),
+      }),
+    ).toMatch(/have/)
+    expect(
+      rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: HASH, pieces: true, offset: 0 }),
+    ).toMatch(/a piece-map query takes no range/)
+    expect(rejected(blobRequestCodec.decode, { v: 1, t: 'blob-get', hash: HASH, pieces: 1 })).toMatch(
+      /pieces: expected a boolean/,
+    )
+  })
+
+  it('hasPiece and pieceBits agree, and read nothing outside the bitfield', () => {
+    const have = pieceBits(13, [0, 7, 8, 12])
+    expect(have.byteLength).toBe(2)
+    expect([...Array(16).keys()].filter((i) => hasPiece(have, i))).toEqual([0, 7, 8, 12])
+    expect(hasPiece(have, -1)).toBe(false)
+    expect(hasPiece(have, 1 << 20)).toBe(false)
+    const all = pieceBits(13, 'all')
+    expect([...Array(16).keys()].filter((i) => hasPiece(all, i))).toEqual([...Array(13).keys()])
   })
 })

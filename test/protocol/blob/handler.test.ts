@@ -8,7 +8,13 @@ import {
   blobReplyCodec,
   blobRequestCodec,
 } from '../../../src/protocol/blob/codec.ts'
-import { type BlobSource, fetchBlob, registerBlobProtocol } from '../../../src/protocol/blob/handler.ts'
+import {
+  type BlobSource,
+  fetchBlob,
+  fetchPieceMap,
+  pieceBits,
+  registerBlobProtocol,
+} from '../../../src/protocol/blob/handler.ts'
 import { BlobTooLargeError, RemoteRequestError } from '../../../src/protocol/errors.ts'
 import { framed, type OpenStream } from '../../../src/protocol/stream.ts'
 import { FakeRegistrar, frame } from '../fakes.ts'
@@ -174,3 +180,33 @@ describe('blob protocol', () => {
     await expect(pending).rejects.toThrow('no longer needed')
   })
 })
+
+describe('blob piece-map queries', () => {
+  it('answers from getPieces, "not found" without it or for a map that does not fit its size', async () => {
+    const registrar = new FakeRegistrar()
+    const have = pieceBits(13, [1, 2])
+    await registerBlobProtocol(registrar, {
+      getBlob: async () => undefined,
+      getPieces: async (_peer, hash) =>
+        hash === HASH_A
+          ? { size: 50 << 20, chunk: 4 << 20, have }
+          : hash === HASH_B
+            ? { size: 50 << 20, chunk: 4 << 20, have: new Uint8Array(9) }
+            : undefined,
+    })
+    const open = registrar.opener(BLOB_PROTOCOL, PEER_B)
+    expect(await fetchPieceMap(open, HASH_A)).toEqual({ size: 50 << 20, chunk: 4 << 20, have })
+    expect(await fetchPieceMap(open, HASH_B)).toBeUndefined()
+    expect(await fetchPieceMap(open, 'cd'.repeat(32))).toBeUndefined()
+    const plain = await blobServer(new Map())
+    expect(await fetchPieceMap(plain.open, HASH_A)).toBeUndefined()
+  })
+
+  it('refuses an answer that is neither a map nor "not found"', async () => {
+    const lying = rawServer([{ t: 'blob-header', found: true, size: 10 }])
+    await expect(fetchPieceMap(lying, HASH_A)).rejects.toThrow(/expected blob-pieces/)
+  })
+})
+
+const HASH_A = 'ab'.repeat(32)
+const HASH_B = 'ef'.repeat(32)
