@@ -68,6 +68,12 @@ interface Pending {
 
 /** How much queued work (ms) a worker may hold beyond the task it runs. */
 const BATCH_BUDGET_MS = 2
+/**
+ * Functions quicker than this (ms) keep two tasks in flight on a worker when the pool has them,
+ * so the worker starts its next task without waiting for the main thread (the scheduler feeds
+ * the executor two per slot for such tasks: `PIPELINE_TASK_MS` in src/scheduler/resources.ts).
+ */
+const PIPELINE_MS = 6
 const MAX_BYSTANDER_CRASHES = 3
 /** An idle worker that has loaded more bundles than this is replaced (modules stay in memory). */
 const MAX_BUNDLES_PER_WORKER = 32
@@ -228,11 +234,12 @@ export class WorkerPool {
     if (wasIdle) this.startedWork(slot)
   }
 
-  /** Tasks to keep in flight on one worker for this function: about BATCH_BUDGET_MS of work. */
+  /** Tasks to keep in flight on one worker for this function: about BATCH_BUDGET_MS of work, two if quick. */
   private capFor(p: Pending): number {
     const ms = this.cost.get(p.key)
     if (ms === undefined) return 1
-    return Math.max(1, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
+    const least = ms < PIPELINE_MS ? 2 : 1
+    return Math.max(least, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
   }
 
   /** The least busy worker with this heap limit and room, starting or replacing one if that helps. */

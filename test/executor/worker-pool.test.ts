@@ -250,6 +250,17 @@ describe('WorkerPool: values, modules, environment', () => {
     })
   })
 
+  test('a quick function (2-6 ms) keeps two tasks in flight on a worker, so it starts the next by itself', async () => {
+    await withPool(1, async (pool) => {
+      // The pool learns the function's cost (a moving average; the first call is slower).
+      for (let i = 0; i < 16; i++) value(await pool.run(task(basic, 'sleep', 2)))
+      const all = [0, 1, 2].map(() => pool.run(task(basic, 'sleep', 2)))
+      await Promise.resolve() // the pump runs in a microtask
+      expect(pool.stats()).toEqual({ workers: 1, inFlight: 2, queued: 1 })
+      expect((await Promise.all(all)).map(value)).toEqual([2, 2, 2])
+    })
+  })
+
   test('20,000 tiny tasks through two workers', async () => {
     await withPool(2, async (pool) => {
       const input = encodeValue(1)

@@ -95,6 +95,21 @@ describe('resources', () => {
     expect(runs(tiny)).toHaveLength(7)
     expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 8, meanTaskMs: 0.5 })
   })
+
+  test('short tasks (2-6 ms) are started two per slot, so the executor has the next one at hand', () => {
+    const { node, cmds } = holder(40, { slots: 2 })
+    expect(runs(cmds)).toHaveLength(2)
+    const short = finish(node, pick(cmds, 'run-task')[0], ok('v', 3))
+    expect(runs(short)).toHaveLength(3)
+    expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 4, meanTaskMs: 3 })
+  })
+
+  test('tasks of 6 ms and more are started one per slot', () => {
+    const { node, cmds } = holder(40, { slots: 2 })
+    const fin = finish(node, pick(cmds, 'run-task')[0], ok('v', 6))
+    expect(runs(fin)).toHaveLength(1)
+    expect(node.s.advert()).toMatchObject({ running: 2 })
+  })
 })
 
 describe('results outbox', () => {
