@@ -35,14 +35,22 @@ function fittingReady(view: PeerView, peer: PeerKey, free: Resources): number {
   return n
 }
 
-/** A victim drawn at random, weighted by fitting ready tasks / (1 + rtt). */
-export function chooseVictim(view: PeerView, free: Resources, random: () => number): PeerKey | undefined {
+/**
+ * A victim drawn at random, weighted by fitting ready tasks / (1 + rtt), among peers advertising
+ * at least `minReady` of them.
+ */
+export function chooseVictim(
+  view: PeerView,
+  free: Resources,
+  random: () => number,
+  minReady = 1,
+): PeerKey | undefined {
   const candidates: PeerKey[] = []
   const weights: number[] = []
   let total = 0
   for (const peer of view.withReady) {
     const n = fittingReady(view, peer, free)
-    if (n === 0) continue
+    if (n === 0 || n < minReady) continue
     const w = n / (1 + (view.peers.get(peer)?.rttMs ?? 1))
     candidates.push(peer)
     weights.push(w)
@@ -81,6 +89,28 @@ export function grantCount(
   return Math.max(0, Math.min(Math.floor(max), s.maxBatch, Math.ceil(ready / 2)))
 }
 
+/**
+ * Mean task time (ms) up to which a thief steals ahead: with short tasks a steal's round trip
+ * (a few ms between daemons, more on a busy machine) is a slot idle for a good part of a task,
+ * while one task more per slot held here delays little. Longer tasks are stolen only for a free
+ * slot, so a long task is not held in one node's queue while another's slot frees.
+ */
+export const STEAL_AHEAD_MAX_MS = 100
+
+/**
+ * What a busy thief asks for when it steals ahead (one slot's worth, to queue behind the tasks it
+ * runs), or undefined when it should not: every slot runs a task, nothing waits in its queue, the
+ * owner policy lends slots, and its tasks are short (STEAL_AHEAD_MAX_MS).
+ */
+export function aheadFree(holder: Holder): Resources | undefined {
+  const mean = holder.meanMs
+  if (mean === undefined || mean > STEAL_AHEAD_MAX_MS) return undefined
+  if (holder.running === 0 || holder.queue.size > 0 || holder.pool.freeSlots > 0) return undefined
+  const p = holder.policy
+  if (p.suspended || !p.accepts.foreign || p.foreignSlots < 1) return undefined
+  return { cpu: 1, gpu: 0, memoryMB: holder.pool.memoryMB }
+}
+
 interface InFlight {
   readonly requestId: number
   readonly to: PeerKey
@@ -103,17 +133,30 @@ export class Thief {
     return this.inFlight !== undefined
   }
 
-  /** Steals if this node has a free slot, nothing it can start, and a victim. */
+  /**
+   * Steals if this node has a free slot, nothing it can start, and a victim; or, when tasks are
+   * short, steals ahead (see `aheadFree`).
+   */
   maybeSteal(holder: Holder, view: PeerView): void {
     if (this.inFlight !== undefined || this.rt.now < this.backoffUntil) return
-    if (holder.pool.freeSlots < 1 || view.withReady.size === 0) return
-    // Stolen tasks are other owners' (mostly): steal only for the slots the owner policy lends.
-    const lend = holder.foreignFree()
-    if (lend < 1) return
-    const free = { ...holder.pool.free(), cpu: lend }
-    const depth = holder.depth()
-    if (holder.queue.countFitting((r) => holder.pool.canStart(r, depth)) > 0) return
-    const to = chooseVictim(view, free, () => this.rt.rng.next())
+    if (view.withReady.size === 0) return
+    let free: Resources
+    let minReady = 1
+    if (holder.pool.freeSlots >= 1) {
+      // Stolen tasks are other owners' (mostly): steal only for the slots the owner policy lends.
+      const lend = holder.foreignFree()
+      if (lend < 1) return
+      free = { ...holder.pool.free(), cpu: lend }
+      const depth = holder.depth()
+      if (holder.queue.countFitting((r) => holder.pool.canStart(r, depth)) > 0) return
+    } else {
+      const ahead = aheadFree(holder)
+      if (ahead === undefined) return
+      free = ahead
+      // Only from a victim with plenty left: a thief must not drain a peer that is as busy as it is.
+      minReady = 2 * batchSize(1, holder.meanMs, 0, this.rt.s)
+    }
+    const to = chooseVictim(view, free, () => this.rt.rng.next(), minReady)
     if (to === undefined) return
     const peerMean = view.peers.get(to)?.advert.meanTaskMs ?? 0
     const max = batchSize(free.cpu, holder.meanMs, peerMean, this.rt.s)

@@ -4,7 +4,21 @@ import { PeerView } from '../../src/scheduler/peers.ts'
 import { ACCEPTS_ALL } from '../../src/scheduler/policy.ts'
 import { resolveSettings } from '../../src/scheduler/runtime.ts'
 import { batchSize, chooseVictim } from '../../src/scheduler/steal.ts'
-import { advert, capacity, desc, finish, inputs, key, Node, ok, pick, ready, spec, types } from './helpers.ts'
+import {
+  advert,
+  capacity,
+  desc,
+  finish,
+  inputs,
+  key,
+  Node,
+  ok,
+  pick,
+  ready,
+  runs,
+  spec,
+  types,
+} from './helpers.ts'
 
 const s = resolveSettings({ self: 'a', capacity: capacity(), seed: 1, prefetchFactor: 2 })
 const gpuClass = { cpu: 1, gpu: 1, memoryMB: 100 }
@@ -58,6 +72,21 @@ function thief(opts: { stealBackoffMinMs?: number } = {}) {
     advert: advert({ ready: ready(10) }),
     rttMs: 1,
   })
+  return { node, cmds }
+}
+
+/**
+ * A thief 't' with one slot that stole two tasks of owner 'o' from 'v', ran the first in
+ * `meanMs` and now runs the second with nothing queued, while 'v' advertises `vReady` ready tasks.
+ */
+function busyThief(meanMs: number, vReady: number) {
+  const node = new Node({ self: 't', capacity: capacity(1) })
+  node.feed({ type: 'advert-received', peer: 'v', advert: advert({ ready: ready(vReady) }), rttMs: 1 })
+  const batch: Batch = { jobs: [spec('j', 'o')], tasks: [desc('j', 0), desc('j', 1)] }
+  const first = pick(node.feed({ type: 'steal-granted', from: 'v', requestId: 1, batch }), 'run-task')
+  expect(first).toHaveLength(1)
+  const cmds = finish(node, first[0], ok('v', meanMs))
+  expect(runs(cmds)).toEqual(['j/1@0'])
   return { node, cmds }
 }
 
@@ -146,6 +175,35 @@ describe('thief', () => {
         'send-steal',
       ),
     ).toEqual([])
+  })
+
+  test('a busy thief with short tasks and nothing queued steals ahead, one slot worth, from a peer with plenty', () => {
+    const { node, cmds } = busyThief(20, 10)
+    expect(pick(cmds, 'send-steal')).toEqual([
+      {
+        type: 'send-steal',
+        cause: expect.any(String),
+        to: 'v',
+        requestId: 2,
+        free: { cpu: 1, gpu: 0, memoryMB: 4096 },
+        max: 2,
+        accepts: ACCEPTS_ALL,
+      },
+    ])
+    // What comes queues behind the running task; nothing more is asked while it waits there.
+    const got = node.feed({
+      type: 'steal-granted',
+      from: 'v',
+      requestId: 2,
+      batch: { jobs: [spec('j', 'o')], tasks: [desc('j', 10), desc('j', 11)] },
+    })
+    expect(runs(got)).toEqual([])
+    expect(pick(got, 'send-steal')).toEqual([])
+  })
+
+  test('no steal ahead for long tasks, nor from a peer with few ready tasks', () => {
+    expect(pick(busyThief(500, 10).cmds, 'send-steal')).toEqual([])
+    expect(pick(busyThief(20, 3).cmds, 'send-steal')).toEqual([])
   })
 
   test('a steal unanswered for leaseTimeoutMs counts as failed', () => {
