@@ -140,7 +140,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
       const { p50, p99 } = await roundTripOn(grid, SINGLES)
       f.b_gridnode_1x2_p50Ms = round3(p50)
       f.b_gridnode_1x2_p99Ms = round3(p99)
-      f.d_gridnode_1x2_share = round3(serialMs / 2 / (await cpuBoundOn(grid)))
+      f.d_gridnode_1x2_share = round3(serialMs / 2 / (await cpuBoundOn(grid, 1)).ms)
     } finally {
       await mesh.stopAll()
     }
@@ -150,7 +150,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
     try {
       const grid = await submitter(nodes)
       f.a_gridnode_2x1_noopTasksPerSec = await throughputOn(grid, NOOPS)
-      f.d_gridnode_2x1_share = round3(serialMs / 2 / (await cpuBoundOn(grid)))
+      f.d_gridnode_2x1_share = round3(serialMs / 2 / (await cpuBoundOn(grid, 2)).ms)
     } finally {
       await mesh.stopAll()
     }
