@@ -2,12 +2,22 @@
  * Ours: one real NodeScheduler (src/scheduler, unchanged) per simulated
  * node. The strategy feeds each scheduler its events on virtual time and
  * carries out the commands it returns, the way src/node/driver.ts does:
- * messages cross the network model to the peer's matching event, requests
- * whose stream breaks (loss, a dead or cut-off peer) give the sender the
- * *-failed event the driver would produce, runs go to the simulated
+ * requests cross the network model to the peer's matching event and its
+ * answer comes back, and a request or answer whose stream breaks (loss, a
+ * dead or cut-off peer) gives each end what the driver would give it; both
+ * come from src/scheduler/hearing.ts, as in the daemon. Runs go to the simulated
  * executor, persist-results to the owner's store, and one tick per node is
  * armed at nextDeadline().
  */
+import {
+  type AnswerCommand,
+  answerHeard,
+  answerLost,
+  type Carried,
+  type RequestCommand,
+  requestHeard,
+  requestLost,
+} from '../../src/scheduler/hearing.ts'
 import {
   type Command,
   handOff,
@@ -42,6 +52,15 @@ interface Msg {
   readonly recvFail: SchedulerEvent | undefined
   /** A request/response whose response can be lost after delivery (push). */
   readonly answered: boolean
+  /** The request this message carries (its answer goes back to `from`). */
+  readonly request: RequestCommand | undefined
+}
+
+/** How payloads look once they crossed the network: stamped, paths taken on trust. */
+const CARRIED: Carried = {
+  batch: (batch, from, to) => handOff(batch, from, to, TRUSTED_SIGNER),
+  results: trustedResults,
+  holdings: trustedHoldings,
 }
 
 type Cmd<T extends Command['type']> = Extract<Command, { type: T }>
@@ -64,6 +83,9 @@ export class GridnodeStrategy implements Strategy {
   private readonly deadStats: Record<string, number> = {}
   private readonly lossDetectMs: number
   private readonly ownersToAll: boolean
+  /** The request being handled: its answer goes back to the sender. */
+  private answering: Msg | undefined
+  private answeredBy: AnswerCommand | undefined
   blockedNotices = 0
 
   constructor(sim: Sim) {
@@ -268,8 +290,14 @@ export class GridnodeStrategy implements Strategy {
       case K_MSG: {
         const m = obj as Msg
         if (!sim.net.reachable(m.from, a)) return this.undelivered(a, m, true)
+        this.answering = m.request === undefined ? undefined : m
+        this.answeredBy = undefined
         this.feed(a, m.ev)
-        if (m.answered && m.fail !== undefined && sim.net.lost(sim.rng))
+        const answered = this.answeredBy !== undefined
+        this.answering = undefined
+        this.answeredBy = undefined
+        // An accepted push is answered by the response alone; it too can be lost.
+        if (m.answered && !answered && m.fail !== undefined && sim.net.lost(sim.rng))
           this.later(m.from, m.fromInc, this.lossDetectMs, m.fail)
         return
       }
@@ -318,12 +346,13 @@ export class GridnodeStrategy implements Strategy {
     fail?: SchedulerEvent,
     recvFail?: SchedulerEvent,
     answered = false,
+    request?: RequestCommand,
   ): void {
     const sim = this.sim
     const to = this.index.get(toKey)
     if (to === undefined) throw new Error(`message to unknown peer ${toKey}`)
     const fromInc = sim.inc[from]
-    const m: Msg = { ev, from, fromInc, fail, recvFail, answered }
+    const m: Msg = { ev, from, fromInc, fail, recvFail, answered, request }
     if (this.contacts !== undefined) {
       this.contacts[from].add(to)
       this.contacts[to].add(from)
@@ -343,134 +372,59 @@ export class GridnodeStrategy implements Strategy {
     sim.schedule(sim.net.arrival(sim.now, from, to, bytes, sim.rng), K_MSG, to, sim.inc[to], from, m)
   }
 
-  private obey(node: number, c: Command): void {
+  /** A request to one peer: what each end hears comes from src/scheduler/hearing.ts. */
+  private request(node: number, c: RequestCommand, type: number, bytes: number, answered = false): void {
     const self = this.sim.key(node)
+    const requestId = c.type === 'send-steal' ? c.requestId : 0
+    const ev = requestHeard(c, self, requestId, CARRIED, 0)
+    return this.send(node, c.to, type, bytes, ev, requestLost(c, 'stream broke', 0), undefined, answered, c)
+  }
+
+  /** The answer to the request being handled goes back to its sender (the daemon writes it as the response). */
+  private answer(node: number, c: AnswerCommand, type: number, bytes: number): void {
+    const m = this.answering
+    if (m === undefined || this.sim.key(m.from) !== c.to || m.request === undefined) {
+      this.sim.violation(`${this.sim.key(node)}: ${c.type} to ${c.to} answers no request`)
+      return
+    }
+    this.answeredBy = c
+    const self = this.sim.key(node)
+    const carried: AnswerCommand =
+      c.type === 'reply-steal' ? { ...c, batch: handOff(c.batch, self, c.to, TRUSTED_SIGNER) } : c
+    const heard = answerHeard(m.request, carried, 0)
+    if (heard === undefined) return
+    return this.send(
+      node,
+      c.to,
+      type,
+      bytes,
+      heard,
+      answerLost(c, 0),
+      requestLost(m.request, 'stream broke', 0),
+    )
+  }
+
+  private obey(node: number, c: Command): void {
     switch (c.type) {
       case 'send-steal':
-        return this.send(
-          node,
-          c.to,
-          MSG.stealRequest,
-          STEAL_REQUEST_BYTES,
-          {
-            type: 'steal-requested',
-            at: 0,
-            cause: c.cause,
-            from: self,
-            requestId: c.requestId,
-            free: c.free,
-            max: c.max,
-          },
-          {
-            type: 'steal-failed',
-            at: 0,
-            cause: c.cause,
-            from: c.to,
-            requestId: c.requestId,
-            reason: 'stream broke',
-          },
-        )
+        return this.request(node, c, MSG.stealRequest, STEAL_REQUEST_BYTES)
       case 'reply-steal':
-        return this.send(
-          node,
-          c.to,
-          MSG.stealReply,
-          batchBytes(c.batch),
-          {
-            type: 'steal-granted',
-            at: 0,
-            cause: c.cause,
-            from: self,
-            requestId: c.requestId,
-            batch: handOff(c.batch, self, c.to, TRUSTED_SIGNER),
-          },
-          c.batch.tasks.length > 0
-            ? {
-                type: 'grant-failed',
-                at: 0,
-                cause: c.cause,
-                to: c.to,
-                requestId: c.requestId,
-                batch: c.batch,
-              }
-            : undefined,
-          {
-            type: 'steal-failed',
-            at: 0,
-            cause: c.cause,
-            from: self,
-            requestId: c.requestId,
-            reason: 'stream broke',
-          },
-        )
+        return this.answer(node, c, MSG.stealReply, batchBytes(c.batch))
       case 'push-batch':
         this.sim.metrics.message(MSG.push, SMALL_BYTES)
-        return this.send(
-          node,
-          c.to,
-          MSG.push,
-          batchBytes(c.batch),
-          {
-            type: 'batch-pushed',
-            at: 0,
-            cause: c.cause,
-            from: self,
-            batch: handOff(c.batch, self, c.to, TRUSTED_SIGNER),
-          },
-          { type: 'push-failed', at: 0, cause: c.cause, to: c.to, batch: c.batch, reason: 'stream broke' },
-          undefined,
-          true,
-        )
+        return this.request(node, c, MSG.push, batchBytes(c.batch), true)
+      case 'refuse-push':
+        return this.answer(node, c, MSG.push, SMALL_BYTES)
       case 'send-results':
-        return this.send(
-          node,
-          c.to,
-          MSG.results,
-          resultsBytes(c.results),
-          {
-            type: 'results-received',
-            at: 0,
-            cause: c.cause,
-            from: self,
-            results: trustedResults(c.results),
-          },
-          { type: 'results-send-failed', at: 0, cause: c.cause, to: c.to, tasks: c.results.map(keyOf) },
-        )
+        return this.request(node, c, MSG.results, resultsBytes(c.results))
       case 'ack-results':
-        return this.send(
-          node,
-          c.to,
-          MSG.ack,
-          keysBytes(c.tasks),
-          { type: 'results-acked', at: 0, cause: c.cause, from: self, tasks: c.tasks },
-          undefined,
-          { type: 'results-send-failed', at: 0, cause: c.cause, to: self, tasks: c.tasks },
-        )
+        return this.answer(node, c, MSG.ack, keysBytes(c.tasks))
       case 'send-lease':
-        return this.send(node, c.to, MSG.lease, keysBytes(c.holdings), {
-          type: 'lease-received',
-          at: 0,
-          cause: c.cause,
-          from: self,
-          holdings: trustedHoldings(c.holdings),
-        })
+        return this.request(node, c, MSG.lease, keysBytes(c.holdings))
       case 'answer-lease':
-        return this.send(node, c.to, MSG.leaseAnswer, keysBytes(c.drop), {
-          type: 'lease-answered',
-          at: 0,
-          cause: c.cause,
-          from: self,
-          drop: c.drop,
-          cancelledJobs: c.cancelledJobs,
-        })
+        return this.answer(node, c, MSG.leaseAnswer, keysBytes(c.drop))
       case 'send-cancel':
-        return this.send(node, c.to, MSG.cancel, SMALL_BYTES, {
-          type: 'cancel-received',
-          at: 0,
-          cause: c.cause,
-          from: self,
-          job: c.job,
-        })
+        return this.request(node, c, MSG.cancel, SMALL_BYTES)
       case 'publish-advert':
         return this.publish(node, c)
       case 'run-task':
@@ -614,8 +568,4 @@ export class GridnodeStrategy implements Strategy {
 
 function addStats(into: Record<string, number>, s: SchedulerStats): void {
   for (const [k, v] of Object.entries(s)) into[k] = (into[k] ?? 0) + v
-}
-
-function keyOf(r: { job: string; index: number; attempt: number }) {
-  return { job: r.job, index: r.index, attempt: r.attempt }
 }

@@ -27,6 +27,23 @@ import {
   registerStealProtocol,
 } from '../protocol/index.ts'
 import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
+import {
+  answerLost,
+  cancelReceived,
+  lateGrant,
+  leaseAnswer,
+  leaseAnswered,
+  pushAnswer,
+  pushFailed,
+  pushRefused,
+  requestLost,
+  resultsAcked,
+  resultsAnswer,
+  resultsSendFailed,
+  stealAnswer,
+  stealGranted,
+  stealRequested,
+} from '../scheduler/hearing.ts'
 import type { MemberReason, TaskWhy } from '../scheduler/index.ts'
 import { NodeScheduler } from '../scheduler/index.ts'
 import type {
@@ -151,8 +168,8 @@ export class Driver {
   private stopped = false
   private requestIds = 0
   private readonly running = new Map<string, { abort: AbortController; gpus: number[] }>()
-  /** Steal grants as written (stamped with credentials) → request id and the batch the scheduler gave. */
-  private readonly grants = new WeakMap<Batch, { requestId: number; batch: Batch }>()
+  /** Steal grants as written (stamped with credentials) → the scheduler's reply (the batch it gave). */
+  private readonly grants = new WeakMap<Batch, Extract<Command, { type: 'reply-steal' }>>()
   private creds?: CustodyCredentialsService
   private readonly isMember: (peer: string) => boolean
   private readonly refusals: DriverRefusals = { refusedPushes: 0, refusedBatches: 0 }
@@ -189,8 +206,7 @@ export class Driver {
     this.links = new PeerLinks(node, {
       // Granted after we gave up: ours all the same (request id 0 matches no steal in flight).
       onLateBatch: (from, batch) => {
-        if (this.stolenBatchAllowed(from, batch))
-          this.feed({ type: 'steal-granted', at: Date.now(), cause: 'late-steal', from, requestId: 0, batch })
+        if (this.stolenBatchAllowed(from, batch)) this.feed(lateGrant(from, batch, 'late-steal', Date.now()))
       },
     })
   }
@@ -545,24 +561,9 @@ export class Driver {
       .then(
         ({ batch }) =>
           this.stolenBatchAllowed(to, batch)
-            ? this.feed({ type: 'steal-granted', at: Date.now(), cause: c.cause, from: to, requestId, batch })
-            : this.feed({
-                type: 'steal-failed',
-                at: Date.now(),
-                cause: c.cause,
-                from: to,
-                requestId,
-                reason: 'batch refused: a job owner is not a member',
-              }),
-        (err: Error) =>
-          this.feed({
-            type: 'steal-failed',
-            at: Date.now(),
-            cause: c.cause,
-            from: to,
-            requestId,
-            reason: err.message,
-          }),
+            ? this.feed(stealGranted(to, requestId, batch, c.cause, Date.now()))
+            : this.feed(requestLost(c, 'batch refused: a job owner is not a member', Date.now())!),
+        (err: Error) => this.feed(requestLost(c, err.message, Date.now())!),
       )
   }
 
@@ -596,6 +597,7 @@ export class Driver {
   }
 
   private pushBatch(to: string, batch: Batch, cause: string): void {
+    // Heard with the push's own cause (src/scheduler/hearing.ts).
     this.links
       .get(to)
       .steal.push({ batch: this.stamp(batch, to) })
@@ -605,29 +607,28 @@ export class Driver {
             { peer: to, tasks: batch.tasks.length, reason: err.message, cause },
             'push refused by policy',
           )
-          this.feed({ type: 'push-refused', at: Date.now(), cause: 'push', to, batch, reason: err.message })
+          this.feed(pushRefused(to, batch, err.message, cause, Date.now()))
         } else {
-          this.feed({ type: 'push-failed', at: Date.now(), cause: 'push', to, batch, reason: err.message })
+          this.feed(pushFailed(to, batch, err.message, cause, Date.now()))
         }
       })
   }
 
   private sendResults(to: string, results: TaskResult[]): void {
-    const tasks = results.map(({ job, index, attempt }) => ({ job, index, attempt }))
     this.links
       .get(to)
       .result.send({ results: results.map(wireResult) })
       .then(
         (ack) => {
           this.files?.acked(ack.tasks)
-          this.feed({ type: 'results-acked', at: Date.now(), cause: 'ack', from: to, tasks: ack.tasks })
+          this.feed(resultsAcked(to, ack.tasks, 'ack', Date.now()))
         },
         (err: Error) => {
           this.opts.log.debug(
             { to, n: results.length, err: err.message },
             'results not delivered; will resend',
           )
-          this.feed({ type: 'results-send-failed', at: Date.now(), cause: 'send', to, tasks })
+          this.feed(resultsSendFailed(to, results, 'send', Date.now()))
         },
       )
   }
@@ -639,7 +640,7 @@ export class Driver {
       .then(
         (answer) => {
           this.files?.acked(answer.drop)
-          this.feed({ type: 'lease-answered', at: Date.now(), cause: 'lease', from: to, ...answer })
+          this.feed(leaseAnswered(to, answer.drop, answer.cancelledJobs, 'lease', Date.now()))
         },
         (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
       )
@@ -783,35 +784,24 @@ export class Driver {
       {
         onStealRequest: async (from, req) => {
           const requestId = ++this.requestIds
-          const commands = this.feed({
-            type: 'steal-requested',
-            at: Date.now(),
-            cause: `steal:${from}`,
-            from,
-            requestId,
-            free: req.free,
-            max: req.max,
-            accepts: req.accepts,
-          })
-          const reply = commands.find((c) => c.type === 'reply-steal' && c.requestId === requestId)
-          const batch = reply?.type === 'reply-steal' ? reply.batch : { jobs: [], tasks: [] }
+          const commands = this.feed(stealRequested(from, requestId, req, `steal:${from}`, Date.now()))
+          const batch = stealAnswer(commands, from, requestId)
           const stamped = this.stamp(batch, from)
-          this.grants.set(stamped, { requestId, batch })
+          if (batch.tasks.length > 0)
+            this.grants.set(stamped, {
+              type: 'reply-steal',
+              cause: `steal:${from}`,
+              to: from,
+              requestId,
+              batch,
+            })
           return { batch: stamped }
         },
-        onStealReplyWritten: (to, reply, err) => {
+        onStealReplyWritten: (_to, reply, err) => {
           const grant = this.grants.get(reply.batch)
-          if (err && grant !== undefined && grant.batch.tasks.length > 0) {
-            // The batch as the scheduler gave it: the victim keeps its own credentials, not the thief's.
-            this.feed({
-              type: 'grant-failed',
-              at: Date.now(),
-              cause: 'grant',
-              to,
-              requestId: grant.requestId,
-              batch: grant.batch,
-            })
-          }
+          // The batch as the scheduler gave it: the victim keeps its own credentials, not the thief's.
+          const lost = err && grant !== undefined ? answerLost(grant, Date.now()) : undefined
+          if (lost !== undefined) this.feed(lost)
         },
         onPush: async (from, req) => {
           const refusal = this.pushRefusal(from, req.batch)
@@ -833,10 +823,10 @@ export class Driver {
           })
           if (this.sched.stats().refusedPushes !== before)
             throw new GridnodeError('GN_PUSH_REFUSED', 'push refused')
-          const policy = commands.find((c) => c.type === 'refuse-push' && c.to === from)
-          if (policy?.type === 'refuse-push') {
-            this.opts.log.info({ peer: from, reason: policy.reason }, 'refused a push (policy)')
-            throw new GridnodeError(POLICY_REFUSED, policy.reason)
+          const policyRefusal = pushAnswer(commands, from)
+          if (policyRefusal !== undefined) {
+            this.opts.log.info({ peer: from, reason: policyRefusal }, 'refused a push (policy)')
+            throw new GridnodeError(POLICY_REFUSED, policyRefusal)
           }
           return { accepted: req.batch.tasks.length }
         },
@@ -879,9 +869,7 @@ export class Driver {
             )
           // Acknowledge only what is written: the store flush precedes the answer.
           await this.hub.flushed()
-          return {
-            tasks: commands.flatMap((c) => (c.type === 'ack-results' && c.to === from ? c.tasks : [])),
-          }
+          return { tasks: resultsAnswer(commands, from) }
         },
       },
       { onError },
@@ -909,13 +897,10 @@ export class Driver {
               { peer: from, refused, of: holdings.length },
               'refused custody claims nobody handed over',
             )
-          const answer = commands.find((c) => c.type === 'answer-lease' && c.to === from)
-          return answer?.type === 'answer-lease'
-            ? { drop: answer.drop, cancelledJobs: answer.cancelledJobs }
-            : { drop: [], cancelledJobs: [] }
+          return leaseAnswer(commands, from)
         },
         onCancel: async (from, req) => {
-          this.feed({ type: 'cancel-received', at: Date.now(), cause: `cancel:${from}`, from, job: req.job })
+          this.feed(cancelReceived(from, req.job, `cancel:${from}`, Date.now()))
           return {}
         },
       },

@@ -10,6 +10,15 @@
  * One seed decides everything; checkers run after every step.
  */
 
+import {
+  type AnswerCommand,
+  answerHeard,
+  answerLost,
+  type Carried,
+  type RequestCommand,
+  requestHeard,
+  requestLost,
+} from '../../src/scheduler/hearing.ts'
 import type {
   Capacity,
   Command,
@@ -62,9 +71,24 @@ export interface SimOptions {
 
 type EventBody = SchedulerEvent extends infer E
   ? E extends SchedulerEvent
-    ? Omit<E, 'at' | 'cause'>
+    ? Omit<E, 'at' | 'cause'> & { cause?: string }
     : never
   : never
+
+/** A request being handled: its answer (a command of the receiver's) goes back to `from`. */
+interface Answering {
+  readonly request: RequestCommand
+  readonly from: SimNode
+  readonly fromInc: number
+  answered: boolean
+}
+
+/** How payloads look once they crossed the mesh: stamped, paths taken on trust. */
+const CARRIED: Carried = {
+  batch: (batch, from, to) => handOff(batch, from, to, TRUSTED_SIGNER),
+  results: trustedResults,
+  holdings: trustedHoldings,
+}
 
 interface SimNode {
   readonly key: PeerKey
@@ -129,6 +153,8 @@ export class SimNet {
   private readonly log: string[] = []
   private runToken = 0
   private causeSeq = 0
+  /** The request whose event is being handled (its answer goes back to its sender). */
+  private answering: Answering | undefined
   private readonly statTotals: Record<string, number> = {}
 
   constructor(o: SimOptions) {
@@ -214,11 +240,12 @@ export class SimNet {
 
   // ---- feeding nodes -----------------------------------------------------
 
-  private feed(node: SimNode, body: EventBody): void {
+  /** Feeds one event; one from a peer keeps the cause of the command it came from, others get a fresh one. */
+  private feed(node: SimNode, body: EventBody, answering?: Answering): void {
     const sched = node.sched
     if (sched === undefined) return
     this.steps++
-    const event = { ...body, at: this.now, cause: `c${this.causeSeq++}` } as SchedulerEvent
+    const event = { ...body, at: this.now, cause: body.cause ?? `c${this.causeSeq++}` } as SchedulerEvent
     if (this.o.log) this.log.push(`${this.now} ${node.key} <- ${JSON.stringify(event, bytes)}`)
     let cmds: Command[]
     try {
@@ -228,11 +255,13 @@ export class SimNet {
       this.violations.push(`${node.key} on ${event.type} at ${this.now}: ${(err as Error).stack}`)
       throw err
     }
+    this.answering = answering
     for (const c of cmds) {
       if (c.cause !== event.cause) this.violations.push(`${c.type} lost its cause`)
       if (this.o.log) this.log.push(`${this.now} ${node.key} ${JSON.stringify(c, bytes)}`)
       this.obey(node, c, event)
     }
+    this.answering = undefined
     this.armTick(node)
   }
 
@@ -253,8 +282,19 @@ export class SimNet {
     })
   }
 
-  /** Sends a message; a loss (or a broken connection) gives the sender `failed` if there is one. */
-  private send(from: SimNode, to: PeerKey, body: EventBody, failed?: EventBody): void {
+  /**
+   * Sends a message; a loss (or a broken connection) gives the sender `failed` if there is one,
+   * and a lost answer gives the requester at the other end `requesterFailed`. A request carries
+   * `answering` so its receiver's answer finds its way back.
+   */
+  private send(
+    from: SimNode,
+    to: PeerKey,
+    body: EventBody | undefined,
+    failed?: EventBody,
+    requesterFailed?: EventBody,
+    answering?: Answering,
+  ): void {
     const target = this.byKey.get(to)
     const fromInc = from.incarnation
     const fail = () => {
@@ -267,6 +307,10 @@ export class SimNet {
       (this.faults && this.rng.next() < this.o.lossRate)
     ) {
       fail()
+      if (requesterFailed !== undefined && target?.sched !== undefined) {
+        const inc = target.incarnation
+        this.after(1 + this.rng.int(3), () => this.feedIf(target, inc, requesterFailed))
+      }
       return
     }
     const toInc = target.incarnation
@@ -277,9 +321,19 @@ export class SimNet {
           if (i === 0) fail()
           return
         }
-        this.feed(target, body)
+        if (body === undefined) return
+        if (answering === undefined) return this.feed(target, body)
+        const a: Answering = { ...answering, answered: false }
+        this.feed(target, body, a)
+        // An accepted push is answered by the response alone: when that is lost the pusher hears push-failed.
+        if (!a.answered && failed?.type === 'push-failed' && this.lossy()) fail()
       })
     }
+  }
+
+  /** Whether a message (a response with nothing else in it) is lost; no draw without losses. */
+  private lossy(): boolean {
+    return this.faults && this.o.lossRate > 0 && this.rng.next() < this.o.lossRate
   }
 
   private feedIf(node: SimNode, inc: number, body: EventBody): void {
@@ -316,7 +370,12 @@ export class SimNet {
         return
       case 'ack-results':
         this.checkAck(node, cause)
-        this.relay(node, c)
+        this.answer(node, c)
+        return
+      case 'reply-steal':
+      case 'answer-lease':
+      case 'refuse-push':
+        this.answer(node, c)
         return
       case 'publish-advert':
         for (const other of this.nodes) {
@@ -340,82 +399,53 @@ export class SimNet {
     }
   }
 
-  /** Commands that are messages to one peer. */
+  /** Requests to one peer (src/scheduler/hearing.ts says what each end hears). */
   private relay(node: SimNode, c: Command): void {
-    const from = node.key
-    switch (c.type) {
-      case 'send-steal':
-        this.send(
-          node,
-          c.to,
-          { type: 'steal-requested', from, requestId: c.requestId, free: c.free, max: c.max },
-          {
-            type: 'steal-failed',
-            from: c.to,
-            requestId: c.requestId,
-            reason: 'lost',
-          },
-        )
-        return
-      case 'reply-steal':
-        this.send(
-          node,
-          c.to,
-          {
-            type: 'steal-granted',
-            from,
-            requestId: c.requestId,
-            batch: handOff(c.batch, from, c.to, TRUSTED_SIGNER),
-          },
-          {
-            type: 'grant-failed',
-            to: c.to,
-            requestId: c.requestId,
-            batch: c.batch,
-          },
-        )
-        return
-      case 'push-batch':
-        this.send(
-          node,
-          c.to,
-          { type: 'batch-pushed', from, batch: handOff(c.batch, from, c.to, TRUSTED_SIGNER) },
-          {
-            type: 'push-failed',
-            to: c.to,
-            batch: c.batch,
-            reason: 'lost',
-          },
-        )
-        return
-      case 'send-results': {
-        const failed: EventBody | undefined =
-          this.rng.next() < 0.5
-            ? { type: 'results-send-failed', to: c.to, tasks: c.results.map(keyOf) }
-            : undefined
-        this.send(node, c.to, { type: 'results-received', from, results: trustedResults(c.results) }, failed)
-        return
-      }
-      case 'send-lease':
-        this.send(node, c.to, { type: 'lease-received', from, holdings: trustedHoldings(c.holdings) })
-        return
-      case 'answer-lease':
-        this.send(node, c.to, {
-          type: 'lease-answered',
-          from,
-          drop: c.drop,
-          cancelledJobs: c.cancelledJobs,
-        })
-        return
-      case 'send-cancel':
-        this.send(node, c.to, { type: 'cancel-received', from, job: c.job })
-        return
-      case 'ack-results':
-        this.send(node, c.to, { type: 'results-acked', from, tasks: c.tasks })
-        return
-      default:
-        throw new Error(`not a message: ${c.type}`)
+    if (
+      c.type !== 'send-steal' &&
+      c.type !== 'push-batch' &&
+      c.type !== 'send-results' &&
+      c.type !== 'send-lease' &&
+      c.type !== 'send-cancel'
+    )
+      throw new Error(`not a message: ${c.type}`)
+    // The draw that once chose whether a lost result was noticed: kept so recorded seeds keep their histories.
+    if (c.type === 'send-results') this.rng.next()
+    const requestId = c.type === 'send-steal' ? c.requestId : 0
+    const answering: Answering = { request: c, from: node, fromInc: node.incarnation, answered: false }
+    this.send(
+      node,
+      c.to,
+      requestHeard(c, node.key, requestId, CARRIED, 0),
+      requestLost(c, 'lost', 0),
+      undefined,
+      answering,
+    )
+  }
+
+  /** An answer to the request being handled travels back to its sender (the daemon writes it as the response). */
+  private answer(node: SimNode, c: AnswerCommand): void {
+    const q = this.answering
+    if (q === undefined || q.from.key !== c.to) {
+      this.violations.push(`${node.key}: ${c.type} to ${c.to} answers no request`)
+      return
     }
+    q.answered = true
+    if (q.from.incarnation !== q.fromInc) {
+      // The requester restarted: its stream is gone with it, and so is the answer.
+      const lost = answerLost(c, 0)
+      if (lost !== undefined) this.after(1 + this.rng.int(3), () => this.feedIf(node, node.incarnation, lost))
+      return
+    }
+    const carried: AnswerCommand =
+      c.type === 'reply-steal' ? { ...c, batch: handOff(c.batch, node.key, c.to, TRUSTED_SIGNER) } : c
+    this.send(
+      node,
+      c.to,
+      answerHeard(q.request, carried, 0),
+      answerLost(c, 0),
+      requestLost(q.request, 'lost', 0),
+    )
   }
 
   private execute(node: SimNode, c: Extract<Command, { type: 'run-task' }>): void {
@@ -738,10 +768,6 @@ export class SimNet {
 
 function less(a: Item, b: Item): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq)
-}
-
-function keyOf(r: TaskResult) {
-  return { job: r.job, index: r.index, attempt: r.attempt }
 }
 
 function bytes(_k: string, v: unknown): unknown {
