@@ -7,9 +7,15 @@
  * persisted, through job-restored), a fault phase and then a fault-free
  * liveness phase run to completion under a step budget.
  *
- * One seed decides everything; checkers run after every step.
+ * Built on the simulator's core (simulations/core): its event heap orders
+ * events by (time, insertion) and its seeded Rng is the scheduler's own
+ * mulberry32, so one seed decides everything, as in `npm run sim`; what each
+ * end of a message hears comes from src/scheduler/hearing.ts, as in the
+ * daemon and the simulator. Checkers run after every step.
  */
 
+import { EventHeap } from '../../simulations/core/heap.ts'
+import { Rng } from '../../simulations/core/rng.ts'
 import {
   type AnswerCommand,
   answerHeard,
@@ -38,7 +44,6 @@ import {
   trustedHoldings,
   trustedResults,
 } from '../../src/scheduler/index.ts'
-import { Random } from '../../src/scheduler/random.ts'
 
 export interface SimOptions {
   seed: number
@@ -109,12 +114,6 @@ interface StoredJob {
   cancelRequested: boolean
 }
 
-interface Item {
-  at: number
-  seq: number
-  run: () => void
-}
-
 export interface SimReport {
   violations: string[]
   steps: number
@@ -134,9 +133,9 @@ export function expectedValue(job: JobId, index: number): Uint8Array {
 
 export class SimNet {
   private readonly o: SimOptions
-  private readonly rng: Random
-  private readonly heap: Item[] = []
-  private seq = 0
+  private readonly rng: Rng
+  /** Events are closures (the heap's object slot); the heap's kind and arguments go unused. */
+  private readonly heap = new EventHeap()
   private now = 0
   private steps = 0
   private faults = true
@@ -159,7 +158,7 @@ export class SimNet {
 
   constructor(o: SimOptions) {
     this.o = o
-    this.rng = new Random(o.seed)
+    this.rng = new Rng(o.seed)
     for (let i = 0; i < o.nodes; i++) this.addNode(i)
   }
 
@@ -204,38 +203,7 @@ export class SimNet {
   // ---- event heap --------------------------------------------------------
 
   private after(delayMs: number, run: () => void): void {
-    const item: Item = { at: this.now + delayMs, seq: this.seq++, run }
-    const h = this.heap
-    h.push(item)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (less(h[p], h[i])) break
-      ;[h[p], h[i]] = [h[i], h[p]]
-      i = p
-    }
-  }
-
-  private pop(): Item | undefined {
-    const h = this.heap
-    if (h.length === 0) return undefined
-    const top = h[0]
-    const last = h.pop() as Item
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && less(h[l], h[m])) m = l
-        if (r < h.length && less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[m], h[i]] = [h[i], h[m]]
-        i = m
-      }
-    }
-    return top
+    this.heap.push(this.now + delayMs, 0, 0, 0, 0, run)
   }
 
   // ---- feeding nodes -----------------------------------------------------
@@ -674,11 +642,11 @@ export class SimNet {
   }
 
   private loop(done: () => boolean): void {
+    const heap = this.heap
     while (this.steps < this.o.stepBudget) {
-      const item = this.pop()
-      if (item === undefined) return
-      this.now = item.at
-      item.run()
+      if (!heap.pop()) return
+      this.now = heap.top.at
+      ;(heap.top.obj as () => void)()
       if (done()) return
     }
   }
@@ -764,10 +732,6 @@ export class SimNet {
         return
     }
   }
-}
-
-function less(a: Item, b: Item): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
 }
 
 function bytes(_k: string, v: unknown): unknown {
