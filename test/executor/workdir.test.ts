@@ -103,6 +103,20 @@ describe('working directory rule', () => {
     expect(threw).toMatchObject({ status: 'threw', error: expect.stringMatching(/ENOENT.*input\.txt/) })
     expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
   })
+
+  test('a function task past its time limit, or cancelled, leaves no dir behind', async () => {
+    const timed: JobSpec = makeJob({ kind: 'function', bundle, exportName: 'stall' }, { timeoutMs: 300 })
+    const late = await executor.run(timed, makeTask(timed, 0, 10_000), { gpus: [], files })
+    expect(late.status).toBe('timeout')
+    expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+    const job: JobSpec = makeJob({ kind: 'function', bundle, exportName: 'stall' })
+    const abort = new AbortController()
+    const running = executor.run(job, makeTask(job, 0, 10_000), { gpus: [], files, signal: abort.signal })
+    await expect.poll(() => readdir(join(dataDir, 'scratch')).then((d) => d.length)).toBe(1)
+    abort.abort()
+    expect((await running).status).toBe('rejected')
+    expect(await readdir(join(dataDir, 'scratch'))).toEqual([])
+  })
 })
 
 describe("the daemon's own cwd", () => {
