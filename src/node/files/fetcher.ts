@@ -58,6 +58,8 @@ export interface FileFetcherOptions {
   parallel?: number
   /** Other peers asked whether they hold a file (default 16). */
   maxProbes?: number
+  /** This node's peer ID: nodes fetching one file at once split the pieces they ask the spare for. */
+  self?: string
 }
 
 export interface FileRef {
@@ -142,7 +144,7 @@ export class FileFetcher {
   /** Which pieces of a file being fetched this node holds (verified), or undefined. */
   pieceMap(hash: string): PieceMap | undefined {
     const p = this.partial.get(hash)
-    if (p === undefined || p.have.size === 0) return undefined
+    if (p === undefined) return undefined
     return { size: p.size, chunk: FILE_CHUNK_BYTES, have: pieceBits(p.pieces.length, p.have) }
   }
 
@@ -194,7 +196,11 @@ export class FileFetcher {
     const skipped = new Set<string>()
     const sources = new Map<string, Source>()
     const asked = new Set<string>()
-    const learn = (found: Source[]) => {
+    const learn = ({ found, candidates }: { found: Source[]; candidates: string[] }) => {
+      // A peer asked that no longer answers (its fetch failed, it left) is no source any more.
+      for (const peer of candidates)
+        if (!found.some((f) => f.peer === peer) && (sources.get(peer)?.inflight ?? 1) === 0)
+          sources.delete(peer)
       for (const f of found) {
         if (skipped.has(f.peer)) continue
         const known = sources.get(f.peer)
@@ -205,8 +211,8 @@ export class FileFetcher {
     // One piece: try the preferred peers in turn (no round of questions); more: ask who has what.
     if (file.size > FILE_CHUNK_BYTES || preferred.length === 0)
       learn(await this.survey(file, count, preferred, others, asked))
-    else learn(preferred.map((peer) => ({ peer, inflight: 0 })))
-    if (sources.size === 0)
+    else learn({ found: preferred.map((peer) => ({ peer, inflight: 0 })), candidates: [] })
+    if (![...sources.values()].some((s) => s.have === undefined || s.have.some((b) => b !== 0)))
       throw new Error(`file ${file.sha256.slice(0, 12)} is on none of ${asked.size} peers asked`)
     const pieces = file.chunks
       ? await this.chunkList(
@@ -254,10 +260,14 @@ export class FileFetcher {
     try {
       if (done.size === 0) await fh.truncate(file.size)
       const inflightPieces = new Set<number>()
+      /** Pieces whose first ranges arrived before their source failed: the next source goes on from there. */
+      const begun = new Map<number, { data: Uint8Array; at: number; size: number }>()
       const first = Math.floor(Math.random() * count)
       const order = [...Array(count).keys()].map((k) => (first + k) % count).filter((i) => !done.has(i))
       let resurveys = 0
       const holds = (s: Source, i: number) => s.have === undefined || hasPiece(s.have, i)
+      /** Whether some source holds a piece still wanted. */
+      const useful = () => [...sources.values()].some((s) => order.some((i) => !done.has(i) && holds(s, i)))
       /** The next piece and the source to ask for it, or undefined when none can be asked now. */
       const pick = (): { i: number; src: Source } | undefined => {
         const free = [...sources.values()]
@@ -271,11 +281,22 @@ export class FileFetcher {
           const i = todo.find((k) => holds(s, k))
           if (i !== undefined) return { i, src: s }
         }
-        // The spare: only pieces that no other source holds.
+        // The spare: only pieces that no other source holds, and first this node's share of them:
+        // the nodes fetching the file now (sorted by ID) take every k-th piece from the spare, so
+        // each piece leaves it about once; the others' shares come from them.
         const spare = free.find((s) => s.peer === opts.spare)
         if (spare !== undefined) {
-          const others = [...sources.values()].filter((s) => s.peer !== opts.spare)
-          const i = todo.find((k) => holds(spare, k) && !others.some((s) => holds(s, k)))
+          const all = [...sources.values()]
+          const others = all.filter((s) => s.peer !== opts.spare)
+          const fetching = [this.o.self ?? '', ...all.filter((s) => s.have !== undefined).map((s) => s.peer)]
+          fetching.sort()
+          const k = fetching.length
+          const rank = fetching.indexOf(this.o.self ?? '')
+          const mine = (p: number) => p % k === rank
+          const unheld = (p: number) => holds(spare, p) && !others.some((s) => holds(s, p))
+          // The others' shares: from them once they have them (a node that stops fetching drops out of
+          // the next round of questions, and the shares are cut again).
+          const i = todo.find((p) => mine(p) && unheld(p))
           if (i !== undefined) return { i, src: spare }
         }
         return undefined
@@ -284,7 +305,7 @@ export class FileFetcher {
         for (;;) {
           opts.signal?.throwIfAborted()
           if (order.every((i) => done.has(i))) return
-          if (sources.size === 0) {
+          if (sources.size === 0 || (inflightPieces.size === 0 && !useful())) {
             // Everyone we knew failed (a dropped connection fails every stream on it): ask again
             // after a pause, a few times in a row at most.
             if (++resurveys > MAX_RESURVEYS)
@@ -309,7 +330,12 @@ export class FileFetcher {
           let busy = false
           const release = await pieceSlots.acquire(opts.signal)
           try {
-            got = await this.fetchPiece(src.peer, file.sha256, offset, length, opts.signal)
+            let progress = begun.get(i)
+            if (progress === undefined) {
+              progress = { data: new Uint8Array(length), at: 0, size: 0 }
+              begun.set(i, progress)
+            }
+            got = await this.fetchPiece(src.peer, file.sha256, offset, progress, opts.signal)
           } catch (err) {
             this.o.log?.('piece fetch failed', { peer: src.peer, piece: i, err: (err as Error).message })
             got = undefined
@@ -329,6 +355,7 @@ export class FileFetcher {
             got.size === file.size &&
             got.data.byteLength === length &&
             (pieces === undefined || sha256(got.data) === pieces[i])
+          if (got !== undefined) begun.delete(i)
           if (!ok) {
             inflightPieces.delete(i)
             if (got !== undefined && got.size === file.size) {
@@ -356,6 +383,10 @@ export class FileFetcher {
       const n = Math.min(this.o.parallel ?? 8, order.length)
       await Promise.all(Array.from({ length: n }, () => worker()))
       await fh.sync()
+    } catch (err) {
+      // No longer fetching: others stop counting on this node for their share of the pieces.
+      this.partial.delete(file.sha256)
+      throw err
     } finally {
       finished = true
       signalChange()
@@ -379,31 +410,33 @@ export class FileFetcher {
   }
 
   /**
-   * One piece from one source, as ranges of at most RANGE_BYTES asked one after the other: the
-   * source never has more than RANGE_BYTES of ours queued on the connection per piece in flight,
-   * so the connection monitor's pings (2 s timeout) do not wait behind megabytes of file data.
+   * One piece from one source, as ranges of at most RANGE_BYTES asked one after the other, from
+   * where an earlier source left off: the source never has more than RANGE_BYTES of ours queued
+   * on the connection per piece in flight (the connection monitor's pings wait behind file data),
+   * and a source lost midway costs at most one range.
    */
   private async fetchPiece(
     peer: string,
     hash: string,
     offset: number,
-    length: number,
+    progress: { data: Uint8Array; at: number; size: number },
     signal: AbortSignal | undefined,
   ): Promise<{ size: number; data: Uint8Array } | undefined> {
-    const data = new Uint8Array(length)
-    let size = 0
-    for (let at = 0; at < length; at += RANGE_BYTES) {
-      const want = Math.min(RANGE_BYTES, length - at)
-      const r = await fetchBlobRange(this.o.opener(peer), hash, offset + at, want, {
+    const length = progress.data.byteLength
+    while (progress.at < length) {
+      const want = Math.min(RANGE_BYTES, length - progress.at)
+      const r = await fetchBlobRange(this.o.opener(peer), hash, offset + progress.at, want, {
         signal,
         slots: unlimited,
       })
       if (r === undefined) return undefined
-      if (r.data.byteLength !== want || (size !== 0 && r.size !== size)) return { size: r.size, data: r.data }
-      size = r.size
-      data.set(r.data, at)
+      if (r.data.byteLength !== want || (progress.size !== 0 && r.size !== progress.size))
+        return { size: r.size, data: r.data }
+      progress.size = r.size
+      progress.data.set(r.data, progress.at)
+      progress.at += want
     }
-    return { size, data }
+    return { size: progress.size, data: progress.data }
   }
 
   /**
@@ -416,7 +449,7 @@ export class FileFetcher {
     prefer: string[],
     others: boolean,
     asked: Set<string>,
-  ): Promise<Source[]> {
+  ): Promise<{ found: Source[]; candidates: string[] }> {
     const rest = others
       ? shuffle(this.o.peers().filter((p) => !prefer.includes(p))).slice(0, this.o.maxProbes ?? 16)
       : []
@@ -432,7 +465,7 @@ export class FileFetcher {
       whole: found.filter((s) => s.have === undefined).map((s) => s.peer),
       partial: found.filter((s) => s.have !== undefined).map((s) => s.peer),
     })
-    return found
+    return { found, candidates }
   }
 
   /** One peer's pieces of `file` (a piece-map query; a `have` query for peers older than it). */
@@ -457,8 +490,8 @@ export class FileFetcher {
       if (hasPiece(map.have, i)) any = true
       else all = false
     }
-    if (!any) return undefined
-    return { peer, inflight: 0, ...(all ? {} : { have: map.have }) }
+    // A peer with no piece yet is kept: it is fetching the file too (it counts in the split).
+    return { peer, inflight: 0, ...(all && any ? {} : { have: map.have }) }
   }
 
   private async chunkList(file: FileRef, whole: string[], all: string[]): Promise<string[]> {

@@ -91,6 +91,7 @@ export class FilesService {
   constructor(o: FilesServiceOptions) {
     this.o = o
     this.fetcher = new FileFetcher({
+      self: o.self,
       blobs: o.blobs,
       peers: o.peers,
       opener: o.opener,
