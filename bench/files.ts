@@ -3,13 +3,15 @@
  * - fan-out: one input file (GRIDNODE_BENCH_FILE_MB, default 1024) used by a
  *   job on 4 daemons: time from submit until each of the 3 others holds it,
  *   as MB/s delivered in all, against raw loopback TCP sending the same
- *   bytes to 3 readers at once; plus the bytes each node served;
+ *   bytes to 3 readers at once; plus the bytes each node served (the owner
+ *   about one copy: the others serve each other the pieces they have);
  * - gather: 200 tasks each writing a 5 MB output, brought back to the
  *   submitter's --output-dir: wall time and MB/s.
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { createServer, connect as tcpConnect } from 'node:net'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { connect } from '../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
@@ -90,7 +92,9 @@ export async function filesBench(): Promise<Record<string, number | string>> {
   const sizeMB = Number(process.env.GRIDNODE_BENCH_FILE_MB ?? 1024)
   const size = sizeMB * MB
   const { mesh, nodes } = await meshOf('bench-files', 4)
-  const figures: Record<string, number | string> = {}
+  // The machine may be shared: the 1-minute load average before and after each part.
+  const load = () => loadavg()[0].toFixed(1)
+  const figures: Record<string, number | string> = { loadBefore: load() }
   try {
     const [owner, ...others] = nodes
     const work = join(mesh.root, 'work')
@@ -134,6 +138,7 @@ export async function filesBench(): Promise<Record<string, number | string>> {
     figures.fanoutServedMBByNode = nodes
       .map((n, i) => `${n.name}=${Math.round((after[i].servedBytes - before[i].servedBytes) / MB)}`)
       .join(' ')
+    figures.loadAfterFanout = load()
     figures.rawLoopbackTcpTo3MBps = await rawTcp(size, 3)
     rmSync(big, { force: true })
 
@@ -154,6 +159,7 @@ export async function filesBench(): Promise<Record<string, number | string>> {
     if (readdirSync(outDir).length !== 200) throw new Error('outputs missing')
     figures.gather200x5MBSeconds = Number(gatherSeconds.toFixed(2))
     figures.gatherMBps = Math.round(1000 / gatherSeconds)
+    figures.loadAfterGather = load()
   } finally {
     await mesh.stopAll()
   }
