@@ -4,9 +4,8 @@
  * daemon come back as GridnodeErrors with their original code.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
-import { processAlive, readApiInfo } from '../node/api-files.ts'
-import { resolveDataDir } from '../node/config/load.ts'
-import { NoDaemonError } from '../node/errors.ts'
+import { processAlive, readApiInfo, resolveDataDir } from '../domain/api-files.ts'
+import { NoDaemonError } from '../domain/errors.ts'
 import { errorFromCode } from './errors.ts'
 import { streamBody } from './files.ts'
 

@@ -16,9 +16,9 @@ import { request as httpRequest } from 'node:http'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { ChunkHasher, encodeChunkList, FILE_CHUNK_BYTES } from '../domain/chunks.ts'
+import type { FileEntry, OutputFile } from '../domain/types.ts'
 import { GridnodeError } from '../errors.ts'
-import { ChunkHasher, encodeChunkList, FILE_CHUNK_BYTES } from '../node/files/chunks.ts'
-import type { FileEntry, OutputFile } from '../scheduler/types.ts'
 import type { DaemonClient } from './daemon-client.ts'
 
 /** An input path that does not exist or cannot be read. */

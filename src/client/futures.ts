@@ -12,8 +12,8 @@
  * the dependent anyway with an Error in that argument (the same message).
  */
 import { randomBytes } from 'node:crypto'
-import { decodeValue, encodeValue } from '../executor/values.ts'
-import type { WorkSpec } from '../scheduler/types.ts'
+import type { WorkSpec } from '../domain/types.ts'
+import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, NoSuchJobError, TaskError } from './errors.ts'
 import type { TaskOptions } from './grid.ts'

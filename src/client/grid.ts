@@ -5,11 +5,13 @@
  * input; `grid.submit()` runs single tasks and takes futures as arguments;
  * `grid.run()` fans a command out over inputs.
  */
+
 import { fileURLToPath } from 'node:url'
-import { bundleModule } from '../executor/bundle.ts'
-import { encodeValue } from '../executor/values.ts'
-import { NoDaemonError } from '../node/errors.ts'
-import type { FileEntry, Resources, WorkSpec } from '../scheduler/types.ts'
+import type { JobSummary } from '../domain/api.ts'
+import { bundleModule } from '../domain/bundle.ts'
+import { NoDaemonError } from '../domain/errors.ts'
+import type { FileEntry, WorkSpec } from '../domain/types.ts'
+import { encodeValue } from '../domain/values.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError } from './errors.ts'
 import { prepareInputs } from './files.ts'
@@ -59,26 +61,7 @@ export interface CommandResult {
   stderrTruncated?: boolean
 }
 
-export interface JobSummary {
-  id: string
-  name: string
-  status: 'running' | 'done' | 'failed' | 'cancelled'
-  total: number
-  done: number
-  failed: number
-  running: number
-  nodes: number
-  /** Backup copies of slow tasks run on another node (first result wins); known while the owner remembers the job. */
-  backups?: number
-  createdAt: number
-  finishedAt: number | null
-  blocked: string
-  /** A human description: the export and bundle, or the command line. */
-  work: string
-  /** What the tasks run: a function export, a command, or nothing (noop). */
-  kind?: 'function' | 'command' | 'noop'
-  resources: Resources
-}
+export type { JobSummary } from '../domain/api.ts'
 
 export class Grid {
   readonly client: DaemonClient

@@ -7,9 +7,13 @@
  *   const all = await job.results()          // input order; rejects with a summary if any failed
  */
 
+export {
+  BundleBuildError,
+  ModuleNotFoundError,
+  NoDaemonError,
+  UnserializableError,
+} from '../domain/errors.ts'
 export { GridnodeError } from '../errors.ts'
-export { BundleBuildError, ModuleNotFoundError, UnserializableError } from '../executor/errors.ts'
-export { NoDaemonError } from '../node/errors.ts'
 export { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 export {
   BadInputError,

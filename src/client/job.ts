@@ -4,9 +4,11 @@
  * events. It follows the owner's event stream, which replays stored results
  * first, so it can be attached to a job at any time, even after a restart.
  */
+
 import { EventEmitter } from 'node:events'
-import { decodeValue } from '../executor/values.ts'
-import type { OutputFile } from '../scheduler/types.ts'
+import type { JobEndStatus, Progress, WireResult } from '../domain/api.ts'
+import type { OutputFile } from '../domain/types.ts'
+import { decodeValue } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, JobFailedError, JobStreamLostError, TaskError } from './errors.ts'
 import { OutputWriter } from './files.ts'
@@ -25,28 +27,7 @@ export type TaskResultOf<R> =
   | ({ index: number; value: R; error?: undefined } & TaskMeta)
   | ({ index: number; error: TaskError; value?: undefined } & TaskMeta)
 
-export interface Progress {
-  job: string
-  total: number
-  done: number
-  failed: number
-  running: number
-  /** Distinct nodes that returned results so far. */
-  nodes: number
-}
-
-export type JobEndStatus = 'done' | 'failed' | 'cancelled'
-
-export interface WireResult {
-  index: number
-  ok: boolean
-  value: string | null
-  error: string | null
-  stack: string | null
-  ranOn: string
-  durationMs: number
-  outputs?: OutputFile[]
-}
+export type { JobEndStatus, Progress, WireResult } from '../domain/api.ts'
 
 export interface JobEvents {
   progress: [Progress]

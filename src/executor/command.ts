@@ -25,9 +25,9 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import type { OutputFile, TaskOutcome } from '../scheduler/types.ts'
+import type { OutputFile, TaskOutcome } from '../domain/types.ts'
+import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { SandboxProcess } from './sandbox/host.ts'
-import { decodeValue, encodeValue } from './values.ts'
 
 export interface CommandTask {
   argv: string[]

@@ -22,7 +22,7 @@
 
 import { mkdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../scheduler/types.ts'
+import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../domain/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
 import { type CommandHandle, runCommand } from './command.ts'
 import { collectOutputs, inputBinds, stageInputs, type TaskFiles } from './files.ts'

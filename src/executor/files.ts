@@ -6,7 +6,7 @@
  */
 import { chmod, copyFile, link, lstat, mkdir, readdir } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
-import type { OutputFile, OutputSpec } from '../scheduler/types.ts'
+import type { OutputFile, OutputSpec } from '../domain/types.ts'
 import type { BlobStore } from './blob-store.ts'
 
 /** One input as staged: its relative path, the blob file holding its bytes, its mode. */

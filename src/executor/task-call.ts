@@ -4,7 +4,7 @@
  * and describe how it ended as a WireResult. Transport-free: worker.ts and
  * sandbox/sandbox-worker.ts each carry the results back their own way.
  */
-import { decodeOwned, encodeValue } from './values.ts'
+import { decodeOwned, encodeValue } from '../domain/values.ts'
 import {
   callArgs,
   describeThrown,

@@ -15,7 +15,7 @@
  *   behind it on that worker go back to the pool's queue, and a new worker is
  *   started. Nothing a task does makes run() reject.
  */
-import type { TaskOutcome } from '../scheduler/types.ts'
+import type { TaskOutcome } from '../domain/types.ts'
 import { packBatch, type ToWorker, toOutcome, type WireResult, type WireTask } from './worker-protocol.ts'
 import { deathReason, readRunning, type Slot, startWorker } from './worker-slot.ts'
 

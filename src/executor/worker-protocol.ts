@@ -13,7 +13,7 @@
  */
 
 import { inspect, types } from 'node:util'
-import type { TaskOutcome } from '../scheduler/types.ts'
+import type { TaskOutcome } from '../domain/types.ts'
 
 export interface WireTask {
   id: number

@@ -1,5 +1,7 @@
 import { GridnodeError } from '../errors.ts'
 
+export { NoDaemonError } from '../domain/errors.ts'
+
 /** A flag or config value that cannot be used. The CLI prints it and exits 2. */
 export class BadConfigError extends GridnodeError {
   constructor(message: string) {
@@ -13,16 +15,6 @@ export class DataDirLockedError extends GridnodeError {
     super(
       'GN_DATA_DIR_LOCKED',
       `a gridnode daemon (pid ${pid}) already uses ${dataDir}; stop it or pass another --data-dir`,
-    )
-  }
-}
-
-/** No daemon answers for this data dir. The CLI exits 3. */
-export class NoDaemonError extends GridnodeError {
-  constructor(dataDir: string, detail: string) {
-    super(
-      'GN_NO_DAEMON',
-      `no gridnode daemon is running for data dir ${dataDir} (${detail}); start one with: gridnode start --data-dir ${dataDir}`,
     )
   }
 }

@@ -14,8 +14,8 @@
  * which dependency failed and why.
  */
 import { randomBytes } from 'node:crypto'
-import { decodeValue, encodeValue } from '../executor/values.ts'
-import type { JobId, JobSpec, TaskResult } from '../scheduler/types.ts'
+import type { JobId, JobSpec, TaskResult } from '../domain/types.ts'
+import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
 import { INLINE_VALUE_BYTES } from './files/big-values.ts'
 import type { JobRecord, StoredResult } from './store.ts'

@@ -3,6 +3,7 @@
  * events (server-sent events), read results and cancel. Everything is read
  * from the owner's store, so it works the same after a daemon restart.
  */
+import type { JobSummary, WireResult } from '../domain/api.ts'
 import { GridnodeError } from '../errors.ts'
 import { decodeValue } from '../executor/index.ts'
 import { jobSpec as jobSpecCheck, MAX_DEPS, MAX_VALUE_BYTES } from '../protocol/schemas.ts'
@@ -80,7 +81,7 @@ function record(req: ApiRequest, driver: Driver): JobRecord {
   return job
 }
 
-function summary(j: JobRecord, driver: Driver) {
+function summary(j: JobRecord, driver: Driver): JobSummary {
   const live: JobProgress | undefined = j.status === 'running' ? driver.jobProgress(j.id) : undefined
   return {
     id: j.id,
@@ -109,7 +110,7 @@ function describeWork(w: WorkSpec): string {
 }
 
 /** A result for JSON: the value as base64 of its encoding (the client decodes it). */
-export function resultJson(r: StoredResult) {
+export function resultJson(r: StoredResult): WireResult {
   return {
     index: r.index,
     ok: r.ok,

@@ -4,27 +4,28 @@
  * Limits here are per field; each protocol also caps the whole message.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MAX_COPY, MAX_CUSTODY_LINKS } from '../scheduler/credentials.ts'
-import type {
-  Accepts,
-  Access,
-  Batch,
-  CopyKey,
-  CustodyCredentials,
-  FileEntry,
-  GpuInfo,
-  HeldKey,
-  JobSpec,
-  OutputFile,
-  OutputSpec,
-  Resources,
-  SchedulerAdvert,
-  TaskDescriptor,
-  TaskKey,
-  TaskOutcome,
-  TaskResult,
-  WorkSpec,
-} from '../scheduler/types.ts'
+import {
+  type Accepts,
+  type Access,
+  type Batch,
+  type CopyKey,
+  type CustodyCredentials,
+  type FileEntry,
+  type GpuInfo,
+  type HeldKey,
+  type JobSpec,
+  MAX_COPY,
+  MAX_CUSTODY_LINKS,
+  type OutputFile,
+  type OutputSpec,
+  type Resources,
+  type SchedulerAdvert,
+  type TaskDescriptor,
+  type TaskKey,
+  type TaskOutcome,
+  type TaskResult,
+  type WorkSpec,
+} from '../domain/types.ts'
 import {
   arr,
   bool,

@@ -5,6 +5,8 @@
  * src/node/custody-credentials.ts; the simulator's sign nothing and trust
  * its own paths).
  */
+
+import { MAX_COPY, MAX_CUSTODY_LINKS } from '../domain/types.ts'
 import type {
   Batch,
   CopyKey,
@@ -17,8 +19,7 @@ import type {
   TaskResult,
 } from './types.ts'
 
-/** Secondary hand-offs one attempt may take; a holder whose copy has this many keeps it. */
-export const MAX_CUSTODY_LINKS = 16
+export { MAX_COPY, MAX_CUSTODY_LINKS }
 
 export interface HandOffSigner {
   /** Owner: its MAC over handing `key` to `first`. */
@@ -31,9 +32,6 @@ export interface PathVerifier {
   tag(key: TaskKey, first: PeerKey, tag: Uint8Array): boolean
   link(owner: PeerKey, key: TaskKey, hop: number, from: PeerKey, to: PeerKey, sig: Uint8Array): boolean
 }
-
-/** The highest copy number of one attempt (see CopyKey): the owner's hand-off and every link. */
-export const MAX_COPY = MAX_CUSTODY_LINKS + 1
 
 /**
  * Which copy of its attempt a holder holds (see CopyKey): its position in the

@@ -25,7 +25,7 @@
  *   the sandbox is killed, `dedicated.end` reads its /work (outputs), and only
  *   then is the sandbox removed.
  */
-import type { OutputFile, TaskOutcome } from '../../scheduler/types.ts'
+import type { OutputFile, TaskOutcome } from '../../domain/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
 import { toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'

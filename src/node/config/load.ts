@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
+import { resolveDataDir } from '../../domain/api-files.ts'
 import { BadConfigError } from '../errors.ts'
 import { defaultConfig, type NodeConfig, validateConfig } from './schema.ts'
 
-export const CONFIG_FILE = 'config.json'
+/** Where the data dir is lives with the api.json contract the client reads (src/domain/api-files.ts). */
+export { resolveDataDir }
 
-/** `--data-dir`, else $GRIDNODE_HOME, else ~/.gridnode. */
-export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = flag ?? env.GRIDNODE_HOME ?? join(homedir(), '.gridnode')
-  return resolve(dir)
-}
+export const CONFIG_FILE = 'config.json'
 
 /** The data dir's config.json, or {} when there is none. Unknown keys are an error, so typos surface. */
 export function readConfigFile(dataDir: string): Partial<NodeConfig> {

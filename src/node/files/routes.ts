@@ -8,11 +8,11 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
+import type { FileEntry, OutputSpec } from '../../domain/types.ts'
+import { decodeValue } from '../../domain/values.ts'
 import type { BlobStore } from '../../executor/blob-store.ts'
 import { isPlainRelative } from '../../executor/files.ts'
-import { decodeValue } from '../../executor/values.ts'
 import { fileEntry, MAX_JOB_FILES, MAX_OUTPUT_GLOBS, outputSpec } from '../../protocol/schemas.ts'
-import type { FileEntry, OutputSpec } from '../../scheduler/types.ts'
 import { ApiError, type ApiServer, STREAMED } from '../api.ts'
 import type { Driver, SubmitRequest } from '../driver.ts'
 

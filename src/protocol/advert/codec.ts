@@ -4,8 +4,9 @@
  * signature of `msg.from`; here we check the bytes, the mesh, that the signer
  * is the peer the advert is about, freshness and replay.
  */
+
+import type { GpuInfo, SchedulerAdvert } from '../../domain/types.ts'
 import { RemoteProtocolError } from '../../errors.ts'
-import type { GpuInfo, SchedulerAdvert } from '../../scheduler/types.ts'
 import { fields, messageCodec } from '../message.ts'
 import { MAX_GPUS, MAX_PEER_ID_LENGTH, peerKey, schedulerAdvert } from '../schemas.ts'
 import { arr, bool, bytes, num, obj, oneOf, optional, str, uint } from '../validate.ts'

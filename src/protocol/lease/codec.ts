@@ -6,7 +6,7 @@
  * carry `copy` (1.0.0 named task + attempt only, so a drop could remove a
  * later copy of the same attempt; the two do not interoperate).
  */
-import type { CopyKey, HeldKey, JobId } from '../../scheduler/types.ts'
+import type { CopyKey, HeldKey, JobId } from '../../domain/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
 import { copyKeys, heldKeys, id } from '../schemas.ts'
 import { arr } from '../validate.ts'

@@ -3,7 +3,7 @@
  * owner (results → results-ack). The owner acknowledges the task keys it has
  * stored; duplicates are acknowledged too (it ignores them by task id).
  */
-import type { TaskKey, TaskResult } from '../../scheduler/types.ts'
+import type { TaskKey, TaskResult } from '../../domain/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
 import { MAX_RESULTS, taskKeys, taskResult } from '../schemas.ts'
 import { arr } from '../validate.ts'

@@ -3,7 +3,7 @@
  * (steal → steal-reply), and an owner pushes a first batch to an idle peer
  * (push → push-ack). Custody of the tasks moves with the batch.
  */
-import type { Accepts, Batch, Resources } from '../../scheduler/types.ts'
+import type { Accepts, Batch, Resources } from '../../domain/types.ts'
 import { type ErrorReply, errorReplyFields, fields, messageCodec } from '../message.ts'
 import { acceptsSchema, batch, MAX_BATCH_TASKS, resources } from '../schemas.ts'
 import { optional, uint } from '../validate.ts'

@@ -5,7 +5,7 @@
  * then `onStealReplyWritten` says whether it reached the stream: only then may
  * the victim forget the batch; with an error it still holds it (grant-failed).
  */
-import type { Batch } from '../../scheduler/types.ts'
+import type { Batch } from '../../domain/types.ts'
 import { type ClientOptions, type RpcSpec, registerRpc, rpcClient, type ServerOptions } from '../rpc.ts'
 import type { OpenStream, ProtocolRegistrar, RequestClient, RequestOptions } from '../stream.ts'
 import {
