@@ -90,6 +90,8 @@ export const PIECE_MAP_REFRESH_MS = 500
  */
 const PER_SOURCE = 2
 export const RANGE_BYTES = 1024 * 1024
+/** Verified pieces of partial files kept in memory for the next ranges asked of them. */
+const SERVED_PIECES_KEPT = 4
 /** Rounds of questions in a row, with no piece in between, before a fetch gives up. */
 const MAX_RESURVEYS = 5
 
@@ -113,6 +115,8 @@ export class FileFetcher {
   private readonly inflight = new Map<string, Promise<void>>()
   /** Files being fetched whose verified pieces this node serves. */
   private readonly partial = new Map<string, Partial>()
+  /** The last pieces of partial files served (verified), oldest first. */
+  private readonly servedPieces = new Map<string, Uint8Array>()
   /** Pieces refused for a bad hash, and pieces a resumed fetch did not fetch again. */
   corruptPieces = 0
   resumedPieces = 0
@@ -141,6 +145,11 @@ export class FileFetcher {
     })
   }
 
+  private stopServing(hash: string): void {
+    this.partial.delete(hash)
+    for (const k of [...this.servedPieces.keys()]) if (k.startsWith(hash)) this.servedPieces.delete(k)
+  }
+
   /** Which pieces of a file being fetched this node holds (verified), or undefined. */
   pieceMap(hash: string): PieceMap | undefined {
     const p = this.partial.get(hash)
@@ -164,6 +173,10 @@ export class FileFetcher {
     const start = i * FILE_CHUNK_BYTES
     const pieceLength = Math.min(FILE_CHUNK_BYTES, p.size - start)
     if (offset + length > start + pieceLength) return undefined
+    // Pieces are asked as several ranges: the last few verified pieces are kept, read and hashed once.
+    const cached = this.servedPieces.get(`${hash}:${i}`)
+    if (cached !== undefined)
+      return { size: p.size, data: cached.subarray(offset - start, offset - start + length) }
     let fh: Awaited<ReturnType<typeof open>> | undefined
     try {
       fh = await open(p.path, 'r')
@@ -179,6 +192,9 @@ export class FileFetcher {
         this.o.log?.('a piece on disk no longer matches its hash; not serving it', { hash, piece: i })
         return undefined
       }
+      this.servedPieces.set(`${hash}:${i}`, piece)
+      if (this.servedPieces.size > SERVED_PIECES_KEPT)
+        this.servedPieces.delete(this.servedPieces.keys().next().value as string)
       return { size: p.size, data: piece.subarray(offset - start, offset - start + length) }
     } catch {
       return undefined // the part file moved into the store meanwhile: the caller asks again
@@ -385,7 +401,7 @@ export class FileFetcher {
       await fh.sync()
     } catch (err) {
       // No longer fetching: others stop counting on this node for their share of the pieces.
-      this.partial.delete(file.sha256)
+      this.stopServing(file.sha256)
       throw err
     } finally {
       finished = true
@@ -405,7 +421,7 @@ export class FileFetcher {
       await blobs.adopt(file.sha256, part)
       await rm(donePath, { force: true })
     } finally {
-      this.partial.delete(file.sha256)
+      this.stopServing(file.sha256)
     }
   }
 
