@@ -186,12 +186,13 @@ describe('a hostile member of a private mesh', () => {
     const holdings = []
     for (const index of inputs.keys()) {
       for (const attempt of [0, 1]) {
-        holdings.push({ job: id, index, attempt })
+        holdings.push({ job: id, index, attempt, copy: 1 })
         // Made-up credentials: a tag the owner never computed.
         holdings.push({
           job: id,
           index,
           attempt,
+          copy: 1,
           custody: { first: attacker.peerId, tag: new Uint8Array(randomBytes(16)), links: [] },
         })
       }
