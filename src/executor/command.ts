@@ -55,6 +55,8 @@ export interface CommandTask {
   onStart?: (handle: CommandHandle) => void
   /** Puts the task's input files into its scratch dir before it starts (unsandboxed: the sandbox binds them). */
   stage?: (dir: string) => Promise<void>
+  /** After the command ended, however it ended, before its scratch dir goes (unsandboxed): the staged inputs' check. */
+  unstage?: (dir: string) => Promise<void>
   /**
    * After an exit 0, before the working dir goes: brings its outputs back. A throw fails the task
    * (`threw`, with the error's message).
@@ -135,6 +137,7 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     )
     return { ...outcome, durationMs: elapsed() } as TaskOutcome
   } finally {
+    await task.unstage?.(task.scratchDir).catch(() => undefined)
     await rm(task.scratchDir, { recursive: true, force: true }).catch(() => undefined)
   }
 }

@@ -25,13 +25,21 @@ import { join } from 'node:path'
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../domain/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
 import { type CommandHandle, runCommand } from './command.ts'
-import { collectOutputs, inputBinds, stageInputs, type TaskFiles } from './files.ts'
+import {
+  collectOutputs,
+  type InputChange,
+  inputBinds,
+  inputChangedOutcome,
+  type StagedFiles,
+  stageInputs,
+  type TaskFiles,
+} from './files.ts'
 import { ProcessHost } from './process-host.ts'
 import { SANDBOX_WORK } from './sandbox/bwrap-args.ts'
 import type { SandboxHost } from './sandbox/host.ts'
 import type { SandboxStatus } from './sandbox/index.ts'
 import { SandboxPool, type SandboxPoolOptions, type SandboxTaskRef } from './sandbox/sandbox-pool.ts'
-import { scratchPath } from './scratch.ts'
+import { scratchPath, shadowRoot } from './scratch.ts'
 import { WorkerPool } from './worker-pool.ts'
 import { bundleLabel } from './worker-protocol.ts'
 
@@ -430,10 +438,11 @@ class LocalExecutor implements Executor {
     const pool = this.processSlots()
     r.pool = pool
     const dir = scratchPath(this.opts.dataDir, task)
+    let staged: StagedFiles | undefined
     try {
       try {
         await freshDir(dir)
-        await stageInputs(dir, files.inputs)
+        staged = await stageInputs(dir, files.inputs, shadowRoot(this.opts.dataDir))
       } catch (err) {
         return {
           status: 'crashed',
@@ -442,6 +451,9 @@ class LocalExecutor implements Executor {
         }
       }
       const outcome = await pool.run({ ...base, cwd: dir }, opts.signal, r.ref)
+      // The worker has left the directory: did the task write through its read-only inputs?
+      const changed = await staged.check()
+      if (changed !== undefined) return inputChangedOutcome(changed, outcome.durationMs)
       if (outcome.status !== 'ok' || outputs === undefined) return outcome
       try {
         return { ...outcome, outputs: await collectOutputs(dir, outputs, files.inputs, blobs) }
@@ -453,6 +465,7 @@ class LocalExecutor implements Executor {
         }
       }
     } finally {
+      staged?.release()
       await removeDir(dir)
     }
   }
@@ -505,9 +518,19 @@ class LocalExecutor implements Executor {
     opts.signal?.addEventListener('abort', forward, { once: true })
     const files = opts.files
     const blobs = this.opts.blobs
+    let staged: StagedFiles | undefined
+    let changed: InputChange | undefined
     try {
       const running = runCommand({
-        stage: files && files.inputs.length > 0 ? (dir) => stageInputs(dir, files.inputs) : undefined,
+        stage:
+          files && files.inputs.length > 0
+            ? async (dir) => {
+                staged = await stageInputs(dir, files.inputs, shadowRoot(this.opts.dataDir))
+              }
+            : undefined,
+        unstage: async () => {
+          changed = await staged?.check()
+        },
         collect:
           files?.outputs && files.outputs.globs.length > 0
             ? (dir) => collectOutputs(dir, files.outputs!, files.inputs, blobs)
@@ -540,11 +563,14 @@ class LocalExecutor implements Executor {
       })
       this.commands.set(controller, running)
       const outcome = await running
+      // Checked once the command ended (unstage): did it write through its read-only inputs?
+      if (changed !== undefined) return inputChangedOutcome(changed, outcome.durationMs)
       if (this.closed && outcome.status === 'rejected' && !opts.signal?.aborted) {
         return { status: 'crashed', error: 'executor closed', durationMs: outcome.durationMs }
       }
       return outcome
     } finally {
+      staged?.release()
       this.commands.delete(controller)
       opts.signal?.removeEventListener('abort', forward)
     }

@@ -1,12 +1,27 @@
 /**
  * A task's files: inputs staged read-only into its working directory before
- * it runs (hard links to the blob cache, copies across file systems; in a
- * sandbox, read-only bind mounts), and outputs collected from it after it
- * ends (files matching the job's globs, copied into the blob store by hash).
+ * it runs, and outputs collected from it after it ends (files matching the
+ * job's globs, copied into the blob store by hash).
+ *
+ * Outside a sandbox a task runs as the daemon's user (often root), for whom a
+ * read-only mode is advice: a hard link to the cached blob let `echo x >
+ * input.txt` rewrite the blob itself. So tasks never see the blob store's own
+ * inodes. Each input is staged from a shadow copy, `<dataDir>/inputs/<id>`,
+ * made once per node (a reflink where the file system has them, a full copy
+ * on ext4), verified against its SHA-256 name, and hard-linked into every
+ * task that uses it while it lives (SHADOW_LINGER_MS after its last task).
+ * The shadow's (dev, ino, size, mtime, ctime, mode) are recorded when it is
+ * made and compared when it is staged again and after every task that had
+ * it: a change (ctime catches a chmod back and a reset mtime) fails every task
+ * that held it since it was last seen intact, and the shadow is dropped, so
+ * the next task gets a fresh copy of the intact blob. In a sandbox inputs are
+ * read-only bind mounts of the blob files (inputBinds): EROFS for anyone.
  */
-import { chmod, copyFile, link, lstat, mkdir, readdir } from 'node:fs/promises'
-import { dirname, join, relative, sep } from 'node:path'
-import type { OutputFile, OutputSpec } from '../domain/types.ts'
+import { createHash, randomBytes } from 'node:crypto'
+import { type BigIntStats, constants, createReadStream } from 'node:fs'
+import { chmod, copyFile, link, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, relative, sep } from 'node:path'
+import type { OutputFile, OutputSpec, TaskOutcome } from '../domain/types.ts'
 import type { BlobStore } from './blob-store.ts'
 
 /** One input as staged: its relative path, the blob file holding its bytes, its mode. */
@@ -26,27 +41,317 @@ export function isPlainRelative(p: string): boolean {
   return p.length > 0 && !p.includes('\0') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
 }
 
+/** Where shadows live when the caller names no place: beside the task's directory. */
+export const SHADOW_DIR = '.inputs'
+/** A shadow no task holds is removed this long after its last task ended. */
+export const SHADOW_LINGER_MS = 60_000
+
 /**
- * Puts every input at `<dir>/<path>`: a hard link to its blob (made read-only,
- * executable when its mode says so), or a read-only copy where linking fails.
+ * What a write, truncate, chmod or utimes through any link changes. ctime and
+ * nlink also move when a link is made or removed: the daemon's own links are
+ * made and removed under the shadow's lock with a stat on either side, so
+ * only a task's acts move them unexplained; a change of ctime or nlink alone
+ * (a task that removed its input, or set its mtime back) is settled by hashing.
  */
-export async function stageInputs(dir: string, inputs: readonly StagedInput[]): Promise<void> {
-  for (const f of inputs) {
-    if (!isPlainRelative(f.path)) throw new Error(`input path ${JSON.stringify(f.path)} is not plain`)
-    const to = join(dir, ...f.path.split('/'))
-    await mkdir(dirname(to), { recursive: true })
-    const mode = f.mode & 0o111 ? 0o555 : 0o444
-    try {
-      // The blob's own inode: read-only for everyone (an executable input makes the cached copy executable too).
-      await chmod(f.source, mode)
-      await link(f.source, to)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err
-      await copyFile(f.source, to)
-      await chmod(to, mode)
+interface Ident {
+  dev: bigint
+  ino: bigint
+  size: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+  mode: bigint
+  nlink: bigint
+}
+
+function identOf(st: BigIntStats): Ident {
+  return {
+    dev: st.dev,
+    ino: st.ino,
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    mode: st.mode,
+    nlink: st.nlink,
+  }
+}
+
+/** Same bytes as far as metadata can tell (ctime and nlink aside). */
+function sameContent(a: Ident, b: Ident): boolean {
+  return (
+    a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.mode === b.mode
+  )
+}
+
+function sameIdent(a: Ident, b: Ident): boolean {
+  return sameContent(a, b) && a.ctimeNs === b.ctimeNs && a.nlink === b.nlink
+}
+
+interface Shadow {
+  path: string
+  /** The blob's SHA-256 when the source is a blob store file (the bytes are checked against it). */
+  hash: string | undefined
+  ident: Ident
+  /** Tasks holding it now. */
+  holders: Set<StagedFiles>
+  /** Tasks that held it at some moment since it was last seen intact. */
+  suspects: Set<StagedFiles>
+  /** Found changed: off the table (its file removed), and how many tasks may have done it. */
+  changed?: { suspects: number }
+  linger?: ReturnType<typeof setTimeout>
+  /** Serializes the daemon's own links and unlinks with the stats around them. */
+  lock: Promise<unknown>
+}
+
+/** Live shadows by path (one process may run several executors: paths include their data dirs). */
+const shadows = new Map<string, Shadow>()
+const making = new Map<string, Promise<Shadow>>()
+
+/** Counters for tests and the bench: shadows made (copies), found changed, settled by hashing. */
+export const shadowStats = { made: 0, changed: 0, hashed: 0 }
+
+async function currentIdent(path: string): Promise<Ident | undefined> {
+  try {
+    return identOf(await lstat(path, { bigint: true }))
+  } catch {
+    return undefined
+  }
+}
+
+function locked<T>(s: Shadow, fn: () => Promise<T>): Promise<T> {
+  const run = s.lock.then(fn, fn)
+  s.lock = run.catch(() => undefined)
+  return run
+}
+
+/** Marks a shadow changed: it leaves the table and its file goes (tasks holding it keep their links). */
+function condemn(s: Shadow): void {
+  if (s.changed !== undefined) return
+  s.changed = { suspects: s.suspects.size }
+  shadowStats.changed++
+  if (shadows.get(s.path) === s) shadows.delete(s.path)
+  if (s.linger !== undefined) clearTimeout(s.linger)
+  void rm(s.path, { force: true }).catch(() => undefined)
+}
+
+/** The blob name's hash when `source` is a blob store file, to verify the copy against. */
+function blobHashOf(source: string): string | undefined {
+  return /^([0-9a-f]{64})\.mjs$/.exec(basename(source))?.[1]
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
+/**
+ * Whether the shadow is as it was made (under its lock): its metadata, or, when only
+ * ctime or nlink moved, its bytes against its hash. Condemns it when not.
+ */
+async function intact(s: Shadow): Promise<boolean> {
+  if (s.changed !== undefined) return false
+  const now = await currentIdent(s.path)
+  if (now !== undefined && sameIdent(now, s.ident)) return true
+  if (now !== undefined && sameContent(now, s.ident) && s.hash !== undefined) {
+    shadowStats.hashed++
+    if ((await sha256File(s.path)) === s.hash) {
+      s.ident = now
+      return true
     }
   }
+  condemn(s)
+  return false
+}
+
+/** One of the daemon's own link operations on a shadow: checked before, new ctime and nlink taken after. */
+async function linkOp(s: Shadow, op: () => Promise<void>): Promise<boolean> {
+  if (!(await intact(s))) return false
+  await op()
+  const after = await currentIdent(s.path)
+  // Anything but ctime and nlink moving across the operation is someone else's write.
+  if (after === undefined || !sameContent(after, s.ident)) {
+    condemn(s)
+    return false
+  }
+  s.ident = after
+  return true
+}
+
+async function makeShadow(source: string, path: string, mode: number): Promise<Shadow> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`
+  const hash = blobHashOf(source)
+  try {
+    // A reflink (no bytes copied) on btrfs, XFS and the like; a plain copy elsewhere.
+    await copyFile(source, tmp, constants.COPYFILE_FICLONE)
+    if (hash !== undefined) {
+      const got = await sha256File(tmp)
+      if (got !== hash)
+        throw new Error(`cached input ${hash.slice(0, 12)} is corrupt: its bytes hash to ${got.slice(0, 12)}`)
+    }
+    await chmod(tmp, mode)
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined)
+    throw err
+  }
+  // After the rename (which sets ctime on ext4); no task holds a link yet.
+  const s: Shadow = {
+    path,
+    hash,
+    ident: identOf(await lstat(path, { bigint: true })),
+    holders: new Set(),
+    suspects: new Set(),
+    lock: Promise.resolve(),
+  }
+  shadowStats.made++
+  shadows.set(path, s)
+  return s
+}
+
+/** Links an intact shadow of `source` (at `path`, made if need be: one copy however many ask) to `to`. */
+async function linkShadow(source: string, path: string, mode: number, to: string): Promise<Shadow> {
+  for (;;) {
+    let s = shadows.get(path)
+    if (s === undefined) {
+      let p = making.get(path)
+      if (p === undefined) {
+        p = makeShadow(source, path, mode).finally(() => making.delete(path))
+        making.set(path, p)
+      }
+      s = await p
+    }
+    const shadow = s
+    const linked = await locked(shadow, () =>
+      linkOp(shadow, async () => {
+        await link(shadow.path, to)
+      }),
+    )
+    if (linked) {
+      // Intact at this instant: only those holding it now (and this task) can change it from here on.
+      shadow.suspects = new Set(shadow.holders)
+      return shadow
+    }
+  }
+}
+
+/** How a task's staged inputs fared: undefined when intact, else which one changed. */
+export interface InputChange {
+  /** The input's path in the task's directory. */
+  path: string
+  /** How many tasks held that input since it was last seen intact (1: this one changed it). */
+  suspects: number
+}
+
+/**
+ * The inputs one task holds. Call check() once the task has ended (all its
+ * processes gone), before its directory is removed: it compares each shadow
+ * with what it was, takes the task's links away and lets go of them;
+ * release() lets go without looking (a run that never started).
+ */
+export class StagedFiles {
+  private readonly held = new Map<Shadow, { path: string; links: string[] }>()
+  private done = false
+
+  /** @internal */
+  hold(s: Shadow, path: string, to: string): void {
+    const h = this.held.get(s)
+    if (h === undefined) this.held.set(s, { path, links: [to] })
+    else h.links.push(to)
+    s.holders.add(this)
+    s.suspects.add(this)
+    if (s.linger !== undefined) {
+      clearTimeout(s.linger)
+      s.linger = undefined
+    }
+  }
+
+  async check(): Promise<InputChange | undefined> {
+    if (this.done) return undefined
+    let change: InputChange | undefined
+    for (const [s, h] of this.held) {
+      await locked(s, () =>
+        linkOp(s, async () => {
+          // The task's links go now, under the lock (not with its directory): only links that still are this inode.
+          for (const to of h.links) {
+            const st = await lstat(to, { bigint: true }).catch(() => undefined)
+            if (st !== undefined && st.ino === s.ident.ino && st.dev === s.ident.dev)
+              await rm(to, { force: true })
+          }
+        }),
+      )
+      if (s.changed === undefined) s.suspects = new Set([...s.holders].filter((x) => x !== this))
+      else change ??= { path: h.path, suspects: s.changed.suspects }
+    }
+    this.release()
+    return change
+  }
+
+  release(): void {
+    if (this.done) return
+    this.done = true
+    for (const s of this.held.keys()) {
+      s.holders.delete(this)
+      if (s.changed !== undefined) continue
+      // Seen intact just now (check) or not looked at (release: a run that never started).
+      s.suspects.delete(this)
+      if (s.holders.size === 0) {
+        s.linger = setTimeout(() => {
+          if (s.holders.size > 0 || shadows.get(s.path) !== s) return
+          shadows.delete(s.path)
+          void rm(s.path, { force: true }).catch(() => undefined)
+        }, SHADOW_LINGER_MS)
+        s.linger.unref()
+      }
+    }
+  }
+}
+
+/** The outcome of a task whose input changed under it (a task's own act: never a crash of the daemon). */
+export function inputChangedOutcome(change: InputChange, durationMs: number): TaskOutcome {
+  if (change.suspects <= 1)
+    return {
+      status: 'threw',
+      error: `task changed its read-only input ${change.path}; inputs are read-only, write outputs to new files`,
+      durationMs,
+    }
+  return {
+    status: 'crashed',
+    error:
+      `input ${change.path} was changed while this task ran, by one of the ${change.suspects} tasks on this node that had it ` +
+      '(inputs are read-only, write outputs to new files); this run is void, the input is staged afresh for the next',
+    durationMs,
+  }
+}
+
+/**
+ * Puts every input at `<dir>/<path>`: a hard link to the shadow copy of its
+ * blob (read-only; executable when its mode says so). The blob file itself is
+ * only read. `shadowDir` must be on the file system of `dir` (the daemon's:
+ * shadowRoot of scratch.ts). Returns the hold to check() after the task.
+ */
+export async function stageInputs(
+  dir: string,
+  inputs: readonly StagedInput[],
+  shadowDir = join(dirname(dir), SHADOW_DIR),
+): Promise<StagedFiles> {
+  const staged = new StagedFiles()
+  try {
+    for (const f of inputs) {
+      if (!isPlainRelative(f.path)) throw new Error(`input path ${JSON.stringify(f.path)} is not plain`)
+      const to = join(dir, ...f.path.split('/'))
+      await mkdir(dirname(to), { recursive: true })
+      const exec = (f.mode & 0o111) !== 0
+      const id = createHash('sha256').update(f.source).digest('hex').slice(0, 32)
+      const path = join(shadowDir, `${id}${exec ? 'x' : 'r'}`)
+      const s = await linkShadow(f.source, path, exec ? 0o555 : 0o444, to)
+      staged.hold(s, f.path, to)
+    }
+  } catch (err) {
+    staged.release()
+    throw err
+  }
+  return staged
 }
 
 /** Read-only bind mounts for a sandbox: each input's blob file at its path under `work`. */

@@ -17,6 +17,13 @@ export function scratchRoot(dataDir: string): string {
   return join(dataDir, SCRATCH_DIR)
 }
 
+/** Shadow copies of input blobs that tasks' inputs are hard links to (files.ts); swept with scratch. */
+export const SHADOW_ROOT = 'inputs'
+
+export function shadowRoot(dataDir: string): string {
+  return join(dataDir, SHADOW_ROOT)
+}
+
 /** The directory name of one run: `<safe prefix>-<hash of job id>-<index>-<attempt>`. */
 export function scratchName(task: { job: string; index: number; attempt: number }): string {
   const prefix = task.job.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40)
@@ -29,8 +36,8 @@ export function scratchPath(dataDir: string, task: { job: string; index: number;
 }
 
 /**
- * Removes every scratch directory (call at start, before any task runs):
- * returns how many were left over from an earlier run.
+ * Removes every scratch directory and every input shadow (call at start,
+ * before any task runs): returns how many directories were left over from an earlier run.
  */
 export async function sweepScratch(dataDir: string): Promise<number> {
   const root = scratchRoot(dataDir)
@@ -42,6 +49,7 @@ export async function sweepScratch(dataDir: string): Promise<number> {
     else throw err
   }
   await Promise.all(names.map((n) => rm(join(root, n), { recursive: true, force: true })))
+  await rm(shadowRoot(dataDir), { recursive: true, force: true })
   await mkdir(root, { recursive: true, mode: 0o700 })
   return names.length
 }
