@@ -141,6 +141,49 @@ for (const major of [22, 24]) {
       expect(r.results).toEqual([1, 2, 3, 4, 5].map((n) => ({ n, sq: n * n, twice: 2 * n })))
     })
 
+    it('runs a function task with a file and an output: the process slot starts dist/sandbox-worker.js', () => {
+      const dir = join(project.dir, 'files')
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, 'scene.txt'), 'a scene\n')
+      writeFileSync(
+        join(dir, 'render.mjs'),
+        [
+          "import { readFileSync, writeFileSync } from 'node:fs'",
+          'export function render(f) {',
+          "  const scene = readFileSync('scene.txt', 'utf8')",
+          "  writeFileSync('frame-' + f + '.txt', scene + f + '\\n')",
+          '  return { cwd: process.cwd(), scene }',
+          '}',
+        ].join('\n'),
+      )
+      writeFileSync(
+        join(dir, 'run.mjs'),
+        [
+          "import { connect } from 'gridnode'",
+          'const grid = await connect()',
+          "const job = grid.map(new URL('./render.mjs', import.meta.url), 'render', ['1', '2'], {",
+          "  files: [new URL('./scene.txt', import.meta.url).pathname],",
+          "  outputs: ['frame-*.txt'],",
+          "  outputDir: new URL('./out', import.meta.url).pathname,",
+          '})',
+          'console.log(JSON.stringify(await job.results()))',
+        ].join('\n'),
+      )
+      const out = execFileSync(project.node, [join(dir, 'run.mjs')], {
+        cwd: dir,
+        env: { ...process.env, GRIDNODE_HOME: daemon.dataDir, GRIDNODE_FROM_SOURCE: '' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      const results = JSON.parse(out) as Array<{ cwd: string; scene: string }>
+      for (const r of results) {
+        expect(r.scene).toBe('a scene\n')
+        expect(r.cwd).toMatch(/[/]scratch[/]/)
+      }
+      for (const f of ['1', '2'])
+        expect(readFileSync(join(dir, 'out', `frame-${f}.txt`), 'utf8')).toBe(`a scene\n${f}\n`)
+    })
+
     it("type-checks a TypeScript file that imports 'gridnode' (and rejects a wrong call)", () => {
       const dir = join(project.dir, 'typed')
       mkdirSync(dir, { recursive: true })
