@@ -31,6 +31,7 @@ import type {
   Accepts,
   Batch,
   Command,
+  CopyKey,
   CustodyPath,
   JobId,
   PeerKey,
@@ -85,7 +86,7 @@ export interface Carried {
   results(results: TaskResult[]): Array<TaskResult & { path?: CustodyPath }>
   holdings(
     holdings: Extract<Command, { type: 'send-lease' }>['holdings'],
-  ): Array<TaskKey & { path?: CustodyPath }>
+  ): Array<CopyKey & { path?: CustodyPath }>
 }
 
 /**
@@ -169,7 +170,7 @@ export function resultsAnswer(commands: readonly Command[], to: PeerKey): TaskKe
 export function leaseAnswer(
   commands: readonly Command[],
   to: PeerKey,
-): { drop: TaskKey[]; cancelledJobs: JobId[] } {
+): { drop: CopyKey[]; cancelledJobs: JobId[] } {
   for (const c of commands)
     if (c.type === 'answer-lease' && c.to === to) return { drop: c.drop, cancelledJobs: c.cancelledJobs }
   return { drop: [], cancelledJobs: [] }
@@ -239,7 +240,8 @@ export function resultsAcked(from: PeerKey, tasks: TaskKey[], cause: string, at:
 
 export function leaseAnswered(
   from: PeerKey,
-  drop: TaskKey[],
+  /** Each drop names the copy it refuses (see CopyKey): carried as it came. */
+  drop: CopyKey[],
   cancelledJobs: JobId[],
   cause: string,
   at: number,
