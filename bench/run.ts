@@ -12,6 +12,7 @@ import { membershipBench } from './membership.ts'
 import { packageBench } from './package.ts'
 import { peersBench } from './peers.ts'
 import { sandboxBench } from './sandbox.ts'
+import { stagingBench } from './staging.ts'
 import { workdirBench } from './workdir.ts'
 
 type Bench = () => Promise<Record<string, number | string>>
@@ -45,6 +46,7 @@ const benches: Record<string, Bench> = {
   dashboard: () => dashboardSuite(),
   files: () => filesBench(),
   workdir: () => workdirBench(),
+  staging: () => stagingBench(),
 }
 
 const args = process.argv.slice(2)
