@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { GridnodeError } from '../errors.ts'
+import { BundleSources } from '../executor/bundle-fetch.ts'
 import {
   BlobStore,
   createLocalExecutor,
@@ -20,36 +20,22 @@ import { sweepScratch } from '../executor/scratch.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
 import { BLOB_PROTOCOL } from '../protocol/blob/codec.ts'
 import { RemoteRequestError } from '../protocol/errors.ts'
-import {
-  registerBlobProtocol,
-  registerLeaseProtocol,
-  registerResultProtocol,
-  registerStealProtocol,
-} from '../protocol/index.ts'
 import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
 import {
-  answerLost,
-  cancelReceived,
   lateGrant,
-  leaseAnswer,
   leaseAnswered,
-  pushAnswer,
   pushFailed,
   pushRefused,
   requestLost,
   resultsAcked,
-  resultsAnswer,
   resultsSendFailed,
-  stealAnswer,
   stealGranted,
-  stealRequested,
 } from '../scheduler/hearing.ts'
 import type { MemberReason, TaskWhy } from '../scheduler/index.ts'
 import { NodeScheduler } from '../scheduler/index.ts'
 import type {
   Batch,
   Command,
-  CustodyPath,
   FileEntry,
   HeldKey,
   JobId,
@@ -64,12 +50,14 @@ import type {
   TaskResult,
 } from '../scheduler/types.ts'
 import type { Adverts } from './adverts.ts'
+import { type Clock, type ClockTimer, systemClock } from './clock.ts'
 import type { NodeConfig } from './config/schema.ts'
 import type { GridLibp2p } from './create-node.ts'
 import { CustodyCredentialsService, loadOrCreateCustodyKey } from './custody-credentials.ts'
 import { loadIdentity } from './data-dir.ts'
 import { hasBlobRefs } from './files/big-values.ts'
 import { FilesService } from './files/service.ts'
+import { registerInbound } from './inbound.ts'
 import { JobAfter, newJobId } from './job-after.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
@@ -93,6 +81,8 @@ export interface DriverOptions {
   blobQuota?: number
   /** The sandbox probe's verdict and host (daemon.ts); absent: no sandbox, foreign tasks run unsandboxed. */
   sandbox?: ExecutorSandboxOptions
+  /** Time and timers (default: the system clock; tests pass a ManualClock). */
+  clock?: Clock
 }
 
 /** Settings from policy.json the driver reads (at each run, and at each housekeeping round). */
@@ -163,23 +153,21 @@ export class Driver {
   private readonly links: PeerLinks
   private executor?: Executor
   private adverts?: Adverts
-  private timer?: NodeJS.Timeout
+  private timer?: ClockTimer
   private timerAt = Number.POSITIVE_INFINITY
   private stopped = false
-  private requestIds = 0
   private readonly running = new Map<string, { abort: AbortController; gpus: number[] }>()
-  /** Steal grants as written (stamped with credentials) → the scheduler's reply (the batch it gave). */
-  private readonly grants = new WeakMap<Batch, Extract<Command, { type: 'reply-steal' }>>()
   private creds?: CustodyCredentialsService
   private readonly isMember: (peer: string) => boolean
   private readonly refusals: DriverRefusals = { refusedPushes: 0, refusedBatches: 0 }
-  /** Which peer owns each bundle we may need: the job's owner has it. */
-  private readonly bundleOwners = new Map<string, string>()
+  /** Where bundles come from when the cache lacks them (the job's owner first; set by start()). */
+  private bundles?: BundleSources
+  private readonly clock: Clock
   /** Owner policy: running tasks stopped with SIGSTOP (task key → key). */
   private readonly suspended = new Map<string, TaskKey>()
   private signals?: TaskSignals
   private policy?: () => DriverPolicy
-  private housekeeping?: NodeJS.Timeout
+  private housekeeping?: ClockTimer
   /** Bundles of active jobs owned here stay in the blob cache (unpin when the job ends). */
   private readonly jobPins = new Map<JobId, () => void>()
   private readonly observers: DriverObserver[] = []
@@ -189,6 +177,7 @@ export class Driver {
   constructor(node: GridLibp2p, opts: DriverOptions) {
     this.node = node
     this.opts = opts
+    this.clock = opts.clock ?? systemClock
     this.self = node.peerId.toString()
     this.isMember = opts.isMember ?? (() => true)
     this.hub = new JobHub(new JobStore(opts.dbPath))
@@ -206,7 +195,8 @@ export class Driver {
     this.links = new PeerLinks(node, {
       // Granted after we gave up: ours all the same (request id 0 matches no steal in flight).
       onLateBatch: (from, batch) => {
-        if (this.stolenBatchAllowed(from, batch)) this.feed(lateGrant(from, batch, 'late-steal', Date.now()))
+        if (this.stolenBatchAllowed(from, batch))
+          this.feed(lateGrant(from, batch, 'late-steal', this.clock.now()))
       },
     })
   }
@@ -249,12 +239,21 @@ export class Driver {
     const swept = await sweepScratch(dataDir)
     if (swept > 0) this.opts.log.info({ swept }, 'removed scratch directories left by an earlier run')
     this.signals = new TaskSignals(dataDir, () => this.executor as SignalingExecutor | undefined)
+    const bundles = new BundleSources({
+      self: this.self,
+      peers: () => this.node.getPeers().map(String),
+      fetchBlob: (peer, hash) => this.links.fetchBlob(peer, hash),
+      onFetched: (bytes) => this.notify((o) => o.blob?.('fetched', bytes)),
+      onError: (peer, hash, err) =>
+        this.opts.log.debug({ peer, hash, err: err.message }, 'bundle fetch failed'),
+    })
+    this.bundles = bundles
     // `self`: the sandboxing executor tells other nodes' tasks (sandboxed) from ours by the job's owner.
     const executorOptions = {
       dataDir: this.opts.config.dataDir,
       slots: this.opts.capacity.slots,
       blobs: this.blobs,
-      fetchBlob: (hash: string) => this.fetchBundle(hash),
+      fetchBlob: (hash: string) => bundles.fetch(hash),
       workerUrl: this.opts.workerUrl,
       self: this.self,
       sandbox: this.opts.sandbox,
@@ -266,8 +265,8 @@ export class Driver {
 
   async stop(): Promise<void> {
     this.stopped = true
-    clearTimeout(this.timer)
-    clearInterval(this.housekeeping)
+    this.clock.clear(this.timer)
+    this.clock.clear(this.housekeeping)
     for (const r of this.running.values()) r.abort.abort()
     this.links.close()
     await this.executor?.close()
@@ -279,7 +278,7 @@ export class Driver {
 
   /** The trust and owner policy in force changed (src/node/policy/controller.ts). */
   setPolicy(policy: NodePolicy): void {
-    this.feed({ type: 'policy-changed', at: Date.now(), cause: 'policy', policy })
+    this.feed({ type: 'policy-changed', at: this.clock.now(), cause: 'policy', policy })
   }
 
   /**
@@ -298,9 +297,9 @@ export class Driver {
   /** Where runs read network / sandboxOwn, and housekeeping its limits, from; starts housekeeping. */
   attachPolicy(get: () => DriverPolicy): void {
     this.policy = get
-    clearInterval(this.housekeeping)
-    this.housekeeping = setInterval(() => void this.keepHouse(), HOUSEKEEPING_MS)
-    this.housekeeping.unref()
+    this.clock.clear(this.housekeeping)
+    this.housekeeping = this.clock.setInterval(() => void this.keepHouse(), HOUSEKEEPING_MS)
+    this.housekeeping.unref?.()
     void this.keepHouse()
   }
 
@@ -326,7 +325,7 @@ export class Driver {
 
   /** Deletes finished jobs older than `olderThanMs` from the store; returns their ids. */
   pruneJobs(olderThanMs: number): string[] {
-    const pruned = this.hub.store.pruneJobs(Date.now() - olderThanMs)
+    const pruned = this.hub.store.pruneJobs(this.clock.now() - olderThanMs)
     if (pruned.length > 0) {
       this.ownedOutputs = this.hub.store.outputHashes()
       for (const h of this.hub.store.inputRefs()) this.ownedOutputs.add(h)
@@ -366,17 +365,24 @@ export class Driver {
   }
 
   peerConnected(peer: string): void {
-    this.feed({ type: 'peer-connected', at: Date.now(), cause: 'advert', peer })
+    this.feed({ type: 'peer-connected', at: this.clock.now(), cause: 'advert', peer })
   }
 
   advertReceived(peer: string, advert: CapacityAdvert): void {
     const rttMs = this.adverts?.table.get(peer)?.rttMs
-    this.feed({ type: 'advert-received', at: Date.now(), cause: 'advert', peer, advert: advert.sched, rttMs })
+    this.feed({
+      type: 'advert-received',
+      at: this.clock.now(),
+      cause: 'advert',
+      peer,
+      advert: advert.sched,
+      rttMs,
+    })
   }
 
   peerGone(peer: string): void {
     this.links.drop(peer)
-    this.feed({ type: 'peer-gone', at: Date.now(), cause: 'peer-gone', peer })
+    this.feed({ type: 'peer-gone', at: this.clock.now(), cause: 'peer-gone', peer })
   }
 
   /**
@@ -396,11 +402,11 @@ export class Driver {
       ...(req.files ? { files: req.files } : {}),
       ...(req.outputs ? { outputs: req.outputs } : {}),
     }
-    if (!o.stored) this.hub.store.createJob(job, req.name, req.tasks, Date.now())
+    if (!o.stored) this.hub.store.createJob(job, req.name, req.tasks, this.clock.now())
     this.pinJob(job)
     const event: SchedulerEvent = {
       type: 'job-submitted',
-      at: Date.now(),
+      at: this.clock.now(),
       cause: `submit:${id}`,
       job,
       tasks: req.tasks,
@@ -424,7 +430,7 @@ export class Driver {
   }
 
   cancel(job: JobId): void {
-    this.feed({ type: 'job-cancelled', at: Date.now(), cause: `cancel:${job}`, job })
+    this.feed({ type: 'job-cancelled', at: this.clock.now(), cause: `cancel:${job}`, job })
   }
 
   /** Adds an observer of scheduler steps and blob transfers; returns its removal. */
@@ -468,15 +474,15 @@ export class Driver {
   private arm(): void {
     const next = this.sched.nextDeadline()
     if (next === undefined || next >= this.timerAt) return
-    clearTimeout(this.timer)
+    this.clock.clear(this.timer)
     this.timerAt = next
-    this.timer = setTimeout(
+    this.timer = this.clock.setTimeout(
       () => {
         this.timerAt = Number.POSITIVE_INFINITY
-        this.feed({ type: 'tick', at: Date.now(), cause: 'timer' })
+        this.feed({ type: 'tick', at: this.clock.now(), cause: 'timer' })
         this.arm()
       },
-      Math.max(0, next - Date.now()),
+      Math.max(0, next - this.clock.now()),
     )
   }
 
@@ -561,9 +567,9 @@ export class Driver {
       .then(
         ({ batch }) =>
           this.stolenBatchAllowed(to, batch)
-            ? this.feed(stealGranted(to, requestId, batch, c.cause, Date.now()))
-            : this.feed(requestLost(c, 'batch refused: a job owner is not a member', Date.now())!),
-        (err: Error) => this.feed(requestLost(c, err.message, Date.now())!),
+            ? this.feed(stealGranted(to, requestId, batch, c.cause, this.clock.now()))
+            : this.feed(requestLost(c, 'batch refused: a job owner is not a member', this.clock.now())!),
+        (err: Error) => this.feed(requestLost(c, err.message, this.clock.now())!),
       )
   }
 
@@ -607,9 +613,9 @@ export class Driver {
             { peer: to, tasks: batch.tasks.length, reason: err.message, cause },
             'push refused by policy',
           )
-          this.feed(pushRefused(to, batch, err.message, cause, Date.now()))
+          this.feed(pushRefused(to, batch, err.message, cause, this.clock.now()))
         } else {
-          this.feed(pushFailed(to, batch, err.message, cause, Date.now()))
+          this.feed(pushFailed(to, batch, err.message, cause, this.clock.now()))
         }
       })
   }
@@ -621,14 +627,14 @@ export class Driver {
       .then(
         (ack) => {
           this.files?.acked(ack.tasks)
-          this.feed(resultsAcked(to, ack.tasks, 'ack', Date.now()))
+          this.feed(resultsAcked(to, ack.tasks, 'ack', this.clock.now()))
         },
         (err: Error) => {
           this.opts.log.debug(
             { to, n: results.length, err: err.message },
             'results not delivered; will resend',
           )
-          this.feed(resultsSendFailed(to, results, 'send', Date.now()))
+          this.feed(resultsSendFailed(to, results, 'send', this.clock.now()))
         },
       )
   }
@@ -640,7 +646,7 @@ export class Driver {
       .then(
         (answer) => {
           this.files?.acked(answer.drop)
-          this.feed(leaseAnswered(to, answer.drop, answer.cancelledJobs, 'lease', Date.now()))
+          this.feed(leaseAnswered(to, answer.drop, answer.cancelledJobs, 'lease', this.clock.now()))
         },
         (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
       )
@@ -652,7 +658,7 @@ export class Driver {
     this.running.set(key, { abort, gpus: c.gpus })
     let unpin: (() => void) | undefined
     if (c.job.work.kind === 'function') {
-      this.bundleOwners.set(c.job.work.bundle, c.job.owner)
+      this.bundles?.ownedBy(c.job.work.bundle, c.job.owner)
       unpin = this.blobs.pin(c.job.work.bundle)
     }
     const { job, index, attempt } = c.task
@@ -680,7 +686,7 @@ export class Driver {
       return runWithFiles(files)
     }
     const runWithFiles = async (files: FilesService): Promise<TaskOutcome> => {
-      const started = performance.now()
+      const started = this.clock.monotonic()
       let task = c.task
       try {
         task = await files.resolveInput(c.job, c.task, abort.signal)
@@ -689,7 +695,7 @@ export class Driver {
         return {
           status: 'crashed',
           error: `input value unavailable: ${(err as Error).message}`,
-          durationMs: performance.now() - started,
+          durationMs: this.clock.monotonic() - started,
         }
       }
       if (c.job.files === undefined && c.job.outputs === undefined) {
@@ -705,7 +711,7 @@ export class Driver {
         return {
           status: 'crashed',
           error: `input files unavailable: ${(err as Error).message}`,
-          durationMs: performance.now() - started,
+          durationMs: this.clock.monotonic() - started,
         }
       }
       try {
@@ -740,7 +746,7 @@ export class Driver {
         if (this.running.get(key)?.abort === abort) this.running.delete(key)
         const event: SchedulerEvent = {
           type: 'task-finished',
-          at: Date.now(),
+          at: this.clock.now(),
           cause: 'run',
           task: { job, index, attempt },
           outcome,
@@ -755,192 +761,31 @@ export class Driver {
       })
   }
 
-  private async fetchBundle(hash: string): Promise<Uint8Array> {
-    const owner = this.bundleOwners.get(hash)
-    const candidates = [owner, ...this.node.getPeers().map(String)].filter(
-      (p, i, all): p is string => p !== undefined && p !== this.self && all.indexOf(p) === i,
-    )
-    for (const peer of candidates) {
-      try {
-        const bytes = await this.links.fetchBlob(peer, hash)
-        if (bytes) {
-          this.notify((o) => o.blob?.('fetched', bytes.byteLength))
-          return bytes
-        }
-      } catch (err) {
-        this.opts.log.debug({ peer, hash, err: (err as Error).message }, 'bundle fetch failed')
-      }
-    }
-    throw new Error(`bundle ${hash.slice(0, 12)} is not available from ${candidates.length} peers`)
-  }
+  // -- inbound protocol requests (src/node/inbound.ts) --------------------------------
 
-  // -- inbound protocol requests -------------------------------------------------------
-
-  private async registerProtocols(): Promise<void> {
-    const onError = (peer: string, err: Error) =>
-      this.opts.log.debug({ peer, err: err.message }, 'closed a stream after a protocol error')
-    await registerStealProtocol(
-      this.node,
-      {
-        onStealRequest: async (from, req) => {
-          const requestId = ++this.requestIds
-          const commands = this.feed(stealRequested(from, requestId, req, `steal:${from}`, Date.now()))
-          const batch = stealAnswer(commands, from, requestId)
-          const stamped = this.stamp(batch, from)
-          if (batch.tasks.length > 0)
-            this.grants.set(stamped, {
-              type: 'reply-steal',
-              cause: `steal:${from}`,
-              to: from,
-              requestId,
-              batch,
-            })
-          return { batch: stamped }
-        },
-        onStealReplyWritten: (_to, reply, err) => {
-          const grant = this.grants.get(reply.batch)
-          // The batch as the scheduler gave it: the victim keeps its own credentials, not the thief's.
-          const lost = err && grant !== undefined ? answerLost(grant, Date.now()) : undefined
-          if (lost !== undefined) this.feed(lost)
-        },
-        onPush: async (from, req) => {
-          const refusal = this.pushRefusal(from, req.batch)
-          if (refusal !== undefined) {
-            this.refusals.refusedPushes++
-            this.opts.log.warn(
-              { peer: from, tasks: req.batch.tasks.length, reason: refusal },
-              'refused a push',
-            )
-            throw new GridnodeError('GN_PUSH_REFUSED', `push refused: ${refusal}`)
-          }
-          const before = this.sched.stats().refusedPushes
-          const commands = this.feed({
-            type: 'batch-pushed',
-            at: Date.now(),
-            cause: `push:${from}`,
-            from,
-            batch: req.batch,
-          })
-          if (this.sched.stats().refusedPushes !== before)
-            throw new GridnodeError('GN_PUSH_REFUSED', 'push refused')
-          const policyRefusal = pushAnswer(commands, from)
-          if (policyRefusal !== undefined) {
-            this.opts.log.info({ peer: from, reason: policyRefusal }, 'refused a push (policy)')
-            throw new GridnodeError(POLICY_REFUSED, policyRefusal)
-          }
-          return { accepted: req.batch.tasks.length }
-        },
+  private registerProtocols(): Promise<void> {
+    return registerInbound(this.node, {
+      self: this.self,
+      log: this.opts.log,
+      clock: this.clock,
+      feed: (event) => this.feed(event),
+      stats: () => this.sched.stats(),
+      needsPath: (from, key, result) => this.sched.needsPath(from, key, result),
+      creds: () => this.creds,
+      stamp: (batch, to) => this.stamp(batch, to),
+      pushRefusal: (from, batch) => this.pushRefusal(from, batch),
+      refusedPush: () => {
+        this.refusals.refusedPushes++
       },
-      { onError },
-    )
-    await registerResultProtocol(
-      this.node,
-      {
-        onResults: async (from, req) => {
-          let results = req.results.map(({ custody, ...r }) => {
-            const path = this.pathFor(from, r, custody, true)
-            return path === undefined ? r : { ...r, path }
-          })
-          // Outputs come into our blob store before the scheduler (and so the ack) sees the result.
-          if (this.files !== undefined && FilesService.needsIntake(results)) {
-            const specs = new Map<string, JobSpec | undefined>()
-            const jobOf = (id: string) => {
-              if (!specs.has(id)) {
-                const rec = this.hub.store.job(id)
-                specs.set(id, rec !== undefined && rec.spec.owner === this.self ? rec.spec : undefined)
-              }
-              return specs.get(id)
-            }
-            results = await this.files.intake(from, results, jobOf)
-          }
-          const before = this.sched.stats().refusedResults
-          const commands = this.feed({
-            type: 'results-received',
-            at: Date.now(),
-            cause: `results:${from}`,
-            from,
-            results,
-          })
-          const refused = this.sched.stats().refusedResults - before
-          if (refused > 0)
-            this.opts.log.warn(
-              { peer: from, refused, of: results.length },
-              'dropped results of tasks the sender never held',
-            )
-          // Acknowledge only what is written: the store flush precedes the answer.
-          await this.hub.flushed()
-          return { tasks: resultsAnswer(commands, from) }
-        },
+      files: () => this.files,
+      ownedJob: (id) => {
+        const rec = this.hub.store.job(id)
+        return rec !== undefined && rec.spec.owner === this.self ? rec.spec : undefined
       },
-      { onError },
-    )
-    await registerLeaseProtocol(
-      this.node,
-      {
-        onLease: async (from, req) => {
-          const holdings = req.holdings.map(({ custody, ...k }) => {
-            const path = this.pathFor(from, k, custody, false)
-            return path === undefined ? k : { ...k, path }
-          })
-          const before = this.sched.stats().refusedClaims
-          const commands = this.feed({
-            type: 'lease-received',
-            at: Date.now(),
-            cause: `lease:${from}`,
-            from,
-            holdings,
-          })
-          const refused = this.sched.stats().refusedClaims - before
-          // Debug: a lease that crossed its holder's hand-off on the wire is refused the same way.
-          if (refused > 0)
-            this.opts.log.debug(
-              { peer: from, refused, of: holdings.length },
-              'refused custody claims nobody handed over',
-            )
-          return leaseAnswer(commands, from)
-        },
-        onCancel: async (from, req) => {
-          this.feed(cancelReceived(from, req.job, `cancel:${from}`, Date.now()))
-          return {}
-        },
-      },
-      { onError },
-    )
-    await registerBlobProtocol(
-      this.node,
-      {
-        getBlob: async (_peer, hash) => {
-          const bytes = await this.blobs.get(hash)
-          if (bytes) this.notify((o) => o.blob?.('served', bytes.byteLength))
-          return bytes
-        },
-        getRange: (_peer, hash, offset, length) =>
-          this.files?.range(hash, offset, length) ?? Promise.resolve(undefined),
-        getPieces: (_peer, hash) => this.files?.pieceMap(hash) ?? Promise.resolve(undefined),
-      },
-      { onError },
-    )
-  }
-
-  /**
-   * The verified custody path a lease or result from `from` attaches for
-   * `key`, when the scheduler could use one (not on the fast path: the
-   * recorded holder needs none, so most messages cost no check at all).
-   */
-  private pathFor(
-    from: string,
-    key: TaskKey & { copy?: number },
-    custody: HeldKey['custody'],
-    result: boolean,
-  ): CustodyPath | undefined {
-    if (custody === undefined || this.creds === undefined) return undefined
-    const k = { job: key.job, index: key.index, attempt: key.attempt }
-    // A lease entry's copy (checked against its credentials at decode) decides too.
-    const named = key.copy === undefined ? k : { ...k, copy: key.copy }
-    if (!this.sched.needsPath(from, named, result)) return undefined
-    const path = this.creds.path(k, custody)
-    if (path === undefined) this.opts.log.debug({ peer: from, ...k }, 'custody credentials did not verify')
-    return path
+      flushed: () => this.hub.flushed(),
+      blobs: () => this.blobs,
+      served: (bytes) => this.notify((o) => o.blob?.('served', bytes)),
+    })
   }
 
   /** Jobs this node owned when it last stopped (or died) resume here. */
@@ -959,7 +804,7 @@ export class Driver {
       )
       this.feed({
         type: 'job-restored',
-        at: Date.now(),
+        at: this.clock.now(),
         cause: `restore:${job.id}`,
         job,
         tasks: this.hub.store.tasks(job.id),
