@@ -465,7 +465,8 @@ class LocalExecutor implements Executor {
         }
       }
     } finally {
-      staged?.release()
+      // Not checked on the way (a throw): the task's links still go under the shadow's lock, not with the dir.
+      await staged?.check().catch(() => undefined)
       await removeDir(dir)
     }
   }

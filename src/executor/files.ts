@@ -344,8 +344,15 @@ export async function stageInputs(
       const exec = (f.mode & 0o111) !== 0
       const id = createHash('sha256').update(f.source).digest('hex').slice(0, 32)
       const path = join(shadowDir, `${id}${exec ? 'x' : 'r'}`)
-      const s = await linkShadow(f.source, path, exec ? 0o555 : 0o444, to)
-      staged.hold(s, f.path, to)
+      try {
+        staged.hold(await linkShadow(f.source, path, exec ? 0o555 : 0o444, to), f.path, to)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err
+        // No link possible here (another file system, too many links): a private copy, only this task's to spoil.
+        await copyFile(f.source, to)
+        await chmod(to, exec ? 0o555 : 0o444)
+      }
     }
   } catch (err) {
     staged.release()
