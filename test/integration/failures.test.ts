@@ -8,16 +8,10 @@ import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BadSubmitError, connect, type Grid, JobFailedError } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { eventually, REPO, TestMesh, type TestNode } from './harness.ts'
 
 const WORK = new URL('./fixtures/work.ts', import.meta.url)
-
-interface WireResult {
-  index: number
-  ok: boolean
-  ranOn: string
-  error: string | null
-}
 
 async function storedResults(node: TestNode, job: string): Promise<WireResult[]> {
   return node.api<WireResult[]>(`/v1/jobs/${job}/results`)

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import { eventually, runCli, TestMesh, type TestNode } from './harness.ts'
 
@@ -17,15 +18,6 @@ const MODULE = fileURLToPath(new URL('./fixtures/files-function.ts', import.meta
 const probeDir = mkdtempSync(join(tmpdir(), 'gridnode-files-fn-probe-'))
 const probe = await probeSandbox('bwrap', { baseDir: join(probeDir, 'sandbox') })
 rmSync(probeDir, { recursive: true, force: true })
-
-interface WireResult {
-  index: number
-  ok: boolean
-  error: string | null
-  ranOn: string
-  value?: unknown
-  outputs?: Array<{ name: string; size: number; sha256: string }>
-}
 
 async function waitForMembers(nodes: TestNode[]): Promise<void> {
   for (const n of nodes) {

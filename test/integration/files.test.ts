@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { decodeValue, encodeValue } from '../../src/executor/values.ts'
 import { eventually, runCli, TestMesh, type TestNode } from './harness.ts'
 
@@ -20,14 +21,6 @@ interface FilesStats {
   resumedPieces: number
   heldOutputs: number
   uploadedBytes: number
-}
-
-interface WireResult {
-  index: number
-  ok: boolean
-  error: string | null
-  ranOn: string
-  outputs?: Array<{ name: string; size: number; sha256: string }>
 }
 
 /**

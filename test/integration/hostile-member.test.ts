@@ -14,6 +14,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { encodeValue } from '../../src/executor/values.ts'
 import { type CapacityAdvert, encodeAdvert } from '../../src/protocol/advert/codec.ts'
 import { Attacker, type RpcOutcome } from './attacker.ts'
@@ -29,14 +30,6 @@ interface Status {
   rssMB: number
   capacity: { slots: number; freeSlots: number; running: number }
   scheduler: { refusedResults: number; refusedClaims: number; refusedPushes: number; [k: string]: unknown }
-}
-
-interface WireResult {
-  index: number
-  ok: boolean
-  value: string | null
-  ranOn: string
-  error: string | null
 }
 
 const status = (n: TestNode) => n.api<Status>('/v1/status')

@@ -5,15 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
 
 const WORK = new URL('./fixtures/work.ts', import.meta.url)
-
-interface WireResult {
-  index: number
-  ok: boolean
-  ranOn: string
-}
 
 async function storedResults(node: TestNode, job: string): Promise<WireResult[]> {
   return node.api<WireResult[]>(`/v1/jobs/${job}/results`)

@@ -9,14 +9,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
+import type { WireResult } from '../../src/domain/api.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
-
-interface WireResult {
-  index: number
-  ok: boolean
-  ranOn: string
-  error: string | null
-}
 
 interface PeerRow {
   peerId: string
