@@ -734,6 +734,44 @@ export class SimNet {
   }
 }
 
+/**
+ * The reclaim lease gap's scenario, read from a run's log (`log: true`): leases
+ * `owner` received from a holder naming tasks it had pushed to that holder and
+ * since stolen back from it. A regression seed must still produce one, or it
+ * no longer tests the gap (the scheduler's choices moved under it).
+ */
+export function leasesAfterHandBack(log: readonly string[], owner: PeerKey): string[] {
+  const pushedTo = new Map<string, PeerKey>()
+  const back = new Map<string, number>()
+  const out: string[] = []
+  for (const line of log) {
+    const sp = line.indexOf(' ')
+    const sp2 = line.indexOf(' ', sp + 1)
+    if (line.slice(sp + 1, sp2) !== owner) continue
+    const at = Number(line.slice(0, sp))
+    const rest = line.slice(sp2 + 1)
+    const inbound = rest.startsWith('<- ')
+    const e = JSON.parse(inbound ? rest.slice(3) : rest) as {
+      type: string
+      to?: PeerKey
+      from?: PeerKey
+      batch?: { tasks: Array<{ job: JobId; index: number }> }
+      holdings?: Array<{ job: JobId; index: number }>
+    }
+    if (!inbound && e.type === 'push-batch')
+      for (const d of e.batch?.tasks ?? []) pushedTo.set(`${d.job}/${d.index}`, e.to as PeerKey)
+    if (inbound && e.type === 'steal-granted')
+      for (const d of e.batch?.tasks ?? [])
+        if (pushedTo.get(`${d.job}/${d.index}`) === e.from) back.set(`${d.job}/${d.index}@${e.from}`, at)
+    if (inbound && e.type === 'lease-received')
+      for (const k of e.holdings ?? []) {
+        const b = back.get(`${k.job}/${k.index}@${e.from}`)
+        if (b !== undefined && b < at) out.push(`${k.job}/${k.index} from ${e.from} at ${at} (back at ${b})`)
+      }
+  }
+  return out
+}
+
 function bytes(_k: string, v: unknown): unknown {
   return v instanceof Uint8Array ? dec.decode(v) : v
 }
