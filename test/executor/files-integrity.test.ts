@@ -6,7 +6,7 @@
  * `echo overwrite > input.txt` rewrote the cache.
  */
 import { createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -94,8 +94,12 @@ describe('a task writing through its staged input (unsandboxed, as the daemon us
   })
 
   test('a task that ran beside the writer is void too, not silently fed the bad bytes', async () => {
-    const writer = command('sleep 0.3; echo overwrite > input.txt')
-    const reader = command('sleep 0.6; cat input.txt')
+    // In step: the reader is running (staged) before the writer writes, and reads after.
+    const sync = join(dataDir, 'sync')
+    await mkdir(sync)
+    const wait = (name: string) => `while [ ! -e ${sync}/${name} ]; do sleep 0.02; done`
+    const writer = command(`${wait('reader-in')}; echo overwrite > input.txt; touch ${sync}/written`)
+    const reader = command(`touch ${sync}/reader-in; ${wait('written')}; cat input.txt`)
     const [w, r] = await Promise.all([
       executor.run(writer, makeTask(writer, 0, undefined), { gpus: [], files }),
       executor.run(reader, makeTask(reader, 0, undefined), { gpus: [], files }),
@@ -107,7 +111,8 @@ describe('a task writing through its staged input (unsandboxed, as the daemon us
         error: expect.stringContaining('input input.txt was changed'),
       })
     await blobIntact(blobs, hash)
-    expect(stdoutOf(await executor.run(reader, makeTask(reader, 1, undefined), { gpus: [], files }))).toBe(
+    const plain = command('cat input.txt')
+    expect(stdoutOf(await executor.run(plain, makeTask(plain, 0, undefined), { gpus: [], files }))).toBe(
       ORIGINAL,
     )
   })
