@@ -260,7 +260,8 @@ export class BlobStore {
 
   /**
    * Moves a complete, verified file at `path` (in the store's dir) into the store as `hash`,
-   * read-only (tasks get hard links to it). A blob already there wins; `path` is removed.
+   * read-only (tasks outside a sandbox get links to a copy of it, files.ts; a sandbox binds it read-only).
+   * A blob already there wins; `path` is removed.
    */
   async adopt(hash: string, path: string): Promise<void> {
     const to = this.pathOf(hash)
