@@ -10,9 +10,9 @@
  * made once per node (a reflink where the file system has them, a full copy
  * on ext4), verified against its SHA-256 name, and hard-linked into every
  * task that uses it while it lives (SHADOW_LINGER_MS after its last task).
- * The shadow's (dev, ino, size, mtime, ctime, mode) are recorded when it is
- * made and compared when it is staged again and after every task that had
- * it: a change (ctime catches a chmod back and a reset mtime) fails every task
+ * The shadow's (dev, ino, size, mtime, ctime, mode, nlink) are recorded when
+ * it is made and compared before every link to it and after every task that
+ * had it: a change (ctime catches a chmod back and a reset mtime) fails every task
  * that held it since it was last seen intact, and the shadow is dropped, so
  * the next task gets a fresh copy of the intact blob. In a sandbox inputs are
  * read-only bind mounts of the blob files (inputBinds): EROFS for anyone.
@@ -270,16 +270,21 @@ export class StagedFiles {
     if (this.done) return undefined
     let change: InputChange | undefined
     for (const [s, h] of this.held) {
-      await locked(s, () =>
-        linkOp(s, async () => {
-          // The task's links go now, under the lock (not with its directory): only links that still are this inode.
-          for (const to of h.links) {
-            const st = await lstat(to, { bigint: true }).catch(() => undefined)
-            if (st !== undefined && st.ino === s.ident.ino && st.dev === s.ident.dev)
-              await rm(to, { force: true })
-          }
-        }),
-      )
+      try {
+        await locked(s, () =>
+          linkOp(s, async () => {
+            // The task's links go now, under the lock (not with its directory): only links that still are this inode.
+            for (const to of h.links) {
+              const st = await lstat(to, { bigint: true }).catch(() => undefined)
+              if (st !== undefined && st.ino === s.ident.ino && st.dev === s.ident.dev)
+                await rm(to, { force: true })
+            }
+          }),
+        )
+      } catch {
+        // Could not be checked: not trusted either.
+        condemn(s)
+      }
       if (s.changed === undefined) s.suspects = new Set([...s.holders].filter((x) => x !== this))
       else change ??= { path: h.path, suspects: s.changed.suspects }
     }
@@ -297,9 +302,13 @@ export class StagedFiles {
       s.suspects.delete(this)
       if (s.holders.size === 0) {
         s.linger = setTimeout(() => {
-          if (s.holders.size > 0 || shadows.get(s.path) !== s) return
-          shadows.delete(s.path)
-          void rm(s.path, { force: true }).catch(() => undefined)
+          // Under the lock, so a task about to link it finds it gone and makes a new one.
+          void locked(s, async () => {
+            if (s.holders.size > 0 || s.changed !== undefined || shadows.get(s.path) !== s) return
+            s.changed = { suspects: 0 }
+            shadows.delete(s.path)
+            await rm(s.path, { force: true })
+          }).catch(() => undefined)
         }, SHADOW_LINGER_MS)
         s.linger.unref()
       }
