@@ -5,6 +5,7 @@
  * mesh that is already up, so `peers.ts` can run several on one mesh.
  */
 import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { connect, type Grid } from '../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
 
@@ -139,8 +140,10 @@ export async function cpuBoundOn(
   daemons: number,
   tasks = CPU_TASKS,
   rounds = CPU_ROUNDS,
+  atStart?: () => void,
 ): Promise<{ ms: number; runMs: number }> {
   await warmEveryNode(grid, daemons, CPU, 'shaChain', rounds)
+  atStart?.()
   const t0 = performance.now()
   let runMs = 0
   let n = 0
@@ -170,17 +173,77 @@ export async function cpuBound(daemons: number, slots: number): Promise<Record<s
   const serialMs = serialChainMs()
   const { mesh, nodes } = await meshOf(`bench-cpu${daemons}`, daemons, slots)
   try {
-    const { ms, runMs } = await cpuBoundOn(await submitter(nodes), daemons)
+    const pids = nodes.map((n) => n.proc?.pid ?? 0)
+    let before: ThreadCpu[] = []
+    let client = process.cpuUsage()
+    const { ms, runMs } = await cpuBoundOn(await submitter(nodes), daemons, CPU_TASKS, CPU_ROUNDS, () => {
+      before = pids.map(threadCpuMs)
+      client = process.cpuUsage()
+    })
+    const used = process.cpuUsage(client)
+    const spent = pids.map((pid, i) => minus(threadCpuMs(pid), before[i]))
+    const sum = (k: keyof ThreadCpu) => Math.round(spent.reduce((a, t) => a + t[k], 0))
     return {
       serialMs: Math.round(serialMs),
       makespanMs: Math.round(ms),
       shareOfSerialCores: round3(serialMs / (daemons * slots) / ms),
       workerBusyShare: round3(runMs / (daemons * slots) / ms),
       taskInflation: round3(runMs / serialMs),
+      cpuMs_taskThreads: sum('tasks'),
+      cpuMs_daemonMainThreads: sum('main'),
+      cpuMs_daemonV8Helpers: sum('v8'),
+      cpuMs_daemonOtherThreads: sum('other'),
+      cpuMs_client: Math.round((used.user + used.system) / 1000),
     }
   } finally {
     await mesh.stopAll()
   }
+}
+
+/**
+ * CPU time (ms) of a daemon's threads by kind, from /proc (Linux; zeros elsewhere): its worker
+ * threads running tasks, its main thread (scheduler, network, API), V8's helper threads (GC,
+ * compiler) and the rest (libuv's pool). Sandboxed tasks run in processes of their own, not here.
+ */
+interface ThreadCpu {
+  tasks: number
+  main: number
+  v8: number
+  other: number
+}
+
+function threadCpuMs(pid: number): ThreadCpu {
+  const out: ThreadCpu = { tasks: 0, main: 0, v8: 0, other: 0 }
+  let tids: string[] = []
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime + stime, USER_HZ 100
+      const kind =
+        tid === String(pid)
+          ? 'main'
+          : comm === 'gridnode-task'
+            ? 'tasks'
+            : comm.startsWith('V8')
+              ? 'v8'
+              : 'other'
+      out[kind] += ms
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out
+}
+
+function minus(a: ThreadCpu, b: ThreadCpu | undefined): ThreadCpu {
+  if (b === undefined) return a
+  return { tasks: a.tasks - b.tasks, main: a.main - b.main, v8: a.v8 - b.v8, other: a.other - b.other }
 }
 
 function round3(x: number): number {
