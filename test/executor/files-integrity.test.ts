@@ -117,18 +117,29 @@ describe('a task writing through its staged input (unsandboxed, as the daemon us
     )
   })
 
-  test('a function task with files (process slot) that writes through its input fails; the next reads the original', async () => {
-    const job = makeJob({ kind: 'function', bundle, exportName: 'overwrite' })
-    const bad = await executor.run(job, makeTask(job, 0, undefined), { gpus: [], files })
+  test('a function task with files (process slot) that writes through its input fails; the next task of the job reads the original', async () => {
+    const job = makeJob({ kind: 'function', bundle, exportName: 'act' })
+    const bad = await executor.run(job, makeTask(job, 0, 'write'), { gpus: [], files })
     expect(bad).toMatchObject({
       status: 'threw',
-      error: expect.stringContaining('task changed its read-only input'),
+      error: 'task changed its read-only input input.txt; inputs are read-only, write outputs to new files',
     })
     await blobIntact(blobs, hash)
-    const reader = makeJob({ kind: 'function', bundle, exportName: 'read' })
-    expect(okValue(await executor.run(reader, makeTask(reader, 0, undefined), { gpus: [], files }))).toBe(
-      ORIGINAL,
-    )
+    expect(okValue(await executor.run(job, makeTask(job, 1, 'read'), { gpus: [], files }))).toBe(ORIGINAL)
+  })
+
+  test('an executable input stays executable (its own shadow, mode 0555); the blob is not chmodded', async () => {
+    const script = join(dataDir, 'run-src.sh')
+    await writeFile(script, '#!/bin/sh\necho ran\n')
+    const { sha256 } = await blobs.importFile(script)
+    const withScript: TaskFiles = {
+      inputs: [...files.inputs, { path: 'bin/run.sh', source: blobs.pathOf(sha256), mode: 0o755 }],
+    }
+    const job = command('./bin/run.sh; cat input.txt')
+    expect(
+      stdoutOf(await executor.run(job, makeTask(job, 0, undefined), { gpus: [], files: withScript })),
+    ).toBe(`ran\n${ORIGINAL}`)
+    expect((await stat(blobs.pathOf(sha256))).mode & 0o777).toBe(0o444)
   })
 
   test('a task that removes its input link (or replaces it) is not blamed: only its bytes are compared', async () => {
@@ -151,7 +162,9 @@ describe('a task writing through its staged input (unsandboxed, as the daemon us
     expect(shadowStats.made - before).toBeLessThanOrEqual(1)
     // Nothing hashed: the daemon's own links and unlinks are accounted for.
     expect(shadowStats.hashed).toBe(hashed)
-    expect(await readdir(shadowRoot(dataDir))).toHaveLength(1)
+    // One shadow of it on disk (no leftover copies).
+    const id = createHash('sha256').update(files.inputs[0].source).digest('hex').slice(0, 32)
+    expect((await readdir(shadowRoot(dataDir))).filter((n) => n.startsWith(id))).toEqual([`${id}r`])
     // The blob file itself was never linked into a task.
     expect((await stat(blobs.pathOf(hash))).nlink).toBe(1)
   })
