@@ -34,6 +34,7 @@ import type {
   PeerKey,
   SchedulerEvent,
   TaskInput,
+  TaskKey,
   TaskOutcome,
   TaskResult,
 } from '../../src/scheduler/index.ts'
@@ -337,7 +338,7 @@ export class SimNet {
         this.persist(node, c.results)
         return
       case 'ack-results':
-        this.checkAck(node, cause)
+        this.checkAck(node, cause, c.tasks)
         this.answer(node, c)
         return
       case 'reply-steal':
@@ -482,14 +483,19 @@ export class SimNet {
     }
   }
 
-  /** Results accepted as final must be persisted before their ack. */
-  private checkAck(node: SimNode, cause: SchedulerEvent): void {
+  /**
+   * Results accepted as final must be persisted before their ack. Only the acked ones: a result
+   * the owner refused (an attempt it no longer counts from that sender) is neither persisted nor acked.
+   */
+  private checkAck(node: SimNode, cause: SchedulerEvent, acked: readonly TaskKey[]): void {
     if (cause.type !== 'results-received') {
       this.violations.push(`ack-results caused by ${cause.type}`)
       return
     }
     const store = this.stores.get(node.key)
+    const keys = new Set(acked.map((k) => `${k.job}/${k.index}/${k.attempt}`))
     for (const r of cause.results) {
+      if (!keys.has(`${r.job}/${r.index}/${r.attempt}`)) continue
       const job = store?.get(r.job)
       if (job === undefined || job.cancelRequested) continue
       const final = r.outcome.status === 'ok' || r.outcome.status === 'rejected'
