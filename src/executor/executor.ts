@@ -354,24 +354,7 @@ class LocalExecutor implements Executor {
     if (sandboxed !== undefined && this.sandboxPool !== undefined) {
       sandboxed.ref = { id: 0 }
       sandboxed.pool = this.sandboxPool
-      return this.sandboxPool.run(
-        {
-          job: `${job.owner}/${job.id}`,
-          bundle: work.bundle,
-          bundlePath: this.opts.blobs.pathOf(work.bundle),
-          url: '',
-          exportName: work.exportName,
-          call: work.call,
-          input: task.input,
-          depValues: task.depValues,
-          timeoutMs: job.timeoutMs,
-          memoryMB: job.resources.memoryMB,
-          gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
-          network: opts.network === true,
-        },
-        opts.signal,
-        sandboxed.ref,
-      )
+      return this.sandboxPool.run(this.processTask(job, work, task, opts), opts.signal, sandboxed.ref)
     }
     return this.pool.run(
       {
@@ -387,6 +370,29 @@ class LocalExecutor implements Executor {
       },
       opts.signal,
     )
+  }
+
+  /** A function task as a process slot (sandboxed or plain) takes it: the bundle by path, not URL. */
+  private processTask(
+    job: JobSpec,
+    work: Extract<JobSpec['work'], { kind: 'function' }>,
+    task: TaskDescriptor,
+    opts: RunOptions,
+  ) {
+    return {
+      job: `${job.owner}/${job.id}`,
+      bundle: work.bundle,
+      bundlePath: this.opts.blobs.pathOf(work.bundle),
+      url: '',
+      exportName: work.exportName,
+      call: work.call,
+      input: task.input,
+      depValues: task.depValues,
+      timeoutMs: job.timeoutMs,
+      memoryMB: job.resources.memoryMB,
+      gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
+      network: opts.network === true,
+    }
   }
 
   /**
@@ -406,20 +412,7 @@ class LocalExecutor implements Executor {
     const start = performance.now()
     const blobs = this.opts.blobs
     const outputs = files.outputs && files.outputs.globs.length > 0 ? files.outputs : undefined
-    const base = {
-      job: `${job.owner}/${job.id}`,
-      bundle: work.bundle,
-      bundlePath: blobs.pathOf(work.bundle),
-      url: '',
-      exportName: work.exportName,
-      call: work.call,
-      input: task.input,
-      depValues: task.depValues,
-      timeoutMs: job.timeoutMs,
-      memoryMB: job.resources.memoryMB,
-      gpus: job.resources.gpu > 0 ? opts.gpus : undefined,
-      network: opts.network === true,
-    }
+    const base = this.processTask(job, work, task, opts)
     r.ref = { id: 0 }
     if (sandboxed !== undefined && this.sandboxPool !== undefined) {
       r.pool = this.sandboxPool
