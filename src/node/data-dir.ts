@@ -8,8 +8,12 @@
  *   config.json  optional settings (flags win)
  *   swarm.key, mesh.json, mesh.key, membership.cert, revocations.json, invites.json, issued.json
  *                the private mesh's credentials (src/node/membership/files.ts)
+ *   policy.json  who may run what here, and when (src/node/policy)
  *   jobs.db      the owner's job store (node:sqlite)
- *   blobs/       content-addressed code bundles and large values
+ *   blobs/       content-addressed code bundles, large values and input files (by SHA-256)
+ *   scratch/     a working directory per running command or function task with files, removed after
+ *   inputs/      read-only copies of input files in use, which tasks' staged links point at
+ *   cwd/         the daemon's own working directory: empty and read-only, made afresh at each start
  */
 import { randomBytes } from 'node:crypto'
 import {
