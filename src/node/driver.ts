@@ -645,8 +645,10 @@ export class Driver {
       .lease.lease({ holdings })
       .then(
         (answer) => {
-          this.files?.acked(answer.drop)
           this.feed(leaseAnswered(to, answer.drop, answer.cancelledJobs, 'lease', this.clock.now()))
+          // A drop naming an older copy than the one whose result is owed leaves that result (and
+          // the outputs it refers to) in the outbox: pins follow the scheduler's decision.
+          this.files?.acked(answer.drop.filter((k) => !this.sched.owesResult(to, k)))
         },
         (err: Error) => this.opts.log.debug({ to, err: err.message }, 'lease not delivered'),
       )

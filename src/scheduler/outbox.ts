@@ -77,6 +77,11 @@ export class Outbox {
     if (e.job.unacked === 0) this.settled(e.job)
   }
 
+  /** Whether the result of this attempt of `k` is still owed to `owner` (sent or not, not yet acked or dropped). */
+  owes(owner: PeerKey, k: TaskKey): boolean {
+    return this.boxes.get(owner)?.get(keyOf(k.job, k.index))?.result.attempt === k.attempt
+  }
+
   acked(from: PeerKey, tasks: TaskKey[]): void {
     for (const k of tasks) this.remove(from, k)
   }

@@ -263,6 +263,15 @@ export class NodeScheduler {
   }
 
   /**
+   * Whether this node still owes `owner` the result of `task` (in the outbox,
+   * not yet acknowledged or dropped): the shell keeps what the result refers
+   * to (output files, big values) until it is not.
+   */
+  owesResult(owner: PeerKey, task: CopyKey): boolean {
+    return this.holder.outbox.owes(owner, task)
+  }
+
+  /**
    * For the I/O shell: whether credentials a lease (or, with `result`, a
    * result) from `from` attaches for `key` need checking, i.e. whether the
    * scheduler could use a verified path. False on the fast path.

@@ -202,4 +202,18 @@ describe('a holder answers for one copy', () => {
     h.feed({ type: 'lease-answered', from: 'o', drop: drop(3), cancelledJobs: [] })
     expect(h.s.advert().ready).toHaveLength(0)
   })
+
+  test('a finished copy stays owed to the owner after a drop naming an older copy (the shell keeps its outputs)', () => {
+    const h = new Node({ self: 'h', capacity: capacity(1) })
+    const [run] = pick(grant(h, ['x', 'h'], 'x'), 'run-task')
+    expect(run.task).toMatchObject({ job: 'j', index: 0, attempt: 0 })
+    finish(h, run)
+    const t = { job: 'j', index: 0, attempt: 0 }
+    expect(h.s.owesResult('o', t)).toBe(true)
+    h.feed({ type: 'lease-answered', from: 'o', drop: [{ ...t, copy: 1 }], cancelledJobs: [] })
+    expect(h.s.owesResult('o', t)).toBe(true)
+    expect(h.s.owesResult('x', t)).toBe(false)
+    h.feed({ type: 'lease-answered', from: 'o', drop: [{ ...t, copy: 3 }], cancelledJobs: [] })
+    expect(h.s.owesResult('o', t)).toBe(false)
+  })
 })
