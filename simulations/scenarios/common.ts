@@ -44,6 +44,29 @@ export const UNIFORM_NODES: NodeClass[] = [
   },
 ]
 
+/** The real benches' machines: daemons of 2 slots on one host (the live harness, bench/jobs.ts). */
+export const LOOPBACK_NODES: NodeClass[] = [
+  {
+    weight: 1,
+    slots: { kind: 'fixed', value: 2 },
+    speed: { kind: 'fixed', value: 1 },
+    memoryMB: 8192,
+    gpus: 0,
+  },
+]
+
+/** Daemons on one host: 0.15-0.3 ms one way, as loopback TCP measured under load here. */
+export function loopback(gossip: GossipSpec = { mode: 'all' }): NetworkSpec {
+  return {
+    kind: 'lan',
+    nearMs: { kind: 'uniform', min: 0.15, max: 0.3 },
+    farMs: { kind: 'uniform', min: 0.15, max: 0.3 },
+    jitter: 0.5,
+    uplinkMBps: 100,
+    gossip,
+  }
+}
+
 /** Three regions: 0.2-2 ms inside one, 20-120 ms across (one way). */
 export function regions(gossip: GossipSpec = { mode: 'all' }): NetworkSpec {
   return {

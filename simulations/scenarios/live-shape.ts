@@ -6,7 +6,7 @@
  * `npm run sim -- live --nodes 4 --tasks 800`.
  */
 import { defineScenario } from '../scenario.ts'
-import { cpuJob } from './common.ts'
+import { cpuJob, LOOPBACK_NODES, loopback } from './common.ts'
 
 export const scenario = defineScenario({
   name: 'live-shape',
@@ -14,23 +14,8 @@ export const scenario = defineScenario({
   defaultNodes: 4,
   build: ({ nodes }) => ({
     nodes,
-    nodeClasses: [
-      {
-        weight: 1,
-        slots: { kind: 'fixed', value: 2 },
-        speed: { kind: 'fixed', value: 1 },
-        memoryMB: 8192,
-        gpus: 0,
-      },
-    ],
-    network: {
-      kind: 'lan',
-      nearMs: { kind: 'uniform', min: 0.15, max: 0.3 },
-      farMs: { kind: 'uniform', min: 0.15, max: 0.3 },
-      jitter: 0.5,
-      uplinkMBps: 100,
-      gossip: { mode: 'all' },
-    },
+    nodeClasses: LOOPBACK_NODES,
+    network: loopback(),
     faults: {
       loss: 0,
       lossDetectMs: 500,

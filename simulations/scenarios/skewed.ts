@@ -8,7 +8,7 @@
  */
 import { skewedDurations } from '../../bench/jobs.ts'
 import { defineScenario } from '../scenario.ts'
-import { cpuJob } from './common.ts'
+import { cpuJob, LOOPBACK_NODES, loopback } from './common.ts'
 
 export const scenario = defineScenario({
   name: 'skewed',
@@ -18,23 +18,8 @@ export const scenario = defineScenario({
     const costs = skewedDurations()
     return {
       nodes,
-      nodeClasses: [
-        {
-          weight: 1,
-          slots: { kind: 'fixed', value: 2 },
-          speed: { kind: 'fixed', value: 1 },
-          memoryMB: 8192,
-          gpus: 0,
-        },
-      ],
-      network: {
-        kind: 'lan',
-        nearMs: { kind: 'uniform', min: 0.15, max: 0.3 },
-        farMs: { kind: 'uniform', min: 0.15, max: 0.3 },
-        jitter: 0.5,
-        uplinkMBps: 100,
-        gossip: { mode: 'all' },
-      },
+      nodeClasses: LOOPBACK_NODES,
+      network: loopback(),
       faults: { loss: 0, lossDetectMs: 500 },
       jobs: [
         cpuJob(
