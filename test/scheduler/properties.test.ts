@@ -80,78 +80,42 @@ describe('mesh properties', () => {
     TIMEOUT_MS,
   )
 
+  /** The fault-free mesh of the prefetch-1 lease gap: 5 nodes, one owner of 3 jobs, tiny tasks. */
+  const LEASE_GAP: SimOptions = {
+    seed: 0,
+    nodes: 5,
+    owners: 1,
+    jobsPerOwner: 3,
+    maxTasks: 34,
+    depRate: 0,
+    lossRate: 0,
+    dupRate: 0,
+    crashes: 0,
+    threwRate: 0,
+    crashRate: 0,
+    rejectRate: 0,
+    cancelRate: 0,
+    gpus: false,
+    tiny: true,
+    faultMs: 600,
+    stepBudget: 400_000,
+    prefetchFactor: 1,
+  }
+
   test('regression, prefetchFactor 1, seed 155964083: a lease sent before a holder handed tasks back to their owner cannot claim them', () => {
     // n0 pushes n0-j1/2.. to n4, steals 10.. back from n4, and n4's lease sent at the push
     // (path [n4]) arrives after: it claimed task 15 out of n0's queue, which then waited for
     // leases n4 never sent and failed as poison ("lease expired: holder n4 silent for 600 ms").
-    check({
-      seed: 155964083,
-      nodes: 5,
-      owners: 1,
-      jobsPerOwner: 3,
-      maxTasks: 34,
-      depRate: 0,
-      lossRate: 0,
-      dupRate: 0,
-      crashes: 0,
-      threwRate: 0,
-      crashRate: 0,
-      rejectRate: 0,
-      cancelRate: 0,
-      gpus: false,
-      tiny: true,
-      faultMs: 600,
-      stepBudget: 400_000,
-      prefetchFactor: 1,
-    })
+    check({ ...LEASE_GAP, seed: 155964083 })
     // The same gap, found among the seeds next to it (n0-j0/20, holder n4).
-    check({
-      seed: 155964720,
-      nodes: 5,
-      owners: 1,
-      jobsPerOwner: 3,
-      maxTasks: 34,
-      depRate: 0,
-      lossRate: 0,
-      dupRate: 0,
-      crashes: 0,
-      threwRate: 0,
-      crashRate: 0,
-      rejectRate: 0,
-      cancelRate: 0,
-      gpus: false,
-      tiny: true,
-      faultMs: 2120,
-      stepBudget: 400_000,
-      prefetchFactor: 1,
-    })
+    check({ ...LEASE_GAP, seed: 155964720, faultMs: 2120 })
   })
 
   test('regression, the same gap on seeds that still reach it: a lease naming tasks the owner stole back arrives after the hand-back and claims nothing', () => {
     // The two seeds above stopped producing that lease once the scheduler's choices moved
     // (tasks under 6 ms fed ahead, leases naming the copy): n0 no longer pushes those tasks.
     // These do today, and the test says so, so a seed that drifts off the path fails here.
-    const gap: SimOptions = {
-      seed: 0,
-      nodes: 5,
-      owners: 1,
-      jobsPerOwner: 3,
-      maxTasks: 34,
-      depRate: 0,
-      lossRate: 0,
-      dupRate: 0,
-      crashes: 0,
-      threwRate: 0,
-      crashRate: 0,
-      rejectRate: 0,
-      cancelRate: 0,
-      gpus: false,
-      tiny: true,
-      faultMs: 600,
-      stepBudget: 400_000,
-      prefetchFactor: 1,
-      log: true,
-    }
+    const gap: SimOptions = { ...LEASE_GAP, log: true }
     for (const seed of [155964054, 155964118, 155964190, 155964471]) {
       const r = check({ ...gap, seed })
       expect(leasesAfterHandBack(r.log, 'n0'), `seed ${seed}`).not.toEqual([])
