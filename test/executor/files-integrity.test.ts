@@ -17,7 +17,7 @@ import { createLocalExecutor, type Executor } from '../../src/executor/executor.
 import { shadowStats, stageInputs, type TaskFiles } from '../../src/executor/files.ts'
 import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import { shadowRoot } from '../../src/executor/scratch.ts'
-import { makeJob, makeTask, okValue } from './suite.ts'
+import { makeJob, makeTask, okValue, sandboxHere } from './suite.ts'
 
 const FIXTURE_URL = new URL('./fixtures/overwrite.ts', import.meta.url)
 const ORIGINAL = 'original bytes of the scene\n'
@@ -203,12 +203,9 @@ test('a blob that does not match its name is refused, not staged', async () => {
   }
 })
 
-const probeDir = await mkdtemp(join(tmpdir(), 'gridnode-integrity-probe-'))
-const probe = await probeSandbox('auto', { baseDir: join(probeDir, 'sandbox') })
-await probe.host?.close()
-await rm(probeDir, { recursive: true, force: true })
+const sandbox = await sandboxHere()
 
-describe.skipIf(!probe.status.available)('sandboxed: inputs are read-only bind mounts', () => {
+describe.skipIf(!sandbox.available)('sandboxed: inputs are read-only bind mounts', () => {
   test('a command and a function task, as their per-sandbox uid, cannot write or chmod their input', async () => {
     const { dataDir, blobs, hash, files } = await setup('gridnode-integrity-sbx-')
     const b = await bundleModule(FIXTURE_URL)

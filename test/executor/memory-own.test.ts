@@ -12,17 +12,14 @@ import { BlobStore } from '../../src/executor/blob-store.ts'
 import { bundleModule } from '../../src/executor/bundle.ts'
 import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
 import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
-import { makeJob, makeTask, okValue } from './suite.ts'
+import { makeJob, makeTask, okValue, sandboxHere } from './suite.ts'
 
 const SELF = 'me'
 const PROBING = new URL('./fixtures/probing.ts', import.meta.url)
 
-const probeDir = await mkdtemp(join(tmpdir(), 'gridnode-memprobe-'))
-const probe = await probeSandbox('auto', { baseDir: join(probeDir, 'sandbox') })
-await probe.host?.close()
-await rm(probeDir, { recursive: true, force: true })
+const sandbox = await sandboxHere()
 
-describe.skipIf(!probe.status.available)('an own function task with memoryMB', () => {
+describe.skipIf(!sandbox.available)('an own function task with memoryMB', () => {
   let dataDir: string
   let executor: Executor
   let bundle: string

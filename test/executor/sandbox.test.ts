@@ -12,7 +12,7 @@ import { bundleModule } from '../../src/executor/bundle.ts'
 import { createLocalExecutor, type Executor } from '../../src/executor/executor.ts'
 import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import type { JobSpec, WorkSpec } from '../../src/scheduler/types.ts'
-import { executorSuite, makeJob, makeTask, okValue } from './suite.ts'
+import { executorSuite, makeJob, makeTask, okValue, sandboxHere } from './suite.ts'
 
 const SELF = 'me'
 const BASIC = new URL('./fixtures/basic.ts', import.meta.url)
@@ -20,12 +20,9 @@ const CRASHY = new URL('./fixtures/crashy.ts', import.meta.url)
 const PROBING = new URL('./fixtures/probing.ts', import.meta.url)
 const isRoot = process.getuid?.() === 0
 
-const probeDir = await mkdtemp(join(tmpdir(), 'gridnode-sandbox-probe-'))
-const probe = await probeSandbox('auto', { baseDir: join(probeDir, 'sandbox') })
-await probe.host?.close()
-await rm(probeDir, { recursive: true, force: true })
-const canSandbox = probe.status.available
-if (!canSandbox) console.warn(`sandboxed executor tests skipped: ${probe.status.reason}`)
+const sandbox = await sandboxHere()
+const canSandbox = sandbox.available
+if (!canSandbox) console.warn(`sandboxed executor tests skipped: ${sandbox.reason}`)
 
 interface Setup {
   executor: Executor

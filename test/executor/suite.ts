@@ -2,8 +2,12 @@
  * Behaviours every Executor shares: the local executor (worker threads) and
  * the in-memory fake both pass this suite.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { Executor } from '../../src/executor/executor.ts'
+import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import { decodeValue, encodeValue } from '../../src/executor/values.ts'
 import type { JobSpec, TaskDescriptor, TaskOutcome, WorkSpec } from '../../src/scheduler/types.ts'
 
@@ -16,6 +20,18 @@ export interface SuiteContext {
 }
 
 export const SUITE_SLOTS = 2
+
+/** Whether the bwrap sandbox works on this machine (and why not), probed in a directory of its own. */
+export async function sandboxHere(): Promise<{ available: boolean; reason: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'gridnode-sandbox-probe-'))
+  try {
+    const probe = await probeSandbox('auto', { baseDir: join(dir, 'sandbox') })
+    await probe.host?.close()
+    return { available: probe.status.available, reason: probe.status.reason }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
 
 let jobCounter = 0
 

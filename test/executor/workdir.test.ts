@@ -16,7 +16,7 @@ import type { TaskFiles } from '../../src/executor/files.ts'
 import { probeSandbox } from '../../src/executor/sandbox/probe.ts'
 import { freshDaemonCwd, scratchName } from '../../src/executor/scratch.ts'
 import type { JobSpec, TaskDescriptor, TaskOutcome } from '../../src/scheduler/types.ts'
-import { makeJob, makeTask, okValue } from './suite.ts'
+import { makeJob, makeTask, okValue, sandboxHere } from './suite.ts'
 
 const WORKDIR_URL = new URL('./fixtures/workdir.ts', import.meta.url)
 
@@ -136,12 +136,9 @@ describe("the daemon's own cwd", () => {
   })
 })
 
-const probeDir = await mkdtemp(join(tmpdir(), 'gridnode-workdir-probe-'))
-const probe = await probeSandbox('auto', { baseDir: join(probeDir, 'sandbox') })
-await probe.host?.close()
-await rm(probeDir, { recursive: true, force: true })
+const sandbox = await sandboxHere()
 
-describe.skipIf(!probe.status.available)('working directory rule, sandboxed', () => {
+describe.skipIf(!sandbox.available)('working directory rule, sandboxed', () => {
   test("another node's function task with files gets a sandbox of its own: inputs under /work, outputs back, nothing left", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gridnode-workdir-sbx-'))
     const blobs = await BlobStore.open(dataDir)
