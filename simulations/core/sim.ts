@@ -28,14 +28,22 @@ const K_FAULT = 1
 const K_SAFETY_END = 2
 const K_RUN_DONE = 3
 
+/**
+ * A task given to a node's executor. Runs beyond the node's slots wait, first come first
+ * started, as tasks the scheduler feeds two per slot wait at a worker (PIPELINE_TASK_MS): a
+ * waiting run has `start` NaN and holds no slot. The real pools queue a waiting task at one
+ * worker; here it takes the first slot that frees, which is slightly kinder.
+ */
 export interface Run {
   readonly gid: number
   readonly attempt: number
   readonly node: number
   readonly slots: number
-  readonly start: number
-  readonly end: number
-  readonly lane: number
+  /** Run time on this node (cost / speed). */
+  readonly ms: number
+  start: number
+  end: number
+  lane: number
 }
 
 export interface Strategy {
@@ -101,8 +109,12 @@ export class Sim {
   readonly inc: Int32Array
   /** Nodes that left for good (not restarted for liveness). */
   readonly left: Uint8Array
-  /** Runs in progress per node, by global task id. */
+  /** Runs given to each node's executor (started or waiting), by global task id. */
   readonly runs: Map<number, Run>[]
+  /** Slots held by started runs, per node. */
+  private readonly busy: Int32Array
+  /** Runs waiting for a slot, per node, in the order they were given. */
+  private readonly waiting: Run[][]
   readonly jobFinishedAt: Float64Array
   readonly jobStatus: string[]
   readonly violations: string[] = []
@@ -133,6 +145,8 @@ export class Sim {
     this.inc = new Int32Array(n)
     this.left = new Uint8Array(n)
     this.runs = Array.from({ length: n }, () => new Map<number, Run>())
+    this.busy = new Int32Array(n)
+    this.waiting = Array.from({ length: n }, () => [])
     const t0 = model.work.firstSubmitAt
     const binMs = Math.max(1, model.work.bound.ms / 100)
     this.metrics = new Metrics(model.work.total, t0, binMs, model.spec.gantt ?? false)
@@ -162,29 +176,63 @@ export class Sim {
 
   // ---- the executor -----------------------------------------------------------
 
-  /** Starts a run of task `gid` on `node`; it ends (runDone) after cost / speed. */
+  /**
+   * Gives task `gid` to `node`'s executor: it starts now if a slot is free (or nothing runs
+   * there), else once one frees; it ends (runDone) cost / speed after it started.
+   */
   beginRun(node: number, gid: number, attempt: number): Run {
     const job = this.work.jobs[this.work.jobOf[gid]]
     const m = this.mesh.nodes[node]
-    const speed = job.gpu ? m.gpuSpeed : m.speed
-    const end = this.now + this.work.cost[gid] / speed
-    const slots = job.slotCost
-    const run: Run = { gid, attempt, node, slots, start: this.now, end, lane: this.takeLane(node, slots) }
+    const ms = this.work.cost[gid] / (job.gpu ? m.gpuSpeed : m.speed)
+    const run: Run = {
+      gid,
+      attempt,
+      node,
+      slots: job.slotCost,
+      ms,
+      start: Number.NaN,
+      end: Number.NaN,
+      lane: 0,
+    }
     this.runs[node].set(gid, run)
-    this.metrics.starts[gid]++
-    this.metrics.slotsBusy(this.now, slots)
-    this.heap.push(end, K_RUN_DONE, node, this.inc[node], 0, run)
+    if (this.busy[node] === 0 || this.busy[node] + run.slots <= m.slots) this.startRun(run)
+    else this.waiting[node].push(run)
     return run
   }
 
-  /** Stops a run before its end (cancelled, or its node crashed). */
+  private startRun(run: Run): void {
+    run.start = this.now
+    run.end = this.now + run.ms
+    run.lane = this.takeLane(run.node, run.slots)
+    this.busy[run.node] += run.slots
+    this.metrics.starts[run.gid]++
+    this.metrics.slotsBusy(this.now, run.slots)
+    this.heap.push(run.end, K_RUN_DONE, run.node, this.inc[run.node], 0, run)
+  }
+
+  /** Starts the runs waiting at `node` that fit the slots now free, in order. */
+  private startWaiting(node: number): void {
+    const queue = this.waiting[node]
+    const slots = this.mesh.nodes[node].slots
+    while (queue.length > 0 && (this.busy[node] === 0 || this.busy[node] + queue[0].slots <= slots))
+      this.startRun(queue.shift()!)
+  }
+
+  /** Stops a run before its end (cancelled, or its node crashed); a waiting one never starts. */
   cancelRun(run: Run): void {
     if (this.runs[run.node].get(run.gid) !== run) return
     this.runs[run.node].delete(run.gid)
+    if (Number.isNaN(run.start)) {
+      const queue = this.waiting[run.node]
+      queue.splice(queue.indexOf(run), 1)
+      return
+    }
     this.closeRun(run, false)
+    this.startWaiting(run.node)
   }
 
   private closeRun(run: Run, completed: boolean): void {
+    this.busy[run.node] -= run.slots
     this.metrics.slotsBusy(this.now, -run.slots)
     if (completed) this.metrics.finishes[run.gid]++
     if (this.lanes !== undefined) {
@@ -353,6 +401,8 @@ export class Sim {
         }
         this.runs[a].delete(run.gid)
         this.closeRun(run, true)
+        // The worker starts the task it holds before the scheduler hears of this one's end.
+        this.startWaiting(a)
         this.strategy.runDone(run)
         return
       }
@@ -378,6 +428,7 @@ export class Sim {
     if (this.alive[node] === 0) return
     this.setAlive(node, false)
     this.inc[node]++
+    for (const run of this.waiting[node].splice(0)) this.runs[node].delete(run.gid)
     for (const run of [...this.runs[node].values()]) this.cancelRun(run)
     this.strategy.crashed(node, detectMs)
   }

@@ -16,7 +16,14 @@
  *   started. Nothing a task does makes run() reject.
  */
 import type { TaskOutcome } from '../domain/types.ts'
-import { packBatch, type ToWorker, toOutcome, type WireResult, type WireTask } from './worker-protocol.ts'
+import {
+  packBatch,
+  TaskCosts,
+  type ToWorker,
+  toOutcome,
+  type WireResult,
+  type WireTask,
+} from './worker-protocol.ts'
 import { deathReason, readRunning, type Slot, startWorker } from './worker-slot.ts'
 
 export interface PoolTask {
@@ -66,24 +73,14 @@ interface Pending {
   done: boolean
 }
 
-/** How much queued work (ms) a worker may hold beyond the task it runs. */
-const BATCH_BUDGET_MS = 2
-/**
- * Functions quicker than this (ms) keep two tasks in flight on a worker when the pool has them,
- * so the worker starts its next task without waiting for the main thread (the scheduler feeds
- * the executor two per slot for such tasks: `PIPELINE_TASK_MS` in src/scheduler/resources.ts).
- */
-const PIPELINE_MS = 6
 const MAX_BYSTANDER_CRASHES = 3
 /** An idle worker that has loaded more bundles than this is replaced (modules stay in memory). */
 const MAX_BUNDLES_PER_WORKER = 32
 const POLL_MS = 20
-const EWMA = 0.2
 
 export class WorkerPool {
   readonly size: number
   private readonly defaultMemoryMB: number
-  private readonly maxInFlight: number
   private readonly workerUrl: URL
   private readonly slots: Slot<Pending>[] = []
   private queue: Pending[] = []
@@ -91,15 +88,15 @@ export class WorkerPool {
   private nextId = 1
   private closed = false
   private pumpScheduled = false
-  /** Mean run time (ms) per bundle URL and export, to size batches. */
-  private readonly cost = new Map<string, number>()
+  /** Mean run time per bundle URL and export, to size batches. */
+  private readonly costs: TaskCosts
 
   constructor(opts: WorkerPoolOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1)
       throw new RangeError(`pool size must be >= 1, got ${opts.size}`)
     this.size = opts.size
     this.defaultMemoryMB = opts.defaultMemoryMB ?? 4096
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64)
+    this.costs = new TaskCosts(opts.maxInFlight ?? 64)
     this.workerUrl = opts.workerUrl ?? new URL('./worker.ts', import.meta.url)
   }
 
@@ -181,7 +178,7 @@ export class WorkerPool {
         this.qHead++
         continue
       }
-      const cap = this.capFor(first)
+      const cap = this.costs.inFlightCap(first.key)
       let slot: Slot<Pending> | undefined
       try {
         slot = this.slotFor(first.memoryMB, cap)
@@ -232,14 +229,6 @@ export class WorkerPool {
       slot.bundles.add(p.wire.url)
     }
     if (wasIdle) this.startedWork(slot)
-  }
-
-  /** Tasks to keep in flight on one worker for this function: about BATCH_BUDGET_MS of work, two if quick. */
-  private capFor(p: Pending): number {
-    const ms = this.cost.get(p.key)
-    if (ms === undefined) return 1
-    const least = ms < PIPELINE_MS ? 2 : 1
-    return Math.max(least, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
   }
 
   /** The least busy worker with this heap limit and room, starting or replacing one if that helps. */
@@ -314,7 +303,7 @@ export class WorkerPool {
         if (i < 0) continue
         p = slot.inFlight.splice(i, 1)[0]
       }
-      if (r.status !== 'rejected') this.learnCost(p.key, r.ms)
+      if (r.status !== 'rejected') this.costs.learn(p.key, r.ms)
       this.settle(p, toOutcome(r))
     }
     if (slot.inFlight.length === 0) {
@@ -326,12 +315,6 @@ export class WorkerPool {
       this.armHead(slot)
     }
     this.pump()
-  }
-
-  private learnCost(key: string, ms: number): void {
-    const old = this.cost.get(key)
-    if (old === undefined && this.cost.size > 1000) this.cost.clear()
-    this.cost.set(key, old === undefined ? ms : old + EWMA * (ms - old))
   }
 
   private onExit(slot: Slot<Pending>, code: number): void {

@@ -13,7 +13,7 @@
  */
 
 import { inspect, types } from 'node:util'
-import type { TaskOutcome } from '../domain/types.ts'
+import { PIPELINE_TASK_MS, type TaskOutcome } from '../domain/types.ts'
 
 export interface WireTask {
   id: number
@@ -62,6 +62,39 @@ export interface WorkerInit {
 export const STATE_RUNNING = 0
 export const STATE_STARTED = 1
 export const STATE_WORDS = 2
+
+/** How much queued work (ms) a worker may hold beyond the task it runs. */
+const BATCH_BUDGET_MS = 2
+const COST_EWMA = 0.2
+
+/**
+ * Mean run time per function (bundle and export, as the pool keys it), and from it how many
+ * tasks one worker holds at once: about BATCH_BUDGET_MS of work, and two for functions under
+ * PIPELINE_TASK_MS, so a worker that finishes one starts the next without waiting for the
+ * daemon's main thread (the scheduler feeds such tasks two per slot). Both pools use it.
+ */
+export class TaskCosts {
+  private readonly mean = new Map<string, number>()
+  private readonly maxInFlight: number
+
+  constructor(maxInFlight: number) {
+    this.maxInFlight = Math.max(1, maxInFlight)
+  }
+
+  learn(key: string, ms: number): void {
+    const old = this.mean.get(key)
+    if (old === undefined && this.mean.size > 1000) this.mean.clear()
+    this.mean.set(key, old === undefined ? ms : old + COST_EWMA * (ms - old))
+  }
+
+  /** Tasks of this function to keep in flight on one worker (one until a run was timed). */
+  inFlightCap(key: string): number {
+    const ms = this.mean.get(key)
+    if (ms === undefined) return 1
+    const least = ms < PIPELINE_TASK_MS ? 2 : 1
+    return Math.max(least, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
+  }
+}
 
 /** Milliseconds since `epoch`, comparable across threads. */
 export function sinceEpoch(epoch: number): number {

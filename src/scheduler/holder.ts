@@ -17,7 +17,7 @@ import {
   fits,
   gpuCost,
   MAX_DEPTH,
-  PIPELINE_TASK_MS,
+  PIPELINE_ALWAYS_MS,
   ResourcePool,
   slotCost,
   TINY_TASK_MS,
@@ -71,6 +71,8 @@ export interface HolderHooks {
   localResult(r: TaskResult): void
   /** A task of a job this node owns started here. */
   localStart(job: JobId): void
+  /** Does some peer advertise a free slot and nothing ready? */
+  anyPeerIdle(): boolean
 }
 
 /** A lease holding: the key and copy, with the credentials of that attempt when it has some. */
@@ -200,11 +202,17 @@ export class Holder {
     this.gc(t.job)
   }
 
-  /** Tasks per slot the executor is fed: two when tasks are short, more when they are tiny. */
+  /**
+   * Tasks per slot the executor is fed: more when they are tiny, two when they are short. A task
+   * waiting at a worker is out of other nodes' reach, so from PIPELINE_ALWAYS_MS on the second
+   * one goes only while no peer is idle: where one is, it may as well run the task now.
+   */
   depth(): number {
-    if (this.meanMs === undefined || this.meanMs >= PIPELINE_TASK_MS) return 1
-    if (this.meanMs >= TINY_TASK_MS) return 2
-    return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(this.meanMs, TINY_TASK_MS / MAX_DEPTH)))
+    const mean = this.meanMs
+    if (mean === undefined || mean >= this.rt.s.pipelineTaskMs) return 1
+    if (mean >= PIPELINE_ALWAYS_MS) return this.hooks.anyPeerIdle() ? 1 : 2
+    if (mean >= TINY_TASK_MS) return 2
+    return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(mean, TINY_TASK_MS / MAX_DEPTH)))
   }
 
   /** The job specs held here (specs travel with batches). */

@@ -44,6 +44,8 @@ export class PeerView {
   readonly withReady = new Set<PeerKey>()
   /** Idle peers a push may go to. */
   readonly pushable = new Set<PeerKey>()
+  /** Peers whose advert shows a free slot and nothing ready. */
+  readonly idle = new Set<PeerKey>()
 
   /**
    * Records a peer's advert. An idle peer becomes a push target again when its
@@ -67,6 +69,8 @@ export class PeerView {
     this.peers.set(peer, info)
     if (readyTotal > 0) this.withReady.add(peer)
     else this.withReady.delete(peer)
+    if (idle) this.idle.add(peer)
+    else this.idle.delete(peer)
     const changed = prev === undefined || prev.signature !== signature
     if (!idle) this.pushable.delete(peer)
     else if (changed || now - pushedAt >= quietMs) this.pushable.add(peer)
@@ -90,6 +94,7 @@ export class PeerView {
     this.peers.delete(peer)
     this.withReady.delete(peer)
     this.pushable.delete(peer)
+    this.idle.delete(peer)
   }
 
   sizes(): NodeSize[] {

@@ -13,14 +13,13 @@ import type { Capacity, Resources } from './types.ts'
 export const MAX_DEPTH = 64
 /** Mean task time (ms) under which the executor is fed several tasks per slot. */
 export const TINY_TASK_MS = 2
+/** Mean task time (ms) under which a slot holds two tasks (src/domain/types.ts says why). */
+export { PIPELINE_TASK_MS } from '../domain/types.ts'
 /**
- * Mean task time (ms) under which the executor holds one task more per slot than it runs (depth
- * 2), so a worker that finishes starts the next at once instead of after the daemon's main thread
- * has handled the result and the scheduler has started another: that round trip (0.1-1 ms, more
- * on a busy machine) was a tenth of a 3 ms task. Kept below the shortest tasks whose balance
- * across nodes matters (the skewed sleeps start at 7 ms).
+ * ...whatever the peers do, under this: the hand-off (0.3-1.4 ms) is a large share of such a
+ * task. From here to PIPELINE_TASK_MS, only while no peer is idle (Holder.depth).
  */
-export const PIPELINE_TASK_MS = 6
+export const PIPELINE_ALWAYS_MS = 6
 
 /** CPU slots a task occupies: at least one, whole slots. */
 export function slotCost(r: Resources): number {

@@ -3,7 +3,9 @@
  * the current time and cause, the commands produced so far, settings,
  * counters and the seeded PRNG.
  */
+
 import type { Random } from './random.ts'
+import { PIPELINE_TASK_MS } from './resources.ts'
 import type { Capacity, Command, PeerKey, TaskResult } from './types.ts'
 
 export interface SchedulerOptions {
@@ -32,6 +34,11 @@ export interface SchedulerOptions {
    * three-region mesh, level on skewed sleeps. Both run in the property tests.
    */
   prefetchFactor?: number
+  /**
+   * Mean task time (ms) under which the executor is fed two tasks per slot, so a worker starts
+   * its next task without waiting for the daemon. Default PIPELINE_TASK_MS (50).
+   */
+  pipelineTaskMs?: number
   /** Queued work (by mean task time) a thief wants per slot. Default 20. */
   targetBufferMs?: number
   /** Tasks per steal or push. Default 1024. */
@@ -61,6 +68,7 @@ export function resolveSettings(o: SchedulerOptions): Settings {
     stealBackoffMinMs: o.stealBackoffMinMs ?? 20,
     stealBackoffMaxMs: o.stealBackoffMaxMs ?? 1000,
     prefetchFactor: o.prefetchFactor ?? 2,
+    pipelineTaskMs: o.pipelineTaskMs ?? PIPELINE_TASK_MS,
     targetBufferMs: o.targetBufferMs ?? 20,
     maxBatch: Math.max(1, o.maxBatch ?? 1024),
     resultResendMs: o.resultResendMs ?? 2000,

@@ -42,6 +42,7 @@ export class NodeScheduler {
     this.holder = new Holder(this.rt, opts.capacity, {
       localResult: (r) => this.owner.localResult(r),
       localStart: (job) => this.owner.localStart(job),
+      anyPeerIdle: () => this.peers.idle.size > 0,
     })
     this.owner = new Owner(this.rt, this.holder, this.peers, this.holder.pool.size)
     this.thief = new Thief(this.rt)

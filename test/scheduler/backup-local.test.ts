@@ -10,7 +10,7 @@ describe('tail backups of tasks running on the owner', () => {
   it('pushes a copy of a straggler running here to an idle peer; its lease holds and its result wins', () => {
     const a = new Node({ capacity: capacity(1) })
     let cmds = a.submit(spec('j', 'a'), inputs(4))
-    for (let i = 0; i < 3; i++) cmds = finish(a, pick(cmds, 'run-task')[0], ok('v', 10), a.now + 10)
+    for (let i = 0; i < 3; i++) cmds = finish(a, pick(cmds, 'run-task')[0], ok('v', 60), a.now + 60)
     const slow = pick(cmds, 'run-task')[0]
     expect(slow.task.index).toBe(3)
     a.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 2 }) })
@@ -38,7 +38,7 @@ describe('tail backups of tasks running on the owner', () => {
   it('does not back up a task running here when no peer is idle', () => {
     const a = new Node({ capacity: capacity(1) })
     let cmds = a.submit(spec('j', 'a'), inputs(4))
-    for (let i = 0; i < 3; i++) cmds = finish(a, pick(cmds, 'run-task')[0], ok('v', 10), a.now + 10)
+    for (let i = 0; i < 3; i++) cmds = finish(a, pick(cmds, 'run-task')[0], ok('v', 60), a.now + 60)
     a.feed({ type: 'advert-received', peer: 'b', advert: advert({ freeSlots: 0, running: 4 }) })
     expect(pick(a.runUntil(a.now + 5000), 'push-batch')).toEqual([])
   })

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { Batch } from '../../src/scheduler/index.ts'
-import { capacity, desc, finish, key, Node, ok, pick, ready, runs, spec, types } from './helpers.ts'
+import { PIPELINE_TASK_MS } from '../../src/scheduler/resources.ts'
+import { advert, capacity, desc, finish, key, Node, ok, pick, ready, runs, spec, types } from './helpers.ts'
 
 /** Holder 'h' receives a push of n tasks of job 'j' owned by 'o'. */
 function holder(n: number, over: { slots?: number; gpus?: number; memoryMB?: number; jobGpu?: number } = {}) {
@@ -96,7 +97,7 @@ describe('resources', () => {
     expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 8, meanTaskMs: 0.5 })
   })
 
-  test('short tasks (2-6 ms) are started two per slot, so the executor has the next one at hand', () => {
+  test('short tasks (2-50 ms) are started two per slot, so the executor has the next one at hand', () => {
     const { node, cmds } = holder(40, { slots: 2 })
     expect(runs(cmds)).toHaveLength(2)
     const short = finish(node, pick(cmds, 'run-task')[0], ok('v', 3))
@@ -104,9 +105,23 @@ describe('resources', () => {
     expect(node.s.advert()).toMatchObject({ freeSlots: 0, running: 4, meanTaskMs: 3 })
   })
 
-  test('tasks of 6 ms and more are started one per slot', () => {
+  test('tasks of 6-50 ms go two per slot only while no peer is idle: one waiting at a worker is out of its reach', () => {
     const { node, cmds } = holder(40, { slots: 2 })
-    const fin = finish(node, pick(cmds, 'run-task')[0], ok('v', 6))
+    expect(runs(cmds)).toHaveLength(2)
+    node.feed({ type: 'advert-received', peer: 'p', advert: advert({ ready: ready(5) }), rttMs: 1 })
+    const busyMesh = finish(node, pick(cmds, 'run-task')[0], ok('v', 20))
+    expect(runs(busyMesh)).toHaveLength(3)
+    expect(node.s.advert()).toMatchObject({ running: 4 })
+    // p has a free slot and nothing ready: the next task waits here, where p can steal it.
+    node.feed({ type: 'advert-received', peer: 'p', advert: advert(), rttMs: 1 })
+    const idlePeer = finish(node, pick(busyMesh, 'run-task')[0], ok('v', 20))
+    expect(runs(idlePeer)).toEqual([])
+    expect(node.s.advert()).toMatchObject({ running: 3 })
+  })
+
+  test('tasks of PIPELINE_TASK_MS and more are started one per slot', () => {
+    const { node, cmds } = holder(40, { slots: 2 })
+    const fin = finish(node, pick(cmds, 'run-task')[0], ok('v', PIPELINE_TASK_MS))
     expect(runs(fin)).toHaveLength(1)
     expect(node.s.advert()).toMatchObject({ running: 2 })
   })

@@ -15,6 +15,7 @@ describe('settings', () => {
       stealBackoffMinMs: 20,
       stealBackoffMaxMs: 1000,
       prefetchFactor: 2,
+      pipelineTaskMs: 50,
       targetBufferMs: 20,
       maxBatch: 1024,
       resultResendMs: 2000,

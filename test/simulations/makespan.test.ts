@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { scenario as tiny } from '../../simulations/scenarios/tiny.ts'
-import { run } from './helpers.ts'
+import { run, withSpec } from './helpers.ts'
 
 describe('a small scenario against hand-computed makespans', () => {
   it('gridnode: push two, no steal: 202 ms', () => {
@@ -44,5 +44,26 @@ describe('a small scenario against hand-computed makespans', () => {
     expect(record.outcome).toBe('ok')
     expect(record.metrics.makespanMs).toBe(202)
     expect(record.metrics.schedulingMessagesPerTask).toBe(0.25)
+  })
+})
+
+describe("the simulator's executor", () => {
+  it("runs beyond a node's slots wait for one: 20 ms tasks go two per slot, still one at a time", () => {
+    // One node, one slot, four 20 ms tasks at t=10. Task 0 runs 10-30; then tasks average 20 ms
+    // (under PIPELINE_TASK_MS, no idle peer) and the scheduler gives two per slot: task 1 runs
+    // 30-50 while task 2 waits, starts at 50 as task 3 is given, and task 3 runs 70-90.
+    const short = withSpec(tiny, (s) => ({
+      ...s,
+      jobs: s.jobs.map((j) => ({ ...j, costMs: { kind: 'fixed', value: 20 } })),
+    }))
+    const { record } = run(short, 'gridnode', 1, 1)
+    expect(record.outcome).toBe('ok')
+    expect(record.gantt?.map((g) => [g[0], g[2], g[3]])).toEqual([
+      [0, 10, 30],
+      [0, 30, 50],
+      [0, 50, 70],
+      [0, 70, 90],
+    ])
+    expect(record.metrics.makespanMs).toBe(80)
   })
 })

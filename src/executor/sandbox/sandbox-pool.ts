@@ -27,7 +27,7 @@
  */
 import type { OutputFile, TaskOutcome } from '../../domain/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
-import { toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
+import { TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
 import type { SandboxProcess } from './host.ts'
 
@@ -125,9 +125,7 @@ interface Proc {
   ending: Promise<void> | undefined
 }
 
-const BATCH_BUDGET_MS = 2
 const MAX_BYSTANDER_CRASHES = 3
-const EWMA = 0.2
 const STDERR_KEEP = 4096
 
 export class SandboxPool {
@@ -136,14 +134,13 @@ export class SandboxPool {
   private readonly spareTarget: number
   private readonly maxTasks: number
   private readonly idleMs: number
-  private readonly maxInFlight: number
   private readonly procs: Proc[] = []
   private queue: Pending[] = []
   private readonly byId = new Map<number, Pending>()
   private nextId = 1
   private closed = false
   private pumpScheduled = false
-  private readonly cost = new Map<string, number>()
+  private readonly costs: TaskCosts
   /** Start cost of the last worker (ms from spawn to its first frame), for figures. */
   lastStartMs = 0
   /** Workers in a row that died before they were up: past 3, no more spares are started ahead. */
@@ -157,7 +154,7 @@ export class SandboxPool {
     this.spareTarget = Math.max(0, opts.spares ?? opts.size)
     this.maxTasks = Math.max(1, opts.maxTasksPerWorker ?? 10_000)
     this.idleMs = Math.max(1, opts.idleMs ?? 2000)
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64)
+    this.costs = new TaskCosts(opts.maxInFlight ?? 64)
     this.ensureSpares()
   }
 
@@ -320,7 +317,7 @@ export class SandboxPool {
         i++
         continue
       }
-      const cap = this.capFor(first)
+      const cap = this.costs.inFlightCap(first.costKey)
       let w: Proc | undefined
       try {
         w = this.procFor(first, cap)
@@ -363,12 +360,6 @@ export class SandboxPool {
       w.headSince = performance.now()
       this.armHead(w)
     }
-  }
-
-  private capFor(p: Pending): number {
-    const ms = this.cost.get(p.costKey)
-    if (ms === undefined) return 1
-    return Math.max(1, Math.min(this.maxInFlight, Math.floor(BATCH_BUDGET_MS / Math.max(ms, 0.001))))
   }
 
   /** A worker of this task's job with room, or a spare bound to it, or undefined to wait. */
@@ -511,7 +502,7 @@ export class SandboxPool {
     w.inFlight.shift()
     w.tasks++
     w.headSince = performance.now()
-    if (r.status !== 'rejected') this.learnCost(head.costKey, r.ms)
+    if (r.status !== 'rejected') this.costs.learn(head.costKey, r.ms)
     this.settle(head, toOutcome(r))
   }
 
@@ -533,12 +524,6 @@ export class SandboxPool {
       this.armHead(w)
     }
     this.pump()
-  }
-
-  private learnCost(key: string, ms: number): void {
-    const old = this.cost.get(key)
-    if (old === undefined && this.cost.size > 1000) this.cost.clear()
-    this.cost.set(key, old === undefined ? ms : old + EWMA * (ms - old))
   }
 
   private onExit(w: Proc, code: number | null, signal: NodeJS.Signals | null): void {
