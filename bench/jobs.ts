@@ -63,9 +63,15 @@ export async function throughput(daemons: number, count: number): Promise<number
   }
 }
 
-/** a. on a mesh that is up: tasks/s of one map of `count` no-ops (after a one-task warm-up). */
+/**
+ * a. on a mesh that is up: tasks/s of one map of `count` no-ops, after one unmeasured map of
+ * the same size. Start-up is excluded for every system (PEERS.md), and a daemon's start-up
+ * includes V8 compiling its per-task path: the first 10,000 tasks on a fresh daemon ran at
+ * 10,000-11,000/s, the third and later 17,000-24,000/s. piscina gets the same warm-up run.
+ */
 export async function throughputOn(grid: Grid, count: number): Promise<number> {
   await grid.map(TASKS, 'noop', [0]).results() // bundle and warm the workers
+  await grid.map(TASKS, 'noop', Array.from({ length: count }, (_, i) => i)).results()
   const t0 = performance.now()
   const values = await grid
     .map<number, number>(
@@ -89,9 +95,9 @@ export async function roundTrip(count: number): Promise<{ p50: number; p99: numb
   }
 }
 
-/** b. on a mesh that is up: p50 / p99 (ms) of `count` single tasks one after another (after 20 unmeasured). */
+/** b. on a mesh that is up: p50 / p99 (ms) of `count` single tasks one after another (after `count` unmeasured). */
 export async function roundTripOn(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < 20; i++) await grid.submit(TASKS, 'noop', [i])
+  for (let i = 0; i < count; i++) await grid.submit(TASKS, 'noop', [i])
   const times: number[] = []
   for (let i = 0; i < count; i++) {
     const t0 = performance.now()

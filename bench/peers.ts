@@ -97,11 +97,13 @@ async function piscinaRound(serialMs: number, bound: number): Promise<Figures> {
   const two = new Piscina({ filename: WORKER, minThreads: 2, maxThreads: 2, idleTimeout: 60_000 })
   try {
     await Promise.all([0, 1, 2, 3].map((i) => two.run(i, { name: 'noop' }))) // threads up, module loaded
+    // The same unmeasured warm-up run as gridnode's (throughputOn).
+    await Promise.all(Array.from({ length: NOOPS }, (_, i) => two.run(i, { name: 'noop' })))
     let t0 = performance.now()
     const values = await Promise.all(Array.from({ length: NOOPS }, (_, i) => two.run(i, { name: 'noop' })))
     if (values.length !== NOOPS) throw new Error('piscina lost results')
     f.a_piscina_2threads_noopTasksPerSec = Math.round(NOOPS / ((performance.now() - t0) / 1000))
-    for (let i = 0; i < 20; i++) await two.run(i, { name: 'noop' })
+    for (let i = 0; i < SINGLES; i++) await two.run(i, { name: 'noop' })
     const times: number[] = []
     for (let i = 0; i < SINGLES; i++) {
       const t = performance.now()

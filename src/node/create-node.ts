@@ -19,7 +19,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { NodeConfig } from './config/schema.ts'
+import { corkedWrites } from './cork.ts'
 import './xsalsa20-fix.ts'
+import './yamux-window.ts'
 
 export type GridLibp2p = Libp2p<{
   identify: ReturnType<ReturnType<typeof identify>>
@@ -91,7 +93,7 @@ export async function createNode(
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: preSharedKey({ psk: security.swarmKey }),
+    connectionProtector: corkedWrites(preSharedKey({ psk: security.swarmKey })),
     connectionGater: security.gater,
     // preserveExistingMetrics: libp2p's default clears prom-client's global registry, which is not ours to clear.
     metrics:

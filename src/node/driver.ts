@@ -620,8 +620,8 @@ export class Driver {
       })
   }
 
-  private sendResults(to: string, results: TaskResult[]): void {
-    this.links
+  private sendResults(to: string, results: TaskResult[]): Promise<void> {
+    return this.links
       .get(to)
       .result.send({ results: results.map(wireResult) })
       .then(

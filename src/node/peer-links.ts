@@ -1,7 +1,9 @@
 /**
  * Our outbound protocol clients, one set per peer, each holding one
- * long-lived stream per protocol. Results to one owner are coalesced: every
- * result produced in one turn of the event loop goes out in one message.
+ * long-lived stream per protocol. Results to one owner are coalesced: one
+ * results message is in flight per owner, and what is produced meanwhile
+ * leaves in one message when it is acked (or failed): batches grow with the
+ * rate, with no timer, and a lone result leaves at once.
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -16,8 +18,12 @@ import {
   STEAL_PROTOCOL,
   StealClient,
 } from '../protocol/index.ts'
+import { MAX_RESULTS } from '../protocol/schemas.ts'
 import type { Batch, TaskResult } from '../scheduler/types.ts'
 import type { GridLibp2p } from './create-node.ts'
+
+/** Value bytes per results message (the protocol's cap is 16 MiB; values over 1 MiB travel as blob references). */
+const RESULT_BATCH_BYTES = 8 * 1024 * 1024
 
 interface Link {
   steal: StealClient
@@ -35,8 +41,10 @@ export class PeerLinks {
   private readonly opts: PeerLinksOptions
   private readonly links = new Map<string, Link>()
   private readonly outbox = new Map<string, TaskResult[]>()
+  /** Owners with a results message on its way. */
+  private readonly sending = new Set<string>()
   private flushScheduled = false
-  private flushHandler?: (to: string, results: TaskResult[]) => void
+  private flushHandler?: (to: string, results: TaskResult[]) => Promise<unknown>
 
   constructor(node: GridLibp2p, opts: PeerLinksOptions) {
     this.node = node
@@ -87,23 +95,41 @@ export class PeerLinks {
     link.lease.close()
   }
 
-  /** Queues results for an owner; everything queued in this turn leaves as one message. */
-  queueResults(to: string, results: TaskResult[], send: (to: string, results: TaskResult[]) => void): void {
+  /**
+   * Queues results for an owner. They leave at the end of this turn of the event loop, or, while
+   * a message to that owner is unanswered, with everything queued by then once it is answered.
+   * `send` settles when the owner answered or the send failed.
+   */
+  queueResults(
+    to: string,
+    results: TaskResult[],
+    send: (to: string, results: TaskResult[]) => Promise<unknown>,
+  ): void {
     this.flushHandler = send
     const list = this.outbox.get(to)
     if (list) list.push(...results)
     else this.outbox.set(to, [...results])
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(() => this.flush())
-    }
+    if (!this.sending.has(to)) this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => this.flush())
   }
 
   private flush(): void {
     this.flushScheduled = false
-    const batches = [...this.outbox]
-    this.outbox.clear()
-    for (const [to, results] of batches) this.flushHandler?.(to, results)
+    for (const [to, results] of [...this.outbox]) {
+      if (this.sending.has(to)) continue
+      this.outbox.delete(to)
+      this.sending.add(to)
+      const sent = resultBatches(results).map((batch) => this.flushHandler!(to, batch))
+      void Promise.allSettled(sent).then(() => {
+        this.sending.delete(to)
+        if (this.outbox.has(to)) this.scheduleFlush()
+      })
+    }
   }
 
   fetchBlob(from: string, hash: string): Promise<Uint8Array | undefined> {
@@ -113,4 +139,23 @@ export class PeerLinks {
   close(): void {
     for (const key of [...this.links.keys()]) this.drop(key)
   }
+}
+
+/** Splits results into messages within the protocol's count and (value) size limits. */
+function resultBatches(results: TaskResult[]): TaskResult[][] {
+  const out: TaskResult[][] = []
+  let batch: TaskResult[] = []
+  let bytes = 0
+  for (const r of results) {
+    const size = r.outcome.status === 'ok' ? (r.outcome.value?.byteLength ?? 0) : 0
+    if (batch.length > 0 && (batch.length >= MAX_RESULTS || bytes + size > RESULT_BATCH_BYTES)) {
+      out.push(batch)
+      batch = []
+      bytes = 0
+    }
+    batch.push(r)
+    bytes += size
+  }
+  if (batch.length > 0) out.push(batch)
+  return out
 }
