@@ -8,9 +8,10 @@
  *   measured in this run, in this process, before anything else starts.
  *
  * gridnode runs as real daemons on loopback (`jobs.ts`): 1 daemon x 2 slots (a, b, d), 2 daemons
- * x 1 slot (a, d), 2 daemons x 2 slots (a, b, c). piscina (a devDependency, never shipped) runs
- * the same task functions in one process: 2 threads (a, b, d) and 4 threads (c). BullMQ needs a
- * Redis server; without `redis-server` on PATH it is skipped with a line saying so.
+ * x 1 slot (a, d), 2 daemons x 2 slots (a, b, c), 4 daemons x 1 slot (a). piscina (a
+ * devDependency, never shipped) runs the same task functions in one process: 2 threads (a, b, d)
+ * and 4 threads (c). BullMQ (devDependencies bullmq and ioredis; `bullmq.ts`) runs when
+ * `redis-server` is on PATH, else it is skipped with a line saying so.
  *
  * piscina does not start queued tasks in submission order (20 tasks on 4 busy threads started
  * 0 1 2 3 4 6 8 ... 18 5 9 ...), so on c it is not a first-come list scheduler and can land
@@ -19,8 +20,8 @@
  * GRIDNODE_BENCH_REPEAT=n (default 1) runs every system n times, interleaved (each round runs
  * them all in turn), and reports the best figure with every run beside it.
  */
-import { execFileSync } from 'node:child_process'
 import { Piscina } from 'piscina'
+import { bullmqRound, redisServerPath } from './bullmq.ts'
 import {
   CPU_ROUNDS,
   CPU_TASKS,
@@ -48,10 +49,12 @@ export async function peersBench(): Promise<Record<string, number | string>> {
   const serialMs = serialChainMs()
   const { bound, listIdeal } = skewedBounds()
   const runs: Figures[] = []
+  const withBullmq = redisServerPath()
   for (let r = 0; r < repeat; r++) {
     const round: Figures = {}
     Object.assign(round, await piscinaRound(serialMs, bound))
     Object.assign(round, await gridnodeRound(serialMs, bound))
+    if (withBullmq) Object.assign(round, await bullmqRound(serialMs, bound, NOOPS, SINGLES))
     runs.push(round)
   }
   const out: Record<string, number | string> = {
@@ -88,7 +91,17 @@ export async function peersBench(): Promise<Record<string, number | string>> {
       best(`d_gridnode_${setup}_share`) / best('d_piscina_2threads_share'),
     )
   }
-  out.bullmq = bullmqLine()
+  if (withBullmq) {
+    for (const setup of ['1x2', '2x2', '4x1'])
+      out[`a_ratio_gridnode_${setup}_to_bullmq_4slots`] = round3(
+        best(`a_gridnode_${setup}_noopTasksPerSec`) / best('a_bullmq_4slots_noopTasksPerSec'),
+      )
+    out.b_ratio_gridnode_1x2_p50_to_bullmq = round3(
+      best('b_gridnode_1x2_p50Ms') / best('b_bullmq_2slots_p50Ms'),
+    )
+    out.c_ratio_gridnode_2x2_to_bullmq = round3(best('c_gridnode_2x2_ratio') / best('c_bullmq_4slots_ratio'))
+    out.d_ratio_gridnode_1x2_to_bullmq = round3(best('d_gridnode_1x2_share') / best('d_bullmq_2slots_share'))
+  } else out.bullmq = 'skipped: no redis-server on PATH (Debian: apt-get install redis-server)'
   return out
 }
 
@@ -170,17 +183,15 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
       await mesh.stopAll()
     }
   }
-  return f
-}
-
-/** BullMQ runs only beside a Redis server; none is installed on this machine, so say so. */
-function bullmqLine(): string {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-  } catch {
-    return 'skipped: no redis-server on PATH (BullMQ needs Redis; PEERS.md has its figures)'
+  {
+    const { mesh, nodes } = await meshOf('bench-peers-4x1', 4, 1)
+    try {
+      f.a_gridnode_4x1_noopTasksPerSec = await throughputOn(await submitter(nodes), NOOPS)
+    } finally {
+      await mesh.stopAll()
+    }
   }
-  return 'skipped: redis-server found, but bullmq is not a devDependency yet (add it to run BullMQ here)'
+  return f
 }
 
 function round3(x: number): number {
