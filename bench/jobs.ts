@@ -71,7 +71,13 @@ export async function throughput(daemons: number, count: number): Promise<number
  */
 export async function throughputOn(grid: Grid, count: number): Promise<number> {
   await grid.map(TASKS, 'noop', [0]).results() // bundle and warm the workers
-  await grid.map(TASKS, 'noop', Array.from({ length: count }, (_, i) => i)).results()
+  await grid
+    .map(
+      TASKS,
+      'noop',
+      Array.from({ length: count }, (_, i) => i),
+    )
+    .results()
   const t0 = performance.now()
   const values = await grid
     .map<number, number>(
