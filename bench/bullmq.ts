@@ -16,7 +16,7 @@ import { CPU_ROUNDS, CPU_TASKS, percentiles, skewedDurations } from './jobs.ts'
 
 const WORKER = new URL('./fixtures/bullmq-worker.ts', import.meta.url).pathname
 
-export function redisServerPath(): boolean {
+export function hasRedisServer(): boolean {
   try {
     execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
     return true

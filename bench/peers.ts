@@ -21,7 +21,7 @@
  * them all in turn), and reports the best figure with every run beside it.
  */
 import { Piscina } from 'piscina'
-import { bullmqRound, redisServerPath } from './bullmq.ts'
+import { bullmqRound, hasRedisServer } from './bullmq.ts'
 import {
   CPU_ROUNDS,
   CPU_TASKS,
@@ -49,7 +49,7 @@ export async function peersBench(): Promise<Record<string, number | string>> {
   const serialMs = serialChainMs()
   const { bound, listIdeal } = skewedBounds()
   const runs: Figures[] = []
-  const withBullmq = redisServerPath()
+  const withBullmq = hasRedisServer()
   for (let r = 0; r < repeat; r++) {
     const round: Figures = {}
     Object.assign(round, await piscinaRound(serialMs, bound))

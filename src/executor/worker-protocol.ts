@@ -71,7 +71,7 @@ const COST_EWMA = 0.2
  * Mean run time per function (bundle and export, as the pool keys it), and from it how many
  * tasks one worker holds at once: about BATCH_BUDGET_MS of work, and two for functions under
  * PIPELINE_TASK_MS, so a worker that finishes one starts the next without waiting for the
- * daemon's main thread (the scheduler feeds such tasks two per slot). Both pools use it.
+ * daemon's main thread when the scheduler feeds it two per slot (Holder.depth). Both pools use it.
  */
 export class TaskCosts {
   private readonly mean = new Map<string, number>()

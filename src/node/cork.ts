@@ -5,8 +5,10 @@
  * each buffer with a system call of its own: 4-5 per request measured with
  * strace, and on a 2-core VM a write that wakes the peer costs 50-300 us of
  * the daemon's main thread. Here the socket is corked at the first write of
- * a tick and uncorked on the next tick, as node:http does for responses, so
- * what one turn of the event loop writes leaves in one writev.
+ * a turn of the event loop and uncorked at setImmediate (node:http corks
+ * responses the same way, to the next tick), so what one turn writes, a
+ * request's frames and the window update before it included, leaves in one
+ * writev.
  *
  * It wraps the connection protector, the first layer that sees the raw TCP
  * connection (`socket` is a public field of @libp2p/tcp's connection); any

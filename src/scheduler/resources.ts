@@ -16,8 +16,9 @@ export const TINY_TASK_MS = 2
 /** Mean task time (ms) under which a slot holds two tasks (src/domain/types.ts says why). */
 export { PIPELINE_TASK_MS } from '../domain/types.ts'
 /**
- * ...whatever the peers do, under this: the hand-off (0.3-1.4 ms) is a large share of such a
- * task. From here to PIPELINE_TASK_MS, only while no peer is idle (Holder.depth).
+ * Mean task time (ms) under which a slot holds two tasks whatever the peers do: the hand-off
+ * (0.3-1.4 ms) is a large share of such a task. From here to PIPELINE_TASK_MS, only while no
+ * peer is idle (Holder.depth).
  */
 export const PIPELINE_ALWAYS_MS = 6
 

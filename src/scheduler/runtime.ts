@@ -3,7 +3,6 @@
  * the current time and cause, the commands produced so far, settings,
  * counters and the seeded PRNG.
  */
-
 import type { Random } from './random.ts'
 import { PIPELINE_TASK_MS } from './resources.ts'
 import type { Capacity, Command, PeerKey, TaskResult } from './types.ts'
