@@ -12,7 +12,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Queue, QueueEvents } from 'bullmq'
-import { CPU_ROUNDS, CPU_TASKS, percentiles, skewedDurations } from './jobs.ts'
+import { CPU_ROUNDS, CPU_TASKS, noopRates, percentiles, skewedDurations, warmThenMeasure } from './jobs.ts'
 
 const WORKER = new URL('./fixtures/bullmq-worker.ts', import.meta.url).pathname
 
@@ -65,22 +65,20 @@ export async function bullmqRound(
       }
     }
     for (const slots of [2, 4]) {
-      f[`a_bullmq_${slots}slots_noopTasksPerSec`] = await mesh(slots, async (q, ev) => {
-        await all(
-          q,
-          ev,
-          'noop',
-          Array.from({ length: noops }, (_, i) => i),
-        ) // warm-up, as the others get
-        const t0 = performance.now()
-        await all(
-          q,
-          ev,
-          'noop',
-          Array.from({ length: noops }, (_, i) => i),
-        )
-        return Math.round(noops / ((performance.now() - t0) / 1000))
-      })
+      noopRates(
+        f,
+        `bullmq_${slots}slots`,
+        await mesh(slots, (q, ev) =>
+          warmThenMeasure(noops, () =>
+            all(
+              q,
+              ev,
+              'noop',
+              Array.from({ length: noops }, (_, i) => i),
+            ),
+          ),
+        ),
+      )
     }
     const rt = await mesh(2, async (q, ev) => {
       const times: number[] = []

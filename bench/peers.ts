@@ -27,6 +27,7 @@ import {
   CPU_TASKS,
   cpuBoundOn,
   meshOf,
+  noopRates,
   percentiles,
   roundTripOn,
   serialChainMs,
@@ -35,6 +36,7 @@ import {
   skewedOn,
   submitter,
   throughputOn,
+  warmThenMeasure,
 } from './jobs.ts'
 
 const NOOPS = 10_000
@@ -110,12 +112,17 @@ async function piscinaRound(serialMs: number, bound: number): Promise<Figures> {
   const two = new Piscina({ filename: WORKER, minThreads: 2, maxThreads: 2, idleTimeout: 60_000 })
   try {
     await Promise.all([0, 1, 2, 3].map((i) => two.run(i, { name: 'noop' }))) // threads up, module loaded
-    // The same unmeasured warm-up run as gridnode's (throughputOn).
-    await Promise.all(Array.from({ length: NOOPS }, (_, i) => two.run(i, { name: 'noop' })))
-    let t0 = performance.now()
-    const values = await Promise.all(Array.from({ length: NOOPS }, (_, i) => two.run(i, { name: 'noop' })))
-    if (values.length !== NOOPS) throw new Error('piscina lost results')
-    f.a_piscina_2threads_noopTasksPerSec = Math.round(NOOPS / ((performance.now() - t0) / 1000))
+    // The same unmeasured warm-up runs as gridnode's (warmThenMeasure).
+    noopRates(
+      f,
+      'piscina_2threads',
+      await warmThenMeasure(NOOPS, async () => {
+        const values = await Promise.all(
+          Array.from({ length: NOOPS }, (_, i) => two.run(i, { name: 'noop' })),
+        )
+        if (values.length !== NOOPS) throw new Error('piscina lost results')
+      }),
+    )
     for (let i = 0; i < SINGLES; i++) await two.run(i, { name: 'noop' })
     const times: number[] = []
     for (let i = 0; i < SINGLES; i++) {
@@ -127,7 +134,7 @@ async function piscinaRound(serialMs: number, bound: number): Promise<Figures> {
     f.b_piscina_2threads_p50Ms = round3(p50)
     f.b_piscina_2threads_p99Ms = round3(p99)
     await Promise.all(Array.from({ length: 8 }, () => two.run(CPU_ROUNDS, { name: 'shaChain' })))
-    t0 = performance.now()
+    const t0 = performance.now()
     await Promise.all(Array.from({ length: CPU_TASKS }, () => two.run(CPU_ROUNDS, { name: 'shaChain' })))
     f.d_piscina_2threads_share = round3(serialMs / 2 / (performance.now() - t0))
   } finally {
@@ -151,7 +158,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
     const { mesh, nodes } = await meshOf('bench-peers-1x2', 1, 2)
     try {
       const grid = await submitter(nodes)
-      f.a_gridnode_1x2_noopTasksPerSec = await throughputOn(grid, NOOPS)
+      noopRates(f, 'gridnode_1x2', await throughputOn(grid, NOOPS))
       const { p50, p99 } = await roundTripOn(grid, SINGLES)
       f.b_gridnode_1x2_p50Ms = round3(p50)
       f.b_gridnode_1x2_p99Ms = round3(p99)
@@ -164,7 +171,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
     const { mesh, nodes } = await meshOf('bench-peers-2x1', 2, 1)
     try {
       const grid = await submitter(nodes)
-      f.a_gridnode_2x1_noopTasksPerSec = await throughputOn(grid, NOOPS)
+      noopRates(f, 'gridnode_2x1', await throughputOn(grid, NOOPS))
       f.d_gridnode_2x1_share = round3(serialMs / 2 / (await cpuBoundOn(grid, 2)).ms)
     } finally {
       await mesh.stopAll()
@@ -174,7 +181,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
     const { mesh, nodes } = await meshOf('bench-peers-2x2', 2, 2)
     try {
       const grid = await submitter(nodes)
-      f.a_gridnode_2x2_noopTasksPerSec = await throughputOn(grid, NOOPS)
+      noopRates(f, 'gridnode_2x2', await throughputOn(grid, NOOPS))
       const { p50, p99 } = await roundTripOn(grid, SINGLES)
       f.b_gridnode_2x2_p50Ms = round3(p50)
       f.b_gridnode_2x2_p99Ms = round3(p99)
@@ -186,7 +193,7 @@ async function gridnodeRound(serialMs: number, bound: number): Promise<Figures> 
   {
     const { mesh, nodes } = await meshOf('bench-peers-4x1', 4, 1)
     try {
-      f.a_gridnode_4x1_noopTasksPerSec = await throughputOn(await submitter(nodes), NOOPS)
+      noopRates(f, 'gridnode_4x1', await throughputOn(await submitter(nodes), NOOPS))
     } finally {
       await mesh.stopAll()
     }

@@ -11,7 +11,7 @@
  * fails ("dependency 0 (task 0 of job …) failed: …"); `orError(future)` runs
  * the dependent anyway with an Error in that argument (the same message).
  */
-import { randomBytes } from 'node:crypto'
+import { newJobId } from '../domain/job-id.ts'
 import type { WorkSpec } from '../domain/types.ts'
 import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
@@ -34,11 +34,6 @@ export class OrError<R = unknown> {
  */
 export function orError<R>(future: Future<R>): OrError<R> {
   return new OrError(future)
-}
-
-/** A job id chosen here, so a future's id is known before the daemon answers (the daemon's own form). */
-export function clientJobId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
 }
 
 interface FutureState {
@@ -131,7 +126,7 @@ export interface SubmitParts {
 
 /** One task as a job of its own, with its futures among the arguments as owner-side dependencies. */
 export function submitTask<R>(p: SubmitParts): Future<R> {
-  const id = clientJobId()
+  const id = newJobId() // chosen here, so a future's id is known before the daemon answers
   const state: FutureState = { detached: p.detached === true, cancelled: false, sent: false }
   const after: Array<{ job: string; index: number; onFailure: 'fail' | 'pass' }> = []
   const upstream: Future[] = []

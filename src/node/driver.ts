@@ -5,9 +5,11 @@
  * Replies to inbound requests (steal grants, lease answers, result acks) are
  * the commands the scheduler returns for that request's event.
  */
+
 import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { newJobId } from '../domain/job-id.ts'
 import { BundleSources } from '../executor/bundle-fetch.ts'
 import {
   BlobStore,
@@ -58,7 +60,7 @@ import { loadIdentity } from './data-dir.ts'
 import { hasBlobRefs } from './files/big-values.ts'
 import { FilesService } from './files/service.ts'
 import { registerInbound } from './inbound.ts'
-import { JobAfter, newJobId } from './job-after.ts'
+import { JobAfter } from './job-after.ts'
 import { JobHub } from './job-hub.ts'
 import type { Logger } from './logger.ts'
 import { PeerLinks } from './peer-links.ts'

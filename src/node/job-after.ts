@@ -13,7 +13,6 @@
  * `onFailure: 'pass'` it runs with an Error in that argument, whose message says
  * which dependency failed and why.
  */
-import { randomBytes } from 'node:crypto'
 import type { JobId, JobSpec, TaskResult } from '../domain/types.ts'
 import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
@@ -36,9 +35,6 @@ interface StoredAfter {
 export const MAX_AFTER = 1000
 
 /** A job id: time-ordered, unguessable. */
-export function newJobId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`
-}
 
 interface Parked {
   req: SubmitRequest

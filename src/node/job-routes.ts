@@ -3,7 +3,9 @@
  * events (server-sent events), read results and cancel. Everything is read
  * from the owner's store, so it works the same after a daemon restart.
  */
+
 import type { JobSummary, WireResult } from '../domain/api.ts'
+import { newJobId } from '../domain/job-id.ts'
 import { GridnodeError } from '../errors.ts'
 import { decodeValue } from '../executor/index.ts'
 import { jobSpec as jobSpecCheck, MAX_DEPS, MAX_VALUE_BYTES } from '../protocol/schemas.ts'
@@ -12,7 +14,7 @@ import type { JobProgress, JobSpec, Resources, TaskInput, WorkSpec } from '../sc
 import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
 import { checkJobFiles, parseJobFiles } from './files/routes.ts'
-import { type AfterRef, MAX_AFTER, newJobId } from './job-after.ts'
+import { type AfterRef, MAX_AFTER } from './job-after.ts'
 import type { JobEvent } from './job-hub.ts'
 import type { JobRecord, StoredResult } from './store.ts'
 
@@ -32,7 +34,8 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
   api.route('POST', '/v1/jobs', async (req) => {
     const parsed = parseSubmit(req.body)
     await driver.bigInputs(parsed.tasks)
-    const submitted = startJob(driver, checkJobFiles(driver.blobs, checkSubmit(parsed)), parsed)
+    const bodyBytes = (req.body as Uint8Array).byteLength
+    const submitted = startJob(driver, checkJobFiles(driver.blobs, checkSubmit(parsed, bodyBytes)), parsed)
     return req.query.get('wait') === '1'
       ? waitForJob(driver, submitted.id, submitted.total, req.signal)
       : submitted
@@ -222,11 +225,21 @@ function tooLarge(message: string): ApiError {
 }
 
 /**
+ * A submit body at most this size cannot make a push of the job and one of its tasks exceed one
+ * wire message: the push carries a subset of the body's fields, re-encoded as CBOR, which takes at
+ * most twice the bytes of their V8 serialization (a string: at most 2 UTF-8 bytes per Latin-1 char,
+ * 3 per UTF-16 unit against 2; numbers, bytes and containers: no more), plus a fixed envelope
+ * (owner id, job id, field names) well within the 64 KiB allowed here.
+ */
+const PUSH_ALWAYS_FITS_BODY_BYTES = (STEAL_MAX_MESSAGE_BYTES - 64 * 1024) / 2
+
+/**
  * The wire's limits, applied at submit: whatever the owner accepts here can
  * travel to any node (a task input over MAX_VALUE_BYTES would otherwise be
- * accepted, never sent, and fail much later as a poison task).
+ * accepted, never sent, and fail much later as a poison task). `bodyBytes`: the
+ * size of the submit body; a small one skips encoding a trial push.
  */
-export function checkSubmit(req: SubmitRequest): SubmitRequest {
+export function checkSubmit(req: SubmitRequest, bodyBytes = Number.POSITIVE_INFINITY): SubmitRequest {
   let largest: TaskInput | undefined
   for (const t of req.tasks) {
     if (t.input.byteLength > MAX_VALUE_BYTES) {
@@ -255,7 +268,7 @@ export function checkSubmit(req: SubmitRequest): SubmitRequest {
   } catch (err) {
     throw bad(`the job does not fit the wire's limits: ${(err as Error).message}`)
   }
-  if (largest !== undefined) {
+  if (largest !== undefined && bodyBytes > PUSH_ALWAYS_FITS_BODY_BYTES) {
     // The job travels with its tasks: one task with the largest input must fit in one message.
     try {
       stealRequestCodec.encode({
@@ -288,7 +301,7 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
  */
 function startJob(driver: Driver, req: SubmitRequest, p: ParsedSubmit): { id: string; total: number } {
   const store = driver.hub.store
-  if (p.id !== undefined && store.job(p.id) !== undefined)
+  if (p.id !== undefined && store.hasJob(p.id))
     throw new ApiError(409, 'GN_BAD_SUBMIT', `a job ${p.id} exists already on this node`)
   const after = p.after ?? []
   for (const [k, a] of after.entries()) {

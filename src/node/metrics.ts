@@ -50,10 +50,8 @@ const STAT_COUNTERS: Array<[string, StatName, string]> = [
 ]
 
 const DURATION_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800]
-/** Tasks started and not yet finished whose kind is remembered (a bound, not an expectation). */
-const MAX_TRACKED_RUNS = 100_000
-
-const taskKey = (t: { job: string; index: number }) => `${t.job}#${t.index}`
+/** Jobs whose kind of work is remembered for the tasks that end here (the oldest is forgotten first). */
+const MAX_TRACKED_JOBS = 10_000
 
 export class NodeMetrics {
   readonly registry = new Registry()
@@ -64,6 +62,7 @@ export class NodeMetrics {
   private readonly jobs: Counter<'status'>
   private readonly resultBytes: Counter<'direction'>
   private readonly blobBytes: Counter<'direction'>
+  /** Kind of work by job id, learnt from run-task commands (one lookup per task, no per-task entry). */
   private readonly kinds = new Map<string, string>()
   /** Labelled children looked up once (prom-client hashes the labels on every plain inc/observe). */
   private readonly byOutcome = new Map<
@@ -174,9 +173,7 @@ export class NodeMetrics {
   /** One scheduler step: the event the driver fed and the commands it got back. */
   observe(event: SchedulerEvent, commands: readonly Command[]): void {
     if (event.type === 'task-finished') {
-      const key = taskKey(event.task)
-      const kind = this.kinds.get(key) ?? 'unknown'
-      this.kinds.delete(key)
+      const kind = this.kinds.get(event.task.job) ?? 'unknown'
       const outcome = event.outcome.status
       const pair = `${outcome}/${kind}`
       let c = this.byOutcome.get(pair)
@@ -195,7 +192,10 @@ export class NodeMetrics {
     for (const c of commands) {
       switch (c.type) {
         case 'run-task':
-          if (this.kinds.size < MAX_TRACKED_RUNS) this.kinds.set(taskKey(c.task), c.job.work.kind)
+          if (!this.kinds.has(c.job.id)) {
+            if (this.kinds.size >= MAX_TRACKED_JOBS) this.kinds.delete(this.kinds.keys().next().value!)
+            this.kinds.set(c.job.id, c.job.work.kind)
+          }
           break
         case 'send-results':
           this.resultBytes.inc({ direction: 'sent' }, valueBytes(c.results))

@@ -85,7 +85,10 @@ export class JobStory {
   private move = new Uint8Array(256)
   private node = new Int32Array(256)
   private fromNode = new Int32Array(256)
+  /** The cause without its `#n` sequence suffix (interned: a few distinct bases per job)… */
   private cause = new Int32Array(256)
+  /** …and the suffix as a number (-1: none). One string per move would grow the table by one entry per event. */
+  private causeSeq = new Float64Array(256)
   private note = new Int32Array(256)
   private readonly strings = new Strings()
   private notes = 0
@@ -117,8 +120,33 @@ export class JobStory {
     this.move[i] = STATE_CODE.get(e.from)! * 8 + STATE_CODE.get(e.to)!
     this.node[i] = node === undefined ? -1 : this.strings.id(node)
     this.fromNode[i] = fromNode === undefined ? -1 : this.strings.id(fromNode)
-    this.cause[i] = this.strings.id(e.cause)
+    this.setCause(i, e.cause)
     this.note[i] = -1
+  }
+
+  /**
+   * Causes are `<base>#<n in base 36>` (the driver numbers every event) or free text: the base is
+   * interned and n kept as a number, so the text comes back exactly as it went in.
+   */
+  private setCause(i: number, cause: string): void {
+    const hash = cause.lastIndexOf('#')
+    if (hash >= 0 && hash < cause.length - 1 && cause.length - hash <= 11) {
+      const suffix = cause.slice(hash + 1)
+      const seq = Number.parseInt(suffix, 36)
+      if (seq >= 0 && seq.toString(36) === suffix) {
+        this.cause[i] = this.strings.id(cause.slice(0, hash))
+        this.causeSeq[i] = seq
+        return
+      }
+    }
+    this.cause[i] = this.strings.id(cause)
+    this.causeSeq[i] = -1
+  }
+
+  private causeOf(i: number): string {
+    const base = this.strings.list[this.cause[i]]
+    const seq = this.causeSeq[i]
+    return seq < 0 ? base : `${base}#${seq.toString(36)}`
   }
 
   /** Adds a note (and, for final moves, the node it ran on) to the task's latest move. */
@@ -142,7 +170,7 @@ export class JobStory {
       const m = this.move[i]
       const e: StoryEntry = {
         at: this.at[i],
-        cause: s[this.cause[i]],
+        cause: this.causeOf(i),
         attempt: this.attempt[i],
         from: STATES[m >> 3],
         to: STATES[m & 7],
@@ -169,6 +197,7 @@ export class JobStory {
     this.node = wider(this.node, (k) => new Int32Array(k))
     this.fromNode = wider(this.fromNode, (k) => new Int32Array(k))
     this.cause = wider(this.cause, (k) => new Int32Array(k))
+    this.causeSeq = wider(this.causeSeq, (k) => new Float64Array(k))
     this.note = wider(this.note, (k) => new Int32Array(k))
   }
 }

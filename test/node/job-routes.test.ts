@@ -5,6 +5,7 @@ import { ApiServer } from '../../src/node/api.ts'
 import type { Driver, SubmitRequest } from '../../src/node/driver.ts'
 import { MAX_JOB_NAME_LENGTH, registerJobRoutes } from '../../src/node/job-routes.ts'
 import { MAX_ARGV, MAX_DEPS, MAX_VALUE_BYTES } from '../../src/protocol/schemas.ts'
+import { STEAL_MAX_MESSAGE_BYTES, stealRequestCodec } from '../../src/protocol/steal/codec.ts'
 
 const TOKEN = 'test-token'
 const servers: ApiServer[] = []
@@ -114,6 +115,53 @@ describe('POST /v1/jobs applies the wire limits at submit', () => {
     expect(r.body.error?.message).toMatch(
       /^task 1: the job's description and this task's input together exceed/,
     )
+  })
+
+  it('a body under half a wire message fits one push of its job and largest task (the trial encode it skips)', () => {
+    // The worst cases for CBOR against V8's serialization: Latin-1 letters above 0x7f (1 byte
+    // there, 2 in UTF-8), two-byte strings (2 bytes per unit there, up to 3 here), small integers.
+    const owner = '12D3KooWEGVRPZnhYFNYSjZHXpwyJVqonE9VFQneEtNsKBqYZ1of'
+    const latin = 'é'.repeat(100 * 1024)
+    const wide = '€'.repeat(60 * 1024)
+    const cmd = (argv: string[], env: Record<string, string> = {}) => ({
+      kind: 'command',
+      argv,
+      env,
+      stdoutMaxBytes: 1 << 20,
+    })
+    const jobs: Array<{ work: Record<string, unknown>; input: Uint8Array }> = [
+      {
+        work: cmd(['echo', ...Array.from({ length: 40 }, () => latin)]),
+        input: new Uint8Array(4),
+      },
+      {
+        work: cmd(['echo'], Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`K${i}`, wide]))),
+        input: new Uint8Array(4),
+      },
+      {
+        work: cmd(Array.from({ length: MAX_ARGV }, () => 'é')),
+        input: new Uint8Array(1 << 20),
+      },
+    ]
+    for (const { work, input } of jobs) {
+      const req = {
+        work,
+        resources: { cpu: 1, gpu: 0, memoryMB: 0 },
+        timeoutMs: 0,
+        maxAttempts: 3,
+        retries: 0,
+      }
+      const body = encodeValue({ ...req, name: 'x', tasks: [{ input, deps: [] }] }).byteLength
+      const push = stealRequestCodec.encode({
+        t: 'push',
+        batch: {
+          jobs: [{ ...req, id: 'j'.repeat(64), owner } as never],
+          tasks: [{ job: 'j'.repeat(64), index: 0, attempt: 1, input, depValues: [] }],
+        },
+      }).byteLength
+      expect(push).toBeLessThanOrEqual(2 * body + 64 * 1024)
+    }
+    expect(STEAL_MAX_MESSAGE_BYTES).toBe(16 * 1024 * 1024)
   })
 
   it('refuses long names and too many dependencies; takes an empty job', async () => {

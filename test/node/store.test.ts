@@ -80,4 +80,67 @@ describe('JobStore', () => {
     expect(again.job('job-1')).toMatchObject({ status: 'failed', finishedAt: 2000 })
     again.close()
   })
+
+  it('writes batches larger than one statement (64 rows) whole, in order, first outcome kept', () => {
+    const store = new JobStore(join(mkdtempSync(join(tmpdir(), 'gridnode-store-')), 'jobs.db'))
+    const n = 64 * 3 + 7
+    store.createJob(
+      { ...spec, id: 'big' },
+      'big',
+      Array.from({ length: n }, (_, i) => ({
+        index: i,
+        input: new Uint8Array([i & 255, i >> 8]),
+        deps: i > 0 ? [i - 1] : [],
+      })),
+      1,
+    )
+    expect(store.hasJob('big')).toBe(true)
+    expect(store.hasJob('small')).toBe(false)
+    const tasks = store.tasks('big')
+    expect(tasks.map((t) => t.index)).toEqual(Array.from({ length: n }, (_, i) => i))
+    expect(tasks[130]).toEqual({ index: 130, input: new Uint8Array([130, 0]), deps: [129] })
+    expect(tasks[n - 1].input).toEqual(new Uint8Array([(n - 1) & 255, (n - 1) >> 8]))
+    const result = (index: number, v: number) => ({
+      job: 'big',
+      index,
+      attempt: 1,
+      ranOn: `node-${v}`,
+      outcome: { status: 'ok' as const, value: new Uint8Array([v]), durationMs: index / 2 },
+    })
+    // Task 3 twice in one batch (both inside the first 64-row statement), task 100 twice across
+    // statements, then every task again in a later batch: the first outcome of each stays.
+    const batch = [
+      result(3, 1),
+      result(3, 2),
+      ...Array.from({ length: n }, (_, i) => result(i, 3)),
+      result(100, 4),
+    ]
+    store.saveBatch(batch, [{ id: 'big', status: 'done', at: 2 }])
+    store.saveResults(Array.from({ length: n }, (_, i) => result(i, 5)))
+    const stored = store.results('big')
+    expect(stored).toHaveLength(n)
+    expect(stored[3]).toMatchObject({
+      index: 3,
+      ranOn: 'node-1',
+      value: new Uint8Array([1]),
+      durationMs: 1.5,
+    })
+    expect(stored[100]).toMatchObject({ index: 100, ranOn: 'node-3', durationMs: 50 })
+    expect(stored.every((r, i) => r.index === i && r.ok && (i === 3 || r.ranOn === 'node-3'))).toBe(true)
+    expect(store.job('big')).toMatchObject({ status: 'done', done: n, failed: 0, nodes: 2 })
+    store.close()
+  })
+
+  it('a duplicate task index fails the whole job, leaving nothing stored', () => {
+    const store = new JobStore(join(mkdtempSync(join(tmpdir(), 'gridnode-store-')), 'jobs.db'))
+    const tasks = Array.from({ length: 70 }, (_, i) => ({
+      index: i === 69 ? 5 : i,
+      input: new Uint8Array(),
+      deps: [],
+    }))
+    expect(() => store.createJob({ ...spec, id: 'dup' }, 'dup', tasks, 1)).toThrow(/UNIQUE/)
+    expect(store.hasJob('dup')).toBe(false)
+    expect(store.tasks('dup')).toEqual([])
+    store.close()
+  })
 })

@@ -187,3 +187,31 @@ describe('story storage', () => {
     expect(kept.get('y')).toBe(s)
   })
 })
+
+describe('story causes', () => {
+  test('numbered and free-text causes come back exactly as they went in, past the log’s first growth', () => {
+    const causes = [
+      'run#1',
+      'run#zz',
+      'steal:b#1a',
+      'peer-gone',
+      '#5',
+      'trailing#',
+      'not-a-number#x-1',
+      'leading-zero#01',
+      'upper#A',
+      'two#hash#3',
+      'long#1234567890a',
+      `submit:${'j'.repeat(40)}#${Number.MAX_SAFE_INTEGER.toString(36)}`,
+    ]
+    const s = new JobStory()
+    const n = 600 // more moves than the columns' first size (256)
+    const expected: string[] = []
+    for (let i = 0; i < n; i++) {
+      const cause = i < causes.length ? causes[i] : `run#${(i * 7919).toString(36)}`
+      expected.push(cause)
+      s.add(i, { at: i, cause, attempt: 0, from: 'waiting', to: 'local' }, 'a', undefined)
+    }
+    for (let i = 0; i < n; i++) expect(s.of(i)[0].cause).toBe(expected[i])
+  })
+})
