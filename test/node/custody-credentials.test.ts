@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   CUSTODY_KEY_FILE,
   CustodyCredentialsService,
+  linkMessage,
   loadOrCreateCustodyKey,
 } from '../../src/node/custody-credentials.ts'
 import { leaseRequestCodec } from '../../src/protocol/lease/codec.ts'
@@ -144,6 +145,41 @@ describe('custody credentials', () => {
     expect(owner.creds.path(keyOf(full), full.custody)).toHaveLength(MAX_CUSTODY_LINKS + 1)
     const again = a.creds.handOff(batch, b.id).tasks[0]
     expect(again.custody?.links).toHaveLength(MAX_CUSTODY_LINKS)
+  })
+
+  test('links are plain Ed25519 signatures: libp2p verifies ours, we verify libp2p’s, and other key types work', async () => {
+    const d = chain()
+    const link = d.custody!.links[0]
+    const message = linkMessage(owner.id, keyOf(d), 2, b.id)
+    // Signed with the cached KeyObject, checked by @libp2p/crypto (which imports the key per call).
+    expect(a.key.publicKey.verify(message, link.sig)).toBe(true)
+    expect(new Uint8Array(a.key.sign(message) as Uint8Array)).toEqual(link.sig) // Ed25519 is deterministic
+    // Signed by @libp2p/crypto, checked with the cached KeyObject.
+    const theirs = {
+      ...d.custody!,
+      links: [{ to: b.id, sig: new Uint8Array(a.key.sign(message) as Uint8Array) }],
+    }
+    expect(owner.creds.path(keyOf(d), theirs)).toEqual([a.id, b.id])
+    // A signature of the wrong length is refused, not thrown.
+    const short = { ...d.custody!, links: [{ to: b.id, sig: link.sig.subarray(0, 63) }] }
+    expect(owner.creds.path(keyOf(d), short)).toBeUndefined()
+    // A secp256k1 member signs and is verified through libp2p's keys.
+    const key = await generateKeyPair('secp256k1')
+    const k1: Member = {
+      id: peerIdFromPrivateKey(key).toString(),
+      key,
+      creds: new CustodyCredentialsService({
+        self: peerIdFromPrivateKey(key).toString(),
+        secret: new Uint8Array(32),
+        privateKey: key,
+      }),
+    }
+    const toK1 = owner.creds.handOff(batchOf(owner.id, [task(3)]), k1.id)
+    const toC = k1.creds.handOff(toK1, c.id).tasks[0]
+    expect(owner.creds.path(keyOf(toC), toC.custody)).toEqual([k1.id, c.id])
+    const bad = toC.custody!.links[0].sig.slice()
+    bad[10] ^= 1
+    expect(owner.creds.path(keyOf(toC), { ...toC.custody!, links: [{ to: c.id, sig: bad }] })).toBeUndefined()
   })
 
   test('credentials survive the wire (steal reply and lease)', () => {
