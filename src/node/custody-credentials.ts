@@ -50,7 +50,8 @@ const PUBLIC_KEY_CACHE = 4096
 
 const utf8 = new TextEncoder()
 
-const b64url = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
+const b64url = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 
 /**
  * Ed25519 keys as node:crypto KeyObjects, made once. @libp2p/crypto imports the raw key from JWK
@@ -162,7 +163,8 @@ export class CustodyCredentialsService {
   }
 
   private sign(message: Uint8Array): Uint8Array {
-    if (this.privateKeyObject !== undefined) return new Uint8Array(signWith(null, message, this.privateKeyObject))
+    if (this.privateKeyObject !== undefined)
+      return new Uint8Array(signWith(null, message, this.privateKeyObject))
     const sig = this.privateKey.sign(message)
     // Node's Ed25519 (and every libp2p key type on Node) signs synchronously.
     if (!(sig instanceof Uint8Array)) throw new Error('custody links need a synchronous signing key')
