@@ -4,7 +4,7 @@
  * heartbeat every advertIntervalMs.
  */
 import type { Holder } from './holder.ts'
-import { advertSignature } from './peers.ts'
+import { acceptsSignature } from './policy.ts'
 import type { Runtime } from './runtime.ts'
 import type { SchedulerAdvert } from './types.ts'
 
@@ -27,29 +27,38 @@ export function buildAdvert(holder: Holder): SchedulerAdvert {
 
 export class Advertiser {
   private lastAt = Number.NEGATIVE_INFINITY
-  private lastSignature: string | undefined
+  /** The last advert published. */
+  private last: SchedulerAdvert | undefined
   private changed = false
 
   maybePublish(rt: Runtime, holder: Holder): void {
-    const advert = buildAdvert(holder)
-    const signature = advertSignature(advert)
     const since = rt.now - this.lastAt
-    const due =
-      this.lastSignature === undefined ||
-      since >= rt.s.advertIntervalMs ||
-      (signature !== this.lastSignature && since >= rt.s.advertMinIntervalMs)
-    if (!due) {
-      this.changed = signature !== this.lastSignature
-      return
+    if (this.last !== undefined && since < rt.s.advertIntervalMs) {
+      // Called after every event: compare in place, and build an advert only to publish it.
+      const changed = !this.matchesLast(holder, this.last)
+      if (!changed || since < rt.s.advertMinIntervalMs) {
+        this.changed = changed
+        return
+      }
     }
+    const advert = buildAdvert(holder)
     this.lastAt = rt.now
-    this.lastSignature = signature
+    this.last = advert
     this.changed = false
     rt.emit({ type: 'publish-advert', cause: rt.cause, advert })
   }
 
+  /** advertSignature(buildAdvert(holder)) === advertSignature(last) (peers.ts), without building either. */
+  private matchesLast(holder: Holder, last: SchedulerAdvert): boolean {
+    if (holder.foreignFree() !== last.freeSlots || holder.pool.freeGpus !== last.freeGpus) return false
+    if (holder.running !== last.running) return false
+    const accepts = holder.policy.accepts
+    if (accepts !== last.accepts && acceptsSignature(accepts) !== acceptsSignature(last.accepts)) return false
+    return holder.queue.sameReady(last.ready)
+  }
+
   nextDeadline(rt: Runtime): number | undefined {
-    if (this.lastSignature === undefined) return undefined
+    if (this.last === undefined) return undefined
     return this.lastAt + (this.changed ? rt.s.advertMinIntervalMs : rt.s.advertIntervalMs)
   }
 }

@@ -137,6 +137,24 @@ export class FairQueue<T extends Queueable> {
     return out
   }
 
+  /** Whether readyClasses() would equal `ready` (same classes in the same order, same counts), without building it. */
+  sameReady(ready: readonly ReadyClass[]): boolean {
+    let i = 0
+    for (const cls of this.classes.values()) {
+      if (cls.count === 0) continue
+      const r = ready[i++]
+      if (
+        r === undefined ||
+        r.count !== cls.count ||
+        r.resources.cpu !== cls.resources.cpu ||
+        r.resources.gpu !== cls.resources.gpu ||
+        r.resources.memoryMB !== cls.resources.memoryMB
+      )
+        return false
+    }
+    return i === ready.length
+  }
+
   /** Every queued item (for invariant checks; O(n)). */
   *items(): Generator<T> {
     for (const cls of this.classes.values()) {

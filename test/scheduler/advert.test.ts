@@ -45,6 +45,22 @@ describe('adverts', () => {
     expect(pick(node.tick(1100), 'publish-advert')).toHaveLength(1)
   })
 
+  test('a change undone inside advertMinIntervalMs publishes nothing; one that stays goes out at its end', () => {
+    const node = new Node({ self: 'a', capacity: capacity(2) })
+    expect(pick(node.tick(0), 'publish-advert')).toHaveLength(1)
+    const cmds = node.submit(spec('j', 'a'), inputs(1))
+    expect(node.s.nextDeadline()).toBe(100)
+    // The task ends inside the window: the node looks as it did at 0.
+    finish(node, pick(cmds, 'run-task')[0], { status: 'ok', value: new Uint8Array(), durationMs: 1 })
+    expect(node.s.nextDeadline()).toBe(1000)
+    expect(pick(node.tick(1000), 'publish-advert')[0].advert).toMatchObject({ running: 0, freeSlots: 2 })
+    node.submit(spec('k', 'a', { resources: { cpu: 2, gpu: 0, memoryMB: 0 } }), inputs(2))
+    expect(node.s.nextDeadline()).toBe(1100)
+    const later = pick(node.tick(1100), 'publish-advert')[0].advert
+    expect(later.freeSlots).toBe(0)
+    expect(later.running).toBeGreaterThan(0)
+  })
+
   test('advert() reflects the queue and the running set; mean task time after runs', () => {
     const node = new Node({ self: 'a', capacity: capacity(1) })
     const cmds = node.submit(spec('j', 'a'), inputs(2))

@@ -98,3 +98,49 @@ describe('FairQueue', () => {
     expect(new Set(drain(q))).toEqual(new Set([...live].map((x) => x.name)))
   })
 })
+
+describe('sameReady', () => {
+  test('agrees with comparing readyClasses() over random pushes, pops and removals', () => {
+    const classes: Resources[] = [
+      cpu,
+      gpu,
+      { cpu: 2, gpu: 0, memoryMB: 512 },
+      { cpu: 1, gpu: 0, memoryMB: 512 },
+    ]
+    const text = (r: ReturnType<FairQueue<Item>['readyClasses']>) => JSON.stringify(r)
+    let seed = 7
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const q = new FairQueue<Item>()
+    const queued: Item[] = []
+    const snapshots = [q.readyClasses()]
+    const seen = new Map<string, ReturnType<FairQueue<Item>['readyClasses']>>()
+    let same = 0
+    for (let step = 0; step < 3000; step++) {
+      const op = rand(5)
+      if (op < 2 || queued.length === 0) {
+        const it = item(`j${rand(3)}`, `t${step}`, classes[rand(classes.length)])
+        q.push(it)
+        queued.push(it)
+      } else if (op < 4) {
+        const it = q.pop((r) => r === classes[rand(classes.length)] || rand(2) === 0)
+        if (it !== undefined) queued.splice(queued.indexOf(it), 1)
+      } else {
+        const [it] = queued.splice(rand(queued.length), 1)
+        q.remove(it)
+      }
+      const now = q.readyClasses()
+      const earlier = seen.get(text(now)) // the same state reached before, when there was one
+      for (const snap of [...snapshots.slice(-3), ...(earlier ? [earlier] : [])]) {
+        const equal = text(snap) === text(now)
+        if (equal) same++
+        expect(q.sameReady(snap)).toBe(equal)
+      }
+      snapshots.push(now)
+      if (!seen.has(text(now))) seen.set(text(now), now)
+    }
+    expect(same).toBeGreaterThan(50) // the equal case is exercised too
+  })
+})
