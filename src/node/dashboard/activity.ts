@@ -62,7 +62,7 @@ export class Activity {
   private readonly flows = new Map<string, Flow>()
   readonly jobs = new Map<JobId, JobActivity>()
   readonly lastSeen = new Map<PeerKey, number>()
-  /** Runs started here for other owners: start time (their results reach the owner, not us). */
+  /** Runs started here for other owners: start time (their results reach the owner, not us). Own runs are not kept. */
   private readonly started = new Map<string, { start: number; owner: PeerKey }>()
 
   constructor(self: PeerKey) {
@@ -79,11 +79,12 @@ export class Activity {
         if (e.batch.tasks.length > 0) this.flow(e.from, this.self, 'steal', e.batch.tasks.length, e.at)
         break
       case 'task-finished': {
+        if (this.started.size === 0) break
         const key = `${e.task.job}#${e.task.index}`
         const s = this.started.get(key)
         this.started.delete(key)
         // Runs of jobs owned here enter the stream with their results (persist-results), wherever they ran.
-        if (s !== undefined && s.owner !== this.self) {
+        if (s !== undefined) {
           this.add({
             job: e.task.job,
             index: e.task.index,
@@ -102,7 +103,8 @@ export class Activity {
   private command(e: SchedulerEvent, c: Command): void {
     switch (c.type) {
       case 'run-task':
-        if (this.started.size < RUNS_TRACKED)
+        // Only other owners' runs: our own enter the stream with their results (persist-results).
+        if (c.job.owner !== this.self && this.started.size < RUNS_TRACKED)
           this.started.set(`${c.task.job}#${c.task.index}`, { start: e.at, owner: c.job.owner })
         return
       case 'reply-steal':
