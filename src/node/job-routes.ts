@@ -16,7 +16,7 @@ import type { Driver, SubmitRequest } from './driver.ts'
 import { checkJobFiles, parseJobFiles } from './files/routes.ts'
 import { type AfterRef, MAX_AFTER } from './job-after.ts'
 import type { JobEvent } from './job-hub.ts'
-import type { JobRecord, StoredResult } from './store.ts'
+import { JobExistsError, type JobRecord, type StoredResult } from './store.ts'
 
 export const MAX_TASKS_PER_JOB = 1_000_000
 export const MAX_JOB_NAME_LENGTH = 200
@@ -301,8 +301,6 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
  */
 function startJob(driver: Driver, req: SubmitRequest, p: ParsedSubmit): { id: string; total: number } {
   const store = driver.hub.store
-  if (p.id !== undefined && store.hasJob(p.id))
-    throw new ApiError(409, 'GN_BAD_SUBMIT', `a job ${p.id} exists already on this node`)
   const after = p.after ?? []
   for (const [k, a] of after.entries()) {
     const up = store.job(a.job)
@@ -310,8 +308,14 @@ function startJob(driver: Driver, req: SubmitRequest, p: ParsedSubmit): { id: st
       throw bad(`after[${k}]: no job ${a.job} on this node (a job waits only for jobs of its owner)`)
     if (a.index >= up.total) throw bad(`after[${k}]: job ${a.job} has ${up.total} tasks, no task ${a.index}`)
   }
-  if (after.length === 0) return driver.submit(req, { id: p.id })
-  return driver.after.submit(req, p.id ?? newJobId(), after)
+  try {
+    if (after.length === 0) return driver.submit(req, { id: p.id })
+    return driver.after.submit(req, p.id ?? newJobId(), after)
+  } catch (err) {
+    // A client-chosen id in use: the store refuses it before anything is scheduled.
+    if (err instanceof JobExistsError) throw new ApiError(409, 'GN_BAD_SUBMIT', err.message)
+    throw err
+  }
 }
 
 function parseAfter(o: Record<string, unknown>): { id?: string; after?: AfterRef[] } {

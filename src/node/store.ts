@@ -65,6 +65,19 @@ CREATE TABLE IF NOT EXISTS results (
 ) WITHOUT ROWID;
 `
 
+/** node:sqlite's `errcode` for a duplicate primary key (SQLITE_CONSTRAINT_PRIMARYKEY). */
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+
+/** createJob with an id already stored. */
+export class JobExistsError extends Error {
+  readonly id: string
+  constructor(id: string) {
+    super(`a job ${id} exists already on this node`)
+    this.name = 'JobExistsError'
+    this.id = id
+  }
+}
+
 const INSERT_TASKS = 'INSERT INTO tasks (job, idx, input, deps) VALUES'
 /** OR IGNORE: a task already stored keeps its first outcome. */
 const INSERT_RESULTS =
@@ -132,7 +145,6 @@ export class JobStore {
       insertResults: this.db.prepare(`${INSERT_RESULTS} ${rows(ROWS_PER_INSERT, 9)}`),
       finishJob: this.db.prepare('UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?'),
       job: this.db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      hasJob: this.db.prepare('SELECT 1 FROM jobs WHERE id = ?'),
       jobs: this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?'),
       unfinished: this.db.prepare("SELECT * FROM jobs WHERE status = 'running' ORDER BY created_at"),
       counts: this.db.prepare(
@@ -161,10 +173,20 @@ export class JobStore {
     if (this.db.isOpen) this.db.close()
   }
 
-  /** Records a new job and all its tasks in one transaction, before the scheduler sees it. */
+  /**
+   * Records a new job and all its tasks in one transaction, before the scheduler sees it.
+   * Throws JobExistsError when a job with this id is stored already (nothing is written).
+   */
   createJob(spec: JobSpec, name: string, tasks: TaskInput[], createdAt: number): void {
     this.transaction(() => {
-      this.stmts.insertJob.run(spec.id, name, JSON.stringify(spec), tasks.length, 'running', createdAt)
+      try {
+        this.stmts.insertJob.run(spec.id, name, JSON.stringify(spec), tasks.length, 'running', createdAt)
+      } catch (err) {
+        // The primary key says so: no lookup before every insert.
+        if ((err as { errcode?: number }).errcode === SQLITE_CONSTRAINT_PRIMARYKEY)
+          throw new JobExistsError(spec.id)
+        throw err
+      }
       inChunks(tasks, this.stmts.insertTasks, this.stmts.insertTask, (t, out) =>
         out.push(spec.id, t.index, t.input, JSON.stringify(t.deps)),
       )
@@ -207,11 +229,6 @@ export class JobStore {
 
   finishJob(id: string, status: JobStatus, at: number): void {
     this.stmts.finishJob.run(status, at, id)
-  }
-
-  /** Whether a job with this id is stored (without reading it: no spec to parse, no results to count). */
-  hasJob(id: string): boolean {
-    return this.stmts.hasJob.get(id) !== undefined
   }
 
   job(id: string): JobRecord | undefined {

@@ -4,6 +4,7 @@ import { encodeValue } from '../../src/executor/values.ts'
 import { ApiServer } from '../../src/node/api.ts'
 import type { Driver, SubmitRequest } from '../../src/node/driver.ts'
 import { MAX_JOB_NAME_LENGTH, registerJobRoutes } from '../../src/node/job-routes.ts'
+import { JobExistsError } from '../../src/node/store.ts'
 import { MAX_ARGV, MAX_DEPS, MAX_VALUE_BYTES } from '../../src/protocol/schemas.ts'
 import { STEAL_MAX_MESSAGE_BYTES, stealRequestCodec } from '../../src/protocol/steal/codec.ts'
 
@@ -16,14 +17,18 @@ afterEach(async () => {
 /** A real ApiServer on loopback with the job routes over a driver that only records submissions. */
 async function api() {
   const submitted: SubmitRequest[] = []
+  const ids = new Set<string>()
   const driver = {
     hub: {},
     // Job files (src/node/files): no blob store here, and no task input over 1 MiB to turn into a blob.
     blobs: undefined,
     async bigInputs() {},
-    submit(req: SubmitRequest) {
+    submit(req: SubmitRequest, o: { id?: string } = {}) {
+      // As the store does: a client-chosen id it holds already is refused before anything runs.
+      if (o.id !== undefined && ids.has(o.id)) throw new JobExistsError(o.id)
+      if (o.id !== undefined) ids.add(o.id)
       submitted.push(req)
-      return { id: 'job-x', total: req.tasks.length }
+      return { id: o.id ?? 'job-x', total: req.tasks.length }
     },
   } as unknown as Driver
   const server = new ApiServer(TOKEN, pino({ level: 'silent' }))
@@ -62,6 +67,19 @@ describe('POST /v1/jobs applies the wire limits at submit', () => {
     expect(a.submitted).toHaveLength(0)
     const ok = await a.submit({ name: 'after', work: noop, tasks: [task()] })
     expect(ok.status).toBe(200)
+  })
+
+  it('answers 409 for a client-chosen id in use, and takes the same job under a new id', async () => {
+    const a = await api()
+    expect((await a.submit({ id: 'mine-1', work: noop, tasks: [task()] })).status).toBe(200)
+    const again = await a.submit({ id: 'mine-1', work: noop, tasks: [task()] })
+    expect(again.status).toBe(409)
+    expect(again.body.error).toEqual({
+      code: 'GN_BAD_SUBMIT',
+      message: 'a job mine-1 exists already on this node',
+    })
+    expect((await a.submit({ id: 'mine-2', work: noop, tasks: [task()] })).status).toBe(200)
+    expect(a.submitted).toHaveLength(2)
   })
 
   it('accepts a job that fits', async () => {

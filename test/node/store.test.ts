@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { JobStore } from '../../src/node/store.ts'
+import { JobExistsError, JobStore } from '../../src/node/store.ts'
 import type { JobSpec } from '../../src/scheduler/types.ts'
 
 const spec: JobSpec = {
@@ -94,8 +94,9 @@ describe('JobStore', () => {
       })),
       1,
     )
-    expect(store.hasJob('big')).toBe(true)
-    expect(store.hasJob('small')).toBe(false)
+    expect(store.job('big')).toMatchObject({ total: n, status: 'running' })
+    expect(() => store.createJob({ ...spec, id: 'big' }, 'again', [], 2)).toThrow(JobExistsError)
+    expect(store.tasks('big')).toHaveLength(n)
     const tasks = store.tasks('big')
     expect(tasks.map((t) => t.index)).toEqual(Array.from({ length: n }, (_, i) => i))
     expect(tasks[130]).toEqual({ index: 130, input: new Uint8Array([130, 0]), deps: [129] })
@@ -139,7 +140,7 @@ describe('JobStore', () => {
       deps: [],
     }))
     expect(() => store.createJob({ ...spec, id: 'dup' }, 'dup', tasks, 1)).toThrow(/UNIQUE/)
-    expect(store.hasJob('dup')).toBe(false)
+    expect(store.job('dup')).toBeUndefined()
     expect(store.tasks('dup')).toEqual([])
     store.close()
   })
