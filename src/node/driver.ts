@@ -5,7 +5,6 @@
  * Replies to inbound requests (steal grants, lease answers, result acks) are
  * the commands the scheduler returns for that request's event.
  */
-
 import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'

@@ -34,8 +34,6 @@ interface StoredAfter {
 
 export const MAX_AFTER = 1000
 
-/** A job id: time-ordered, unguessable. */
-
 interface Parked {
   req: SubmitRequest
   after: AfterRef[]

@@ -3,7 +3,6 @@
  * events (server-sent events), read results and cancel. Everything is read
  * from the owner's store, so it works the same after a daemon restart.
  */
-
 import type { JobSummary, WireResult } from '../domain/api.ts'
 import { newJobId } from '../domain/job-id.ts'
 import { GridnodeError } from '../errors.ts'
