@@ -52,6 +52,7 @@ export class Advertiser {
   private matchesLast(holder: Holder, last: SchedulerAdvert): boolean {
     if (holder.foreignFree() !== last.freeSlots || holder.pool.freeGpus !== last.freeGpus) return false
     if (holder.running !== last.running) return false
+    // A policy change replaces the policy (Holder.policy), never edits it: the same object is the same policy.
     const accepts = holder.policy.accepts
     if (accepts !== last.accepts && acceptsSignature(accepts) !== acceptsSignature(last.accepts)) return false
     return holder.queue.sameReady(last.ready)
