@@ -3,36 +3,60 @@
  * token from the data dir on every request, server-sent events for streams.
  * Routes are a table; handlers return values or throw GridnodeErrors, which
  * become `{ error: { code, message } }` with a fitting status.
+ *
+ * The same JSON routes also answer on the channel (src/domain/api-frames.ts,
+ * ./api-channel.ts): one upgraded connection per client, a frame per request
+ * and answer. Routes that stream or read the HTTP request themselves
+ * (`httpRoute`) are HTTP only.
  */
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { API_CHANNEL_PATH, API_CHANNEL_PROTOCOL, API_MAX_BODY_BYTES } from '../domain/api-frames.ts'
 import { GridnodeError } from '../errors.ts'
+import { ServerChannel } from './api-channel.ts'
 import type { Logger } from './logger.ts'
 
+/** What a JSON route sees of a request, over HTTP or the channel alike. */
 export interface ApiRequest {
   params: Record<string, string>
   query: URLSearchParams
   body: unknown
+  signal: AbortSignal
+  /** The Host the client addressed (for links back to this API). */
+  host: string
+}
+
+/** What an HTTP-only route sees: the request and response themselves. */
+export interface HttpApiRequest extends ApiRequest {
   raw: IncomingMessage
   res: ServerResponse
-  signal: AbortSignal
 }
 
 /** A handler returns the JSON body, or `STREAMED` when it wrote the response itself (SSE, bytes). */
 export type ApiHandler = (req: ApiRequest) => unknown | Promise<unknown>
+export type HttpApiHandler = (req: HttpApiRequest) => unknown | Promise<unknown>
 export const STREAMED = Symbol('streamed')
 
-interface Route {
+type Route = {
   method: string
   pattern: RegExp
   keys: string[]
-  handler: ApiHandler
   /** Answered without the token (the dashboard's login and page shell). */
   public: boolean
   /** The handler reads the request body itself (streamed uploads): no size cap, no parsing. */
   rawBody: boolean
+} & ({ http: false; handler: ApiHandler } | { http: true; handler: HttpApiHandler })
+
+/** An answer to a channel request: the status and the JSON body. */
+export interface ApiAnswer {
+  status: number
+  body: unknown
 }
+
+/** At most this many channels are open at once (each is a client process). */
+const MAX_CHANNELS = 256
 
 export class ApiError extends GridnodeError {
   readonly status: number
@@ -43,7 +67,7 @@ export class ApiError extends GridnodeError {
 }
 
 /** Also the largest blob a node accepts: keep BLOB_FETCH_MAX_BYTES (src/protocol/blob/codec.ts) equal. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024
+const MAX_BODY_BYTES = API_MAX_BODY_BYTES
 
 export class ApiServer {
   private readonly routes: Route[] = []
@@ -51,6 +75,7 @@ export class ApiServer {
   private readonly log: Logger
   private server?: Server
   private sessionCheck?: (req: IncomingMessage) => boolean
+  private readonly channels = new Set<ServerChannel>()
 
   constructor(token: string, log: Logger) {
     this.token = Buffer.from(`Bearer ${token}`)
@@ -65,11 +90,31 @@ export class ApiServer {
     this.sessionCheck = check
   }
 
-  route(
+  /** Channels open now (one per client process), for status. */
+  get channelCount(): number {
+    return this.channels.size
+  }
+
+  /** A JSON route: answered over HTTP and the channel. */
+  route(method: string, path: string, handler: ApiHandler): this {
+    return this.add(method, path, { http: false, handler }, {})
+  }
+
+  /** A route that writes its own response or reads the raw request (streams, uploads, pages): HTTP only. */
+  httpRoute(
     method: string,
     path: string,
-    handler: ApiHandler,
+    handler: HttpApiHandler,
     opts: { public?: boolean; rawBody?: boolean } = {},
+  ): this {
+    return this.add(method, path, { http: true, handler }, opts)
+  }
+
+  private add(
+    method: string,
+    path: string,
+    h: { http: false; handler: ApiHandler } | { http: true; handler: HttpApiHandler },
+    opts: { public?: boolean; rawBody?: boolean },
   ): this {
     const keys: string[] = []
     const pattern = new RegExp(
@@ -82,9 +127,9 @@ export class ApiServer {
       method,
       pattern,
       keys,
-      handler,
       public: opts.public === true,
       rawBody: opts.rawBody === true,
+      ...h,
     })
     return this
   }
@@ -98,6 +143,9 @@ export class ApiServer {
       })
     })
     server.keepAliveTimeout = 30_000
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    )
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -111,13 +159,19 @@ export class ApiServer {
   async close(): Promise<void> {
     const server = this.server
     if (!server) return
+    // Upgraded connections are no longer the HTTP server's to close.
+    for (const ch of this.channels) ch.close()
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  private hasToken(req: IncomingMessage): boolean {
     const given = Buffer.from(req.headers.authorization ?? '')
-    if (given.length === this.token.length && timingSafeEqual(given, this.token)) return true
+    return given.length === this.token.length && timingSafeEqual(given, this.token)
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.hasToken(req)) return true
     if (this.sessionCheck === undefined || !this.sessionCheck(req)) return false
     return (
       req.method === 'GET' || req.method === 'HEAD' || req.headers.origin === `http://${req.headers.host}`
@@ -144,26 +198,91 @@ export class ApiServer {
       if (!route.public && !this.authorized(req)) throw unauthorized()
       const body =
         !route.rawBody && (req.method === 'POST' || req.method === 'PUT') ? await readBody(req) : undefined
-      const result = await route.handler({
+      const common = {
         params,
         query: url.searchParams,
         body,
-        raw: req,
-        res,
         signal: controller.signal,
-      })
+        host: req.headers.host ?? '',
+      }
+      const result = route.http
+        ? await route.handler({ ...common, raw: req, res })
+        : await route.handler(common)
       if (result === STREAMED) return
       sendJson(res, 200, result ?? {})
     } catch (err) {
-      const status = err instanceof ApiError ? err.status : err instanceof GridnodeError ? 400 : 500
-      if (status === 500) this.log.error({ err }, 'API handler failed')
-      const body =
-        err instanceof GridnodeError
-          ? { error: err.toJSON() }
-          : { error: { code: 'GN_INTERNAL', message: (err as Error).message } }
+      const { status, body } = this.failure(err)
       if (!res.headersSent) sendJson(res, status, body)
       else res.destroy()
     }
+  }
+
+  /**
+   * A request that came over a channel (already authorized by its upgrade): the same routes and
+   * answers as HTTP, except those that need the HTTP request itself.
+   */
+  async answer(
+    method: string,
+    target: string,
+    body: unknown,
+    signal: AbortSignal,
+    host: string,
+  ): Promise<ApiAnswer> {
+    try {
+      const q = target.indexOf('?')
+      const path = q < 0 ? target : target.slice(0, q)
+      const { route, params } = this.match(method, path)
+      if (route.http)
+        throw new ApiError(
+          400,
+          'GN_HTTP_ONLY',
+          `${method} ${path} streams or takes raw bytes: ask it over HTTP`,
+        )
+      const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1))
+      const result = await route.handler({
+        params,
+        query,
+        body: method === 'POST' || method === 'PUT' ? body : undefined,
+        signal,
+        host,
+      })
+      return { status: 200, body: result ?? {} }
+    } catch (err) {
+      return this.failure(err)
+    }
+  }
+
+  /** An error as the API answers it; unexpected ones are logged. */
+  private failure(err: unknown): ApiAnswer {
+    const status = err instanceof ApiError ? err.status : err instanceof GridnodeError ? 400 : 500
+    if (status === 500) this.log.error({ err }, 'API handler failed')
+    const body =
+      err instanceof GridnodeError
+        ? { error: err.toJSON() }
+        : { error: { code: 'GN_INTERNAL', message: (err as Error).message } }
+    return { status, body }
+  }
+
+  /**
+   * `GET /v1/channel` with `Upgrade: gridnode-api/1` and the bearer token (no session cookie: a
+   * page cannot open one) becomes a channel. Anything else upgrading is refused.
+   */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {}) // a client resetting its connection is not the daemon's problem
+    const refuse = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+    }
+    if (req.url !== API_CHANNEL_PATH || req.headers.upgrade?.toLowerCase() !== API_CHANNEL_PROTOCOL)
+      return refuse('400 Bad Request')
+    if (!this.hasToken(req)) return refuse('401 Unauthorized')
+    if (this.channels.size >= MAX_CHANNELS) return refuse('503 Service Unavailable')
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${API_CHANNEL_PROTOCOL}\r\n\r\n`,
+    )
+    const channel = new ServerChannel(socket, req.headers.host ?? '', this, this.log)
+    this.channels.add(channel)
+    channel.closed.then(() => this.channels.delete(channel))
+    channel.start(head)
   }
 
   private match(method: string, path: string): { route: Route; params: Record<string, string> } {

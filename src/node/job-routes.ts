@@ -10,7 +10,7 @@ import { decodeValue } from '../executor/index.ts'
 import { jobSpec as jobSpecCheck, MAX_DEPS, MAX_VALUE_BYTES } from '../protocol/schemas.ts'
 import { STEAL_MAX_MESSAGE_BYTES, stealRequestCodec } from '../protocol/steal/codec.ts'
 import type { JobProgress, JobSpec, Resources, TaskInput, WorkSpec } from '../scheduler/types.ts'
-import { ApiError, type ApiRequest, type ApiServer, STREAMED } from './api.ts'
+import { ApiError, type ApiRequest, type ApiServer, type HttpApiRequest, STREAMED } from './api.ts'
 import type { Driver, SubmitRequest } from './driver.ts'
 import { checkJobFiles, parseJobFiles } from './files/routes.ts'
 import { type AfterRef, MAX_AFTER } from './job-after.ts'
@@ -63,7 +63,7 @@ export function registerJobRoutes(api: ApiServer, driver: Driver): void {
     const limit = clampInt(req.query.get('limit'), 100_000, 1, 100_000)
     return hub.store.results(job.id, from, limit).map(resultJson)
   })
-  api.route('GET', '/v1/jobs/:id/events', (req) => streamEvents(req, driver))
+  api.httpRoute('GET', '/v1/jobs/:id/events', (req) => streamEvents(req, driver))
 }
 
 /** A whole number from a query parameter, within [min, max]; `fallback` when absent or not a number. */
@@ -148,7 +148,7 @@ function waitForJob(driver: Driver, id: string, total: number, signal: AbortSign
   })
 }
 
-function streamEvents(req: ApiRequest, driver: Driver): typeof STREAMED {
+function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
   const job = record(req, driver)
   const res = req.res
   res.writeHead(200, {

@@ -229,7 +229,7 @@ function valueBytes(results: ReadonlyArray<{ outcome: { status: string; value?: 
 
 /** GET /metrics on the local API (the API's bearer token, like every route there). */
 export function registerMetricsRoute(api: ApiServer, metrics: NodeMetrics): void {
-  api.route('GET', '/metrics', async (req) => {
+  api.httpRoute('GET', '/metrics', async (req) => {
     const { contentType, text } = await metrics.scrape()
     req.res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
     req.res.end(text)

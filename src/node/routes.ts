@@ -31,7 +31,7 @@ export interface RouteContext {
 }
 
 export function registerRoutes(api: ApiServer, ctx: RouteContext): void {
-  api.route('GET', '/v1/status', () => status(ctx))
+  api.route('GET', '/v1/status', () => ({ ...status(ctx), api: { channels: api.channelCount } }))
   api.route('GET', '/v1/peers', () => peers(ctx))
   registerJobRoutes(api, ctx.driver)
   registerFileRoutes(api, ctx.driver)

@@ -73,23 +73,30 @@ class Strings {
   }
 }
 
+/**
+ * Room for a new job's first moves. Small enough for V8 to keep the columns on its heap (64 bytes
+ * or less each): a job of 256 moves' room cost about 45 us to create, most of a single task's
+ * scheduling; the columns double as moves come.
+ */
+const FIRST_MOVES = 8
+
 /** One job's moves, in columns. */
 export class JobStory {
   /** Moves not kept because the log was full. */
   dropped = 0
   private n = 0
-  private index = new Int32Array(256)
-  private at = new Float64Array(256)
-  private attempt = new Float64Array(256)
+  private index = new Int32Array(FIRST_MOVES)
+  private at = new Float64Array(FIRST_MOVES)
+  private attempt = new Float64Array(FIRST_MOVES)
   /** from * 8 + to */
-  private move = new Uint8Array(256)
-  private node = new Int32Array(256)
-  private fromNode = new Int32Array(256)
+  private move = new Uint8Array(FIRST_MOVES)
+  private node = new Int32Array(FIRST_MOVES)
+  private fromNode = new Int32Array(FIRST_MOVES)
   /** The cause without its `#n` sequence suffix (interned: a few distinct bases per job)… */
-  private cause = new Int32Array(256)
+  private cause = new Int32Array(FIRST_MOVES)
   /** …and the suffix as a number (-1: none). One string per move would grow the table by one entry per event. */
-  private causeSeq = new Float64Array(256)
-  private note = new Int32Array(256)
+  private causeSeq = new Float64Array(FIRST_MOVES)
+  private note = new Int32Array(FIRST_MOVES)
   private readonly strings = new Strings()
   private notes = 0
   private readonly max: number

@@ -129,6 +129,8 @@ describe('grid.map()', () => {
     const job = grid.map(join(dir, 'nope.ts'), 'f', [1])
     await expect(job.results()).rejects.toBeInstanceOf(ModuleNotFoundError)
     await expect(job.id).rejects.toThrow(/module not found: .*nope\.ts/)
-    expect(requests).toEqual(['GET /v1/status'])
+    // The channel's upgrade (this HTTP-only fake answers it like any request, so the client falls
+    // back to HTTP), then connect()'s status check: no submit.
+    expect(requests).toEqual(['GET /v1/channel', 'GET /v1/status'])
   })
 })

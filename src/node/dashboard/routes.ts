@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MemberReason, TaskWhy } from '../../scheduler/index.ts'
-import { ApiError, type ApiRequest, type ApiServer, STREAMED } from '../api.ts'
+import { ApiError, type ApiRequest, type ApiServer, type HttpApiRequest, STREAMED } from '../api.ts'
 import { loadDashboardAssets } from './assets.ts'
 import type { DashboardHub, DashboardSources } from './hub.ts'
 import { CODE_TTL_MS, DashboardSessions, SESSION_TTL_MS } from './sessions.ts'
@@ -37,13 +37,13 @@ export function registerDashboardRoutes(
   api.route('POST', '/v1/dashboard/login-codes', (req) => {
     const code = sessions.code()
     const path = `/dashboard/login?code=${encodeURIComponent(code)}`
-    return { url: `http://${req.raw.headers.host}${path}`, path, expiresInMs: CODE_TTL_MS }
+    return { url: `http://${req.host}${path}`, path, expiresInMs: CODE_TTL_MS }
   })
-  api.route('GET', '/dashboard/login', (req) => login(req, sessions), { public: true })
-  api.route('GET', '/dashboard', (req) => page(req, sessions), { public: true })
-  api.route('GET', '/dashboard/', (req) => page(req, sessions), { public: true })
-  api.route('GET', '/dashboard/:file', (req) => asset(req), { public: true })
-  api.route('GET', '/v1/dashboard/events', (req) => {
+  api.httpRoute('GET', '/dashboard/login', (req) => login(req, sessions), { public: true })
+  api.httpRoute('GET', '/dashboard', (req) => page(req, sessions), { public: true })
+  api.httpRoute('GET', '/dashboard/', (req) => page(req, sessions), { public: true })
+  api.httpRoute('GET', '/dashboard/:file', (req) => asset(req), { public: true })
+  api.httpRoute('GET', '/v1/dashboard/events', (req) => {
     hub.open(req.res)
     return STREAMED
   })
@@ -53,7 +53,7 @@ export function registerDashboardRoutes(
   return sessions
 }
 
-function login(req: ApiRequest, sessions: DashboardSessions): typeof STREAMED {
+function login(req: HttpApiRequest, sessions: DashboardSessions): typeof STREAMED {
   const id = sessions.redeem(req.query.get('code') ?? '')
   const res = req.res
   if (id === undefined) {
@@ -74,7 +74,7 @@ function login(req: ApiRequest, sessions: DashboardSessions): typeof STREAMED {
   return STREAMED
 }
 
-function page(req: ApiRequest, sessions: DashboardSessions): Promise<typeof STREAMED> | typeof STREAMED {
+function page(req: HttpApiRequest, sessions: DashboardSessions): Promise<typeof STREAMED> | typeof STREAMED {
   if (!sessions.fromRequest(req.raw)) {
     req.res.writeHead(401, HTML_HEADERS)
     req.res.end(message('Not logged in. Run <code>gridnode dashboard</code> and open the address it prints.'))
@@ -83,7 +83,7 @@ function page(req: ApiRequest, sessions: DashboardSessions): Promise<typeof STRE
   return serve(req.res, 'index.html')
 }
 
-async function asset(req: ApiRequest): Promise<typeof STREAMED> {
+async function asset(req: HttpApiRequest): Promise<typeof STREAMED> {
   return serve(req.res, req.params.file)
 }
 

@@ -35,7 +35,7 @@ export function registerFileRoutes(api: ApiServer, driver: Driver): void {
     const size = driver.blobs.sizeOf(hash)
     return { hash, have: size !== undefined, size: size ?? 0 }
   })
-  api.route(
+  api.httpRoute(
     'PUT',
     '/v1/files/:hash',
     async (req) => {
@@ -94,7 +94,7 @@ export function registerFileRoutes(api: ApiServer, driver: Driver): void {
       }
     })
   })
-  api.route('GET', '/v1/files/:hash/content', (req) => {
+  api.httpRoute('GET', '/v1/files/:hash/content', (req) => {
     const hash = hashParam(req.params.hash)
     const size = driver.blobs.sizeOf(hash)
     if (size === undefined)

@@ -1,0 +1,151 @@
+/**
+ * The daemon's end of one API channel (src/domain/api-frames.ts): frames in,
+ * requests to the API's JSON routes, answers out as each finishes. The upgrade
+ * that opened it checked the token; from then on every frame is still checked.
+ * A frame that breaks the format closes the channel (it cannot be read past),
+ * and a request that is merely wrong gets its error answer like over HTTP.
+ */
+import type { Duplex } from 'node:stream'
+import {
+  API_MAX_REQUEST_FRAME,
+  BODY_BYTES,
+  BODY_JSON,
+  type ChannelFrame,
+  decodeFrame,
+  encodeAnswer,
+  FRAME_CANCEL,
+  FRAME_REQUEST,
+  FrameError,
+  FrameReader,
+} from '../domain/api-frames.ts'
+import type { ApiAnswer } from './api.ts'
+import type { Logger } from './logger.ts'
+
+/** What a channel asks of the API (ApiServer.answer). */
+export interface ChannelApi {
+  answer(method: string, target: string, body: unknown, signal: AbortSignal, host: string): Promise<ApiAnswer>
+}
+
+/** Requests one channel may have in flight; past it, requests are answered 503 at once. */
+export const MAX_CHANNEL_IN_FLIGHT = 4096
+
+type RequestFrame = Extract<ChannelFrame, { kind: typeof FRAME_REQUEST }>
+
+export class ServerChannel {
+  /** Settles once the connection is gone, for whatever reason. */
+  readonly closed: Promise<void>
+  private readonly socket: Duplex
+  private readonly host: string
+  private readonly api: ChannelApi
+  private readonly log: Logger
+  private readonly reader = new FrameReader(API_MAX_REQUEST_FRAME)
+  private readonly inFlight = new Map<number, AbortController>()
+  private readonly markClosed: () => void
+
+  constructor(socket: Duplex, host: string, api: ChannelApi, log: Logger) {
+    this.socket = socket
+    this.host = host
+    this.api = api
+    this.log = log
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.closed = promise
+    this.markClosed = resolve
+  }
+
+  /** Starts reading; `head` is what arrived with the upgrade request. */
+  start(head: Buffer): void {
+    const s = this.socket
+    s.on('data', (chunk: Buffer) => this.onData(chunk))
+    // The HTTP server keeps half-open connections; a client that ends its side has gone.
+    s.on('end', () => s.destroy())
+    s.on('close', () => {
+      for (const c of this.inFlight.values()) c.abort()
+      this.inFlight.clear()
+      this.markClosed()
+    })
+    // Answers the client does not read stop the reading of its requests until they drain.
+    s.on('drain', () => s.resume())
+    if (head.length > 0) this.onData(head)
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[]
+    try {
+      frames = this.reader.push(chunk)
+    } catch (err) {
+      return this.fail(err)
+    }
+    for (const f of frames) {
+      let frame: ChannelFrame
+      try {
+        frame = decodeFrame(f)
+      } catch (err) {
+        return this.fail(err)
+      }
+      if (frame.kind === FRAME_CANCEL) this.inFlight.get(frame.id)?.abort()
+      else if (frame.kind === FRAME_REQUEST) this.serve(frame)
+      else return this.fail(new FrameError('a client sends requests and cancels, not answers'))
+      if (this.socket.destroyed) return
+    }
+  }
+
+  private serve(frame: RequestFrame): void {
+    const { id } = frame
+    if (this.inFlight.has(id)) return this.fail(new FrameError(`request id ${id} is already in flight`))
+    if (this.inFlight.size >= MAX_CHANNEL_IN_FLIGHT)
+      return this.send(id, {
+        status: 503,
+        body: { error: { code: 'GN_BUSY', message: `over ${MAX_CHANNEL_IN_FLIGHT} requests in flight` } },
+      })
+    let body: unknown
+    if (frame.bodyType === BODY_BYTES) body = new Uint8Array(frame.body)
+    else if (frame.bodyType === BODY_JSON && frame.body.length > 0) {
+      try {
+        body = JSON.parse(frame.body.toString('utf8'))
+      } catch {
+        return this.send(id, {
+          status: 400,
+          body: { error: { code: 'GN_BAD_JSON', message: 'request body is not valid JSON' } },
+        })
+      }
+    }
+    const controller = new AbortController()
+    this.inFlight.set(id, controller)
+    this.api.answer(frame.method, frame.target, body, controller.signal, this.host).then(
+      (a) => {
+        this.inFlight.delete(id)
+        // A request the client cancelled, or one cut off by the connection closing, needs no answer.
+        if (!controller.signal.aborted) this.send(id, a)
+      },
+      (err: unknown) => {
+        // answer() turns every error into an answer; this is the net under it.
+        this.inFlight.delete(id)
+        this.log.error({ err }, 'API channel request failed')
+        this.close()
+      },
+    )
+  }
+
+  private send(id: number, a: ApiAnswer): void {
+    if (this.socket.destroyed) return
+    let status = a.status
+    let json: string
+    try {
+      json = JSON.stringify(a.body)
+    } catch (err) {
+      // Too large for a string, or a handler's value JSON cannot carry: the same 500 as over HTTP.
+      status = 500
+      json = JSON.stringify({ error: { code: 'GN_INTERNAL', message: (err as Error).message } })
+    }
+    if (!this.socket.write(encodeAnswer(id, status, json))) this.socket.pause()
+  }
+
+  private fail(err: unknown): void {
+    this.log.warn({ err: (err as Error).message }, 'API channel: a malformed frame; closing the channel')
+    this.socket.destroy()
+  }
+}
