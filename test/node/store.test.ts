@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
 import { JobExistsError, JobStore } from '../../src/node/store.ts'
 import type { JobSpec } from '../../src/scheduler/types.ts'
@@ -79,6 +80,19 @@ describe('JobStore', () => {
     expect(again.unfinishedJobs()).toEqual([])
     expect(again.job('job-1')).toMatchObject({ status: 'failed', finishedAt: 2000 })
     again.close()
+  })
+
+  it("is the daemon's alone while open (locks taken once), and readable by others once closed", () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'gridnode-store-')), 'jobs.db')
+    const store = new JobStore(path)
+    store.createJob(spec, 'noop', [{ index: 0, input: new Uint8Array([1]), deps: [] }], 1000)
+    const other = new DatabaseSync(path, { timeout: 0 })
+    expect(() => other.prepare('SELECT count(*) AS n FROM jobs').get()).toThrow(/locked/)
+    other.close()
+    store.close()
+    const after = new DatabaseSync(path)
+    expect(after.prepare('SELECT count(*) AS n FROM jobs').get()).toEqual({ n: 1 })
+    after.close()
   })
 
   it('writes batches larger than one statement (64 rows) whole, in order, first outcome kept', () => {
