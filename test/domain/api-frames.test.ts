@@ -61,9 +61,12 @@ describe('API channel frames', () => {
           )
           const frames = readAll(Buffer.concat(encoded), cuts).map(decodeFrame)
           expect(frames).toHaveLength(items.length)
-          items.forEach((it, i) => {
+          for (const [i, it] of items.entries()) {
             const f = frames[i]
-            if (typeof it === 'number') return expect(f).toEqual({ kind: FRAME_CANCEL, id: it })
+            if (typeof it === 'number') {
+              expect(f).toEqual({ kind: FRAME_CANCEL, id: it })
+              continue
+            }
             if ('method' in it) {
               if (f.kind !== FRAME_REQUEST) throw new Error(`frame ${i} is not a request`)
               expect([f.id, f.method, f.target]).toEqual([it.id, it.method, it.target])
@@ -71,7 +74,7 @@ describe('API channel frames', () => {
               else if (typeof it.body === 'string')
                 expect([f.bodyType, f.body.toString('utf8')]).toEqual([BODY_JSON, it.body])
               else expect([f.bodyType, new Uint8Array(f.body)]).toEqual([BODY_BYTES, it.body])
-              return
+              continue
             }
             if (f.kind !== FRAME_ANSWER) throw new Error(`frame ${i} is not an answer`)
             expect([f.id, f.status, f.bodyType, f.body.toString('utf8')]).toEqual([
@@ -80,7 +83,7 @@ describe('API channel frames', () => {
               BODY_JSON,
               it.json,
             ])
-          })
+          }
         },
       ),
       { numRuns: 300 },
