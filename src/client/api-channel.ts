@@ -30,12 +30,27 @@ interface Pending {
   reject: (err: unknown) => void
   signal?: AbortSignal
   onAbort?: () => void
+  /** The request's frame while it waits its turn (MAX_SENT); undefined once written. */
+  frame?: Buffer
 }
+
+/**
+ * Requests written and not yet answered, per channel; more wait here in order, as HTTP's agent
+ * queued requests past its sockets. Below the daemon's own limit per channel (4,096), which would
+ * refuse the excess: a `wait=1` submit stays in flight until its task ends.
+ */
+export const MAX_SENT = 1024
+/** How long the daemon has to answer the upgrade before the client speaks HTTP instead. */
+export const UPGRADE_TIMEOUT_MS = 5000
 
 export class ClientChannel {
   private readonly socket: Socket
-  private readonly reader = new FrameReader(API_MAX_ANSWER_FRAME)
+  private reader = new FrameReader(API_MAX_ANSWER_FRAME)
+  /** Every request not yet answered, written or waiting. */
   private readonly pending = new Map<number, Pending>()
+  /** Ids of requests waiting to be written, oldest first (aborted ones are skipped). */
+  private readonly queued: number[] = []
+  private sent = 0
   private nextId = 1
   /** Why the channel is closed; undefined while it is open. */
   private closedWith?: Error
@@ -64,7 +79,13 @@ export class ClientChannel {
       // Not node:http's own signal option: it would stay tied to the connection after the upgrade.
       const onAbort = () => req.destroy(abortError())
       signal?.addEventListener('abort', onAbort, { once: true })
-      const settle = () => signal?.removeEventListener('abort', onAbort)
+      // A daemon that takes the connection but never answers (stopped, frozen) is asked over HTTP.
+      const timer = setTimeout(() => req.destroy(new Error('no answer to the upgrade')), UPGRADE_TIMEOUT_MS)
+      timer.unref()
+      const settle = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
       req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
         settle()
         if (res.headers.upgrade?.toLowerCase() !== API_CHANNEL_PROTOCOL) {
@@ -98,8 +119,7 @@ export class ClientChannel {
   ): Promise<ChannelAnswer> {
     if (this.closedWith) return Promise.reject(this.closedWith)
     if (signal?.aborted) return Promise.reject(abortError())
-    const id = this.nextId
-    this.nextId = id >= 0xffff_ffff ? 1 : id + 1
+    const id = this.freeId()
     const frame = encodeRequest(id, method, target, body)
     return new Promise<ChannelAnswer>((resolve, reject) => {
       const p: Pending = { resolve, reject }
@@ -107,16 +127,47 @@ export class ClientChannel {
         p.signal = signal
         p.onAbort = () => {
           if (!this.pending.delete(id)) return
+          if (p.frame === undefined) {
+            // Written: the daemon stops working on it.
+            this.sent--
+            if (this.open) this.socket.write(encodeCancel(id))
+            this.flushQueued()
+          }
           this.idle()
-          if (this.open) this.socket.write(encodeCancel(id))
           reject(abortError())
         }
         signal.addEventListener('abort', p.onAbort, { once: true })
       }
       this.pending.set(id, p)
       if (this.pending.size === 1) this.socket.ref()
-      this.socket.write(frame)
+      if (this.sent < MAX_SENT && this.queued.length === 0) {
+        this.sent++
+        this.socket.write(frame)
+      } else {
+        p.frame = frame
+        this.queued.push(id)
+      }
     })
+  }
+
+  /** The next id no request still holds (ids wrap after 2^32 - 1). */
+  private freeId(): number {
+    let id = this.nextId
+    while (this.pending.has(id)) id = id >= 0xffff_ffff ? 1 : id + 1
+    this.nextId = id >= 0xffff_ffff ? 1 : id + 1
+    return id
+  }
+
+  /** Writes waiting requests while fewer than MAX_SENT are out. */
+  private flushQueued(): void {
+    while (this.sent < MAX_SENT && this.queued.length > 0 && this.open) {
+      const p = this.pending.get(this.queued.shift()!)
+      if (p?.frame === undefined) continue // aborted while it waited
+      const frame = p.frame
+      p.frame = undefined
+      this.sent++
+      this.socket.write(frame)
+    }
   }
 
   close(): void {
@@ -140,12 +191,14 @@ export class ClientChannel {
       if (frame.kind !== FRAME_ANSWER)
         return this.fail(new FrameError('the daemon sent a frame that is not an answer'))
       const p = this.pending.get(frame.id)
-      if (p === undefined) continue // cancelled here already
+      if (p === undefined || p.frame !== undefined) continue // cancelled here already (or never asked)
       this.pending.delete(frame.id)
+      this.sent--
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort)
-      this.idle()
       p.resolve({ status: frame.status, text: frame.body.toString('utf8') })
     }
+    this.flushQueued()
+    this.idle()
   }
 
   /** No request waiting: the connection no longer holds the process open. */
@@ -161,8 +214,12 @@ export class ClientChannel {
   private shut(err: Error): void {
     if (this.closedWith) return
     this.closedWith = err
+    // A partial answer has no reader left.
+    this.reader = new FrameReader(API_MAX_ANSWER_FRAME)
     const waiting = [...this.pending.values()]
     this.pending.clear()
+    this.queued.length = 0
+    this.sent = 0
     for (const p of waiting) {
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort)
       p.reject(err)

@@ -62,7 +62,7 @@ export class DaemonClient {
         : typeof payload === 'string'
           ? Buffer.byteLength(payload)
           : payload.byteLength
-    // Past the channel's limits, HTTP gives the daemon's own answer (413, 414).
+    // Past the channel's limits, HTTP gives the daemon's own answer (413 for the body, 431 for the path).
     if (size > API_MAX_BODY_BYTES || path.length * 3 + 8 > API_MAX_TARGET_BYTES)
       return this.overHttp(method, path, payload, signal)
     const key = `${this.url} ${this.auth}`

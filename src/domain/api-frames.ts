@@ -124,7 +124,10 @@ export function decodeFrame(f: Buffer): ChannelFrame {
     if (f.length < 8) throw new FrameError('an answer frame is too short')
     const bodyType = f[7]
     if (bodyType > BODY_JSON) throw new FrameError(`unknown answer body type ${bodyType}`)
-    return { kind, id, status: f.readUInt16BE(5), bodyType, body: f.subarray(8) }
+    const body = f.subarray(8)
+    if (bodyType === BODY_NONE && body.length > 0)
+      throw new FrameError('an answer without a body carries bytes')
+    return { kind, id, status: f.readUInt16BE(5), bodyType, body }
   }
   throw new FrameError(`unknown frame kind ${kind}`)
 }

@@ -8,8 +8,6 @@
 import type { Duplex } from 'node:stream'
 import {
   API_MAX_REQUEST_FRAME,
-  BODY_BYTES,
-  BODY_JSON,
   type ChannelFrame,
   decodeFrame,
   encodeAnswer,
@@ -23,7 +21,13 @@ import type { Logger } from './logger.ts'
 
 /** What a channel asks of the API (ApiServer.answer). */
 export interface ChannelApi {
-  answer(method: string, target: string, body: unknown, signal: AbortSignal, host: string): Promise<ApiAnswer>
+  answer(
+    method: string,
+    target: string,
+    body: { type: number; bytes: Buffer },
+    signal: AbortSignal,
+    host: string,
+  ): Promise<ApiAnswer>
 }
 
 /** Requests one channel may have in flight; past it, requests are answered 503 at once. */
@@ -63,7 +67,6 @@ export class ServerChannel {
       this.inFlight.clear()
       this.markClosed()
     })
-    // Answers the client does not read stop the reading of its requests until they drain.
     s.on('drain', () => s.resume())
     if (head.length > 0) this.onData(head)
   }
@@ -101,46 +104,41 @@ export class ServerChannel {
         status: 503,
         body: { error: { code: 'GN_BUSY', message: `over ${MAX_CHANNEL_IN_FLIGHT} requests in flight` } },
       })
-    let body: unknown
-    if (frame.bodyType === BODY_BYTES) body = new Uint8Array(frame.body)
-    else if (frame.bodyType === BODY_JSON && frame.body.length > 0) {
-      try {
-        body = JSON.parse(frame.body.toString('utf8'))
-      } catch {
-        return this.send(id, {
-          status: 400,
-          body: { error: { code: 'GN_BAD_JSON', message: 'request body is not valid JSON' } },
-        })
-      }
-    }
     const controller = new AbortController()
     this.inFlight.set(id, controller)
-    this.api.answer(frame.method, frame.target, body, controller.signal, this.host).then(
-      (a) => {
+    const body = { type: frame.bodyType, bytes: frame.body }
+    this.api
+      .answer(frame.method, frame.target, body, controller.signal, this.host)
+      .then((a) => {
         this.inFlight.delete(id)
         // A request the client cancelled, or one cut off by the connection closing, needs no answer.
         if (!controller.signal.aborted) this.send(id, a)
-      },
-      (err: unknown) => {
-        // answer() turns every error into an answer; this is the net under it.
+      })
+      .catch((err: unknown) => {
+        // answer() and send() turn every error into an answer; this is the net under them.
         this.inFlight.delete(id)
         this.log.error({ err }, 'API channel request failed')
         this.close()
-      },
-    )
+      })
   }
 
   private send(id: number, a: ApiAnswer): void {
     if (this.socket.destroyed) return
     let status = a.status
-    let json: string
+    let json: string | undefined
     try {
       json = JSON.stringify(a.body)
+      if (json === undefined) throw new TypeError('the answer is not a JSON value')
+      if (!Number.isInteger(status) || status < 100 || status > 599) throw new RangeError(`status ${status}`)
     } catch (err) {
-      // Too large for a string, or a handler's value JSON cannot carry: the same 500 as over HTTP.
+      // Too large for a string, or a value JSON cannot carry: the same 500 as over HTTP.
+      this.log.error({ err }, 'API handler failed')
       status = 500
-      json = JSON.stringify({ error: { code: 'GN_INTERNAL', message: (err as Error).message } })
+      json = JSON.stringify({
+        error: { code: 'GN_INTERNAL', message: String((err as Error)?.message ?? err) },
+      })
     }
+    // Answers the client does not read: stop reading its requests until they drain.
     if (!this.socket.write(encodeAnswer(id, status, json))) this.socket.pause()
   }
 

@@ -11,9 +11,14 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { API_CHANNEL_PATH, API_CHANNEL_PROTOCOL, API_MAX_BODY_BYTES } from '../domain/api-frames.ts'
+import {
+  API_CHANNEL_PATH,
+  API_CHANNEL_PROTOCOL,
+  API_MAX_BODY_BYTES,
+  BODY_BYTES,
+} from '../domain/api-frames.ts'
 import { GridnodeError } from '../errors.ts'
 import { ServerChannel } from './api-channel.ts'
 import type { Logger } from './logger.ts'
@@ -135,7 +140,9 @@ export class ApiServer {
   }
 
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer((req, res) => {
+    // Only the channel's upgrade leaves HTTP: other requests that carry an Upgrade header (h2c
+    // from curl --http2 or Java's HttpClient) are answered as plain HTTP/1.1.
+    const server = createServer({ shouldUpgradeCallback: isChannelUpgrade }, (req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
         // dispatch answers every error itself; this is the last net under it.
         this.log.error({ err }, 'API request failed')
@@ -219,30 +226,30 @@ export class ApiServer {
 
   /**
    * A request that came over a channel (already authorized by its upgrade): the same routes and
-   * answers as HTTP, except those that need the HTTP request itself.
+   * answers as HTTP, checked in the same order (path, then method, then body), except for routes
+   * that need the HTTP request itself. `body`: the frame's body type and bytes.
    */
   async answer(
     method: string,
     target: string,
-    body: unknown,
+    body: { type: number; bytes: Buffer },
     signal: AbortSignal,
     host: string,
   ): Promise<ApiAnswer> {
     try {
-      const q = target.indexOf('?')
-      const path = q < 0 ? target : target.slice(0, q)
-      const { route, params } = this.match(method, path)
+      // As HTTP reads req.url: dot segments resolved, escapes normalized, the query split off.
+      const url = new URL(target, 'http://localhost')
+      const { route, params } = this.match(method, url.pathname)
       if (route.http)
         throw new ApiError(
           400,
           'GN_HTTP_ONLY',
-          `${method} ${path} streams or takes raw bytes: ask it over HTTP`,
+          `${method} ${url.pathname} streams or takes raw bytes: ask it over HTTP`,
         )
-      const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1))
       const result = await route.handler({
         params,
-        query,
-        body: method === 'POST' || method === 'PUT' ? body : undefined,
+        query: url.searchParams,
+        body: method === 'POST' || method === 'PUT' ? channelBody(body.type, body.bytes) : undefined,
         signal,
         host,
       })
@@ -252,30 +259,44 @@ export class ApiServer {
     }
   }
 
-  /** An error as the API answers it; unexpected ones are logged. */
+  /** An error as the API answers it; unexpected ones (whatever was thrown) are logged. */
   private failure(err: unknown): ApiAnswer {
     const status = err instanceof ApiError ? err.status : err instanceof GridnodeError ? 400 : 500
     if (status === 500) this.log.error({ err }, 'API handler failed')
     const body =
       err instanceof GridnodeError
         ? { error: err.toJSON() }
-        : { error: { code: 'GN_INTERNAL', message: (err as Error).message } }
+        : { error: { code: 'GN_INTERNAL', message: err instanceof Error ? err.message : String(err) } }
     return { status, body }
   }
 
   /**
    * `GET /v1/channel` with `Upgrade: gridnode-api/1` and the bearer token (no session cookie: a
-   * page cannot open one) becomes a channel. Anything else upgrading is refused.
+   * page cannot open one) becomes a channel. Only such requests come here (shouldUpgradeCallback);
+   * on a Node without that option (before 22.21 and 24.9) every request with an Upgrade header
+   * does, and one for another path is refused.
    */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {}) // a client resetting its connection is not the daemon's problem
-    const refuse = (status: string) => {
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+    const refuse = (status: string, message: string) => {
+      const body = JSON.stringify({ error: { code: 'GN_BAD_UPGRADE', message } })
+      // The server keeps half-open connections, and an upgraded socket is no longer its to close:
+      // close it once the answer is out, whatever the client does, and do not wait long for that.
+      if (socket instanceof Socket) socket.setTimeout(5000, () => socket.destroy())
+      socket.end(
+        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        () => socket.destroy(),
+      )
     }
-    if (req.url !== API_CHANNEL_PATH || req.headers.upgrade?.toLowerCase() !== API_CHANNEL_PROTOCOL)
-      return refuse('400 Bad Request')
-    if (!this.hasToken(req)) return refuse('401 Unauthorized')
-    if (this.channels.size >= MAX_CHANNELS) return refuse('503 Service Unavailable')
+    if (!isChannelUpgrade(req))
+      return refuse(
+        '400 Bad Request',
+        `only ${API_CHANNEL_PATH} with Upgrade: ${API_CHANNEL_PROTOCOL} upgrades; send other requests without an Upgrade header`,
+      )
+    if (!this.hasToken(req))
+      return refuse('401 Unauthorized', 'missing or wrong API token (see api.token in the data dir)')
+    if (this.channels.size >= MAX_CHANNELS)
+      return refuse('503 Service Unavailable', `${MAX_CHANNELS} channels are open; use HTTP`)
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${API_CHANNEL_PROTOCOL}\r\n\r\n`,
     )
@@ -332,6 +353,21 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
       if (!req.complete) reject(new ApiError(400, 'GN_ABORTED', 'the client went away mid-request'))
     })
   })
+}
+
+function isChannelUpgrade(req: IncomingMessage): boolean {
+  return req.url === API_CHANNEL_PATH && req.headers.upgrade?.toLowerCase() === API_CHANNEL_PROTOCOL
+}
+
+/** A channel request's body as HTTP's readBody gives it: nothing when empty, bytes, or parsed JSON. */
+function channelBody(type: number, bytes: Buffer): unknown {
+  if (bytes.byteLength === 0) return undefined
+  if (type === BODY_BYTES) return new Uint8Array(bytes)
+  try {
+    return JSON.parse(bytes.toString('utf8'))
+  } catch {
+    throw new ApiError(400, 'GN_BAD_JSON', 'request body is not valid JSON')
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

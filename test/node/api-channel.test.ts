@@ -2,16 +2,25 @@
  * The API channel end to end over real loopback sockets: a real ApiServer,
  * the library's DaemonClient, and raw sockets that misbehave.
  */
+
+import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { type Socket, connect as tcpConnect } from 'node:net'
+import { createServer as createNetServer, type Socket, connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import { ClientChannel } from '../../src/client/api-channel.ts'
 import { DaemonClient } from '../../src/client/daemon-client.ts'
-import { API_CHANNEL_PATH, API_CHANNEL_PROTOCOL, encodeRequest } from '../../src/domain/api-frames.ts'
+import {
+  API_CHANNEL_PATH,
+  API_CHANNEL_PROTOCOL,
+  decodeFrame,
+  encodeRequest,
+  FRAME_ANSWER,
+  FrameReader,
+} from '../../src/domain/api-frames.ts'
 import { ApiError, ApiServer, STREAMED } from '../../src/node/api.ts'
 import { MAX_CHANNEL_IN_FLIGHT } from '../../src/node/api-channel.ts'
 
@@ -31,7 +40,9 @@ interface Seen {
   count: number
 }
 
-async function server(): Promise<{ api: ApiServer; url: string; port: number; dataDir: string; seen: Seen }> {
+async function server(
+  port = 0,
+): Promise<{ api: ApiServer; url: string; port: number; dataDir: string; seen: Seen }> {
   const api = new ApiServer(TOKEN, pino({ level: 'silent' }))
   const seen: Seen = { signals: new Map(), count: 0 }
   api.route('POST', '/v1/echo', (req) => {
@@ -60,12 +71,20 @@ async function server(): Promise<{ api: ApiServer; url: string; port: number; da
       })
     })
   })
+  api.route('GET', '/v1/big', () => {
+    seen.count++
+    return { text: 'x'.repeat(256 * 1024) }
+  })
+  api.route('GET', '/v1/odd/:what', (req) => {
+    if (req.params.what === 'symbol') return Symbol('not JSON')
+    throw undefined
+  })
   api.httpRoute('GET', '/v1/stream', (req) => {
     req.res.end('raw')
     return STREAMED
   })
   servers.push(api)
-  const url = await api.listen('127.0.0.1', 0)
+  const url = await api.listen('127.0.0.1', port)
   const dataDir = mkdtempSync(join(tmpdir(), 'gridnode-channel-'))
   writeFileSync(join(dataDir, 'api.json'), JSON.stringify({ url, pid: process.pid, peerId: 'x' }))
   writeFileSync(join(dataDir, 'api.token'), TOKEN)
@@ -175,8 +194,9 @@ describe('the API channel', () => {
     const { port, url, dataDir } = await server()
     expect((await upgrade(port, { ...GOOD, authorization: 'Bearer wrong' })).status).toBe(401)
     expect((await upgrade(port, { ...GOOD, authorization: '' })).status).toBe(401)
-    expect((await upgrade(port, { ...GOOD, upgrade: 'websocket' })).status).toBe(400)
-    expect((await upgrade(port, GOOD, '/v1/status')).status).toBe(400)
+    // Another protocol, or another path, is no channel: a plain HTTP request (no such route here).
+    expect((await upgrade(port, { ...GOOD, upgrade: 'websocket' })).status).toBe(404)
+    expect((await upgrade(port, GOOD, '/v1/status')).status).toBe(404)
     expect(await ClientChannel.open(url, 'Bearer wrong')).toBeUndefined()
     // A library client with a wrong token gets HTTP's 401, not a hang or a dropped connection.
     writeFileSync(join(dataDir, 'api.token'), 'w'.repeat(43))
@@ -222,41 +242,267 @@ describe('the API channel', () => {
   })
 
   test(`past ${MAX_CHANNEL_IN_FLIGHT} requests in flight, the next is answered 503 at once`, async () => {
-    const { url } = await server()
-    const ch = (await ClientChannel.open(url, `Bearer ${TOKEN}`))!
-    try {
-      const waiting = Array.from({ length: MAX_CHANNEL_IN_FLIGHT }, (_, n) => {
-        const p = ch.request('GET', `/v1/slow?n=${n}`)
-        p.catch(() => {})
-        return p
-      })
-      const over = await ch.request('GET', '/v1/items/1')
-      expect([over.status, JSON.parse(over.text).error.code]).toEqual([503, 'GN_BUSY'])
-      expect(waiting).toHaveLength(MAX_CHANNEL_IN_FLIGHT)
-    } finally {
-      ch.close()
-    }
+    // A raw client: the library's own never has more than MAX_SENT out.
+    const { port } = await server()
+    const { socket } = await upgrade(port, GOOD)
+    const reader = new FrameReader(1 << 20)
+    const answers: Array<{ id: number; status: number }> = []
+    socket!.on('data', (d: Buffer) => {
+      for (const f of reader.push(d)) {
+        const a = decodeFrame(f)
+        if (a.kind === FRAME_ANSWER) answers.push({ id: a.id, status: a.status })
+      }
+    })
+    const n = MAX_CHANNEL_IN_FLIGHT
+    socket!.write(
+      Buffer.concat(Array.from({ length: n }, (_, i) => encodeRequest(i + 1, 'GET', `/v1/slow?n=${i}`))),
+    )
+    socket!.write(encodeRequest(n + 1, 'GET', '/v1/items/1'))
+    await expect.poll(() => answers).toEqual([{ id: n + 1, status: 503 }])
   })
 
-  test("a daemon's stop closes its channels, and the library reopens one to the next daemon", async () => {
+  test("a daemon's stop closes its channels; the library opens one to the daemon that comes back", async () => {
     const first = await server()
     const client = DaemonClient.open({ dataDir: first.dataDir })
     expect(await client.request('GET', '/v1/items/1')).toEqual({ id: '1' })
+    expect(first.api.channelCount).toBe(1)
     const pending = client.request('GET', '/v1/slow?n=z')
     await expect.poll(() => first.seen.signals.has('z')).toBe(true)
     await first.api.close()
     servers.splice(servers.indexOf(first.api), 1)
     await expect(pending).rejects.toMatchObject({ code: 'GN_NO_DAEMON' })
-    // Another daemon in the same place (its api.json): the next request finds it.
-    const second = await server()
-    writeFileSync(
-      join(first.dataDir, 'api.json'),
-      JSON.stringify({ url: second.url, pid: process.pid, peerId: 'x' }),
+    // Another daemon at the same address: the next request opens a channel to it.
+    const second = await server(first.port)
+    expect(second.url).toBe(first.url)
+    expect(await client.request('GET', '/v1/items/2')).toEqual({ id: '2' })
+    expect(second.api.channelCount).toBe(1)
+  })
+
+  test('more requests than may be in flight at once wait their turn in the client instead of failing', async () => {
+    const { dataDir, api } = await server()
+    const client = DaemonClient.open({ dataDir })
+    const n = MAX_CHANNEL_IN_FLIGHT + 500
+    const answers = await Promise.all(
+      Array.from({ length: n }, (_, i) => client.request<{ n: string }>('GET', `/v1/slow?n=${i}&ms=20`)),
     )
-    expect(await DaemonClient.open({ dataDir: first.dataDir }).request('GET', '/v1/items/2')).toEqual({
-      id: '2',
+    expect(answers.map((a) => Number(a.n))).toEqual(Array.from({ length: n }, (_, i) => i))
+    expect(api.channelCount).toBe(1)
+  })
+
+  test('request ids that wrap around skip those still in flight', async () => {
+    const { url } = await server()
+    const ch = (await ClientChannel.open(url, `Bearer ${TOKEN}`))!
+    try {
+      const ids = ch as unknown as { nextId: number }
+      ids.nextId = 0xffff_ffff
+      const last = ch.request('GET', '/v1/slow?n=last&ms=300')
+      const first = ch.request('GET', '/v1/slow?n=first&ms=300')
+      // As if 2^32 more requests had been made while these two waited.
+      ids.nextId = 0xffff_ffff
+      const third = ch.request('GET', '/v1/items/third')
+      expect(JSON.parse((await third).text)).toEqual({ id: 'third' })
+      expect(JSON.parse((await last).text)).toEqual({ n: 'last' })
+      expect(JSON.parse((await first).text)).toEqual({ n: 'first' })
+      expect(ch.open).toBe(true)
+    } finally {
+      ch.close()
+    }
+  })
+
+  test('a handler answering what JSON cannot carry, or throwing a non-error, gets a 500; the channel stays', async () => {
+    const { url } = await server()
+    const ch = (await ClientChannel.open(url, `Bearer ${TOKEN}`))!
+    try {
+      for (const what of ['symbol', 'undefined']) {
+        const a = await ch.request('GET', `/v1/odd/${what}`)
+        expect([a.status, JSON.parse(a.text).error.code], what).toEqual([500, 'GN_INTERNAL'])
+      }
+      expect(JSON.parse((await ch.request('GET', '/v1/items/1')).text)).toEqual({ id: '1' })
+    } finally {
+      ch.close()
+    }
+  })
+
+  test('checks path, method and body in the order HTTP does, and normalizes paths the same way', async () => {
+    const { url, port } = await server()
+    const ch = (await ClientChannel.open(url, `Bearer ${TOKEN}`))!
+    const overHttp = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({
+          host: '127.0.0.1',
+          port,
+          path,
+          method,
+          agent: false,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        })
+        req.on('response', (res) => {
+          let text = ''
+          res.on('data', (d: Buffer) => {
+            text += d
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+        })
+        req.on('error', reject)
+        req.end(body)
+      })
+    try {
+      const cases: Array<[string, string, string | undefined]> = [
+        ['PUT', '/v1/echo', '{not json'], // wrong method before a bad body
+        ['POST', '/v1/echo', '{not json'],
+        ['POST', '/v1/echo', ''], // an empty body is no body
+        ['GET', '/v1/items/./x', undefined],
+        ['GET', '/v1/zz/../items/y', undefined],
+        ['GET', '/v1/items/%41%zz', undefined],
+        ['GET', '/v1/items/a#frag', undefined],
+      ]
+      for (const [method, path, body] of cases) {
+        const viaChannel = await ch.request(method, path, body)
+        const viaHttp = await overHttp(method, path, body)
+        const strip = (t: string) => (t === '' ? '' : JSON.stringify({ ...JSON.parse(t), host: undefined }))
+        expect([viaChannel.status, strip(viaChannel.text)], `${method} ${path}`).toEqual([
+          viaHttp.status,
+          strip(viaHttp.text),
+        ])
+      }
+      // A GET's body is not read; no route is found before a bad body is.
+      const get = await ch.request('GET', '/v1/items/1', '{not json')
+      expect([get.status, JSON.parse(get.text)]).toEqual([200, { id: '1' }])
+      const none = await ch.request('POST', '/v1/nothing', '{not json')
+      expect([none.status, JSON.parse(none.text).error.code]).toEqual([404, 'GN_NOT_FOUND'])
+      const empty = await ch.request('POST', '/v1/echo', new Uint8Array(0))
+      expect(JSON.parse(empty.text)).not.toHaveProperty('body')
+    } finally {
+      ch.close()
+    }
+  })
+
+  test("stops reading a client's requests while it leaves their answers unread, and serves them once it reads", async () => {
+    const { port, seen } = await server()
+    const { socket } = await upgrade(port, GOOD)
+    const s = socket!
+    s.pause()
+    // 400 requests for 256 KiB answers (100 MiB in all), a few at a time, none of the answers read.
+    let id = 0
+    for (let round = 0; round < 40; round++) {
+      s.write(Buffer.concat(Array.from({ length: 10 }, () => encodeRequest(++id, 'GET', '/v1/big'))))
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    const whilePaused = seen.count
+    expect(whilePaused).toBeLessThan(400)
+    // Reading again: every request is answered.
+    let bytes = 0
+    s.on('data', (d: Buffer) => {
+      bytes += d.length
     })
-    expect(second.seen.count).toBe(1)
+    s.resume()
+    await expect.poll(() => seen.count, { timeout: 20_000 }).toBe(400)
+    await expect.poll(() => bytes, { timeout: 20_000 }).toBeGreaterThan(400 * 256 * 1024)
+  })
+
+  test('a refused upgrade is closed by the daemon, even when the client keeps its side open', async () => {
+    const { port, api } = await server()
+    const held: Socket[] = []
+    for (const auth of ['Bearer wrong', '']) {
+      const s = tcpConnect({ port, host: '127.0.0.1', allowHalfOpen: true })
+      sockets.push(s)
+      held.push(s)
+      s.on('error', () => {})
+      s.write(
+        `GET ${API_CHANNEL_PATH} HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: ${API_CHANNEL_PROTOCOL}\r\nauthorization: ${auth}\r\n\r\n`,
+      )
+    }
+    await Promise.all(
+      held.map((s) => {
+        const ended = new Promise((r) => s.once('end', r))
+        s.resume()
+        return ended
+      }),
+    )
+    // The API closes at once: nothing of those connections is left to wait for.
+    const t0 = Date.now()
+    await api.close()
+    expect(Date.now() - t0).toBeLessThan(2000)
+    servers.splice(servers.indexOf(api), 1)
+  })
+
+  test('a plain request with an Upgrade header for another protocol (h2c) is answered as HTTP', async () => {
+    const { port } = await server()
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1',
+        port,
+        path: '/v1/items/7',
+        agent: false,
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          connection: 'Upgrade, HTTP2-Settings',
+          upgrade: 'h2c',
+          'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
+        },
+      })
+      req.on('response', (res) => {
+        let text = ''
+        res.on('data', (d: Buffer) => {
+          text += d
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(answer).toEqual({ status: 200, text: JSON.stringify({ id: '7' }) })
+  })
+})
+
+describe('the channel and the client process', () => {
+  test('an idle channel does not keep the process alive', async () => {
+    const { dataDir, api } = await server()
+    const client = new URL('../../src/client/daemon-client.ts', import.meta.url).pathname
+    const code = `import { DaemonClient } from ${JSON.stringify(client)}
+const c = DaemonClient.open({ dataDir: ${JSON.stringify(dataDir)} })
+console.log(JSON.stringify(await c.request('GET', '/v1/items/5')))`
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d
+    })
+    const exit = await new Promise<number | string>((resolve) => {
+      const t = setTimeout(() => {
+        child.kill('SIGKILL')
+        resolve('still running after 10 s')
+      }, 10_000)
+      child.on('exit', (code: number | null) => {
+        clearTimeout(t)
+        resolve(code ?? -1)
+      })
+    })
+    expect(exit).toBe(0)
+    expect(out.trim()).toBe(JSON.stringify({ id: '5' }))
+    await expect.poll(() => api.channelCount).toBe(0)
+  })
+
+  test("a daemon that takes the connection and never answers: the caller's signal still ends the request", async () => {
+    const { dataDir } = await server()
+    const mute = createNetServer(() => {})
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r))
+    try {
+      const port = (mute.address() as { port: number }).port
+      writeFileSync(
+        join(dataDir, 'api.json'),
+        JSON.stringify({ url: `http://127.0.0.1:${port}`, pid: process.pid, peerId: 'x' }),
+      )
+      const t0 = Date.now()
+      await expect(
+        DaemonClient.open({ dataDir }).request('GET', '/v1/items/1', undefined, AbortSignal.timeout(300)),
+      ).rejects.toMatchObject({ name: 'AbortError' })
+      expect(Date.now() - t0).toBeLessThan(3000)
+    } finally {
+      mute.close()
+    }
   })
 })
 
