@@ -182,6 +182,8 @@ export async function startDaemon(
       isMember: (peer) => membership.isMember(peer),
       privateKey,
     })
+    // From here the driver holds the job store (its lock too): a start that fails later closes it.
+    undo.push(() => driver.stop())
     const adverts = new Adverts(node, {
       mesh: config.mesh,
       intervalMs: config.advertIntervalMs,
@@ -222,7 +224,6 @@ export async function startDaemon(
     driver.attachPolicy(() => policy.policy)
     policy.start(driver)
     undo.push(() => policy.stop())
-    undo.push(() => driver.stop())
     adverts.start()
     undo.push(() => adverts.stop())
     discovery.start()
