@@ -10,13 +10,14 @@ import {
   API_CHANNEL_PATH,
   API_CHANNEL_PROTOCOL,
   API_MAX_ANSWER_FRAME,
+  API_MIN_FRAME,
   type ChannelFrame,
-  decodeFrame,
   encodeCancel,
   encodeRequest,
   FRAME_ANSWER,
   FrameError,
   FrameReader,
+  readFrames,
 } from '../domain/api-frames.ts'
 
 export interface ChannelAnswer {
@@ -45,7 +46,7 @@ export const UPGRADE_TIMEOUT_MS = 5000
 
 export class ClientChannel {
   private readonly socket: Socket
-  private reader = new FrameReader(API_MAX_ANSWER_FRAME)
+  private reader = new FrameReader(API_MAX_ANSWER_FRAME, API_MIN_FRAME)
   /** Every request not yet answered, written or waiting. */
   private readonly pending = new Map<number, Pending>()
   /** Ids of requests waiting to be written, oldest first (aborted ones are skipped). */
@@ -59,7 +60,13 @@ export class ClientChannel {
     this.socket = socket
     socket.setNoDelay(true)
     socket.unref()
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk)
+      } catch (err) {
+        this.fail(err as Error)
+      }
+    })
     socket.on('error', (err: Error) => this.shut(err))
     socket.on('close', () => this.shut(new Error('the daemon closed the connection')))
     if (head.length > 0) this.onData(head)
@@ -175,19 +182,13 @@ export class ClientChannel {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Buffer[]
+    let frames: ChannelFrame[]
     try {
-      frames = this.reader.push(chunk)
+      frames = readFrames(this.reader, chunk)
     } catch (err) {
       return this.fail(err as Error)
     }
-    for (const f of frames) {
-      let frame: ChannelFrame
-      try {
-        frame = decodeFrame(f)
-      } catch (err) {
-        return this.fail(err as Error)
-      }
+    for (const frame of frames) {
       if (frame.kind !== FRAME_ANSWER)
         return this.fail(new FrameError('the daemon sent a frame that is not an answer'))
       const p = this.pending.get(frame.id)
@@ -215,7 +216,7 @@ export class ClientChannel {
     if (this.closedWith) return
     this.closedWith = err
     // A partial answer has no reader left.
-    this.reader = new FrameReader(API_MAX_ANSWER_FRAME)
+    this.reader = new FrameReader(API_MAX_ANSWER_FRAME, API_MIN_FRAME)
     const waiting = [...this.pending.values()]
     this.pending.clear()
     this.queued.length = 0

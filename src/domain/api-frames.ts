@@ -17,9 +17,12 @@
  *     answer:  u16 HTTP status, u8 body type (0 or 1), body
  *     cancel:  nothing (the client gave up on that request)
  *
- * Both sides read with `FrameReader`, which refuses a frame over its limit
- * before buffering it.
+ * Both sides read with `FrameReader` (./frame-reader.ts), which refuses a
+ * frame over its limit before buffering it.
  */
+import { FrameError, FrameReader } from './frame-reader.ts'
+
+export { FrameError, FrameReader }
 
 export const API_CHANNEL_PATH = '/v1/channel'
 export const API_CHANNEL_PROTOCOL = 'gridnode-api/1'
@@ -30,6 +33,8 @@ export const API_MAX_BODY_BYTES = 64 * 1024 * 1024
 export const API_MAX_TARGET_BYTES = 8 * 1024
 /** The largest request frame the daemon reads. */
 export const API_MAX_REQUEST_FRAME = API_MAX_BODY_BYTES + API_MAX_TARGET_BYTES + 16
+/** The shortest frame: a kind and an id. */
+export const API_MIN_FRAME = 5
 /** The largest answer the client reads: 1 GiB (a string cannot hold much more; HTTP answers are no larger). */
 export const API_MAX_ANSWER_FRAME = 1024 * 1024 * 1024
 
@@ -45,9 +50,6 @@ export type ChannelFrame =
   | { kind: typeof FRAME_REQUEST; id: number; method: string; target: string; bodyType: number; body: Buffer }
   | { kind: typeof FRAME_ANSWER; id: number; status: number; bodyType: number; body: Buffer }
   | { kind: typeof FRAME_CANCEL; id: number }
-
-/** A frame that breaks the format: the connection cannot be read any further. */
-export class FrameError extends Error {}
 
 /** A request frame; `body` is JSON text, bytes, or nothing. */
 export function encodeRequest(
@@ -132,69 +134,7 @@ export function decodeFrame(f: Buffer): ChannelFrame {
   throw new FrameError(`unknown frame kind ${kind}`)
 }
 
-/**
- * Cuts a byte stream into frames. A frame's length is checked against `maxFrame` as soon as its
- * prefix arrives, so an oversized one is refused before it is buffered.
- */
-export class FrameReader {
-  private readonly maxFrame: number
-  private chunks: Buffer[] = []
-  private buffered = 0
-  /** The length of the frame being read; -1 while its prefix is still arriving. */
-  private need = -1
-
-  constructor(maxFrame: number) {
-    this.maxFrame = maxFrame
-  }
-
-  /** The whole frames `chunk` completes, without their length prefixes. Throws FrameError on a bad length. */
-  push(chunk: Buffer): Buffer[] {
-    if (chunk.length > 0) {
-      this.chunks.push(chunk)
-      this.buffered += chunk.length
-    }
-    const out: Buffer[] = []
-    for (;;) {
-      if (this.need < 0) {
-        if (this.buffered < 4) break
-        const n = this.take(4).readUInt32BE(0)
-        if (n < 5 || n > this.maxFrame)
-          throw new FrameError(`a ${n}-byte frame is outside the channel's limits (5 to ${this.maxFrame})`)
-        this.need = n
-      }
-      if (this.buffered < this.need) break
-      out.push(this.take(this.need))
-      this.need = -1
-    }
-    return out
-  }
-
-  /** Bytes held for a frame not yet complete. */
-  get pending(): number {
-    return this.buffered
-  }
-
-  /** The next `n` buffered bytes: a view when one chunk holds them, else one copy. */
-  private take(n: number): Buffer {
-    const first = this.chunks[0]
-    let out: Buffer
-    if (first.length >= n) {
-      out = first.subarray(0, n)
-      if (first.length === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-    } else {
-      out = Buffer.allocUnsafe(n)
-      let at = 0
-      while (at < n) {
-        const c = this.chunks[0]
-        const k = Math.min(c.length, n - at)
-        c.copy(out, at, 0, k)
-        at += k
-        if (k === c.length) this.chunks.shift()
-        else this.chunks[0] = c.subarray(k)
-      }
-    }
-    this.buffered -= n
-    return out
-  }
+/** The frames `chunk` completes, decoded; throws FrameError on a bad length or a malformed frame. */
+export function readFrames(reader: FrameReader, chunk: Buffer): ChannelFrame[] {
+  return reader.push(chunk).map(decodeFrame)
 }

@@ -8,13 +8,14 @@
 import type { Duplex } from 'node:stream'
 import {
   API_MAX_REQUEST_FRAME,
+  API_MIN_FRAME,
   type ChannelFrame,
-  decodeFrame,
   encodeAnswer,
   FRAME_CANCEL,
   FRAME_REQUEST,
   FrameError,
   FrameReader,
+  readFrames,
 } from '../domain/api-frames.ts'
 import type { ApiAnswer } from './api.ts'
 import type { Logger } from './logger.ts'
@@ -42,7 +43,7 @@ export class ServerChannel {
   private readonly host: string
   private readonly api: ChannelApi
   private readonly log: Logger
-  private readonly reader = new FrameReader(API_MAX_REQUEST_FRAME)
+  private readonly reader = new FrameReader(API_MAX_REQUEST_FRAME, API_MIN_FRAME)
   private readonly inFlight = new Map<number, AbortController>()
   private readonly markClosed: () => void
 
@@ -59,7 +60,15 @@ export class ServerChannel {
   /** Starts reading; `head` is what arrived with the upgrade request. */
   start(head: Buffer): void {
     const s = this.socket
-    s.on('data', (chunk: Buffer) => this.onData(chunk))
+    s.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk)
+      } catch (err) {
+        // Every frame is checked; this is the net under that, so a client's bytes never end the daemon.
+        this.log.error({ err }, 'API channel failed')
+        s.destroy()
+      }
+    })
     // The HTTP server keeps half-open connections; a client that ends its side has gone.
     s.on('end', () => s.destroy())
     s.on('close', () => {
@@ -76,19 +85,13 @@ export class ServerChannel {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Buffer[]
+    let frames: ChannelFrame[]
     try {
-      frames = this.reader.push(chunk)
+      frames = readFrames(this.reader, chunk)
     } catch (err) {
       return this.fail(err)
     }
-    for (const f of frames) {
-      let frame: ChannelFrame
-      try {
-        frame = decodeFrame(f)
-      } catch (err) {
-        return this.fail(err)
-      }
+    for (const frame of frames) {
       if (frame.kind === FRAME_CANCEL) this.inFlight.get(frame.id)?.abort()
       else if (frame.kind === FRAME_REQUEST) this.serve(frame)
       else return this.fail(new FrameError('a client sends requests and cancels, not answers'))

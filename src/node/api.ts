@@ -150,9 +150,15 @@ export class ApiServer {
       })
     })
     server.keepAliveTimeout = 30_000
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      this.upgrade(req, socket, head),
-    )
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.upgrade(req, socket, head)
+      } catch (err) {
+        // A listener that throws would take the daemon down; this connection is all it costs.
+        this.log.error({ err }, 'API channel upgrade failed')
+        socket.destroy()
+      }
+    })
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -91,15 +91,15 @@ describe('API channel frames', () => {
   })
 
   test('a reader refuses a frame over its limit from the length prefix alone, and one under 5 bytes', () => {
-    const r = new FrameReader(1000)
+    const r = new FrameReader(1000, 5)
     const prefix = Buffer.alloc(4)
     prefix.writeUInt32BE(1001)
     expect(() => r.push(prefix)).toThrow(FrameError)
     prefix.writeUInt32BE(4)
-    expect(() => new FrameReader(1000).push(prefix)).toThrow(FrameError)
+    expect(() => new FrameReader(1000, 5).push(prefix)).toThrow(FrameError)
     // At the limit it waits for the bytes instead.
     prefix.writeUInt32BE(1000)
-    const ok = new FrameReader(1000)
+    const ok = new FrameReader(1000, 5)
     expect(ok.push(prefix)).toEqual([])
     expect(ok.push(Buffer.alloc(999))).toEqual([])
     expect(ok.push(Buffer.alloc(1))).toHaveLength(1)

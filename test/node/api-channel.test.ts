@@ -112,6 +112,28 @@ function upgrade(
   })
 }
 
+/** One plain HTTP request on a connection of its own: the status and the body's text. */
+function ask(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false, headers })
+    req.on('response', (res) => {
+      let text = ''
+      res.on('data', (d: Buffer) => {
+        text += d
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 const GOOD = { connection: 'Upgrade', upgrade: API_CHANNEL_PROTOCOL, authorization: `Bearer ${TOKEN}` }
 
 function closed(socket: Socket): Promise<void> {
@@ -327,25 +349,7 @@ describe('the API channel', () => {
     const { url, port } = await server()
     const ch = (await ClientChannel.open(url, `Bearer ${TOKEN}`))!
     const overHttp = (method: string, path: string, body?: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request({
-          host: '127.0.0.1',
-          port,
-          path,
-          method,
-          agent: false,
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        })
-        req.on('response', (res) => {
-          let text = ''
-          res.on('data', (d: Buffer) => {
-            text += d
-          })
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-        })
-        req.on('error', reject)
-        req.end(body)
-      })
+      ask(port, method, path, { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body)
     try {
       const cases: Array<[string, string, string | undefined]> = [
         ['PUT', '/v1/echo', '{not json'], // wrong method before a bad body
@@ -429,28 +433,11 @@ describe('the API channel', () => {
 
   test('a plain request with an Upgrade header for another protocol (h2c) is answered as HTTP', async () => {
     const { port } = await server()
-    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request({
-        host: '127.0.0.1',
-        port,
-        path: '/v1/items/7',
-        agent: false,
-        headers: {
-          authorization: `Bearer ${TOKEN}`,
-          connection: 'Upgrade, HTTP2-Settings',
-          upgrade: 'h2c',
-          'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
-        },
-      })
-      req.on('response', (res) => {
-        let text = ''
-        res.on('data', (d: Buffer) => {
-          text += d
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-      })
-      req.on('error', reject)
-      req.end()
+    const answer = await ask(port, 'GET', '/v1/items/7', {
+      authorization: `Bearer ${TOKEN}`,
+      connection: 'Upgrade, HTTP2-Settings',
+      upgrade: 'h2c',
+      'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
     })
     expect(answer).toEqual({ status: 200, text: JSON.stringify({ id: '7' }) })
   })

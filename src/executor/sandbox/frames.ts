@@ -14,6 +14,7 @@
  *   ready  := u8 kind=2
  */
 import v8 from 'node:v8'
+import { FrameError, FrameReader as LengthFrameReader } from '../../domain/frame-reader.ts'
 import type { ToWorker, WireResult } from '../worker-protocol.ts'
 
 /** The largest frame either side accepts: a result value may be as big as a blob. */
@@ -26,47 +27,12 @@ const STATUSES = ['ok', 'threw', 'rejected'] as const
 export type FromSandbox = { type: 'ready' } | { type: 'result'; result: WireResult }
 
 /** Bytes that break the framing or the layout: the worker is not to be trusted any more. */
-export class FrameError extends Error {}
+export { FrameError }
 
 /** Reassembles frames from chunks; throws FrameError on a length above the cap. */
-export class FrameReader {
-  private chunks: Buffer[] = []
-  private size = 0
-  /** Length of the frame being read; -1 until its header is in. */
-  private need = -1
-  private readonly max: number
-
+export class FrameReader extends LengthFrameReader {
   constructor(max = MAX_FRAME_BYTES) {
-    this.max = max
-  }
-
-  /** The frames this chunk completes, in order. */
-  push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk)
-    this.size += chunk.length
-    const out: Buffer[] = []
-    for (;;) {
-      if (this.need < 0) {
-        if (this.size < 4) break
-        const len = this.flatten().readUInt32BE(0)
-        if (len > this.max) throw new FrameError(`frame of ${len} bytes (max ${this.max})`)
-        this.need = len
-      }
-      // Chunks pile up until the frame is whole: one copy per frame, not one per chunk.
-      if (this.size < 4 + this.need) break
-      const buf = this.flatten()
-      out.push(buf.subarray(4, 4 + this.need))
-      const rest = buf.subarray(4 + this.need)
-      this.chunks = rest.length > 0 ? [rest] : []
-      this.size = rest.length
-      this.need = -1
-    }
-    return out
-  }
-
-  private flatten(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)]
-    return this.chunks[0]
+    super(max)
   }
 }
 
