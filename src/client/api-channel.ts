@@ -11,7 +11,6 @@ import {
   API_CHANNEL_PROTOCOL,
   API_MAX_ANSWER_FRAME,
   API_MIN_FRAME,
-  type ChannelFrame,
   encodeCancel,
   encodeRequest,
   FRAME_ANSWER,
@@ -60,16 +59,17 @@ export class ClientChannel {
     this.socket = socket
     socket.setNoDelay(true)
     socket.unref()
-    socket.on('data', (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       try {
         this.onData(chunk)
       } catch (err) {
         this.fail(err as Error)
       }
-    })
+    }
+    socket.on('data', read)
     socket.on('error', (err: Error) => this.shut(err))
     socket.on('close', () => this.shut(new Error('the daemon closed the connection')))
-    if (head.length > 0) this.onData(head)
+    if (head.length > 0) read(head)
   }
 
   /**
@@ -181,16 +181,10 @@ export class ClientChannel {
     this.socket.destroy()
   }
 
+  /** Throws FrameError on bytes that break the format. */
   private onData(chunk: Buffer): void {
-    let frames: ChannelFrame[]
-    try {
-      frames = readFrames(this.reader, chunk)
-    } catch (err) {
-      return this.fail(err as Error)
-    }
-    for (const frame of frames) {
-      if (frame.kind !== FRAME_ANSWER)
-        return this.fail(new FrameError('the daemon sent a frame that is not an answer'))
+    for (const frame of readFrames(this.reader, chunk)) {
+      if (frame.kind !== FRAME_ANSWER) throw new FrameError('the daemon sent a frame that is not an answer')
       const p = this.pending.get(frame.id)
       if (p === undefined || p.frame !== undefined) continue // cancelled here already (or never asked)
       this.pending.delete(frame.id)

@@ -60,15 +60,14 @@ export class ServerChannel {
   /** Starts reading; `head` is what arrived with the upgrade request. */
   start(head: Buffer): void {
     const s = this.socket
-    s.on('data', (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       try {
         this.onData(chunk)
       } catch (err) {
-        // Every frame is checked; this is the net under that, so a client's bytes never end the daemon.
-        this.log.error({ err }, 'API channel failed')
-        s.destroy()
+        this.fail(err)
       }
-    })
+    }
+    s.on('data', read)
     // The HTTP server keeps half-open connections; a client that ends its side has gone.
     s.on('end', () => s.destroy())
     s.on('close', () => {
@@ -77,24 +76,19 @@ export class ServerChannel {
       this.markClosed()
     })
     s.on('drain', () => s.resume())
-    if (head.length > 0) this.onData(head)
+    if (head.length > 0) read(head)
   }
 
   close(): void {
     this.socket.destroy()
   }
 
+  /** Throws FrameError on bytes that break the format. */
   private onData(chunk: Buffer): void {
-    let frames: ChannelFrame[]
-    try {
-      frames = readFrames(this.reader, chunk)
-    } catch (err) {
-      return this.fail(err)
-    }
-    for (const frame of frames) {
+    for (const frame of readFrames(this.reader, chunk)) {
       if (frame.kind === FRAME_CANCEL) this.inFlight.get(frame.id)?.abort()
       else if (frame.kind === FRAME_REQUEST) this.serve(frame)
-      else return this.fail(new FrameError('a client sends requests and cancels, not answers'))
+      else throw new FrameError('a client sends requests and cancels, not answers')
       if (this.socket.destroyed) return
     }
   }
@@ -145,8 +139,11 @@ export class ServerChannel {
     if (!this.socket.write(encodeAnswer(id, status, json))) this.socket.pause()
   }
 
+  /** A malformed frame (the client's fault) or a failure of ours (the net under every check): this channel ends. */
   private fail(err: unknown): void {
-    this.log.warn({ err: (err as Error).message }, 'API channel: a malformed frame; closing the channel')
+    if (err instanceof FrameError)
+      this.log.warn({ err: err.message }, 'API channel: a malformed frame; closing the channel')
+    else this.log.error({ err }, 'API channel failed')
     this.socket.destroy()
   }
 }
