@@ -27,7 +27,8 @@ export { FrameError, FrameReader }
 export const API_CHANNEL_PATH = '/v1/channel'
 export const API_CHANNEL_PROTOCOL = 'gridnode-api/1'
 
-/** The largest request body the API takes, over HTTP or the channel (also the largest blob; see the blob codec). */
+/** The largest request body the API takes, over HTTP or the channel; also the largest blob a node
+ * accepts: keep BLOB_FETCH_MAX_BYTES (src/protocol/blob/codec.ts) equal. */
 export const API_MAX_BODY_BYTES = 64 * 1024 * 1024
 /** A request's "METHOD /path?query". */
 export const API_MAX_TARGET_BYTES = 8 * 1024
