@@ -15,6 +15,7 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { connect } from '../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
+import { benchBin } from './build.ts'
 import { BENCH_SANDBOX } from './jobs.ts'
 
 const MB = 1024 * 1024
@@ -27,11 +28,12 @@ interface FilesStats {
 const stats = async (n: TestNode) => (await n.api<{ files: FilesStats }>('/v1/status')).files
 
 async function meshOf(label: string, count: number): Promise<{ mesh: TestMesh; nodes: TestNode[] }> {
+  const bin = await benchBin()
   const mesh = new TestMesh(label)
-  const first = await mesh.add('n0', { cpus: 2, extraArgs })
+  const first = await mesh.add('n0', { cpus: 2, extraArgs, bin })
   const nodes = [first]
   for (let i = 1; i < count; i++)
-    nodes.push(await mesh.add(`n${i}`, { cpus: 2, bootstrap: [first.addr], extraArgs }))
+    nodes.push(await mesh.add(`n${i}`, { cpus: 2, bootstrap: [first.addr], extraArgs, bin }))
   for (const n of nodes)
     await eventually(
       `${n.name} membership`,

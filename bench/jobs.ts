@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect, type Grid } from '../src/client/index.ts'
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
+import { benchBin } from './build.ts'
 
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
 const CPU = new URL('./fixtures/cpu.ts', import.meta.url)
@@ -30,11 +31,12 @@ export async function meshOf(
   count: number,
   cpus: number,
 ): Promise<{ mesh: TestMesh; nodes: TestNode[] }> {
+  const bin = await benchBin()
   const mesh = new TestMesh(label)
-  const first = await mesh.add('n0', { cpus, extraArgs })
+  const first = await mesh.add('n0', { cpus, extraArgs, bin })
   const rest = await Promise.all(
     Array.from({ length: count - 1 }, (_, i) =>
-      mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr], extraArgs }),
+      mesh.add(`n${i + 1}`, { cpus, bootstrap: [first.addr], extraArgs, bin }),
     ),
   )
   const nodes = [first, ...rest]

@@ -4,6 +4,7 @@
  * from a single bootstrap peer, advert propagation p50/p99, idle RSS.
  */
 import { eventually, TestMesh, type TestNode } from '../test/integration/harness.ts'
+import { benchBin } from './build.ts'
 
 interface StatusJson {
   rssMB: number
@@ -19,12 +20,13 @@ async function status(node: TestNode): Promise<StatusJson> {
 }
 
 export async function membershipBench(nodes = 10): Promise<Record<string, number>> {
+  const bin = await benchBin()
   const mesh = new TestMesh('bench-membership')
   try {
-    const a = await mesh.add('n0', { cpus: 1 })
+    const a = await mesh.add('n0', { cpus: 1, bin })
     // 1. One daemon joining: from spawn to its first peer, and from its ready line to that.
     const spawnedAt = performance.now()
-    const b = await mesh.add('n1', { cpus: 1, bootstrap: [a.addr] })
+    const b = await mesh.add('n1', { cpus: 1, bootstrap: [a.addr], bin })
     const readyAt = performance.now()
     await eventually('n1 to see n0', async () => (await peerCount(b)) >= 1, 30_000, 25)
     const firstPeerAt = performance.now()
@@ -32,7 +34,9 @@ export async function membershipBench(nodes = 10): Promise<Record<string, number
     // 2. The rest join concurrently through n0 only.
     const t0 = performance.now()
     const rest = await Promise.all(
-      Array.from({ length: nodes - 2 }, (_, i) => mesh.add(`n${i + 2}`, { cpus: 1, bootstrap: [a.addr] })),
+      Array.from({ length: nodes - 2 }, (_, i) =>
+        mesh.add(`n${i + 2}`, { cpus: 1, bootstrap: [a.addr], bin }),
+      ),
     )
     const allReadyAt = performance.now()
     const all = [a, b, ...rest]

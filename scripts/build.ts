@@ -93,7 +93,7 @@ function asciiOnly(dir: string): void {
 }
 
 export async function buildPackage(
-  o: { outdir?: string; sourcemap?: boolean; types?: boolean } = {},
+  o: { outdir?: string; sourcemap?: boolean; types?: boolean; quiet?: boolean } = {},
 ): Promise<void> {
   const outdir = resolve(ROOT, o.outdir ?? 'dist')
   rmSync(outdir, { recursive: true, force: true })
@@ -136,6 +136,7 @@ export async function buildPackage(
     )
     declarations = rewriteTree(typesDir)
   }
+  if (o.quiet) return
   process.stdout.write(
     `built ${relative(process.cwd(), outdir) || '.'}/ (${Object.keys(entries).join(', ')}; ${declarations} declaration files) ` +
       `in ${Math.round(performance.now() - started)} ms (bundles ${bundled} ms)\n`,

@@ -33,6 +33,8 @@ export interface NodeOptions {
   gpus?: string
   env?: Record<string, string>
   extraArgs?: string[]
+  /** The `gridnode` entry to run (default: the checkout's bin/gridnode.js, on the TypeScript sources). */
+  bin?: string
 }
 
 export interface ReadyLine {
@@ -65,7 +67,15 @@ export class TestNode {
 
   async start(): Promise<ReadyLine> {
     const o = this.opts
-    const args = [BIN, 'start', '--json', '--exit-with-parent', '--data-dir', this.dataDir, '--no-mdns']
+    const args = [
+      o.bin ?? BIN,
+      'start',
+      '--json',
+      '--exit-with-parent',
+      '--data-dir',
+      this.dataDir,
+      '--no-mdns',
+    ]
     args.push('--listen', '/ip4/127.0.0.1/tcp/0', '--log-format', 'json', '--log-level', 'debug')
     if (o.mesh) args.push('--mesh', o.mesh)
     if (o.join) args.push('--join', o.join)
