@@ -4,23 +4,12 @@
  * table from `t` to the check of the other fields; decoding checks the size
  * first, decodes inside try/catch, then validates and rebuilds the message.
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import { LocalProtocolError, RemoteProtocolError } from '../errors.ts'
+import { decodeCbor as decodeStrict } from './cbor-decode.ts'
+import { encodeCbor } from './cbor-encode.ts'
 import { type Check, fail, type Infer, isPlainObject, obj, type Shape, str } from './validate.ts'
 
 export const SCHEMA_VERSION = 1
-
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowBigInt: false,
-  allowNaN: false,
-  allowInfinity: false,
-  rejectDuplicateMapKeys: true,
-}
-
-const ENCODE_OPTIONS = { ignoreUndefinedProperties: true }
 
 /**
  * Whether encoders validate our own messages before sending them (a bug on our
@@ -42,7 +31,7 @@ export function decodeCbor(bytes: Uint8Array, maxBytes: number, what: string): u
     throw new RemoteProtocolError(`${what}: message of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
   }
   try {
-    return cborDecode(bytes, DECODE_OPTIONS)
+    return decodeStrict(bytes)
   } catch (err) {
     throw new RemoteProtocolError(`${what}: malformed CBOR (${(err as Error).message})`, { cause: err })
   }
@@ -106,7 +95,7 @@ export function messageCodec<M extends Tagged>(
           throw new LocalProtocolError(`refusing to send invalid ${(err as Error).message}`, { cause: err })
         }
       }
-      const bytes = cborEncode(wire, ENCODE_OPTIONS)
+      const bytes = encodeCbor(wire)
       if (bytes.byteLength > maxBytes) {
         throw new LocalProtocolError(
           `${name}.${msg.t}: message of ${bytes.byteLength} bytes exceeds ${maxBytes}`,
