@@ -121,6 +121,34 @@ describe('custody credentials', () => {
     expect(owner.creds.path(k, c0)).toEqual([a.id, b.id])
   })
 
+  test('each link is checked once: a longer copy costs only its new links, a changed one is checked again', () => {
+    // A task index of its own, so earlier tests' remembered links do not count here.
+    let batch = owner.creds.handOff(batchOf(owner.id, [task(7)]), a.id)
+    batch = a.creds.handOff(batch, b.id)
+    batch = b.creds.handOff(batch, c.id)
+    const copy3 = batch.tasks[0]
+    const before = owner.creds.linkVerifications
+    expect(owner.creds.path(keyOf(copy3), copy3.custody)).toEqual([a.id, b.id, c.id])
+    expect(owner.creds.linkVerifications - before).toBe(2)
+    const copy4 = c.creds.handOff(batch, a.id).tasks[0]
+    expect(owner.creds.path(keyOf(copy4), copy4.custody)).toEqual([a.id, b.id, c.id, a.id])
+    expect(owner.creds.linkVerifications - before).toBe(3)
+    expect(owner.creds.path(keyOf(copy4), copy4.custody)).toHaveLength(4)
+    expect(owner.creds.linkVerifications - before).toBe(3)
+    // A remembered link proves nothing for another signature, target or signer.
+    const c4 = copy4.custody as CustodyCredentials
+    const sig = c4.links[0].sig.slice()
+    sig[9] ^= 1
+    expect(
+      owner.creds.path(keyOf(copy4), { ...c4, links: [{ ...c4.links[0], sig }, ...c4.links.slice(1)] }),
+    ).toBeUndefined()
+    expect(
+      owner.creds.path(keyOf(copy4), { ...c4, links: [{ ...c4.links[0], to: c.id }, ...c4.links.slice(1)] }),
+    ).toBeUndefined()
+    expect(owner.creds.path(keyOf(copy4), { ...c4, first: b.id })).toBeUndefined()
+    expect(owner.creds.path({ ...keyOf(copy4), attempt: 3 }, c4)).toBeUndefined()
+  })
+
   test('a link signed by anyone but the previous holder is refused', () => {
     const toA = owner.creds.handOff(batchOf(owner.id, [task(0)]), a.id)
     // c was never handed the task but signs "a → c" with its own key.
