@@ -18,7 +18,8 @@ export function buildAdvert(holder: Holder): SchedulerAdvert {
     freeMemoryMB: pool.memoryMB - pool.usedMemoryMB,
     gpus: pool.gpuIndexes.length,
     freeGpus: pool.freeGpus,
-    ready: holder.queue.readyClasses(),
+    // What a thief could be granted: other owners' tasks only while they are handed on (steal.ts).
+    ready: holder.queue.readyClasses(!holder.handsOn()),
     running: holder.running,
     meanTaskMs: holder.meanMs ?? 0,
     accepts: holder.policy.accepts,
@@ -55,7 +56,7 @@ export class Advertiser {
     // A policy change replaces the policy (Holder.policy), never edits it: the same object is the same policy.
     const accepts = holder.policy.accepts
     if (accepts !== last.accepts && acceptsSignature(accepts) !== acceptsSignature(last.accepts)) return false
-    return holder.queue.sameReady(last.ready)
+    return holder.queue.sameReady(last.ready, !holder.handsOn())
   }
 
   nextDeadline(rt: Runtime): number | undefined {

@@ -215,6 +215,11 @@ export class Holder {
     return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(mean, TINY_TASK_MS / MAX_DEPTH)))
   }
 
+  /** Whether other owners' tasks held here may be handed on to a thief (Settings.handOnMinMs). */
+  handsOn(): boolean {
+    return this.meanMs === undefined || this.meanMs >= this.rt.s.handOnMinMs
+  }
+
   /** The job specs held here (specs travel with batches). */
   spec(job: JobId): JobSpec | undefined {
     return this.jobs.get(job)?.spec

@@ -129,23 +129,25 @@ export class FairQueue<T extends Queueable> {
     return { ahead, others: this.size - lane.live }
   }
 
-  readyClasses(): ReadyClass[] {
+  readyClasses(ownOnly = false): ReadyClass[] {
     const out: ReadyClass[] = []
     for (const cls of this.classes.values()) {
-      if (cls.count > 0) out.push({ resources: { ...cls.resources }, count: cls.count })
+      const count = ownOnly ? ownCount(cls) : cls.count
+      if (count > 0) out.push({ resources: { ...cls.resources }, count })
     }
     return out
   }
 
-  /** Whether readyClasses() would equal `ready` (same classes in the same order, same counts), without building it. */
-  sameReady(ready: readonly ReadyClass[]): boolean {
+  /** Whether readyClasses(ownOnly) would equal `ready` (same classes in the same order, same counts), without building it. */
+  sameReady(ready: readonly ReadyClass[], ownOnly = false): boolean {
     let i = 0
     for (const cls of this.classes.values()) {
-      if (cls.count === 0) continue
+      const count = ownOnly ? ownCount(cls) : cls.count
+      if (count === 0) continue
       const r = ready[i++]
       if (
         r === undefined ||
-        r.count !== cls.count ||
+        r.count !== count ||
         r.resources.cpu !== cls.resources.cpu ||
         r.resources.gpu !== cls.resources.gpu ||
         r.resources.memoryMB !== cls.resources.memoryMB
@@ -240,4 +242,11 @@ export class FairQueue<T extends Queueable> {
       lane.head = 0
     }
   }
+}
+
+/** Queued items of a class that belong to this node's own jobs. */
+function ownCount(cls: ClassQueue): number {
+  let n = 0
+  for (const lane of cls.lanes.values()) if (lane.own) n += lane.live
+  return n
 }

@@ -22,6 +22,9 @@ export { PIPELINE_TASK_MS } from '../domain/types.ts'
  */
 export const PIPELINE_ALWAYS_MS = 6
 
+/** Default of Settings.handOnMinMs: tasks shorter on average than this are not handed on from a thief to another. */
+export const HAND_ON_MIN_MS = 1
+
 /** CPU slots a task occupies: at least one, whole slots. */
 export function slotCost(r: Resources): number {
   return r.cpu > 1 ? Math.ceil(r.cpu) : 1

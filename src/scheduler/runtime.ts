@@ -4,7 +4,7 @@
  * counters and the seeded PRNG.
  */
 import type { Random } from './random.ts'
-import { PIPELINE_TASK_MS } from './resources.ts'
+import { HAND_ON_MIN_MS, PIPELINE_TASK_MS } from './resources.ts'
 import type { Capacity, Command, PeerKey, TaskResult } from './types.ts'
 
 export interface SchedulerOptions {
@@ -42,6 +42,15 @@ export interface SchedulerOptions {
   targetBufferMs?: number
   /** Tasks per steal or push. Default 1024. */
   maxBatch?: number
+  /**
+   * Another owner's tasks are handed on (granted to a thief) only while this node's mean task
+   * time is at least this (ms), or unknown. A hand-on costs more than a tiny task's run: a signed
+   * custody link, its check at the owner, a lease entry (4 daemons x 1 slot of no-ops on 2 cores:
+   * 17% of the owner's CPU in those checks; without thief-to-thief steals, +17% tasks/s). Such
+   * tasks run where their owner sent them, and adverts count only what would be granted.
+   * Default HAND_ON_MIN_MS (1).
+   */
+  handOnMinMs?: number
   /** A holder resends unacked results after this. Default 2000. */
   resultResendMs?: number
   /** Tail backups: a task held elsewhere longer than this × the job's mean task time. Default 3. */
@@ -70,6 +79,7 @@ export function resolveSettings(o: SchedulerOptions): Settings {
     pipelineTaskMs: o.pipelineTaskMs ?? PIPELINE_TASK_MS,
     targetBufferMs: o.targetBufferMs ?? 20,
     maxBatch: Math.max(1, o.maxBatch ?? 1024),
+    handOnMinMs: o.handOnMinMs ?? HAND_ON_MIN_MS,
     resultResendMs: o.resultResendMs ?? 2000,
     backupAfterFactor: o.backupAfterFactor ?? 3,
     backupMinMs: o.backupMinMs ?? 1000,

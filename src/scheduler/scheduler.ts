@@ -203,11 +203,15 @@ export class NodeScheduler {
   }
 
   private stealRequested(e: EventOf<'steal-requested'>): void {
-    // Grant only what the thief accepts (its request says; else its advert; its own tasks always).
+    // Grant only what the thief accepts (its request says; else its advert; its own tasks always),
+    // and other owners' tasks only while they are worth a hop (Settings.handOnMinMs).
     const thief = e.accepts ?? this.peers.peers.get(e.from)?.advert.accepts
+    const handsOn = this.holder.handsOn()
     const laneOk = (job: JobId) => {
       const spec = this.holder.spec(job)
-      return spec !== undefined && (spec.owner === e.from || accepts(thief, spec))
+      if (spec === undefined) return false
+      if (spec.owner !== this.rt.self && spec.owner !== e.from && !handsOn) return false
+      return spec.owner === e.from || accepts(thief, spec)
     }
     const n = e.from === this.rt.self ? 0 : grantCount(this.holder, e.free, e.max, this.rt.s, laneOk)
     const tasks = this.owner.withhold(e.from, this.holder.take(n, e.free, false, laneOk))

@@ -71,6 +71,8 @@ export interface SimOptions {
   stepBudget: number
   /** The schedulers' prefetchFactor (their default when absent). */
   prefetchFactor?: number
+  /** The schedulers' handOnMinMs (their default when absent). */
+  handOnMinMs?: number
   /** The schedulers' pipelineTaskMs (their default when absent). */
   pipelineTaskMs?: number
   /** Keep every command (for determinism checks). */
@@ -198,6 +200,7 @@ export class SimNet {
       advertMinIntervalMs: 20,
       resultResendMs: 300,
       ...(this.o.prefetchFactor === undefined ? {} : { prefetchFactor: this.o.prefetchFactor }),
+      ...(this.o.handOnMinMs === undefined ? {} : { handOnMinMs: this.o.handOnMinMs }),
       ...(this.o.pipelineTaskMs === undefined ? {} : { pipelineTaskMs: this.o.pipelineTaskMs }),
     })
     node.tickAt = undefined

@@ -44,6 +44,8 @@ const options = (faults: boolean): fc.Arbitrary<SimOptions> =>
     stepBudget: fc.constant(400_000),
     // Both batch sizes a thief may use for long tasks: the default and the other one.
     prefetchFactor: fc.constantFrom(1, 2),
+    // Tiny tasks handed on from thief to thief (0) as well as kept where they were sent (the default).
+    handOnMinMs: fc.constantFrom(0, 1),
   })
 
 function check(o: SimOptions) {

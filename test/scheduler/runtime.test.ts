@@ -18,6 +18,7 @@ describe('settings', () => {
       pipelineTaskMs: 50,
       targetBufferMs: 20,
       maxBatch: 1024,
+      handOnMinMs: 1,
       resultResendMs: 2000,
       backupAfterFactor: 3,
       backupMinMs: 1000,

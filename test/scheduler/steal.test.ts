@@ -271,6 +271,55 @@ describe('victim', () => {
     ])
   })
 
+  describe('hands on other owners’ tasks only when they are worth a hop (handOnMinMs)', () => {
+    const free = { cpu: 4, gpu: 0, memoryMB: 4096 }
+    /** v holds 200 of o's tasks (more than its executor takes at once) and has run one in `ms`. */
+    function holding(ms: number, handOnMinMs?: number) {
+      const node = new Node({
+        self: 'v',
+        capacity: capacity(1),
+        ...(handOnMinMs === undefined ? {} : { handOnMinMs }),
+      })
+      const batch: Batch = { jobs: [spec('j', 'o')], tasks: inputs(200).map((_, i) => desc('j', i)) }
+      const first = node.feed({ type: 'batch-pushed', from: 'o', batch })
+      const [run] = pick(first, 'run-task')
+      node.feed({ type: 'task-finished', task: run.task, outcome: ok('v', ms) })
+      return node
+    }
+    const steal = (node: Node, from: string) =>
+      pick(node.feed({ type: 'steal-requested', from, requestId: 1, free, max: 100 }), 'reply-steal')[0].batch
+        .tasks
+
+    test('tiny tasks: none to another thief, none advertised, but their owner may take them back', () => {
+      const node = holding(0.05)
+      expect(node.s.advert().ready).toEqual([])
+      expect(steal(node, 't')).toEqual([])
+      expect(steal(node, 'o').length).toBeGreaterThan(0)
+    })
+
+    test('tasks of 1 ms or more, or of no known length, are handed on and advertised as before', () => {
+      for (const node of [holding(1), holding(0.05, 0)]) {
+        expect(node.s.advert().ready.length).toBe(1)
+        expect(steal(node, 't').length).toBeGreaterThan(0)
+      }
+      const fresh = new Node({ self: 'v', capacity: capacity(1) })
+      fresh.feed({
+        type: 'batch-pushed',
+        from: 'o',
+        batch: { jobs: [spec('j', 'o')], tasks: [desc('j', 0), desc('j', 1), desc('j', 2)] },
+      })
+      expect(steal(fresh, 't').length).toBeGreaterThan(0)
+    })
+
+    test('its own tasks are granted whatever their length', () => {
+      const node = new Node({ self: 'v', capacity: capacity(1) })
+      const [run] = pick(node.submit(spec('mine', 'v'), inputs(200)), 'run-task')
+      node.feed({ type: 'task-finished', task: run.task, outcome: ok('v', 0.05) })
+      expect(node.s.advert().ready.length).toBe(1)
+      expect(steal(node, 't').length).toBeGreaterThan(0)
+    })
+  })
+
   test('a failed grant puts the tasks back, same attempt', () => {
     const node = victim(3)
     const cmds = node.feed({
