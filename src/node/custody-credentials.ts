@@ -2,10 +2,15 @@
  * Custody credentials, the crypto half (the scheduler carries them as plain
  * data, see src/scheduler/credentials.ts):
  *
- * - The owner's tag: HMAC-SHA256 (truncated to 16 bytes) with a secret kept
- *   in `<data-dir>/custody.key` (32 random bytes, mode 0600), over
- *   (job, index, attempt, first). Only the owner makes and checks it, so it
- *   survives an owner restart and costs one HMAC per task handed off.
+ * - The owner's tag: AES-128 of the block (index, attempt), each a 64-bit
+ *   big-endian integer, under a key for (job, first): HMAC-SHA256 of
+ *   (job, first), truncated to 16 bytes, with a secret kept in
+ *   `<data-dir>/custody.key` (32 random bytes, mode 0600). AES is a
+ *   pseudorandom permutation, so without the key a tag cannot be made for a
+ *   block not already tagged. Only the owner makes and checks tags, so the
+ *   scheme is its own business; it survives an owner restart, and a batch of
+ *   n tasks costs one HMAC and one AES call over n blocks (an HMAC per task
+ *   was 7-9 us, about a tenth of an owner's CPU handing out no-ops).
  * - Each link: an Ed25519 (libp2p key) signature by the node handing the
  *   task on, over (owner, job, index, attempt, hop, to), checked with the
  *   public key inside the signer's peer ID.
@@ -14,6 +19,7 @@
  * unambiguous whatever the job id contains.
  */
 import {
+  createCipheriv,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -44,7 +50,8 @@ export const CUSTODY_KEY_FILE = 'custody.key'
 export const CUSTODY_KEY_BYTES = 32
 export const TAG_BYTES = 16
 
-const TAG_DOMAIN = 'gridnode/custody-tag/1'
+const TAG_DOMAIN = 'gridnode/custody-tag/2'
+const TAG_KEYS = 4096
 const LINK_DOMAIN = 'gridnode/custody-link/1'
 const PUBLIC_KEY_CACHE = 4096
 /**
@@ -84,8 +91,12 @@ interface Verifying {
   object: KeyObject | undefined
 }
 
-export function tagMessage(key: TaskKey, first: PeerKey): Uint8Array {
-  return utf8.encode(JSON.stringify([TAG_DOMAIN, key.job, key.index, key.attempt, first]))
+/** The 16-byte block a task's tag enciphers: its index and attempt, 64-bit big-endian each. */
+function tagBlock(out: Buffer, at: number, key: TaskKey): void {
+  out.writeUInt32BE(Math.floor(key.index / 0x100000000), at)
+  out.writeUInt32BE(key.index >>> 0, at + 4)
+  out.writeUInt32BE(Math.floor(key.attempt / 0x100000000), at + 8)
+  out.writeUInt32BE(key.attempt >>> 0, at + 12)
 }
 
 export function linkMessage(owner: PeerKey, key: TaskKey, hop: number, to: PeerKey): Uint8Array {
@@ -146,6 +157,8 @@ export class CustodyCredentialsService {
   private readonly signer: HandOffSigner
   private readonly verifier: PathVerifier
   private readonly hmacKey: KeyObject
+  /** AES keys by job and first holder (see the module's comment). */
+  private readonly tagKeys = new Map<string, KeyObject>()
 
   constructor(opts: CustodyCredentialsOptions) {
     if (opts.secret.byteLength !== CUSTODY_KEY_BYTES) throw new Error('custody secret must be 32 bytes')
@@ -157,6 +170,7 @@ export class CustodyCredentialsService {
     this.privateKeyObject = ed25519PrivateKey(opts.privateKey)
     this.signer = {
       tag: (key, first) => this.tag(key, first),
+      tags: (keys, first) => this.tags(keys, first),
       link: (owner, key, hop, to) => this.sign(linkMessage(owner, key, hop, to)),
     }
     this.verifier = {
@@ -167,8 +181,44 @@ export class CustodyCredentialsService {
 
   /** The owner's tag for handing `key` to `first`. */
   tag(key: TaskKey, first: PeerKey): Uint8Array {
-    const mac = createHmac('sha256', this.hmacKey).update(tagMessage(key, first)).digest()
-    return new Uint8Array(mac.subarray(0, TAG_BYTES))
+    return this.tags([key], first)[0]
+  }
+
+  /** The owner's tags for handing each of `keys` (of any jobs) to `first`, in order. */
+  tags(keys: readonly TaskKey[], first: PeerKey): Uint8Array[] {
+    const out = new Array<Uint8Array>(keys.length)
+    // One cipher per job, over all of that job's blocks.
+    const byJob = new Map<string, number[]>()
+    for (let i = 0; i < keys.length; i++) {
+      const at = byJob.get(keys[i].job)
+      if (at === undefined) byJob.set(keys[i].job, [i])
+      else at.push(i)
+    }
+    for (const [job, at] of byJob) {
+      const blocks = Buffer.allocUnsafe(at.length * TAG_BYTES)
+      for (let j = 0; j < at.length; j++) tagBlock(blocks, j * TAG_BYTES, keys[at[j]])
+      const cipher = createCipheriv('aes-128-ecb', this.tagKey(job, first), null).setAutoPadding(false)
+      const tags = cipher.update(blocks)
+      cipher.final()
+      // Views of one buffer (plain Uint8Arrays, not Buffers): 16 bytes each, no allocation per task.
+      for (let j = 0; j < at.length; j++)
+        out[at[j]] = new Uint8Array(tags.buffer, tags.byteOffset + j * TAG_BYTES, TAG_BYTES)
+    }
+    return out
+  }
+
+  private tagKey(job: string, first: PeerKey): KeyObject {
+    const name = `${job}\n${first}`
+    let key = this.tagKeys.get(name)
+    if (key === undefined) {
+      const mac = createHmac('sha256', this.hmacKey)
+        .update(utf8.encode(JSON.stringify([TAG_DOMAIN, job, first])))
+        .digest()
+      key = createSecretKey(mac.subarray(0, 16))
+      if (this.tagKeys.size >= TAG_KEYS) this.tagKeys.clear()
+      this.tagKeys.set(name, key)
+    }
+    return key
   }
 
   checkTag(key: TaskKey, first: PeerKey, tag: Uint8Array): boolean {

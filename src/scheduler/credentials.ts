@@ -24,6 +24,8 @@ export { MAX_COPY, MAX_CUSTODY_LINKS }
 export interface HandOffSigner {
   /** Owner: its MAC over handing `key` to `first`. */
   tag(key: TaskKey, first: PeerKey): Uint8Array
+  /** Owner: tag() of each key, in order, when making them together is cheaper. */
+  tags?(keys: readonly TaskKey[], first: PeerKey): Uint8Array[]
   /** A holder: its signature over handing `key` of `owner`'s job on, as path position `hop` (2…), to `to`. */
   link(owner: PeerKey, key: TaskKey, hop: number, to: PeerKey): Uint8Array
 }
@@ -64,10 +66,15 @@ export function canHandOn(d: TaskDescriptor): boolean {
 export function handOff(batch: Batch, self: PeerKey, to: PeerKey, signer: HandOffSigner): Batch {
   const owners = new Map<string, PeerKey>()
   for (const j of batch.jobs) owners.set(j.id, j.owner)
+  // The owner's own tasks get fresh grants, tagged together where the signer can.
+  const own = batch.tasks.filter((d) => owners.get(d.job) === self)
+  const ownKeys = own.map((d) => ({ job: d.job, index: d.index, attempt: d.attempt }))
+  const tags = signer.tags?.(ownKeys, to) ?? ownKeys.map((k) => signer.tag(k, to))
+  let next = 0
   const tasks = batch.tasks.map((d): TaskDescriptor => {
     const owner = owners.get(d.job)
     const key = { job: d.job, index: d.index, attempt: d.attempt }
-    if (owner === self) return { ...d, custody: { first: to, tag: signer.tag(key, to), links: [] } }
+    if (owner === self) return { ...d, custody: { first: to, tag: tags[next++], links: [] } }
     const c = d.custody
     if (owner === undefined || c === undefined || c.links.length >= MAX_CUSTODY_LINKS) return d
     const hop = c.links.length + 2

@@ -121,6 +121,28 @@ describe('custody credentials', () => {
     expect(owner.creds.path(k, c0)).toEqual([a.id, b.id])
   })
 
+  test('tags made together for a batch (several jobs) are each task’s own tag; a restarted owner checks them', async () => {
+    const keys = [0, 1, 2, 3].flatMap((index) =>
+      ['job-1', 'job-2'].map((job) => ({ job, index, attempt: 2 })),
+    )
+    const tags = owner.creds.tags(keys, a.id)
+    keys.forEach((k, i) => {
+      expect([...tags[i]]).toEqual([...owner.creds.tag(k, a.id)])
+      expect(tags[i]).toBeInstanceOf(Uint8Array)
+      expect(tags[i].byteLength).toBe(16)
+    })
+    // All distinct (another index, attempt, job or holder is another block or key).
+    const seen = new Set(tags.map((t) => Buffer.from(t).toString('hex')))
+    seen.add(Buffer.from(owner.creds.tag({ ...keys[0], attempt: 3 }, a.id)).toString('hex'))
+    seen.add(Buffer.from(owner.creds.tag(keys[0], b.id)).toString('hex'))
+    expect(seen.size).toBe(keys.length + 2)
+    // Same secret after a restart: same tags. Another secret: none checks.
+    const restarted = await member(new Uint8Array(32).fill(9))
+    expect(keys.every((k, i) => restarted.creds.checkTag(k, a.id, tags[i]))).toBe(true)
+    const stranger = await member(new Uint8Array(32).fill(8))
+    expect(keys.some((k, i) => stranger.creds.checkTag(k, a.id, tags[i]))).toBe(false)
+  })
+
   test('each link is checked once: a longer copy costs only its new links, a changed one is checked again', () => {
     // A task index of its own, so earlier tests' remembered links do not count here.
     let batch = owner.creds.handOff(batchOf(owner.id, [task(7)]), a.id)
