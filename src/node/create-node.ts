@@ -20,6 +20,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { NodeConfig } from './config/schema.ts'
 import { corkedWrites } from './cork.ts'
+import { noiseCrypto } from './noise-crypto.ts'
 import './xsalsa20-fix.ts'
 import './yamux-window.ts'
 
@@ -107,7 +108,7 @@ export async function createNode(
     privateKey,
     addresses: { listen: config.listen },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionProtector: corkedWrites(preSharedKey({ psk: security.swarmKey })),
     connectionGater: security.gater,
