@@ -133,11 +133,13 @@ function item(depth: number): unknown {
     }
     case 4: {
       const n = argument(info, at)
-      // Each element takes a byte at least: a count past what is left is a lie, not an allocation.
+      // Each element takes a byte at least: a count past what is left is a lie. Still not an
+      // allocation: arrays nested inside each other all count against the same bytes left, so
+      // 127 of them each declaring the rest of a 1 MiB message reserved 1 GB (the review's attack).
       need(n)
       if (depth >= MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH}`, at)
-      const out = new Array<unknown>(n)
-      for (let i = 0; i < n; i++) out[i] = item(depth + 1)
+      const out: unknown[] = []
+      for (let i = 0; i < n; i++) out.push(item(depth + 1))
       return out
     }
     case 5: {
@@ -205,8 +207,16 @@ function key(): string {
   return s
 }
 
-/** UTF-8, a malformed sequence becoming U+FFFD (as TextDecoder and cborg do). */
+const utf8 = new TextDecoder()
+
+/**
+ * UTF-8, a malformed sequence becoming U+FFFD; a leading byte order mark is dropped, as cborg's
+ * TextDecoder does (Buffer's decoding keeps it: `\uFEFFt` and `t` would be two keys here and one
+ * key twice there).
+ */
 function text(from: number, n: number): string {
+  if (n >= 3 && data[from] === 0xef && data[from + 1] === 0xbb && data[from + 2] === 0xbf)
+    return utf8.decode(data.subarray(from, from + n))
   return text8.toString('utf8', from, from + n)
 }
 

@@ -159,7 +159,7 @@ export const jobSpec: Check<JobSpec> = obj({
   outputs: optional(outputSpec),
 })
 
-/** The owner's custody tag (truncated HMAC-SHA256) and a link's Ed25519 signature. */
+/** The owner's custody tag (16 bytes, see src/node/custody-credentials.ts) and a link's Ed25519 signature. */
 export const CUSTODY_TAG_BYTES = 16
 export const CUSTODY_SIG_BYTES = 64
 export { MAX_CUSTODY_LINKS }

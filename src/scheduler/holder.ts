@@ -215,9 +215,16 @@ export class Holder {
     return Math.min(MAX_DEPTH, Math.ceil(TINY_TASK_MS / Math.max(mean, TINY_TASK_MS / MAX_DEPTH)))
   }
 
-  /** Whether other owners' tasks held here may be handed on to a thief (Settings.handOnMinMs). */
+  /**
+   * Whether other owners' tasks held here may be handed on to a thief: while they are worth a hop
+   * (Settings.handOnMinMs; the node's mean over every job it runs, not each job's), and always
+   * while this node would not start them itself (its owner policy lends no slot, refuses other
+   * owners' tasks, or is suspended), so that no task waits on a node that will not run it.
+   */
   handsOn(): boolean {
-    return this.meanMs === undefined || this.meanMs >= this.rt.s.handOnMinMs
+    if (this.meanMs === undefined || this.meanMs >= this.rt.s.handOnMinMs) return true
+    const p = this.policy
+    return p.suspended || !p.accepts.foreign || p.foreignSlots < 1
   }
 
   /** The job specs held here (specs travel with batches). */

@@ -226,6 +226,35 @@ describe('decodeCbor', () => {
     expect(decodeCbor(encodeCbor(0.1))).toBe(0.1)
   })
 
+  it('reserves nothing for declared lengths: arrays nested inside each other, each claiming the rest', () => {
+    // 127 arrays, each declaring as many elements as bytes remain, then zeros: cborg refuses it
+    // for running out of data; so must we, quickly and without reserving memory per declared slot.
+    const size = 1 << 20
+    const message = new Uint8Array(size)
+    for (let i = 0; i < MAX_DEPTH - 1; i++) {
+      message[i * 5] = 0x9a
+      new DataView(message.buffer).setUint32(i * 5 + 1, size - (i + 1) * 5)
+    }
+    const heap = process.memoryUsage().heapUsed
+    const t0 = performance.now()
+    expect(() => decodeCbor(message)).toThrow(CborError)
+    expect(performance.now() - t0).toBeLessThan(2000)
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(200 * 1024 * 1024)
+    expect(theirs(message).ok).toBe(false)
+  })
+
+  it('drops a leading byte order mark from a string, as cborg does', () => {
+    const bom = [0xef, 0xbb, 0xbf]
+    agree(new Uint8Array([0x64, ...bom, 0x74]))
+    expect(decodeCbor(new Uint8Array([0x64, ...bom, 0x74]))).toBe('t')
+    // So `\uFEFFt` and `t` are one key twice, refused by both.
+    agree(new Uint8Array([0xa2, 0x64, ...bom, 0x74, 0x01, 0x61, 0x74, 0x02]))
+    expect(() => decodeCbor(new Uint8Array([0xa2, 0x64, ...bom, 0x74, 0x01, 0x61, 0x74, 0x02]))).toThrow(
+      /twice/,
+    )
+    agree(new Uint8Array([0x63, ...bom]))
+  })
+
   it('takes __proto__ as an own key, never as the prototype', () => {
     const v = decodeCbor(
       new Uint8Array([0xa1, 0x69, ...Buffer.from('__proto__'), 0xa1, 0x61, 0x78, 0x01]),

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { Batch } from '../../src/scheduler/index.ts'
 import { PeerView } from '../../src/scheduler/peers.ts'
-import { ACCEPTS_ALL } from '../../src/scheduler/policy.ts'
+import { ACCEPTS_ALL, openPolicy } from '../../src/scheduler/policy.ts'
 import { resolveSettings } from '../../src/scheduler/runtime.ts'
 import { batchSize, chooseVictim } from '../../src/scheduler/steal.ts'
 import {
@@ -309,6 +309,16 @@ describe('victim', () => {
         batch: { jobs: [spec('j', 'o')], tasks: [desc('j', 0), desc('j', 1), desc('j', 2)] },
       })
       expect(steal(fresh, 't').length).toBeGreaterThan(0)
+    })
+
+    test('tiny tasks it will not run itself (policy lends no slot, or refuses others’ tasks) go on to others', () => {
+      for (const change of [{ foreignSlots: 0 }, { accepts: { ...ACCEPTS_ALL, foreign: false } }]) {
+        const node = holding(0.05)
+        expect(steal(node, 't')).toEqual([])
+        node.feed({ type: 'policy-changed', policy: { ...openPolicy(1), ...change } })
+        expect(node.s.advert().ready.length).toBe(1)
+        expect(steal(node, 't').length).toBeGreaterThan(0)
+      }
     })
 
     test('its own tasks are granted whatever their length', () => {
