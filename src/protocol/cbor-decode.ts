@@ -31,10 +31,14 @@ export class CborError extends Error {
 /** Deeper than any gridnode message (the deepest nests about 8 levels). */
 export const MAX_DEPTH = 128
 
-let data: Uint8Array = new Uint8Array(0)
-let view: DataView = new DataView(data.buffer)
+const EMPTY = new Uint8Array(0)
+const EMPTY_VIEW = new DataView(EMPTY.buffer)
+const EMPTY_TEXT = Buffer.alloc(0)
+
+let data: Uint8Array = EMPTY
+let view: DataView = EMPTY_VIEW
 /** The same bytes as a Buffer (no copy), for Node's native string decoding. */
-let text8: Buffer = Buffer.alloc(0)
+let text8: Buffer = EMPTY_TEXT
 let pos = 0
 
 export function decodeCbor(bytes: Uint8Array): unknown {
@@ -48,9 +52,10 @@ export function decodeCbor(bytes: Uint8Array): unknown {
     if (pos !== data.byteLength) fail(`${data.byteLength - pos} bytes after the value`)
     return value
   } finally {
-    data = new Uint8Array(0)
-    view = new DataView(data.buffer)
-    text8 = Buffer.alloc(0)
+    // Let go of the message: a decoded value never points into it.
+    data = EMPTY
+    view = EMPTY_VIEW
+    text8 = EMPTY_TEXT
   }
 }
 
@@ -68,23 +73,16 @@ function argument(info: number, at: number): number {
   let n: number
   switch (info) {
     case 24:
-      need(1)
-      n = data[pos]
-      pos += 1
-      if (n < 24) fail('integer in more bytes than needed', at)
-      return n
     case 25:
-      need(2)
-      n = view.getUint16(pos)
-      pos += 2
-      if (n < 0x100) fail('integer in more bytes than needed', at)
+    case 26: {
+      // 1, 2 or 4 bytes; each width holds values the one before could not (shortest form).
+      const width = 1 << (info - 24)
+      need(width)
+      n = width === 1 ? data[pos] : width === 2 ? view.getUint16(pos) : view.getUint32(pos)
+      pos += width
+      if (n < (width === 1 ? 24 : 2 ** (4 * width))) fail('integer in more bytes than needed', at)
       return n
-    case 26:
-      need(4)
-      n = view.getUint32(pos)
-      pos += 4
-      if (n < 0x10000) fail('integer in more bytes than needed', at)
-      return n
+    }
     case 27: {
       need(8)
       const hi = view.getUint32(pos)
