@@ -9,6 +9,9 @@
  * - Tasks queue here without bound. Each worker gets them in batches, and for
  *   quick functions keeps several in flight (about 2 ms of work, measured per
  *   function), so tiny tasks cost one message per batch, not two per task.
+ * - A task queued on a worker behind one that has run REVOKE_AFTER_MS while
+ *   another worker idles is taken back and run there (worker-protocol.ts), so
+ *   a quick task never waits out a long one that happened to come first.
  * - A task past its time limit, or cancelled while running, has its worker
  *   terminated; a worker that dies (process.exit, uncaught error, out of
  *   memory) fails the task it was running with `crashed`. The tasks queued
@@ -18,6 +21,7 @@
 import type { TaskOutcome } from '../domain/types.ts'
 import {
   packBatch,
+  STATE_RUNNING,
   TaskCosts,
   type ToWorker,
   toOutcome,
@@ -56,6 +60,8 @@ export interface PoolStats {
   workers: number
   queued: number
   inFlight: number
+  /** Tasks taken back from a busy worker for an idle one, since the pool started. */
+  revoked: number
 }
 
 interface Pending {
@@ -77,6 +83,12 @@ const MAX_BYSTANDER_CRASHES = 3
 /** An idle worker that has loaded more bundles than this is replaced (modules stay in memory). */
 const MAX_BUNDLES_PER_WORKER = 32
 const POLL_MS = 20
+/**
+ * Tasks queued on a worker behind a task that has run this long (ms) go to an idle worker. About
+ * the queued work a quick function's batch holds (BATCH_BUDGET_MS): tiny tasks never wait this
+ * long, so their batches stay where they are; longer ones are placed as a list scheduler would.
+ */
+export const REVOKE_AFTER_MS = 2
 
 export class WorkerPool {
   readonly size: number
@@ -88,6 +100,10 @@ export class WorkerPool {
   private nextId = 1
   private closed = false
   private pumpScheduled = false
+  /** The next look for tasks to take back for an idle worker (rebalance). */
+  private rebalanceTimer: NodeJS.Timeout | undefined
+  /** Tasks taken back from a worker for an idle one. */
+  private revokedCount = 0
   /** Mean run time per bundle URL and export, to size batches. */
   private readonly costs: TaskCosts
 
@@ -141,13 +157,20 @@ export class WorkerPool {
   stats(): PoolStats {
     let inFlight = 0
     for (const s of this.slots) inFlight += s.inFlight.length
-    return { workers: this.slots.length, queued: this.queue.length - this.qHead, inFlight }
+    return {
+      workers: this.slots.length,
+      queued: this.queue.length - this.qHead,
+      inFlight,
+      revoked: this.revokedCount,
+    }
   }
 
   /** Fails every queued and running task with `crashed` ('executor closed') and stops the workers. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.rebalanceTimer !== undefined) clearTimeout(this.rebalanceTimer)
+    this.rebalanceTimer = undefined
     const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
     for (let i = this.qHead; i < this.queue.length; i++) this.settle(this.queue[i], outcome)
     this.queue = []
@@ -198,6 +221,54 @@ export class WorkerPool {
       this.queue = this.queue.slice(this.qHead)
       this.qHead = 0
     }
+    this.rebalance()
+  }
+
+  /**
+   * While a worker idles and nothing is queued here, takes back the tasks queued on other workers
+   * behind a task that has run REVOKE_AFTER_MS, for the idle one; otherwise looks again when the
+   * first running task reaches it.
+   */
+  private rebalance(): void {
+    if (this.closed || this.qHead < this.queue.length) return
+    let idle = this.slots.length < this.size
+    for (const s of this.slots) if (s.inFlight.length === 0 && !s.revoking) idle = true
+    if (!idle) return
+    let wait = Number.POSITIVE_INFINITY
+    for (const s of this.slots) {
+      if (s.inFlight.length < 2 || s.revoking) continue
+      const { id, elapsed } = readRunning(s)
+      if (id === 0) continue
+      if (elapsed >= REVOKE_AFTER_MS) {
+        if (this.revoke(s, id)) return // requeue pumped, and looked again
+      } else wait = Math.min(wait, REVOKE_AFTER_MS - elapsed)
+    }
+    if (wait !== Number.POSITIVE_INFINITY && this.rebalanceTimer === undefined) {
+      this.rebalanceTimer = setTimeout(() => {
+        this.rebalanceTimer = undefined
+        this.rebalance()
+      }, Math.ceil(wait))
+      this.rebalanceTimer.unref()
+    }
+  }
+
+  /** Takes back the tasks queued on `slot` behind `running`, if it still runs it (worker-protocol.ts). */
+  private revoke(slot: Slot<Pending>, running: number): boolean {
+    const k = slot.inFlight.findIndex((p) => p.id === running)
+    if (k < 0 || k === slot.inFlight.length - 1) return false
+    if (Atomics.compareExchange(slot.state, STATE_RUNNING, running, -running) !== running) return false
+    const back = slot.inFlight.splice(k + 1).filter((p) => !p.done)
+    slot.revoking = true
+    this.send(slot, { type: 'revoke' })
+    this.revokedCount += back.length
+    this.requeue(back)
+    return true
+  }
+
+  private onRevoked(slot: Slot<Pending>): void {
+    slot.revoking = false
+    if (slot.inFlight.length === 0) this.idle(slot)
+    this.pump()
   }
 
   /** Sends up to `n` tasks from the head of the queue (those with the slot's heap limit) as one message. */
@@ -237,8 +308,9 @@ export class WorkerPool {
     let idleOther: Slot<Pending> | undefined
     for (const s of this.slots) {
       if (s.memoryMB !== memoryMB) {
-        if (s.inFlight.length === 0) idleOther ??= s
+        if (s.inFlight.length === 0 && !s.revoking) idleOther ??= s
       } else if (
+        !s.revoking &&
         s.inFlight.length < cap &&
         (best === undefined || s.inFlight.length < best.inFlight.length)
       ) {
@@ -265,6 +337,7 @@ export class WorkerPool {
     const slot = startWorker<Pending>(this.workerUrl, memoryMB, {
       results: (sl, results) => this.onResults(sl, results),
       exit: (sl, code) => this.onExit(sl, code),
+      revoked: (sl) => this.onRevoked(sl),
     })
     this.slots.push(slot)
     return slot
@@ -306,15 +379,17 @@ export class WorkerPool {
       if (r.status !== 'rejected') this.costs.learn(p.key, r.ms)
       this.settle(p, toOutcome(r))
     }
-    if (slot.inFlight.length === 0) {
-      slot.worker.unref()
-      if (slot.timer !== undefined) clearTimeout(slot.timer)
-      slot.timer = undefined
-      if (slot.bundles.size > MAX_BUNDLES_PER_WORKER) void this.retire(slot)
-    } else {
-      this.armHead(slot)
-    }
+    if (slot.inFlight.length === 0) this.idle(slot)
+    else this.armHead(slot)
     this.pump()
+  }
+
+  /** A worker with nothing in flight: lets the process exit, or replaces it once it has loaded too many bundles. */
+  private idle(slot: Slot<Pending>): void {
+    slot.worker.unref()
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    slot.timer = undefined
+    if (slot.bundles.size > MAX_BUNDLES_PER_WORKER && !slot.revoking) void this.retire(slot)
   }
 
   private onExit(slot: Slot<Pending>, code: number): void {

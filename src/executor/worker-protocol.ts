@@ -10,6 +10,21 @@
  * id of the task it is running (0: none) and when that task started, in ms
  * since the worker's epoch. The pool reads it to time tasks out and to know
  * which task was running when a worker died, without one message per task.
+ *
+ * Taking back queued tasks (`revoke`): a worker may hold tasks queued behind the
+ * one it runs (TaskCosts). When that task runs long while another worker sits
+ * idle, the pool takes the queued ones back so the idle worker runs them:
+ *
+ * 1. the pool swaps the running id r for -r (compare-and-swap): it succeeds only
+ *    while r still runs, so nothing after r has started;
+ * 2. the pool sends `revoke` and sends this worker nothing more until it answers;
+ * 3. the worker, ending r, swaps r for 0 (compare-and-swap); finding -r instead,
+ *    it drops every task it holds and every task that arrives before `revoke`
+ *    (all sent before the swap), and answers `revoked` once it has both ended r
+ *    and read `revoke`.
+ *
+ * So each task runs at most once: on this worker if it started before the swap,
+ * elsewhere if not.
  */
 
 import { inspect, types } from 'node:util'
@@ -35,7 +50,7 @@ export interface WireTask {
   cwd?: string
 }
 
-export type ToWorker = { type: 'run'; tasks: WireTask[] } | { type: 'cancel'; id: number }
+export type ToWorker = { type: 'run'; tasks: WireTask[] } | { type: 'cancel'; id: number } | { type: 'revoke' }
 
 export interface WireResult {
   id: number
@@ -47,10 +62,7 @@ export interface WireResult {
   ms: number
 }
 
-export interface FromWorker {
-  type: 'results'
-  results: WireResult[]
-}
+export type FromWorker = { type: 'results'; results: WireResult[] } | { type: 'revoked' }
 
 export interface WorkerInit {
   /** Int32Array of STATE_WORDS over a SharedArrayBuffer. */

@@ -27,11 +27,15 @@ export interface Slot<T> {
   lastError: Error | undefined
   /** Bundles it has been sent: modules cannot be unloaded, so a worker that loaded many is replaced. */
   bundles: Set<string>
+  /** Its queued tasks were taken back and it has not answered `revoked` yet: send it nothing. */
+  revoking: boolean
 }
 
 export interface SlotEvents<T> {
   results(slot: Slot<T>, results: WireResult[]): void
   exit(slot: Slot<T>, code: number): void
+  /** It has dropped the tasks taken back from it (worker-protocol.ts). */
+  revoked(slot: Slot<T>): void
 }
 
 /** Starts a worker with a V8 heap limit; it holds the process open only while it has work (see `ref`). */
@@ -53,10 +57,13 @@ export function startWorker<T>(workerUrl: URL, memoryMB: number, events: SlotEve
     dead: false,
     lastError: undefined,
     bundles: new Set(),
+    revoking: false,
   }
   worker.on('message', (msg: FromWorker) => {
     // Task code can post to the parent port too: only our results count.
-    if (!slot.dead && msg?.type === 'results' && Array.isArray(msg.results)) events.results(slot, msg.results)
+    if (slot.dead) return
+    if (msg?.type === 'results' && Array.isArray(msg.results)) events.results(slot, msg.results)
+    else if (msg?.type === 'revoked' && slot.revoking) events.revoked(slot)
   })
   worker.on('error', (err) => {
     slot.lastError = err
@@ -66,12 +73,13 @@ export function startWorker<T>(workerUrl: URL, memoryMB: number, events: SlotEve
   return slot
 }
 
-/** The task the worker runs now (0: none) and for how long (ms). */
+/** The task the worker runs now (0: none; negated ids are running ones too, see revoke) and for how long (ms). */
 export function readRunning(slot: Slot<unknown>): { id: number; elapsed: number } {
   for (;;) {
-    const id = Atomics.load(slot.state, STATE_RUNNING)
+    const word = Atomics.load(slot.state, STATE_RUNNING)
+    const id = Math.abs(word)
     const started = Atomics.load(slot.state, STATE_STARTED)
-    if (Atomics.load(slot.state, STATE_RUNNING) === id) {
+    if (Atomics.load(slot.state, STATE_RUNNING) === word) {
       return { id, elapsed: id === 0 ? 0 : Math.max(0, sinceEpoch(slot.epoch) - started) }
     }
   }

@@ -35,6 +35,10 @@ let transfers: ArrayBuffer[] = []
 let lastFlush = performance.now()
 const originalGpuEnv = { visible: process.env.CUDA_VISIBLE_DEVICES, order: process.env.CUDA_DEVICE_ORDER }
 let gpuEnvSet = false
+/** Ending a task found its id negated: the pool took back what was queued here (worker-protocol.ts). */
+let revokedSeen = false
+/** The pool's `revoke` message has arrived. */
+let revokeRead = false
 
 process.setSourceMapsEnabled(true)
 
@@ -42,6 +46,8 @@ let drainScheduled = false
 
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'run') {
+    // Sent before the pool took them back: they run on another worker.
+    if (revokedSeen) return
     for (const t of msg.tasks) queue.push(t)
     // Start after every message already waiting has been queued: draining (and flushing) per
     // message would lock pool and worker into one task per message each way.
@@ -52,6 +58,10 @@ port.on('message', (msg: ToWorker) => {
         if (!draining) void drain()
       })
     }
+  } else if (msg.type === 'revoke') {
+    revokeRead = true
+    dropQueued()
+    answerRevoke()
   } else if (draining || drainScheduled) {
     cancelled.add(msg.id)
   }
@@ -73,15 +83,36 @@ async function drain(): Promise<void> {
       flush()
       result = await result
     }
-    Atomics.store(state, STATE_RUNNING, 0)
+    if (Atomics.compareExchange(state, STATE_RUNNING, task.id, 0) !== task.id) {
+      Atomics.store(state, STATE_RUNNING, 0)
+      revokedSeen = true
+      dropQueued()
+    }
     push(result)
-    if (outbox.length >= FLUSH_COUNT || performance.now() - lastFlush >= FLUSH_MS) flush()
+    if (revokedSeen) {
+      flush()
+      answerRevoke()
+    } else if (outbox.length >= FLUSH_COUNT || performance.now() - lastFlush >= FLUSH_MS) flush()
   }
   queue.length = 0
   head = 0
   cancelled.clear()
   flush()
   draining = false
+}
+
+/** Forgets the tasks queued here: the pool has taken them back. */
+function dropQueued(): void {
+  for (let i = head; i < queue.length; i++) queue[i] = undefined
+  head = queue.length
+}
+
+/** Once the task running at the swap has ended and `revoke` has arrived, the pool may send again. */
+function answerRevoke(): void {
+  if (!revokedSeen || !revokeRead) return
+  revokedSeen = false
+  revokeRead = false
+  port.postMessage({ type: 'revoked' } satisfies FromWorker)
 }
 
 function push(r: WireResult): void {

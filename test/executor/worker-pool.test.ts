@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -12,12 +12,14 @@ let dir: string
 let blobs: BlobStore
 let basic: string
 let crashy: string
+let tally: string
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gridnode-pool-'))
   blobs = await BlobStore.open(dir)
   basic = await blobs.put((await bundleModule(new URL('./fixtures/basic.ts', import.meta.url))).bytes)
   crashy = await blobs.put((await bundleModule(new URL('./fixtures/crashy.ts', import.meta.url))).bytes)
+  tally = await blobs.put((await bundleModule(new URL('./fixtures/tally.ts', import.meta.url))).bytes)
 })
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
@@ -144,14 +146,14 @@ describe('WorkerPool: time limits and cancellation', () => {
       // Sent in one batch: the third ends ~450 ms after the batch, each well under its 300 ms limit.
       const three = [0, 1, 2].map(() => pool.run(task(crashy, 'spin', 150, { timeoutMs: 300 })))
       await Promise.resolve()
-      expect(pool.stats()).toEqual({ workers: 1, queued: 0, inFlight: 3 })
+      expect(pool.stats()).toMatchObject({ workers: 1, queued: 0, inFlight: 3 })
       expect((await Promise.all(three)).map((o) => o.status)).toEqual(['ok', 'ok', 'ok'])
       // A long task sent right behind a quick one, whose result is not sent back yet when it starts.
       await warm(pool, crashy, 'spin', 0)
       // (The worker sends the first result of a run at once, and holds later ones up to 2 ms.)
       const batch = [0, 0, 60_000].map((ms) => pool.run(task(crashy, 'spin', ms, { timeoutMs: 300 })))
       await Promise.resolve()
-      expect(pool.stats()).toEqual({ workers: 1, queued: 0, inFlight: 3 })
+      expect(pool.stats()).toMatchObject({ workers: 1, queued: 0, inFlight: 3 })
       expect((await Promise.all(batch)).map((o) => o.status)).toEqual(['ok', 'ok', 'timeout'])
     })
   })
@@ -256,8 +258,55 @@ describe('WorkerPool: values, modules, environment', () => {
       for (let i = 0; i < 16; i++) value(await pool.run(task(basic, 'sleep', 2)))
       const all = [0, 1, 2].map(() => pool.run(task(basic, 'sleep', 2)))
       await Promise.resolve() // the pump runs in a microtask
-      expect(pool.stats()).toEqual({ workers: 1, inFlight: 2, queued: 1 })
+      expect(pool.stats()).toMatchObject({ workers: 1, inFlight: 2, queued: 1 })
       expect((await Promise.all(all)).map(value)).toEqual([2, 2, 2])
+    })
+  })
+
+  for (const kind of ['sleeps', 'spins (its event loop blocked)'] as const) {
+    test(`a quick task queued behind one that runs long is taken back for an idle worker: the long one ${kind}`, async () => {
+      const spin = kind !== 'sleeps'
+      const file = join(dir, `behind-${spin}`)
+      const run = (tag: string, ms: number) => pool.run(task(tally, 'tally', { file, tag, ms, spin }))
+      const pool = new WorkerPool({ size: 2 })
+      try {
+        // A 2 ms function: each worker holds two (the one it runs and the next).
+        for (let i = 0; i < 16; i++) value(await run('warm', 2))
+        await Promise.all([run('warm', 2), run('warm', 2)]) // both workers started
+        const t0 = performance.now()
+        const long = run('long', 600)
+        const behind = run('behind', 1).then(() => performance.now() - t0)
+        const others = [run('a', 1), run('b', 1)]
+        await Promise.resolve() // the pump runs in a microtask
+        expect(pool.stats()).toMatchObject({ workers: 2, queued: 0, inFlight: 4 })
+        // Before: 'behind' waited out the long task on its worker (~600 ms).
+        expect(await behind).toBeLessThan(300)
+        expect(pool.stats().revoked).toBe(1)
+        await Promise.all([long, ...others])
+        const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== 'warm' && l !== '')
+        expect(lines.sort()).toEqual(['a', 'b', 'behind', 'long'])
+      } finally {
+        await pool.close()
+      }
+    })
+  }
+
+  test('tasks taken back from busy workers run exactly once, whatever the timing', async () => {
+    const file = join(dir, 'exactly-once')
+    await withPool(3, async (pool) => {
+      const durations = [0, 0, 1, 2, 3, 5, 8, 20]
+      let n = 0
+      const runOne = (i: number) => {
+        const tag = `t${n++}`
+        const input = { file, tag, ms: durations[(i * 7 + n) % durations.length], spin: n % 3 === 0 }
+        return pool.run(task(tally, 'tally', input)).then((o) => expect(value(o)).toBe(tag))
+      }
+      for (let round = 0; round < 40; round++) await Promise.all(Array.from({ length: 10 }, (_, i) => runOne(i)))
+      const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '')
+      expect(lines.length).toBe(n)
+      expect(new Set(lines).size).toBe(n)
+      expect(pool.stats().revoked).toBeGreaterThan(0)
+      expect(pool.stats()).toMatchObject({ queued: 0, inFlight: 0 })
     })
   })
 
