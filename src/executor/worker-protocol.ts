@@ -50,7 +50,10 @@ export interface WireTask {
   cwd?: string
 }
 
-export type ToWorker = { type: 'run'; tasks: WireTask[] } | { type: 'cancel'; id: number } | { type: 'revoke' }
+export type ToWorker =
+  | { type: 'run'; tasks: WireTask[] }
+  | { type: 'cancel'; id: number }
+  | { type: 'revoke' }
 
 export interface WireResult {
   id: number

@@ -301,7 +301,8 @@ describe('WorkerPool: values, modules, environment', () => {
         const input = { file, tag, ms: durations[(i * 7 + n) % durations.length], spin: n % 3 === 0 }
         return pool.run(task(tally, 'tally', input)).then((o) => expect(value(o)).toBe(tag))
       }
-      for (let round = 0; round < 40; round++) await Promise.all(Array.from({ length: 10 }, (_, i) => runOne(i)))
+      for (let round = 0; round < 40; round++)
+        await Promise.all(Array.from({ length: 10 }, (_, i) => runOne(i)))
       const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '')
       expect(lines.length).toBe(n)
       expect(new Set(lines).size).toBe(n)
