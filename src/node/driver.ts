@@ -38,6 +38,7 @@ import type {
   Batch,
   Command,
   FileEntry,
+  FinishedRun,
   HeldKey,
   JobId,
   JobSpec,
@@ -132,6 +133,14 @@ export interface DriverObserver {
   blob?(direction: 'fetched' | 'served', bytes: number): void
 }
 
+/** A run that ended, with what its log line names. */
+interface EndedRun extends FinishedRun {
+  /** The job's owner. */
+  owner: string
+  /** The cause of the run-task command that started it. */
+  startedBy: string
+}
+
 export class Driver {
   readonly hub: JobHub
   /** Jobs waiting for tasks of other jobs owned here (futures, graphs). */
@@ -158,6 +167,8 @@ export class Driver {
   private timerAt = Number.POSITIVE_INFINITY
   private stopped = false
   private readonly running = new Map<string, { abort: AbortController; gpus: number[] }>()
+  /** Runs that ended and wait for the microtask that feeds them to the scheduler together (ended). */
+  private endedRuns: EndedRun[] = []
   private creds?: CustodyCredentialsService
   private readonly isMember: (peer: string) => boolean
   private readonly refusals: DriverRefusals = { refusedPushes: 0, refusedBatches: 0 }
@@ -747,21 +758,49 @@ export class Driver {
         unpin?.()
         this.suspended.delete(key)
         if (this.running.get(key)?.abort === abort) this.running.delete(key)
-        const event: SchedulerEvent = {
-          type: 'task-finished',
-          at: this.clock.now(),
-          cause: 'run',
-          task: { job, index, attempt },
-          outcome,
-        }
-        this.feed(event)
-        if (log.isLevelEnabled('debug') || outcome.status !== 'ok') {
-          const fields = { job, task: index, attempt, peer: c.job.owner, status: outcome.status }
-          const more = { ms: Math.round(outcome.durationMs), cause: event.cause, startedBy: c.cause }
-          if (outcome.status === 'ok') log.debug({ ...fields, ...more }, 'task ended')
-          else log.info({ ...fields, ...more, error: outcome.error.slice(0, 500) }, 'task ended')
-        }
+        this.ended({ task: { job, index, attempt }, outcome, owner: c.job.owner, startedBy: c.cause })
       })
+  }
+
+  /**
+   * A run ended. Runs that end together (the worker pool settles a batch of results at once) reach
+   * the scheduler as one step, in the microtask after the last of them: one persist-results and
+   * one job-progress for the lot, not one of each per task.
+   */
+  private ended(run: EndedRun): void {
+    if (this.endedRuns.length === 0) queueMicrotask(() => this.feedEnded())
+    this.endedRuns.push(run)
+  }
+
+  private feedEnded(): void {
+    const runs = this.endedRuns
+    this.endedRuns = []
+    const at = this.clock.now()
+    const event: SchedulerEvent =
+      runs.length === 1
+        ? { type: 'task-finished', at, cause: 'run', task: runs[0].task, outcome: runs[0].outcome }
+        : {
+            type: 'tasks-finished',
+            at,
+            cause: 'run',
+            finished: runs.map(({ task, outcome }) => ({ task, outcome })),
+          }
+    this.feed(event)
+    const log = this.opts.log
+    const debug = log.isLevelEnabled('debug')
+    for (const { task, outcome, owner, startedBy } of runs) {
+      if (!debug && outcome.status === 'ok') continue
+      const fields = {
+        job: task.job,
+        task: task.index,
+        attempt: task.attempt,
+        peer: owner,
+        status: outcome.status,
+      }
+      const more = { ms: Math.round(outcome.durationMs), cause: event.cause, startedBy }
+      if (outcome.status === 'ok') log.debug({ ...fields, ...more }, 'task ended')
+      else log.info({ ...fields, ...more, error: outcome.error.slice(0, 500) }, 'task ended')
+    }
   }
 
   // -- inbound protocol requests (src/node/inbound.ts) --------------------------------

@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { SchedulerStats } from '../scheduler/runtime.ts'
-import type { Command, SchedulerAdvert, SchedulerEvent } from '../scheduler/types.ts'
+import type { Command, FinishedRun, SchedulerAdvert, SchedulerEvent } from '../scheduler/types.ts'
 import { type ApiServer, STREAMED } from './api.ts'
 
 /** What the metrics read at each scrape. */
@@ -170,22 +170,28 @@ export class NodeMetrics {
     this.sources = sources
   }
 
+  private ran({ task, outcome }: FinishedRun): void {
+    const kind = this.kinds.get(task.job) ?? 'unknown'
+    const status = outcome.status
+    const pair = `${status}/${kind}`
+    let c = this.byOutcome.get(pair)
+    if (c === undefined) {
+      c = {
+        finished: this.finished.labels({ outcome: status, kind }),
+        duration: this.duration.labels({ kind, outcome: status }),
+      }
+      this.byOutcome.set(pair, c)
+    }
+    c.finished.inc()
+    c.duration.observe(Math.max(0, outcome.durationMs) / 1000)
+  }
+
   /** One scheduler step: the event the driver fed and the commands it got back. */
   observe(event: SchedulerEvent, commands: readonly Command[]): void {
     if (event.type === 'task-finished') {
-      const kind = this.kinds.get(event.task.job) ?? 'unknown'
-      const outcome = event.outcome.status
-      const pair = `${outcome}/${kind}`
-      let c = this.byOutcome.get(pair)
-      if (c === undefined) {
-        c = {
-          finished: this.finished.labels({ outcome, kind }),
-          duration: this.duration.labels({ kind, outcome }),
-        }
-        this.byOutcome.set(pair, c)
-      }
-      c.finished.inc()
-      c.duration.observe(Math.max(0, event.outcome.durationMs) / 1000)
+      this.ran(event)
+    } else if (event.type === 'tasks-finished') {
+      for (const f of event.finished) this.ran(f)
     } else if (event.type === 'results-received') {
       this.resultBytes.inc({ direction: 'received' }, valueBytes(event.results))
     }

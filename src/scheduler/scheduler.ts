@@ -101,6 +101,9 @@ export class NodeScheduler {
       case 'task-finished':
         this.holder.finished(e.task, e.outcome)
         break
+      case 'tasks-finished':
+        for (const f of e.finished) this.holder.finished(f.task, f.outcome)
+        break
       case 'results-received':
         this.owner.resultsReceived(e.from, e.results)
         break

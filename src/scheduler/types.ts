@@ -88,6 +88,12 @@ export type SchedulerEvent =
   | { type: 'push-failed'; at: number; cause: string; to: PeerKey; batch: Batch; reason: string }
   // Execution.
   | { type: 'task-finished'; at: number; cause: string; task: TaskKey; outcome: TaskOutcome }
+  /**
+   * Runs that ended together (the executor answered them in one go): the same as one
+   * task-finished each, in order, handled as one step, so the commands they cause come once
+   * (one persist-results, one job-progress) instead of once per task.
+   */
+  | { type: 'tasks-finished'; at: number; cause: string; finished: FinishedRun[] }
   // Results: owner side receives, holder side gets acks.
   | {
       type: 'results-received'
@@ -160,3 +166,9 @@ export type Command =
   | { type: 'job-blocked'; cause: string; job: JobId; reason: string }
 
 export type CommandType = Command['type']
+
+/** One run that ended: the attempt the executor was started with, and how it ended. */
+export interface FinishedRun {
+  task: TaskKey
+  outcome: TaskOutcome
+}

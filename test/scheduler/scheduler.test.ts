@@ -14,6 +14,7 @@ import {
   ready,
   result,
   spec,
+  threw,
 } from './helpers.ts'
 
 /** A fixed script touching most event types. */
@@ -101,6 +102,32 @@ describe('NodeScheduler', () => {
     })
     n.feed({ type: 'tick', at: 500 })
     expect(n.s.nextDeadline()).toBe(1100)
+  })
+
+  test('runs that ended together (tasks-finished) are one step: the same outcome as one task-finished each', () => {
+    const one = new Node({ self: 'a' })
+    const many = new Node({ self: 'a' })
+    const started = [one, many].map((n) => pick(n.submit(spec('j', 'a'), inputs(8)), 'run-task'))
+    expect(started[0].map((c) => c.task)).toEqual(started[1].map((c) => c.task))
+    // Two runs ended, one of them twice (a late duplicate is ignored either way), one failed.
+    const ended = [
+      { task: started[0][0].task, outcome: ok('x') },
+      { task: started[0][1].task, outcome: threw() },
+      { task: started[0][0].task, outcome: ok('late') },
+    ]
+    const singly = ended.flatMap((f) => one.feed({ type: 'task-finished', at: 5, ...f }))
+    const together = many.feed({ type: 'tasks-finished', at: 5, finished: ended })
+    // The same runs started next, the same results persisted, in the same order ...
+    const persisted = (cmds: Command[]) => pick(cmds, 'persist-results').flatMap((c) => c.results)
+    expect(pick(together, 'run-task').map((c) => c.task)).toEqual(pick(singly, 'run-task').map((c) => c.task))
+    expect(persisted(together)).toEqual(persisted(singly))
+    expect(persisted(together).map((r) => r.outcome.status)).toEqual(['ok', 'threw'])
+    // ... as one write and one progress report.
+    expect(pick(together, 'persist-results')).toHaveLength(1)
+    expect(pick(together, 'job-progress')).toHaveLength(1)
+    expect(pick(singly, 'persist-results').length).toBeGreaterThan(1)
+    expect(many.s.jobProgress('j')).toEqual(one.s.jobProgress('j'))
+    expect(many.s.stats()).toEqual(one.s.stats())
   })
 
   test('stats start at zero', () => {

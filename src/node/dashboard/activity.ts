@@ -6,7 +6,7 @@
  * driver's observer (every scheduler step); bounded everywhere.
  */
 import { type AdvertFlow, MAX_ADVERT_FLOWS } from '../../protocol/advert/codec.ts'
-import type { Command, JobId, PeerKey, SchedulerEvent } from '../../scheduler/types.ts'
+import type { Command, FinishedRun, JobId, PeerKey, SchedulerEvent } from '../../scheduler/types.ts'
 
 /** One run in the task stream. Times are ms since the epoch. */
 export interface TaskRun {
@@ -78,26 +78,32 @@ export class Activity {
       case 'steal-granted':
         if (e.batch.tasks.length > 0) this.flow(e.from, this.self, 'steal', e.batch.tasks.length, e.at)
         break
-      case 'task-finished': {
-        if (this.started.size === 0) break
-        const key = `${e.task.job}#${e.task.index}`
-        const s = this.started.get(key)
-        this.started.delete(key)
-        // Runs of jobs owned here enter the stream with their results (persist-results), wherever they ran.
-        if (s !== undefined) {
-          this.add({
-            job: e.task.job,
-            index: e.task.index,
-            node: this.self,
-            start: s.start,
-            end: e.at,
-            ok: e.outcome.status === 'ok',
-          })
-        }
+      case 'task-finished':
+        this.ran(e, e.at)
         break
-      }
+      case 'tasks-finished':
+        for (const f of e.finished) this.ran(f, e.at)
+        break
     }
     for (const c of commands) this.command(e, c)
+  }
+
+  private ran({ task, outcome }: FinishedRun, at: number): void {
+    if (this.started.size === 0) return
+    const key = `${task.job}#${task.index}`
+    const s = this.started.get(key)
+    this.started.delete(key)
+    // Runs of jobs owned here enter the stream with their results (persist-results), wherever they ran.
+    if (s !== undefined) {
+      this.add({
+        job: task.job,
+        index: task.index,
+        node: this.self,
+        start: s.start,
+        end: at,
+        ok: outcome.status === 'ok',
+      })
+    }
   }
 
   private command(e: SchedulerEvent, c: Command): void {

@@ -53,6 +53,19 @@ describe('the run stream', () => {
     ])
   })
 
+  it('runs that ended together (tasks-finished) enter as each would alone', () => {
+    const a = new Activity(SELF)
+    a.step(tick(100), [runTask(OTHER, 'theirs', 0), runTask(OTHER, 'theirs', 1)])
+    const [one, two] = [finished('theirs', 0, 130), finished('theirs', 1, 130, false)] as Array<
+      Extract<SchedulerEvent, { type: 'task-finished' }>
+    >
+    a.step({ type: 'tasks-finished', at: 130, cause: 'run', finished: [one, two] }, [])
+    expect(a.runsSince(0, 10).runs).toEqual([
+      { job: 'theirs', index: 0, node: SELF, start: 100, end: 130, ok: true },
+      { job: 'theirs', index: 1, node: SELF, start: 100, end: 130, ok: false },
+    ])
+  })
+
   it('a task of ours that ends here without a result (cancelled, re-queued) adds no run', () => {
     const a = new Activity(SELF)
     a.step(tick(0), [runTask(SELF, 'ours', 3)])
