@@ -20,6 +20,7 @@
  */
 import type { TaskOutcome } from '../domain/types.ts'
 import {
+  hasRoom,
   packBatch,
   STATE_RUNNING,
   TaskCosts,
@@ -62,6 +63,9 @@ export interface PoolStats {
   inFlight: number
   /** Tasks taken back from a busy worker for an idle one, since the pool started. */
   revoked: number
+  /** Messages of tasks sent to workers, and the tasks in them, since the pool started. */
+  batches: number
+  batchedTasks: number
 }
 
 interface Pending {
@@ -104,6 +108,8 @@ export class WorkerPool {
   private rebalanceTimer: NodeJS.Timeout | undefined
   /** Tasks taken back from a worker for an idle one. */
   private revokedCount = 0
+  private batches = 0
+  private batchedTasks = 0
   /** Mean run time per bundle URL and export, to size batches. */
   private readonly costs: TaskCosts
 
@@ -162,6 +168,8 @@ export class WorkerPool {
       queued: this.queue.length - this.qHead,
       inFlight,
       revoked: this.revokedCount,
+      batches: this.batches,
+      batchedTasks: this.batchedTasks,
     }
   }
 
@@ -293,6 +301,8 @@ export class WorkerPool {
         this.settle(p, crashed(`cannot send the task to its worker: ${(err as Error).message}`))
       return
     }
+    this.batches++
+    this.batchedTasks += sent.length
     const wasIdle = slot.inFlight.length === 0
     for (const p of sent) {
       p.slot = slot
@@ -311,7 +321,7 @@ export class WorkerPool {
         if (s.inFlight.length === 0 && !s.revoking) idleOther ??= s
       } else if (
         !s.revoking &&
-        s.inFlight.length < cap &&
+        hasRoom(s.inFlight.length, cap) &&
         (best === undefined || s.inFlight.length < best.inFlight.length)
       ) {
         best = s

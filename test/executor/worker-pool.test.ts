@@ -311,6 +311,25 @@ describe('WorkerPool: values, modules, environment', () => {
     })
   })
 
+  test('tiny tasks fed one per finished task (as the scheduler does) still travel in batches', async () => {
+    await withPool(2, async (pool) => {
+      await warm(pool, basic, 'noop', 0)
+      const before = pool.stats()
+      // 128 outstanding (64 per slot, the scheduler's depth for tiny tasks); each end starts one more.
+      let left = 20_000
+      const one = (): Promise<void> =>
+        pool.run(task(basic, 'noop', 0)).then((o) => {
+          expect(o.status).toBe('ok')
+          return left-- > 0 ? one() : undefined
+        })
+      await Promise.all(Array.from({ length: 128 }, one))
+      const after = pool.stats()
+      const perBatch = (after.batchedTasks - before.batchedTasks) / (after.batches - before.batches)
+      // Topped up at every result this was about 5 (a message each way per 5 tasks).
+      expect(perBatch).toBeGreaterThan(12)
+    })
+  })
+
   test('20,000 tiny tasks through two workers', async () => {
     await withPool(2, async (pool) => {
       const input = encodeValue(1)

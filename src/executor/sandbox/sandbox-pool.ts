@@ -27,7 +27,7 @@
  */
 import type { OutputFile, TaskOutcome } from '../../domain/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
-import { TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
+import { hasRoom, TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
 import type { SandboxProcess } from './host.ts'
 
@@ -373,7 +373,7 @@ export class SandboxPool {
       if (w.key !== p.key) {
         if (w.inFlight.length === 0) idleOther ??= w
       } else if (
-        w.inFlight.length < cap &&
+        hasRoom(w.inFlight.length, cap) &&
         (best === undefined || w.inFlight.length < best.inFlight.length)
       ) {
         best = w
