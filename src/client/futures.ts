@@ -13,7 +13,7 @@
  */
 import { newJobId } from '../domain/job-id.ts'
 import type { WorkSpec } from '../domain/types.ts'
-import { decodeValue, encodeValue } from '../domain/values.ts'
+import { decodeValue, encodeBuilt, encodeValue } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, NoSuchJobError, TaskError } from './errors.ts'
 import type { TaskOptions } from './grid.ts'
@@ -147,7 +147,7 @@ export function submitTask<R>(p: SubmitParts): Future<R> {
       await Promise.all(upstream.map((f) => f.submitted))
       if (state.cancelled) throw new JobCancelledError(id)
       const o = p.options
-      const body = encodeValue({
+      const body = encodeBuilt({
         id,
         name: o.name ?? p.exportName,
         work: { kind: 'function', bundle, exportName: p.exportName, call: 'apply' } satisfies WorkSpec,

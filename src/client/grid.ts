@@ -11,7 +11,7 @@ import type { JobSummary } from '../domain/api.ts'
 import { bundleModule } from '../domain/bundle.ts'
 import { NoDaemonError } from '../domain/errors.ts'
 import type { FileEntry, WorkSpec } from '../domain/types.ts'
-import { encodeValue } from '../domain/values.ts'
+import { encodeBuilt, encodeValue } from '../domain/values.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError } from './errors.ts'
 import { prepareInputs } from './files.ts'
@@ -259,7 +259,7 @@ function jobBody(
           ...(o.outputDir?.includes('{}') ? { perTask: true } : {}),
         }
       : undefined
-  return encodeValue({
+  return encodeBuilt({
     ...(files ? { files } : {}),
     ...(outputs ? { outputs } : {}),
     name: o.name,

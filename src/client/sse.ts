@@ -13,6 +13,7 @@ export interface SseEvent {
 }
 
 export class SseParser {
+  /** The line begun and not ended yet (it holds no line end). */
   private buffer = ''
   private event = ''
   private data: string[] = []
@@ -20,20 +21,29 @@ export class SseParser {
   /** A CR ended the last chunk: an LF starting the next one belongs to it. */
   private pendingCr = false
 
-  /** Feeds a chunk of text; returns the events it completed. */
+  /**
+   * Feeds a chunk of text; returns the events it completed. Only the chunk is searched for line
+   * ends (the carried part has none), so a line of a megabyte arriving in 64 KB chunks is read
+   * once, not once per chunk.
+   */
   push(chunk: string): SseEvent[] {
     if (this.pendingCr && chunk.startsWith('\n')) chunk = chunk.slice(1)
     this.pendingCr = chunk.endsWith('\r')
-    this.buffer += chunk
     const out: SseEvent[] = []
-    while (true) {
-      const m = /\r\n|\r|\n/.exec(this.buffer)
-      if (!m) break
-      const line = this.buffer.slice(0, m.index)
-      this.buffer = this.buffer.slice(m.index + m[0].length)
+    let from = 0
+    let lf = chunk.indexOf('\n')
+    let cr = chunk.indexOf('\r')
+    while (lf >= 0 || cr >= 0) {
+      const end = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr)
+      const line = this.buffer + chunk.slice(from, end)
+      this.buffer = ''
+      from = end + (end === cr && lf === cr + 1 ? 2 : 1)
+      if (lf >= 0 && lf < from) lf = chunk.indexOf('\n', from)
+      if (cr >= 0 && cr < from) cr = chunk.indexOf('\r', from)
       const e = this.line(line)
       if (e) out.push(e)
     }
+    this.buffer += chunk.slice(from)
     return out
   }
 

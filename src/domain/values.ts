@@ -40,6 +40,16 @@ export function encodeValue(value: unknown, label = 'value'): Uint8Array {
 }
 
 /**
+ * Encodes a structure gridnode builds itself (a submit body: its own fields around task inputs
+ * that are encodeValue's bytes already), without encodeValue's walk for class instances: the walk
+ * of a 10,000-task body was a tenth of the client's CPU in a map of no-ops. Not for user values.
+ */
+export function encodeBuilt(value: object): Uint8Array {
+  const buf = v8.serialize(value)
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+}
+
+/**
  * Decodes bytes made by encodeValue; throws BadValueError (GN_BAD_VALUE) on
  * anything else. The bytes are copied first, so typed arrays in the result
  * never alias the caller's buffer. Bytes from anywhere are safe here: they

@@ -22,6 +22,32 @@ describe('SseParser', () => {
     }
   })
 
+  it('any chunking of a stream with mixed line ends and long lines gives the events of one chunk', () => {
+    const long = 'x'.repeat(5000)
+    const text = `event: a\rdata: ${long}\r\n\ndata: 1\ndata: 2\r\r: note\nevent: b\r\ndata: ${long}\n\n`
+    const whole = new SseParser().push(text)
+    expect(whole.map((e) => [e.event, e.data.length])).toEqual([
+      ['a', 5000],
+      ['message', 3],
+      ['b', 5000],
+    ])
+    let seed = 7
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    for (let round = 0; round < 200; round++) {
+      const p = new SseParser()
+      const got = []
+      for (let at = 0; at < text.length; ) {
+        const n = 1 + rand(round % 2 === 0 ? 8 : 3000)
+        got.push(...p.push(text.slice(at, at + n)))
+        at += n
+      }
+      expect(got).toEqual(whole)
+    }
+  })
+
   it('follows the spec: CR line ends, no space after the colon, multi-line data, comments, ids', () => {
     const p = new SseParser()
     expect(p.push(': keep-alive\r\rdata:a\rdata: b\rid: 7\r\r')).toEqual([
