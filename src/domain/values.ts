@@ -9,10 +9,14 @@
  * - Class instances are refused instead of silently losing their class and
  *   private fields: only plain objects (prototype Object.prototype or null)
  *   and the built-ins above are accepted.
+ *
+ * Numbers, booleans, null and short Latin-1 strings take a fast path with the
+ * same bytes (value-scalars.ts).
  */
 import { types } from 'node:util'
 import v8 from 'node:v8'
 import { BadValueError, UnserializableError } from './errors.ts'
+import { decodeScalar, encodeScalar, NOT_SCALAR } from './value-scalars.ts'
 import { scanValue } from './value-scan.ts'
 
 const HINT =
@@ -28,6 +32,8 @@ interface Frame {
 /** Encodes a structured value; throws UnserializableError (GN_UNSERIALIZABLE) naming the offending part. */
 export function encodeValue(value: unknown, label = 'value'): Uint8Array {
   if (value === undefined) return new Uint8Array(0)
+  const scalar = encodeScalar(value)
+  if (scalar !== undefined) return scalar
   checkEncodable(value, label)
   let buf: Buffer
   try {
@@ -58,12 +64,16 @@ export function encodeBuilt(value: object): Uint8Array {
 export function decodeValue(bytes: Uint8Array): unknown {
   if (!(bytes instanceof Uint8Array)) throw new BadValueError('cannot decode value: expected a Uint8Array')
   if (bytes.byteLength === 0) return undefined
+  const scalar = decodeScalar(bytes)
+  if (scalar !== NOT_SCALAR) return scalar
   return decodeOwned(new Uint8Array(bytes))
 }
 
 /** decodeValue without the defensive copy, for bytes nobody else holds (a worker's own message copy). */
 export function decodeOwned(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined
+  const scalar = decodeScalar(bytes)
+  if (scalar !== NOT_SCALAR) return scalar
   scanValue(bytes)
   try {
     return v8.deserialize(bytes)
