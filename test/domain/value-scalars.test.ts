@@ -73,7 +73,10 @@ describe('value scalars', () => {
     for (const v of scalars()) {
       const ours = encodeScalar(v)
       if (ours === undefined) {
-        expect(typeof v === 'string' && (v.length > 256 || [...v].some((c) => c.charCodeAt(0) > 0xff)), String(v)).toBe(true)
+        expect(
+          typeof v === 'string' && (v.length > 256 || [...v].some((c) => c.charCodeAt(0) > 0xff)),
+          String(v),
+        ).toBe(true)
         continue
       }
       expect(Object.is(v8.deserialize(ours), v), String(v)).toBe(true)
