@@ -21,7 +21,7 @@
 import type { TaskOutcome } from '../domain/types.ts'
 import {
   hasRoom,
-  packBatch,
+  packRun,
   STATE_RUNNING,
   TaskCosts,
   type ToWorker,
@@ -294,7 +294,7 @@ export class WorkerPool {
       this.qHead++
     }
     try {
-      this.send(slot, { type: 'run', tasks: packBatch(batch, transfer) }, transfer)
+      this.send(slot, packRun(batch, transfer), transfer)
     } catch (err) {
       // An input that cannot be cloned (a detached buffer): those tasks fail, the worker is fine.
       for (const p of sent)

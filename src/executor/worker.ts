@@ -11,6 +11,7 @@ import {
   STATE_STARTED,
   sinceEpoch,
   type ToWorker,
+  unpackRun,
   type WireResult,
   type WireTask,
   type WorkerInit,
@@ -48,7 +49,7 @@ port.on('message', (msg: ToWorker) => {
   if (msg.type === 'run') {
     // Sent before the pool took them back: they run on another worker.
     if (revokedSeen) return
-    for (const t of msg.tasks) queue.push(t)
+    for (const t of unpackRun(msg)) queue.push(t)
     // Start after every message already waiting has been queued: draining (and flushing) per
     // message would lock pool and worker into one task per message each way.
     if (!draining && !drainScheduled) {

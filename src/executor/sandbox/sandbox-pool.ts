@@ -27,7 +27,7 @@
  */
 import type { OutputFile, TaskOutcome } from '../../domain/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
-import { hasRoom, TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
+import { hasRoom, packRun, TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
 import type { SandboxProcess } from './host.ts'
 
@@ -355,7 +355,7 @@ export class SandboxPool {
     }
     if (w.idleTimer !== undefined) clearTimeout(w.idleTimer)
     w.idleTimer = undefined
-    w.sbx.child.stdin?.write(encodeToWorker({ type: 'run', tasks: sent.map((p) => p.wire) }))
+    w.sbx.child.stdin?.write(encodeToWorker(packRun(sent.map((p) => p.wire))))
     if (wasIdle && w.ready) {
       w.headSince = performance.now()
       this.armHead(w)

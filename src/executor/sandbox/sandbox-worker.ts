@@ -16,7 +16,7 @@
  */
 import { writeSync } from 'node:fs'
 import { TaskCaller } from '../task-call.ts'
-import type { ToWorker, WireResult, WireTask } from '../worker-protocol.ts'
+import { type ToWorker, unpackRun, type WireResult, type WireTask } from '../worker-protocol.ts'
 import { decodeToWorker, encodeReady, encodeResult, FrameReader } from './frames.ts'
 
 const RESULTS_FD = 3
@@ -71,7 +71,7 @@ function leave(): void {
 
 function onMessage(msg: ToWorker): void {
   if (msg.type === 'run') {
-    for (const t of msg.tasks) queue.push(t)
+    for (const t of unpackRun(msg)) queue.push(t)
     if (!draining && !drainScheduled) {
       drainScheduled = true
       setImmediate(() => {
