@@ -13,7 +13,7 @@
  */
 import { newJobId } from '../domain/job-id.ts'
 import type { WorkSpec } from '../domain/types.ts'
-import { decodeValue, encodeBuilt, encodeValue } from '../domain/values.ts'
+import { decodeValue, encodeValue, encodeWith } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, NoSuchJobError, TaskError } from './errors.ts'
 import type { TaskOptions } from './grid.ts'
@@ -147,17 +147,20 @@ export function submitTask<R>(p: SubmitParts): Future<R> {
       await Promise.all(upstream.map((f) => f.submitted))
       if (state.cancelled) throw new JobCancelledError(id)
       const o = p.options
-      const body = encodeBuilt({
-        id,
-        name: o.name ?? p.exportName,
-        work: { kind: 'function', bundle, exportName: p.exportName, call: 'apply' } satisfies WorkSpec,
-        resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
-        timeoutMs: o.timeoutMs ?? 0,
-        retries: o.retries ?? 0,
-        maxAttempts: o.maxAttempts ?? 3,
-        tasks: [{ input: encodeValue(args, 'arguments') }],
-        ...(after.length > 0 ? { after } : {}),
-      })
+      const body = encodeWith(
+        {
+          id,
+          name: o.name ?? p.exportName,
+          work: { kind: 'function', bundle, exportName: p.exportName, call: 'apply' } satisfies WorkSpec,
+          resources: { cpu: o.cpu ?? 1, gpu: o.gpu ?? 0, memoryMB: o.memoryMB ?? 0 },
+          timeoutMs: o.timeoutMs ?? 0,
+          retries: o.retries ?? 0,
+          maxAttempts: o.maxAttempts ?? 3,
+          ...(after.length > 0 ? { after } : {}),
+        },
+        'tasks',
+        [{ input: encodeValue(args, 'arguments') }],
+      )
       state.sent = true
       if (after.length === 0 && !state.detached) {
         // Nothing waits for it: submit and wait in one request (the fast path for single tasks).

@@ -11,7 +11,7 @@ import type { JobSummary } from '../domain/api.ts'
 import { bundleModule } from '../domain/bundle.ts'
 import { NoDaemonError } from '../domain/errors.ts'
 import type { FileEntry, WorkSpec } from '../domain/types.ts'
-import { encodeBuilt, encodeValue } from '../domain/values.ts'
+import { encodeValue, encodeWith } from '../domain/values.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError } from './errors.ts'
 import { prepareInputs } from './files.ts'
@@ -259,7 +259,7 @@ function jobBody(
           ...(o.outputDir?.includes('{}') ? { perTask: true } : {}),
         }
       : undefined
-  return encodeBuilt({
+  const fields = {
     ...(files ? { files } : {}),
     ...(outputs ? { outputs } : {}),
     name: o.name,
@@ -268,8 +268,9 @@ function jobBody(
     timeoutMs: o.timeoutMs ?? 0,
     retries: o.retries ?? 0,
     maxAttempts: o.maxAttempts ?? 3,
-    tasks,
-  })
+  }
+  // The tasks hold encodeValue's bytes already: only the rest is checked.
+  return encodeWith(fields, 'tasks', tasks)
 }
 
 export interface ConnectOptions extends DaemonClientOptions {

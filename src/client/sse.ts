@@ -27,6 +27,8 @@ export class SseParser {
    * once, not once per chunk.
    */
   push(chunk: string): SseEvent[] {
+    // An empty chunk between a CR and its LF must not forget the CR.
+    if (chunk === '') return []
     if (this.pendingCr && chunk.startsWith('\n')) chunk = chunk.slice(1)
     this.pendingCr = chunk.endsWith('\r')
     const out: SseEvent[] = []

@@ -10,8 +10,9 @@
  *   quick functions keeps several in flight (about 2 ms of work, measured per
  *   function), so tiny tasks cost one message per batch, not two per task.
  * - A task queued on a worker behind one that has run REVOKE_AFTER_MS while
- *   another worker idles is taken back and run there (worker-protocol.ts), so
- *   a quick task never waits out a long one that happened to come first.
+ *   another worker with the same heap limit idles is taken back and run there
+ *   (worker-protocol.ts), so a quick task does not wait out a long one that
+ *   happened to come first.
  * - A task past its time limit, or cancelled while running, has its worker
  *   terminated; a worker that dies (process.exit, uncaught error, out of
  *   memory) fails the task it was running with `crashed`. The tasks queued
@@ -239,15 +240,19 @@ export class WorkerPool {
    */
   private rebalance(): void {
     if (this.closed || this.qHead < this.queue.length) return
-    let idle = this.slots.length < this.size
-    for (const s of this.slots) if (s.inFlight.length === 0 && !s.revoking) idle = true
-    if (!idle) return
+    // Only a started worker with the same heap limit can take them: replacing one or starting
+    // one costs more than the wait it would save.
+    const idle = new Set<number>()
+    for (const s of this.slots) if (s.inFlight.length === 0 && !s.revoking) idle.add(s.memoryMB)
+    if (idle.size === 0) return
     let wait = Number.POSITIVE_INFINITY
     for (const s of this.slots) {
-      if (s.inFlight.length < 2 || s.revoking) continue
+      if (s.inFlight.length < 2 || s.revoking || !idle.has(s.memoryMB)) continue
       const { id, elapsed } = readRunning(s)
-      if (id === 0) continue
-      if (elapsed >= REVOKE_AFTER_MS) {
+      if (id === 0) {
+        // Between two tasks, or its results on their way: look again shortly.
+        wait = Math.min(wait, REVOKE_AFTER_MS)
+      } else if (elapsed >= REVOKE_AFTER_MS) {
         if (this.revoke(s, id)) return // requeue pumped, and looked again
       } else wait = Math.min(wait, REVOKE_AFTER_MS - elapsed)
     }
@@ -316,21 +321,24 @@ export class WorkerPool {
   private slotFor(memoryMB: number, cap: number): Slot<Pending> | undefined {
     let best: Slot<Pending> | undefined
     let idleOther: Slot<Pending> | undefined
+    /** A worker with this limit below its cap: it takes more once down to half (hasRoom). */
+    let soon = false
     for (const s of this.slots) {
       if (s.memoryMB !== memoryMB) {
         if (s.inFlight.length === 0 && !s.revoking) idleOther ??= s
-      } else if (
-        !s.revoking &&
-        hasRoom(s.inFlight.length, cap) &&
-        (best === undefined || s.inFlight.length < best.inFlight.length)
-      ) {
-        best = s
+      } else if (!s.revoking && s.inFlight.length < cap) {
+        soon = true
+        if (
+          hasRoom(s.inFlight.length, cap) &&
+          (best === undefined || s.inFlight.length < best.inFlight.length)
+        )
+          best = s
       }
     }
     if (best !== undefined && best.inFlight.length === 0) return best
     if (this.slots.length < this.size) return this.spawn(memoryMB)
     if (best !== undefined) return best
-    if (idleOther !== undefined) {
+    if (idleOther !== undefined && !soon) {
       void this.retire(idleOther)
       return this.spawn(memoryMB)
     }

@@ -23,8 +23,8 @@
  *    (all sent before the swap), and answers `revoked` once it has both ended r
  *    and read `revoke`.
  *
- * So each task runs at most once: on this worker if it started before the swap,
- * elsewhere if not.
+ * So taking tasks back never runs one twice: on this worker if it started before
+ * the swap, elsewhere if not.
  */
 
 import { inspect, types } from 'node:util'

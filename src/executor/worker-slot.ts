@@ -27,7 +27,7 @@ export interface Slot<T> {
   lastError: Error | undefined
   /** Bundles it has been sent: modules cannot be unloaded, so a worker that loaded many is replaced. */
   bundles: Set<string>
-  /** Its queued tasks were taken back and it has not answered `revoked` yet: send it nothing. */
+  /** Its queued tasks were taken back and it has not answered `revoked` yet: send it no tasks. */
   revoking: boolean
 }
 

@@ -764,8 +764,9 @@ export class Driver {
 
   /**
    * A run ended. Runs that end together (the worker pool settles a batch of results at once) reach
-   * the scheduler as one step, in the microtask after the last of them: one persist-results and
-   * one job-progress for the lot, not one of each per task.
+   * the scheduler as one step, in a microtask queued at the first of them (it runs after the
+   * others): one persist-results and one job-progress for the lot, not one of each per task. Their
+   * log lines share the step's cause.
    */
   private ended(run: EndedRun): void {
     if (this.endedRuns.length === 0) queueMicrotask(() => this.feedEnded())

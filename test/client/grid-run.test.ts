@@ -22,4 +22,25 @@ describe('grid.run()', () => {
     const inputs = (d.jobs[0].body.tasks as Array<{ input: Uint8Array }>).map((t) => decodeValue(t.input))
     expect(inputs).toEqual(['a', 'b'])
   })
+
+  it('options that cannot be sent are refused naming where, without their contents (env is not echoed)', async () => {
+    const d = await fakeDaemon()
+    daemons.push(d)
+    const grid = await connect({ dataDir: d.dataDir })
+    class Env {
+      SECRET_TOKEN = 'hunter2'
+    }
+    const refused = (env: unknown) =>
+      grid.run(['echo'], ['a'], { env: env as Record<string, string> }).id.then(
+        () => undefined,
+        (err: Error & { code?: string }) => err,
+      )
+    const byClass = await refused(new Env())
+    expect(byClass?.code).toBe('GN_UNSERIALIZABLE')
+    expect(byClass?.message).toMatch(/an instance of Env at value\.work\.env/)
+    expect(byClass?.message).not.toContain('hunter2')
+    const byFunction = await refused({ PATH: '/bin', f: () => 1 })
+    expect(byFunction?.message).toMatch(/a function \(f\) at value\.work\.env\.f/)
+    expect(d.jobs).toHaveLength(0)
+  })
 })

@@ -48,6 +48,13 @@ describe('SseParser', () => {
     }
   })
 
+  it('an empty chunk between a CR and its LF changes nothing', () => {
+    const p = new SseParser()
+    expect([...p.push('data: x\r'), ...p.push(''), ...p.push('\ndata: y\n\n')]).toEqual([
+      { event: 'message', data: 'x\ny' },
+    ])
+  })
+
   it('follows the spec: CR line ends, no space after the colon, multi-line data, comments, ids', () => {
     const p = new SseParser()
     expect(p.push(': keep-alive\r\rdata:a\rdata: b\rid: 7\r\r')).toEqual([

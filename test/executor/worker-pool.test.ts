@@ -291,6 +291,26 @@ describe('WorkerPool: values, modules, environment', () => {
     })
   }
 
+  test('tasks are not taken back for an idle worker of another heap limit (it is not replaced for them)', async () => {
+    await withPool(2, async (pool) => {
+      const sleep = (ms: number, memoryMB: number) => pool.run(task(basic, 'sleep', ms, { memoryMB }))
+      for (let i = 0; i < 10; i++) value(await sleep(3, 256))
+      for (let i = 0; i < 10; i++) value(await sleep(3, 0))
+      const other = sleep(30, 0)
+      await new Promise((r) => setTimeout(r, 1))
+      const long = sleep(300, 256)
+      const behind = sleep(3, 256) // queued behind the long one on the 256 MB worker
+      value(await other) // the default worker idles from here on
+      await new Promise((r) => setTimeout(r, 10))
+      const t0 = performance.now()
+      value(await sleep(1, 0))
+      // Before: the idle default worker was retired for a 256 MB one; this task waited for a new worker.
+      expect(performance.now() - t0).toBeLessThan(100)
+      await Promise.all([long, behind])
+      expect(pool.stats()).toMatchObject({ workers: 2, revoked: 0 })
+    })
+  })
+
   test('tasks taken back from busy workers run exactly once, whatever the timing', async () => {
     const file = join(dir, 'exactly-once')
     await withPool(3, async (pool) => {

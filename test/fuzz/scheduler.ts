@@ -172,7 +172,17 @@ class Harness {
   finish(pick: number, outcome: TaskOutcome): void {
     if (this.running.length === 0) return
     const [task] = this.running.splice(pick % this.running.length, 1)
-    this.feed({ type: 'task-finished', task, outcome })
+    // Every third pick ends two runs as one step, as the driver feeds runs that end together, with a
+    // late repeat of the first (ignored).
+    if (pick % 3 === 2 && this.running.length > 0) {
+      const [other] = this.running.splice((pick >> 2) % this.running.length, 1)
+      const finished = [
+        { task, outcome },
+        { task: other, outcome },
+        { task, outcome },
+      ]
+      this.feed({ type: 'tasks-finished', finished })
+    } else this.feed({ type: 'task-finished', task, outcome })
   }
 
   /** A peer message, decoded as the servers do, then turned into the driver's event. Returns whether it was fed. */

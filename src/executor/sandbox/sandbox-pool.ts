@@ -366,23 +366,27 @@ export class SandboxPool {
   private procFor(p: Pending, cap: number): Proc | undefined {
     let best: Proc | undefined
     let idleOther: Proc | undefined
+    let soon = false
     let bound = 0
     for (const w of this.procs) {
       if (w.key === undefined || w.dead) continue
       bound++
       if (w.key !== p.key) {
         if (w.inFlight.length === 0) idleOther ??= w
-      } else if (
-        hasRoom(w.inFlight.length, cap) &&
-        (best === undefined || w.inFlight.length < best.inFlight.length)
-      ) {
-        best = w
+      } else if (w.inFlight.length < cap) {
+        // Below its cap: it takes more once down to half (hasRoom); no other worker is retired for it.
+        soon = true
+        if (
+          hasRoom(w.inFlight.length, cap) &&
+          (best === undefined || w.inFlight.length < best.inFlight.length)
+        )
+          best = w
       }
     }
     if (best !== undefined && best.inFlight.length === 0) return best
     if (bound < this.size) return this.bind(p)
     if (best !== undefined) return best
-    if (idleOther !== undefined) {
+    if (idleOther !== undefined && !soon) {
       void this.retire(idleOther)
       return this.bind(p)
     }
