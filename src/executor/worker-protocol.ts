@@ -62,7 +62,119 @@ export interface WireResult {
   ms: number
 }
 
-export type FromWorker = { type: 'results'; results: WireResult[] } | { type: 'revoked' }
+export type FromWorker = ResultsMessage | { type: 'revoked' }
+
+/**
+ * Results from a thread worker, in columns like RunMessage: small values one after another in one
+ * buffer (not an ArrayBuffer each), big ones (over TRANSFER_BYTES, a buffer of their own)
+ * transferred as they are, error texts only for the results that have them.
+ */
+export interface ResultsMessage {
+  type: 'results'
+  ids: Int32Array
+  /** Index into RESULT_STATUSES. */
+  status: Uint8Array
+  ms: Float64Array
+  bytes: Uint8Array
+  /** Where each result's value ends in bytes (it starts where the one before ended); a big or absent value takes none. */
+  ends: Uint32Array
+  /** Results with no value (bit set), in bytes by position: kept apart from an empty value. */
+  absent: Uint8Array
+  big: Array<{ at: number; value: Uint8Array }>
+  errors: Array<{ at: number; error?: string; stack?: string }>
+}
+
+const RESULT_STATUSES = ['ok', 'threw', 'rejected'] as const
+/** A value bigger than this whose buffer is its own travels by transfer, not by copy. */
+export const TRANSFER_BYTES = 4096
+
+/** Packs results into one message; the buffers to transfer go on `transfer`. */
+export function packResults(results: readonly WireResult[], transfer: ArrayBuffer[]): ResultsMessage {
+  const n = results.length
+  const ids = new Int32Array(n)
+  const status = new Uint8Array(n)
+  const ms = new Float64Array(n)
+  const ends = new Uint32Array(n)
+  const absent = new Uint8Array(n)
+  const big: ResultsMessage['big'] = []
+  const errors: ResultsMessage['errors'] = []
+  let size = 0
+  for (const r of results) if (r.value !== undefined && !transferable(r.value)) size += r.value.byteLength
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (let i = 0; i < n; i++) {
+    const r = results[i]
+    ids[i] = r.id
+    status[i] = RESULT_STATUSES.indexOf(r.status)
+    ms[i] = r.ms
+    const v = r.value
+    if (v === undefined) absent[i] = 1
+    else if (transferable(v)) {
+      big.push({ at: i, value: v })
+      transfer.push(v.buffer as ArrayBuffer)
+    } else {
+      bytes.set(v, at)
+      at += v.byteLength
+    }
+    ends[i] = at
+    if (r.error !== undefined || r.stack !== undefined) {
+      const e: ResultsMessage['errors'][number] = { at: i }
+      if (r.error !== undefined) e.error = r.error
+      if (r.stack !== undefined) e.stack = r.stack
+      errors.push(e)
+    }
+  }
+  transfer.push(bytes.buffer)
+  return { type: 'results', ids, status, ms, bytes, ends, absent, big, errors }
+}
+
+function transferable(v: Uint8Array): boolean {
+  return v.byteLength > TRANSFER_BYTES && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength
+}
+
+/**
+ * The results of a message, values as views into its buffer; undefined when the message is not
+ * one packResults made (task code can post to the same port).
+ */
+export function unpackResults(m: ResultsMessage): WireResult[] | undefined {
+  if (
+    !(m.ids instanceof Int32Array) ||
+    !(m.status instanceof Uint8Array) ||
+    !(m.ms instanceof Float64Array) ||
+    !(m.bytes instanceof Uint8Array) ||
+    !(m.ends instanceof Uint32Array) ||
+    !(m.absent instanceof Uint8Array) ||
+    !Array.isArray(m.big) ||
+    !Array.isArray(m.errors)
+  )
+    return undefined
+  const n = m.ids.length
+  if (m.status.length !== n || m.ms.length !== n || m.ends.length !== n || m.absent.length !== n)
+    return undefined
+  const out: WireResult[] = new Array(n)
+  let start = 0
+  for (let i = 0; i < n; i++) {
+    const status = RESULT_STATUSES[m.status[i]]
+    const end = m.ends[i]
+    if (status === undefined || end < start || end > m.bytes.byteLength) return undefined
+    const r: WireResult = { id: m.ids[i], status, ms: m.ms[i] }
+    if (m.absent[i] === 0) r.value = m.bytes.subarray(start, end)
+    start = end
+    out[i] = r
+  }
+  for (const b of m.big) {
+    const r = out[b?.at]
+    if (r === undefined || !(b.value instanceof Uint8Array)) return undefined
+    r.value = b.value
+  }
+  for (const e of m.errors) {
+    const r = out[e?.at]
+    if (r === undefined) return undefined
+    if (typeof e.error === 'string') r.error = e.error
+    if (typeof e.stack === 'string') r.stack = e.stack
+  }
+  return out
+}
 
 export interface WorkerInit {
   /** Int32Array of STATE_WORDS over a SharedArrayBuffer. */

@@ -10,6 +10,7 @@ import {
   STATE_STARTED,
   STATE_WORDS,
   sinceEpoch,
+  unpackResults,
   type WireResult,
   type WorkerInit,
 } from './worker-protocol.ts'
@@ -62,8 +63,10 @@ export function startWorker<T>(workerUrl: URL, memoryMB: number, events: SlotEve
   worker.on('message', (msg: FromWorker) => {
     // Task code can post to the parent port too: only our results count.
     if (slot.dead) return
-    if (msg?.type === 'results' && Array.isArray(msg.results)) events.results(slot, msg.results)
-    else if (msg?.type === 'revoked' && slot.revoking) events.revoked(slot)
+    if (msg?.type === 'results') {
+      const results = unpackResults(msg)
+      if (results !== undefined) events.results(slot, results)
+    } else if (msg?.type === 'revoked' && slot.revoking) events.revoked(slot)
   })
   worker.on('error', (err) => {
     slot.lastError = err

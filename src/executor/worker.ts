@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { TaskCaller } from './task-call.ts'
 import {
   type FromWorker,
+  packResults,
   STATE_RUNNING,
   STATE_STARTED,
   sinceEpoch,
@@ -20,8 +21,6 @@ import {
 /** Send results at least this often (ms) while a run of quick tasks goes on. */
 const FLUSH_MS = 2
 const FLUSH_COUNT = 512
-/** Results bigger than this travel by transfer, not copy. */
-const TRANSFER_BYTES = 4096
 
 const port = parentPort!
 const init = workerData as WorkerInit
@@ -32,7 +31,6 @@ let head = 0
 const cancelled = new Set<number>()
 let draining = false
 let outbox: WireResult[] = []
-let transfers: ArrayBuffer[] = []
 let lastFlush = performance.now()
 const originalGpuEnv = { visible: process.env.CUDA_VISIBLE_DEVICES, order: process.env.CUDA_DEVICE_ORDER }
 let gpuEnvSet = false
@@ -118,24 +116,15 @@ function answerRevoke(): void {
 
 function push(r: WireResult): void {
   outbox.push(r)
-  const v = r.value
-  if (
-    v !== undefined &&
-    v.byteLength > TRANSFER_BYTES &&
-    v.byteOffset === 0 &&
-    v.byteLength === v.buffer.byteLength
-  ) {
-    transfers.push(v.buffer as ArrayBuffer)
-  }
 }
 
 function flush(): void {
   lastFlush = performance.now()
   if (outbox.length === 0) return
-  const msg: FromWorker = { type: 'results', results: outbox }
-  port.postMessage(msg, transfers)
+  const transfer: ArrayBuffer[] = []
+  const msg: FromWorker = packResults(outbox, transfer)
+  port.postMessage(msg, transfer)
   outbox = []
-  transfers = []
 }
 
 /** GPU tasks see their GPUs in the worker's (private) process.env; others see the original values. */

@@ -124,7 +124,9 @@ export class OwnerLifecycle {
 
   protected done(t: OwnedTask, r: TaskResult, value: Uint8Array): void {
     this.finalize(t, 'done', r)
-    if (t.dependentsLeft > 0) t.value = value
+    // Kept for dependents: a copy when it is a view into a bigger buffer (a batch of results), so
+    // the value does not hold the whole batch in memory while they wait.
+    if (t.dependentsLeft > 0) t.value = value.byteLength === value.buffer.byteLength ? value : value.slice()
     for (const d of t.dependents) {
       d.depsLeft--
       if (d.state === 'waiting' && d.depsLeft === 0) this.ready(d, 'local')
