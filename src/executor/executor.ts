@@ -334,7 +334,8 @@ class LocalExecutor implements Executor {
     sandboxed?: Running,
   ): Promise<TaskOutcome> {
     const start = performance.now()
-    if (!isBlobHash(work.bundle)) {
+    // A bundle known present was checked when it came; only a new one is checked here.
+    if (!this.present.has(work.bundle) && !isBlobHash(work.bundle)) {
       return { status: 'rejected', error: `bad bundle hash ${JSON.stringify(work.bundle)}`, durationMs: 0 }
     }
     if (!this.present.has(work.bundle)) {
