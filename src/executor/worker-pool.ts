@@ -23,6 +23,7 @@ import type { TaskOutcome } from '../domain/types.ts'
 import {
   hasRoom,
   packRun,
+  REVOKE_AFTER_MS,
   STATE_RUNNING,
   TaskCosts,
   type ToWorker,
@@ -88,12 +89,6 @@ const MAX_BYSTANDER_CRASHES = 3
 /** An idle worker that has loaded more bundles than this is replaced (modules stay in memory). */
 const MAX_BUNDLES_PER_WORKER = 32
 const POLL_MS = 20
-/**
- * Tasks queued on a worker behind a task that has run this long (ms) go to an idle worker. About
- * the queued work a quick function's batch holds (BATCH_BUDGET_MS): tiny tasks never wait this
- * long, so their batches stay where they are; longer ones are placed as a list scheduler would.
- */
-export const REVOKE_AFTER_MS = 2
 
 export class WorkerPool {
   readonly size: number

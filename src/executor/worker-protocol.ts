@@ -187,6 +187,14 @@ export const STATE_RUNNING = 0
 export const STATE_STARTED = 1
 export const STATE_WORDS = 2
 
+/**
+ * Tasks queued on a worker behind a task that has run this long (ms) go to an idle worker (both
+ * pools). About the queued work a quick function's batch holds (BATCH_BUDGET_MS): tiny tasks never
+ * wait this long, so their batches stay where they are; longer ones are placed as a list
+ * scheduler would.
+ */
+export const REVOKE_AFTER_MS = 2
+
 /** How much queued work (ms) a worker may hold beyond the task it runs. */
 const BATCH_BUDGET_MS = 2
 const COST_EWMA = 0.2

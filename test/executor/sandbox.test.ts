@@ -140,6 +140,37 @@ describe.skipIf(!canSandbox)('sandboxed executor', () => {
     expect(okValue(await running)).toBe(300)
   })
 
+  test('a task writing a revoked frame nobody asked for gets its own worker stopped', async () => {
+    const forge = makeJob(fn('probing', 'forgeRevoked'))
+    const forged = await run(forge, 0, 3)
+    expect(forged.status).toBe('crashed')
+    expect((forged as { error: string }).error).toContain('a revoked frame nobody asked for')
+  })
+
+  test("a quick task queued behind a long one is taken back for the job's idle worker", async () => {
+    const job = makeJob(fn('basic', 'sleep'))
+    // Both slots' workers bound to the job; a 3 ms function, so each holds two.
+    for (let round = 0; round < 6; round++) await Promise.all([0, 1].map((i) => run(job, i, 3)))
+    const t0 = performance.now()
+    const long = run(job, 10, 600)
+    const behind = run(job, 11, 1).then(() => performance.now() - t0)
+    const others = [run(job, 12, 1), run(job, 13, 1)]
+    // Before: 'behind' waited out the long task on its worker (~600 ms).
+    expect(await behind).toBeLessThan(400)
+    expect((await Promise.all([long, ...others])).map(okValue)).toEqual([600, 1, 1])
+  })
+
+  test('tasks taken back and forth between sandboxed workers all end ok, each once', async () => {
+    const job = makeJob(fn('basic', 'echo'))
+    const sleepy = makeJob(fn('basic', 'sleep'))
+    for (let round = 0; round < 4; round++) await Promise.all([0, 1].map((i) => run(sleepy, i, 3)))
+    const durations = [0, 1, 3, 8, 20, 1, 0, 40]
+    const all = Array.from({ length: 80 }, (_, i) => run(sleepy, 100 + i, durations[(i * 5) % durations.length]))
+    const outcomes = await Promise.all(all)
+    expect(outcomes.map((o) => o.status).filter((st) => st !== 'ok')).toEqual([])
+    expect(okValue(await run(job, 0, 'after'))).toBe('after')
+  })
+
   test('a timeout kills the whole worker within the deadline plus a second', async () => {
     const job = makeJob(fn('crashy', 'forever'), { timeoutMs: 300 })
     const t0 = performance.now()

@@ -9,9 +9,10 @@
  *   and can write to that fd). Values stay opaque bytes here; their owner
  *   pre-scans them before decoding, as it does for any peer's value.
  *
- *   result := u8 kind=1 | u32 id | u8 status (0 ok, 1 threw, 2 rejected) | f64 ms
- *             | u32 n | value[n] | u32 n | error utf8[n] | u32 n | stack utf8[n]   (n = 0xffffffff: absent)
- *   ready  := u8 kind=2
+ *   result  := u8 kind=1 | u32 id | u8 status (0 ok, 1 threw, 2 rejected) | f64 ms
+ *              | u32 n | value[n] | u32 n | error utf8[n] | u32 n | stack utf8[n]   (n = 0xffffffff: absent)
+ *   ready   := u8 kind=2
+ *   revoked := u8 kind=3 | u32 n | u32 id[n]   (the queued tasks it dropped on `revoke`, in order)
  */
 import v8 from 'node:v8'
 import { FrameError, FrameReader as LengthFrameReader } from '../../domain/frame-reader.ts'
@@ -22,9 +23,13 @@ export const MAX_FRAME_BYTES = 256 * 1024 * 1024 + 64 * 1024
 const ABSENT = 0xffff_ffff
 const KIND_RESULT = 1
 const KIND_READY = 2
+const KIND_REVOKED = 3
 const STATUSES = ['ok', 'threw', 'rejected'] as const
 
-export type FromSandbox = { type: 'ready' } | { type: 'result'; result: WireResult }
+export type FromSandbox =
+  | { type: 'ready' }
+  | { type: 'result'; result: WireResult }
+  | { type: 'revoked'; ids: number[] }
 
 /** Bytes that break the framing or the layout: the worker is not to be trusted any more. */
 export { FrameError }
@@ -55,6 +60,15 @@ export function encodeReady(): Buffer {
   return withLength(Uint8Array.of(KIND_READY))
 }
 
+export function encodeRevoked(ids: readonly number[]): Buffer {
+  const out = Buffer.allocUnsafe(4 + 1 + 4 + 4 * ids.length)
+  let at = out.writeUInt32BE(1 + 4 + 4 * ids.length, 0)
+  at = out.writeUInt8(KIND_REVOKED, at)
+  at = out.writeUInt32BE(ids.length, at)
+  for (const id of ids) at = out.writeUInt32BE(id >>> 0, at)
+  return out
+}
+
 export function encodeResult(r: WireResult): Buffer {
   const status = STATUSES.indexOf(r.status)
   const err = r.error === undefined ? undefined : Buffer.from(r.error, 'utf8')
@@ -81,6 +95,13 @@ export function encodeResult(r: WireResult): Buffer {
 /** Parses one frame from a worker; throws FrameError on anything but a well-formed frame. */
 export function decodeFromSandbox(frame: Buffer): FromSandbox {
   if (frame.length === 1 && frame[0] === KIND_READY) return { type: 'ready' }
+  if (frame.length >= 5 && frame[0] === KIND_REVOKED) {
+    const n = frame.readUInt32BE(1)
+    if (frame.length !== 5 + 4 * n) throw new FrameError('a revoked frame of the wrong length')
+    const ids: number[] = []
+    for (let i = 0; i < n; i++) ids.push(frame.readUInt32BE(5 + 4 * i))
+    return { type: 'revoked', ids }
+  }
   if (frame.length < 26 || frame[0] !== KIND_RESULT) throw new FrameError('not a result frame')
   const id = frame.readUInt32BE(1)
   const status = STATUSES[frame[5]]

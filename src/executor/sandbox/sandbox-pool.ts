@@ -27,7 +27,15 @@
  */
 import type { OutputFile, TaskOutcome } from '../../domain/types.ts'
 import type { PoolTask } from '../worker-pool.ts'
-import { hasRoom, packRun, TaskCosts, toOutcome, type WireResult, type WireTask } from '../worker-protocol.ts'
+import {
+  hasRoom,
+  packRun,
+  REVOKE_AFTER_MS,
+  TaskCosts,
+  toOutcome,
+  type WireResult,
+  type WireTask,
+} from '../worker-protocol.ts'
 import { decodeFromSandbox, encodeToWorker, FrameError, FrameReader } from './frames.ts'
 import type { SandboxProcess } from './host.ts'
 
@@ -123,6 +131,8 @@ interface Proc {
   dedicated: boolean
   /** A dedicated task's ending (outputs read from its work dir): the worker's dirs stay until it is done. */
   ending: Promise<void> | undefined
+  /** Sent `revoke`, not answered yet: it gets no tasks meanwhile. */
+  revoking: boolean
 }
 
 const MAX_BYSTANDER_CRASHES = 3
@@ -140,6 +150,10 @@ export class SandboxPool {
   private nextId = 1
   private closed = false
   private pumpScheduled = false
+  /** The next look for tasks to take back for an idle worker (rebalance). */
+  private rebalanceTimer: NodeJS.Timeout | undefined
+  /** Tasks taken back from a worker for an idle one. */
+  private revokedCount = 0
   private readonly costs: TaskCosts
   /** Start cost of the last worker (ms from spawn to its first frame), for figures. */
   lastStartMs = 0
@@ -208,7 +222,7 @@ export class SandboxPool {
     })
   }
 
-  stats(): { workers: number; spares: number; queued: number; inFlight: number } {
+  stats(): { workers: number; spares: number; queued: number; inFlight: number; revoked: number } {
     let inFlight = 0
     for (const w of this.procs) inFlight += w.inFlight.length
     return {
@@ -216,6 +230,7 @@ export class SandboxPool {
       spares: this.procs.filter((w) => w.key === undefined).length,
       queued: this.queue.length,
       inFlight,
+      revoked: this.revokedCount,
     }
   }
 
@@ -282,6 +297,8 @@ export class SandboxPool {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.rebalanceTimer !== undefined) clearTimeout(this.rebalanceTimer)
+    this.rebalanceTimer = undefined
     const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
     for (const p of this.queue) this.settle(p, outcome)
     this.queue = []
@@ -331,6 +348,7 @@ export class SandboxPool {
       this.sendBatch(w, i, Math.max(1, Math.min(cap - w.inFlight.length, share)))
     }
     this.ensureSpares()
+    this.rebalance()
   }
 
   private sendBatch(w: Proc, from: number, n: number): void {
@@ -371,6 +389,7 @@ export class SandboxPool {
     for (const w of this.procs) {
       if (w.key === undefined || w.dead) continue
       bound++
+      if (w.revoking) continue
       if (w.key !== p.key) {
         if (w.inFlight.length === 0) idleOther ??= w
       } else if (w.inFlight.length < cap) {
@@ -452,6 +471,7 @@ export class SandboxPool {
       startedAt: performance.now(),
       dedicated: binds !== undefined,
       ending: undefined,
+      revoking: false,
     }
     const child = sbx.child
     const results = child.stdio[3] as NodeJS.ReadableStream | null
@@ -484,6 +504,8 @@ export class SandboxPool {
             w.headSince = performance.now()
             this.armHead(w)
           }
+        } else if (msg.type === 'revoked') {
+          this.onRevoked(w, msg.ids)
         } else {
           this.onResult(w, msg.result)
           if (w.dead) return
@@ -508,6 +530,63 @@ export class SandboxPool {
     w.headSince = performance.now()
     if (r.status !== 'rejected') this.costs.learn(head.costKey, r.ms)
     this.settle(head, toOutcome(r))
+  }
+
+  /**
+   * The worker dropped these queued tasks on `revoke`: they must be the last of its unanswered
+   * ones, in order (anything else breaks the protocol). They go back to the queue.
+   */
+  private onRevoked(w: Proc, ids: number[]): void {
+    if (!w.revoking) throw new FrameError('a revoked frame nobody asked for')
+    const from = w.inFlight.length - ids.length
+    if (from < 0 || ids.some((id, k) => w.inFlight[from + k].id !== id)) {
+      throw new FrameError(`revoked tasks ${ids.join(',')} that are not the last ones it holds`)
+    }
+    w.revoking = false
+    const back = w.inFlight.splice(from).filter((p) => !p.done)
+    this.revokedCount += back.length
+    if (from === 0) w.headSince = performance.now()
+    this.requeue(back)
+  }
+
+  /**
+   * While a worker bound to a job idles and nothing waits here, takes back the tasks queued on
+   * another worker of that job behind a task that has run REVOKE_AFTER_MS (the thread pool's rule,
+   * by message: the worker answers once its event loop is free, so a task that blocks it keeps
+   * its queue until it ends); otherwise looks again when the first such task reaches it.
+   */
+  private rebalance(): void {
+    if (this.closed || this.queue.some((p) => !p.done && !p.suspended)) return
+    const idle = new Set<string>()
+    for (const w of this.procs)
+      if (
+        w.key !== undefined &&
+        w.ready &&
+        !w.dead &&
+        !w.revoking &&
+        w.pausedAt === undefined &&
+        w.inFlight.length === 0
+      )
+        idle.add(w.key)
+    if (idle.size === 0) return
+    const now = performance.now()
+    let wait = Number.POSITIVE_INFINITY
+    for (const w of this.procs) {
+      if (w.inFlight.length < 2 || w.revoking || !w.ready || w.dead || w.pausedAt !== undefined) continue
+      if (w.key === undefined || !idle.has(w.key)) continue
+      const ran = now - w.headSince
+      if (ran >= REVOKE_AFTER_MS) {
+        w.revoking = true
+        w.sbx.child.stdin?.write(encodeToWorker({ type: 'revoke' }))
+      } else wait = Math.min(wait, REVOKE_AFTER_MS - ran)
+    }
+    if (wait !== Number.POSITIVE_INFINITY && this.rebalanceTimer === undefined) {
+      this.rebalanceTimer = setTimeout(() => {
+        this.rebalanceTimer = undefined
+        this.rebalance()
+      }, Math.ceil(wait))
+      this.rebalanceTimer.unref()
+    }
   }
 
   private afterResults(w: Proc): void {

@@ -17,7 +17,7 @@
 import { writeSync } from 'node:fs'
 import { TaskCaller } from '../task-call.ts'
 import { type ToWorker, unpackRun, type WireResult, type WireTask } from '../worker-protocol.ts'
-import { decodeToWorker, encodeReady, encodeResult, FrameReader } from './frames.ts'
+import { decodeToWorker, encodeReady, encodeResult, encodeRevoked, FrameReader } from './frames.ts'
 
 const RESULTS_FD = 3
 // Taken before any task runs: a task that replaces fs.writeSync does not reach these.
@@ -81,6 +81,16 @@ function onMessage(msg: ToWorker): void {
     }
   } else if (msg.type === 'cancel') {
     cancelled.add(msg.id)
+  } else if (msg.type === 'revoke') {
+    // The parent takes back what has not started (worker-protocol.ts): say which, in order.
+    const dropped: number[] = []
+    for (let i = head; i < queue.length; i++) {
+      const t = queue[i]
+      if (t !== undefined) dropped.push(t.id)
+      queue[i] = undefined
+    }
+    head = queue.length
+    send(encodeRevoked(dropped))
   }
 }
 
