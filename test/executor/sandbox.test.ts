@@ -165,7 +165,9 @@ describe.skipIf(!canSandbox)('sandboxed executor', () => {
     const sleepy = makeJob(fn('basic', 'sleep'))
     for (let round = 0; round < 4; round++) await Promise.all([0, 1].map((i) => run(sleepy, i, 3)))
     const durations = [0, 1, 3, 8, 20, 1, 0, 40]
-    const all = Array.from({ length: 80 }, (_, i) => run(sleepy, 100 + i, durations[(i * 5) % durations.length]))
+    const all = Array.from({ length: 80 }, (_, i) =>
+      run(sleepy, 100 + i, durations[(i * 5) % durations.length]),
+    )
     const outcomes = await Promise.all(all)
     expect(outcomes.map((o) => o.status).filter((st) => st !== 'ok')).toEqual([])
     expect(okValue(await run(job, 0, 'after'))).toBe('after')
