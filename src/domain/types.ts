@@ -24,7 +24,7 @@ export const MAX_COPY = MAX_CUSTODY_LINKS + 1
  * has started another. That hand-off costs 0.3-1.4 ms on a 2-core machine (more when it is busy):
  * 1 ms lost per task is 2% of a 50 ms task, and on the 400 skewed sleeps (7-1,000 ms, mean 20)
  * it was 0.05 of the makespan ratio. A task waiting at a worker behind one that runs long goes to
- * another worker of the node as soon as one idles (worker-pool.ts, REVOKE_AFTER_MS). Above it, a
+ * another worker of the node as soon as one idles (worker-protocol.ts, REVOKE_AFTER_MS). Above it, a
  * second task waiting at a worker would be work no other node can take while the first runs.
  */
 export const PIPELINE_TASK_MS = 50

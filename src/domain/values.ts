@@ -82,11 +82,16 @@ export function decodeValue(bytes: Uint8Array): unknown {
   return decodeOwned(new Uint8Array(bytes))
 }
 
-/** decodeValue without the defensive copy, for bytes nobody else holds (a worker's own message copy). */
+/**
+ * decodeValue without the defensive copy, for bytes nobody else holds (a worker's own message
+ * copy). A view into a bigger buffer (one task of a batch) is copied all the same: v8 builds typed
+ * arrays over the whole buffer, which would hand a task its neighbours' inputs.
+ */
 export function decodeOwned(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined
   const scalar = decodeScalar(bytes)
   if (scalar !== NOT_SCALAR) return scalar
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = new Uint8Array(bytes)
   scanValue(bytes)
   try {
     return v8.deserialize(bytes)

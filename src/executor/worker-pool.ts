@@ -24,6 +24,7 @@ import {
   hasRoom,
   packRun,
   REVOKE_AFTER_MS,
+  Recheck,
   STATE_RUNNING,
   TaskCosts,
   type ToWorker,
@@ -101,7 +102,7 @@ export class WorkerPool {
   private closed = false
   private pumpScheduled = false
   /** The next look for tasks to take back for an idle worker (rebalance). */
-  private rebalanceTimer: NodeJS.Timeout | undefined
+  private readonly recheck = new Recheck(() => this.rebalance())
   /** Tasks taken back from a worker for an idle one. */
   private revokedCount = 0
   private batches = 0
@@ -173,8 +174,7 @@ export class WorkerPool {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.rebalanceTimer !== undefined) clearTimeout(this.rebalanceTimer)
-    this.rebalanceTimer = undefined
+    this.recheck.cancel()
     const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
     for (let i = this.qHead; i < this.queue.length; i++) this.settle(this.queue[i], outcome)
     this.queue = []
@@ -251,13 +251,7 @@ export class WorkerPool {
         if (this.revoke(s, id)) return // requeue pumped, and looked again
       } else wait = Math.min(wait, REVOKE_AFTER_MS - elapsed)
     }
-    if (wait !== Number.POSITIVE_INFINITY && this.rebalanceTimer === undefined) {
-      this.rebalanceTimer = setTimeout(() => {
-        this.rebalanceTimer = undefined
-        this.rebalance()
-      }, Math.ceil(wait))
-      this.rebalanceTimer.unref()
-    }
+    this.recheck.after(wait)
   }
 
   /** Takes back the tasks queued on `slot` behind `running`, if it still runs it (worker-protocol.ts). */

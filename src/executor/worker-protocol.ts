@@ -78,7 +78,7 @@ export interface ResultsMessage {
   bytes: Uint8Array
   /** Where each result's value ends in bytes (it starts where the one before ended); a big or absent value takes none. */
   ends: Uint32Array
-  /** Results with no value (bit set), in bytes by position: kept apart from an empty value. */
+  /** 1 for a result with no value (kept apart from an empty value), one byte per result. */
   absent: Uint8Array
   big: Array<{ at: number; value: Uint8Array }>
   errors: Array<{ at: number; error?: string; stack?: string }>
@@ -156,24 +156,33 @@ export function unpackResults(m: ResultsMessage): WireResult[] | undefined {
   for (let i = 0; i < n; i++) {
     const status = RESULT_STATUSES[m.status[i]]
     const end = m.ends[i]
+    const ms = m.ms[i]
     if (status === undefined || end < start || end > m.bytes.byteLength) return undefined
-    const r: WireResult = { id: m.ids[i], status, ms: m.ms[i] }
+    // A NaN time would make its function's batch size NaN for good (TaskCosts), and the pool stall.
+    if (!Number.isFinite(ms) || ms < 0) return undefined
+    const r: WireResult = { id: m.ids[i], status, ms }
     if (m.absent[i] === 0) r.value = m.bytes.subarray(start, end)
     start = end
     out[i] = r
   }
   for (const b of m.big) {
-    const r = out[b?.at]
+    const r = at(out, b)
     if (r === undefined || !(b.value instanceof Uint8Array)) return undefined
     r.value = b.value
   }
   for (const e of m.errors) {
-    const r = out[e?.at]
+    const r = at(out, e)
     if (r === undefined) return undefined
     if (typeof e.error === 'string') r.error = e.error
     if (typeof e.stack === 'string') r.stack = e.stack
   }
   return out
+}
+
+/** The result an entry names by position; undefined for anything but an index of one (`length`, `__proto__`). */
+function at(out: WireResult[], entry: { at: unknown } | null | undefined): WireResult | undefined {
+  const i = entry?.at
+  return typeof i === 'number' && Number.isInteger(i) && i >= 0 && i < out.length ? out[i] : undefined
 }
 
 export interface WorkerInit {
@@ -194,6 +203,31 @@ export const STATE_WORDS = 2
  * scheduler would.
  */
 export const REVOKE_AFTER_MS = 2
+
+/** One pending look-again timer (a pool's rebalance): armed once until it fires; never keeps the process up. */
+export class Recheck {
+  private timer: NodeJS.Timeout | undefined
+  private readonly run: () => void
+
+  constructor(run: () => void) {
+    this.run = run
+  }
+
+  /** Runs it in `ms` (rounded up), unless a look is already due; Infinity: no look needed. */
+  after(ms: number): void {
+    if (this.timer !== undefined || ms === Number.POSITIVE_INFINITY) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.run()
+    }, Math.ceil(ms))
+    this.timer.unref()
+  }
+
+  cancel(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
 
 /** How much queued work (ms) a worker may hold beyond the task it runs. */
 const BATCH_BUDGET_MS = 2

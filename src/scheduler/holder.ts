@@ -374,6 +374,10 @@ export class Holder {
       this.hooks.localResult(result)
       return
     }
+    // Held until its owner acks, maybe long: a value that is a view into a bigger buffer (a
+    // batch of results) is copied, so it does not keep the whole batch in memory.
+    if (outcome.status === 'ok' && outcome.value.byteLength !== outcome.value.buffer.byteLength)
+      result.outcome = { ...outcome, value: outcome.value.slice() }
     this.outbox.add(t.job, result)
     this.gc(t.job)
   }

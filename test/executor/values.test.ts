@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { decodeValue, encodeValue } from '../../src/executor/values.ts'
+import { decodeOwned, decodeValue, encodeValue } from '../../src/executor/values.ts'
 
 function roundTrip(v: unknown): unknown {
   return decodeValue(encodeValue(v))
@@ -60,6 +60,20 @@ describe('encodeValue / decodeValue', () => {
     const back = decodeValue(bytes) as { u: Uint8Array }
     back.u[0] = 99
     expect(bytes).toEqual(copy)
+  })
+
+  test("a value that is one task's slice of a batch decodes without its neighbours' bytes (decodeOwned)", () => {
+    const mine = encodeValue(new Uint8Array([1, 2, 3]))
+    const theirs = encodeValue('secret of another job')
+    const batch = new Uint8Array(mine.byteLength + theirs.byteLength)
+    batch.set(mine)
+    batch.set(theirs, mine.byteLength)
+    const got = decodeOwned(batch.subarray(0, mine.byteLength)) as Uint8Array
+    expect([...got]).toEqual([1, 2, 3])
+    // Over a copy of its own bytes at most, never over the batch.
+    expect(got.buffer.byteLength).toBeLessThanOrEqual(mine.byteLength)
+    got[0] = 0
+    expect(decodeOwned(batch.subarray(mine.byteLength))).toBe('secret of another job')
   })
 
   test('JSON-like values round trip (property)', () => {

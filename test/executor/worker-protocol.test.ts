@@ -96,7 +96,15 @@ describe('results messages', () => {
       { ...good, big: [{ at: 5, value: bytes(1) }] },
       { ...good, errors: [{ at: 3, error: 'x' }] },
       { ...good, errors: null },
+      // Positions that are not indexes of a result, and times that would poison the pool's costs.
+      { ...good, errors: [{ at: 'length', error: 'x' }] },
+      { ...good, errors: [{ at: '__proto__', error: 'polluted' }] },
+      { ...good, big: [{ at: 0.5, value: bytes(1) }] },
+      { ...good, big: [null] },
+      { ...good, ms: Float64Array.of(Number.NaN) },
+      { ...good, ms: Float64Array.of(-1) },
     ]
     for (const m of bad) expect(unpackResults(m as ResultsMessage)).toBeUndefined()
+    expect(([] as unknown as { error?: string }).error).toBeUndefined()
   })
 })

@@ -31,6 +31,7 @@ import {
   hasRoom,
   packRun,
   REVOKE_AFTER_MS,
+  Recheck,
   TaskCosts,
   toOutcome,
   type WireResult,
@@ -151,7 +152,7 @@ export class SandboxPool {
   private closed = false
   private pumpScheduled = false
   /** The next look for tasks to take back for an idle worker (rebalance). */
-  private rebalanceTimer: NodeJS.Timeout | undefined
+  private readonly recheck = new Recheck(() => this.rebalance())
   /** Tasks taken back from a worker for an idle one. */
   private revokedCount = 0
   private readonly costs: TaskCosts
@@ -297,8 +298,7 @@ export class SandboxPool {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.rebalanceTimer !== undefined) clearTimeout(this.rebalanceTimer)
-    this.rebalanceTimer = undefined
+    this.recheck.cancel()
     const outcome: TaskOutcome = { status: 'crashed', error: 'executor closed', durationMs: 0 }
     for (const p of this.queue) this.settle(p, outcome)
     this.queue = []
@@ -389,7 +389,8 @@ export class SandboxPool {
     for (const w of this.procs) {
       if (w.key === undefined || w.dead) continue
       bound++
-      if (w.revoking) continue
+      // Taking tasks back, or stopped (SIGSTOP) for a suspended one: not now.
+      if (w.revoking || w.pausedAt !== undefined) continue
       if (w.key !== p.key) {
         if (w.inFlight.length === 0) idleOther ??= w
       } else if (w.inFlight.length < cap) {
@@ -538,6 +539,8 @@ export class SandboxPool {
    */
   private onRevoked(w: Proc, ids: number[]): void {
     if (!w.revoking) throw new FrameError('a revoked frame nobody asked for')
+    // All it holds when it read `revoke` between two tasks. A worker that lies here (its task code
+    // writes to fd 3) can at most get a task of its own job run again elsewhere.
     const from = w.inFlight.length - ids.length
     if (from < 0 || ids.some((id, k) => w.inFlight[from + k].id !== id)) {
       throw new FrameError(`revoked tasks ${ids.join(',')} that are not the last ones it holds`)
@@ -546,14 +549,22 @@ export class SandboxPool {
     const back = w.inFlight.splice(from).filter((p) => !p.done)
     this.revokedCount += back.length
     if (from === 0) w.headSince = performance.now()
+    // Stopped for a task it no longer holds (suspended after the worker answered): it goes on.
+    if (w.pausedAt !== undefined && !w.inFlight.some((q) => q.suspended && !q.done)) {
+      w.sbx.signal('SIGCONT')
+      w.headSince += performance.now() - w.pausedAt
+      w.pausedAt = undefined
+      this.armHead(w)
+    }
     this.requeue(back)
   }
 
   /**
    * While a worker bound to a job idles and nothing waits here, takes back the tasks queued on
    * another worker of that job behind a task that has run REVOKE_AFTER_MS (the thread pool's rule,
-   * by message: the worker answers once its event loop is free, so a task that blocks it keeps
-   * its queue until it ends); otherwise looks again when the first such task reaches it.
+   * by message: the worker reads it when its event loop is free, so behind a task that blocks the
+   * loop the queued ones wait for it to end, and the worker looks at its messages before starting
+   * the next); otherwise looks again when the first such task reaches it.
    */
   private rebalance(): void {
     if (this.closed || this.queue.some((p) => !p.done && !p.suspended)) return
@@ -580,13 +591,7 @@ export class SandboxPool {
         w.sbx.child.stdin?.write(encodeToWorker({ type: 'revoke' }))
       } else wait = Math.min(wait, REVOKE_AFTER_MS - ran)
     }
-    if (wait !== Number.POSITIVE_INFINITY && this.rebalanceTimer === undefined) {
-      this.rebalanceTimer = setTimeout(() => {
-        this.rebalanceTimer = undefined
-        this.rebalance()
-      }, Math.ceil(wait))
-      this.rebalanceTimer.unref()
-    }
+    this.recheck.after(wait)
   }
 
   private afterResults(w: Proc): void {

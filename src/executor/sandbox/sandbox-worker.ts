@@ -16,7 +16,13 @@
  */
 import { writeSync } from 'node:fs'
 import { TaskCaller } from '../task-call.ts'
-import { type ToWorker, unpackRun, type WireResult, type WireTask } from '../worker-protocol.ts'
+import {
+  REVOKE_AFTER_MS,
+  type ToWorker,
+  unpackRun,
+  type WireResult,
+  type WireTask,
+} from '../worker-protocol.ts'
 import { decodeToWorker, encodeReady, encodeResult, encodeRevoked, FrameReader } from './frames.ts'
 
 const RESULTS_FD = 3
@@ -83,13 +89,10 @@ function onMessage(msg: ToWorker): void {
     cancelled.add(msg.id)
   } else if (msg.type === 'revoke') {
     // The parent takes back what has not started (worker-protocol.ts): say which, in order.
+    const keep = head
     const dropped: number[] = []
-    for (let i = head; i < queue.length; i++) {
-      const t = queue[i]
-      if (t !== undefined) dropped.push(t.id)
-      queue[i] = undefined
-    }
-    head = queue.length
+    for (let i = keep; i < queue.length; i++) dropped.push(queue[i]!.id)
+    queue.length = keep
     send(encodeRevoked(dropped))
   }
 }
@@ -109,6 +112,9 @@ async function drain(): Promise<void> {
       if (task.cwd !== undefined) leave()
     }
     send(encodeResult(result))
+    // After a task that took a while, read waiting messages (a revoke, a cancel) before the next:
+    // a task that blocked the event loop would otherwise keep the queue behind it to the end.
+    if (result.ms >= REVOKE_AFTER_MS && head < queue.length) await new Promise((r) => setImmediate(r))
   }
   queue.length = 0
   head = 0
