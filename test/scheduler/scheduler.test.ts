@@ -130,6 +130,24 @@ describe('NodeScheduler', () => {
     expect(many.s.stats()).toEqual(one.s.stats())
   })
 
+  test('a result kept for another owner does not hold the batch buffer its value came in', () => {
+    const n = new Node({ self: 'h' })
+    const started = pick(
+      n.feed({ type: 'batch-pushed', from: 'o', batch: { jobs: [spec('j', 'o')], tasks: [desc('j', 0)] } }),
+      'run-task',
+    )
+    const batch = new Uint8Array(4096).fill(7)
+    const out = n.feed({
+      type: 'task-finished',
+      task: started[0].task,
+      outcome: { status: 'ok', value: batch.subarray(10, 13), durationMs: 1 },
+    })
+    const [sent] = pick(out, 'send-results').flatMap((c) => c.results)
+    const value = (sent.outcome as { value: Uint8Array }).value
+    expect([...value]).toEqual([7, 7, 7])
+    expect(value.buffer.byteLength).toBe(3)
+  })
+
   test('stats start at zero', () => {
     const s = new NodeScheduler({ self: 'a', capacity: capacity(), seed: 1 })
     expect(Object.values(s.stats()).every((v) => v === 0)).toBe(true)
