@@ -237,12 +237,9 @@ export class WorkerPool {
     if (this.closed || this.qHead < this.queue.length) return
     // Only a started worker with the same heap limit can take them: replacing one or starting
     // one costs more than the wait it would save.
-    const idle = new Set<number>()
-    for (const s of this.slots) if (s.inFlight.length === 0 && !s.revoking) idle.add(s.memoryMB)
-    if (idle.size === 0) return
     let wait = Number.POSITIVE_INFINITY
     for (const s of this.slots) {
-      if (s.inFlight.length < 2 || s.revoking || !idle.has(s.memoryMB)) continue
+      if (s.inFlight.length < 2 || s.revoking || !this.idles(s.memoryMB)) continue
       const { id, elapsed } = readRunning(s)
       if (id === 0) {
         // Between two tasks, or its results on their way: look again shortly.
@@ -252,6 +249,13 @@ export class WorkerPool {
       } else wait = Math.min(wait, REVOKE_AFTER_MS - elapsed)
     }
     this.recheck.after(wait)
+  }
+
+  /** Whether a started worker with this heap limit idles (rebalance runs after every pump: no allocation). */
+  private idles(memoryMB: number): boolean {
+    for (const s of this.slots)
+      if (s.inFlight.length === 0 && !s.revoking && s.memoryMB === memoryMB) return true
+    return false
   }
 
   /** Takes back the tasks queued on `slot` behind `running`, if it still runs it (worker-protocol.ts). */

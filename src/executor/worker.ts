@@ -72,7 +72,7 @@ async function drain(): Promise<void> {
     const task = queue[head]!
     queue[head++] = undefined
     if (cancelled.delete(task.id)) {
-      push({ id: task.id, status: 'rejected', error: 'cancelled', ms: 0 })
+      outbox.push({ id: task.id, status: 'rejected', error: 'cancelled', ms: 0 })
       continue
     }
     Atomics.store(state, STATE_STARTED, Math.floor(sinceEpoch(init.epoch)))
@@ -87,7 +87,7 @@ async function drain(): Promise<void> {
       revokedSeen = true
       dropQueued()
     }
-    push(result)
+    outbox.push(result)
     if (revokedSeen) {
       flush()
       answerRevoke()
@@ -112,10 +112,6 @@ function answerRevoke(): void {
   revokedSeen = false
   revokeRead = false
   port.postMessage({ type: 'revoked' } satisfies FromWorker)
-}
-
-function push(r: WireResult): void {
-  outbox.push(r)
 }
 
 function flush(): void {

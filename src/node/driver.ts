@@ -780,12 +780,7 @@ export class Driver {
     const event: SchedulerEvent =
       runs.length === 1
         ? { type: 'task-finished', at, cause: 'run', task: runs[0].task, outcome: runs[0].outcome }
-        : {
-            type: 'tasks-finished',
-            at,
-            cause: 'run',
-            finished: runs.map(({ task, outcome }) => ({ task, outcome })),
-          }
+        : { type: 'tasks-finished', at, cause: 'run', finished: runs }
     this.feed(event)
     const log = this.opts.log
     const debug = log.isLevelEnabled('debug')

@@ -79,3 +79,11 @@ export class BoundedMap<K, V> {
     this.map.set(key, value)
   }
 }
+
+/**
+ * `bytes`, or a copy of them when they are a view into a bigger buffer (a batch of results from
+ * a worker): a value kept a while must not keep the whole batch in memory.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+}

@@ -8,7 +8,7 @@
  * already held replaces a queued entry's descriptor, or becomes the attempt
  * a running entry answers for (its run keeps its own `runAttempt`).
  */
-import { BoundedMap, getOrCreate } from './collections.ts'
+import { BoundedMap, getOrCreate, ownBytes } from './collections.ts'
 import { copyOf, MAX_CUSTODY_LINKS } from './credentials.ts'
 import { Outbox } from './outbox.ts'
 import { openPolicy, refusal } from './policy.ts'
@@ -374,10 +374,11 @@ export class Holder {
       this.hooks.localResult(result)
       return
     }
-    // Held until its owner acks, maybe long: a value that is a view into a bigger buffer (a
-    // batch of results) is copied, so it does not keep the whole batch in memory.
-    if (outcome.status === 'ok' && outcome.value.byteLength !== outcome.value.buffer.byteLength)
-      result.outcome = { ...outcome, value: outcome.value.slice() }
+    // Held until its owner acks, maybe long.
+    if (outcome.status === 'ok') {
+      const value = ownBytes(outcome.value)
+      if (value !== outcome.value) result.outcome = { ...outcome, value }
+    }
     this.outbox.add(t.job, result)
     this.gc(t.job)
   }

@@ -4,7 +4,7 @@
  * and how a job finishes. The first final result of a task wins; errors
  * count only from the current attempt. Owner (owner.ts) adds the events.
  */
-import { BoundedMap, getOrCreate } from './collections.ts'
+import { BoundedMap, getOrCreate, ownBytes } from './collections.ts'
 import { Custody } from './custody.ts'
 import { assertNever } from './errors.ts'
 import type { Holder } from './holder.ts'
@@ -124,9 +124,7 @@ export class OwnerLifecycle {
 
   protected done(t: OwnedTask, r: TaskResult, value: Uint8Array): void {
     this.finalize(t, 'done', r)
-    // Kept for dependents: a copy when it is a view into a bigger buffer (a batch of results), so
-    // the value does not hold the whole batch in memory while they wait.
-    if (t.dependentsLeft > 0) t.value = value.byteLength === value.buffer.byteLength ? value : value.slice()
+    if (t.dependentsLeft > 0) t.value = ownBytes(value) // kept while dependents wait
     for (const d of t.dependents) {
       d.depsLeft--
       if (d.state === 'waiting' && d.depsLeft === 0) this.ready(d, 'local')

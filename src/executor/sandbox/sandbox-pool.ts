@@ -568,23 +568,11 @@ export class SandboxPool {
    */
   private rebalance(): void {
     if (this.closed || this.queue.some((p) => !p.done && !p.suspended)) return
-    const idle = new Set<string>()
-    for (const w of this.procs)
-      if (
-        w.key !== undefined &&
-        w.ready &&
-        !w.dead &&
-        !w.revoking &&
-        w.pausedAt === undefined &&
-        w.inFlight.length === 0
-      )
-        idle.add(w.key)
-    if (idle.size === 0) return
     const now = performance.now()
     let wait = Number.POSITIVE_INFINITY
     for (const w of this.procs) {
       if (w.inFlight.length < 2 || w.revoking || !w.ready || w.dead || w.pausedAt !== undefined) continue
-      if (w.key === undefined || !idle.has(w.key)) continue
+      if (w.key === undefined || !this.idles(w.key)) continue
       const ran = now - w.headSince
       if (ran >= REVOKE_AFTER_MS) {
         w.revoking = true
@@ -592,6 +580,21 @@ export class SandboxPool {
       } else wait = Math.min(wait, REVOKE_AFTER_MS - ran)
     }
     this.recheck.after(wait)
+  }
+
+  /** Whether a ready worker bound to this job key idles (rebalance runs after every pump: no allocation). */
+  private idles(key: string): boolean {
+    for (const w of this.procs)
+      if (
+        w.key === key &&
+        w.ready &&
+        !w.dead &&
+        !w.revoking &&
+        w.pausedAt === undefined &&
+        w.inFlight.length === 0
+      )
+        return true
+    return false
   }
 
   private afterResults(w: Proc): void {
