@@ -21,6 +21,7 @@ import type { Registry } from 'prom-client'
 import type { NodeConfig } from './config/schema.ts'
 import { corkedWrites } from './cork.ts'
 import { noiseCrypto } from './noise-crypto.ts'
+import './length-prefix-fix.ts'
 import './xsalsa20-fix.ts'
 import './yamux-window.ts'
 

@@ -52,7 +52,8 @@ export const FLOW_WINDOW_MS = 10_000
 const RATE_WINDOW_MS = 5_000
 const FAILURES_KEPT = 1000
 const JOBS_KEPT = 200
-const RUNS_TRACKED = 100_000
+/** Jobs whose owner is remembered for the runs that end here (the oldest is forgotten first). */
+const OWNERS_KEPT = 10_000
 
 export class Activity {
   private readonly self: PeerKey
@@ -62,8 +63,11 @@ export class Activity {
   private readonly flows = new Map<string, Flow>()
   readonly jobs = new Map<JobId, JobActivity>()
   readonly lastSeen = new Map<PeerKey, number>()
-  /** Runs started here for other owners: start time (their results reach the owner, not us). Own runs are not kept. */
-  private readonly started = new Map<string, { start: number; owner: PeerKey }>()
+  /**
+   * Owners of the jobs whose tasks started here, learnt from run-task commands: one entry per
+   * job, not per run (a string key and a map entry per run cost a thief ~1% of its main thread).
+   */
+  private readonly owners = new Map<JobId, PeerKey>()
 
   constructor(self: PeerKey) {
     this.self = self
@@ -88,30 +92,31 @@ export class Activity {
     for (const c of commands) this.command(e, c)
   }
 
+  /**
+   * Another owner's run enters the stream when it ends here (its result goes to its owner, not
+   * to us), timed like every run in the stream: from its end back by its own run time. Runs of
+   * jobs owned here enter with their results (persist-results), wherever they ran.
+   */
   private ran({ task, outcome }: FinishedRun, at: number): void {
-    if (this.started.size === 0) return
-    const key = `${task.job}#${task.index}`
-    const s = this.started.get(key)
-    this.started.delete(key)
-    // Runs of jobs owned here enter the stream with their results (persist-results), wherever they ran.
-    if (s !== undefined) {
-      this.add({
-        job: task.job,
-        index: task.index,
-        node: this.self,
-        start: s.start,
-        end: at,
-        ok: outcome.status === 'ok',
-      })
-    }
+    const owner = this.owners.get(task.job)
+    if (owner === undefined || owner === this.self) return
+    this.add({
+      job: task.job,
+      index: task.index,
+      node: this.self,
+      start: at - Math.max(0, outcome.durationMs),
+      end: at,
+      ok: outcome.status === 'ok',
+    })
   }
 
   private command(e: SchedulerEvent, c: Command): void {
     switch (c.type) {
       case 'run-task':
-        // Only other owners' runs: our own enter the stream with their results (persist-results).
-        if (c.job.owner !== this.self && this.started.size < RUNS_TRACKED)
-          this.started.set(`${c.task.job}#${c.task.index}`, { start: e.at, owner: c.job.owner })
+        if (!this.owners.has(c.job.id)) {
+          if (this.owners.size >= OWNERS_KEPT) this.owners.delete(this.owners.keys().next().value!)
+          this.owners.set(c.job.id, c.job.owner)
+        }
         return
       case 'reply-steal':
         if (c.batch.tasks.length > 0) this.flow(this.self, c.to, 'steal', c.batch.tasks.length, e.at)

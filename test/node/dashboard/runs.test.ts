@@ -1,7 +1,7 @@
 /**
  * The dashboard's stream of task runs (Activity, from scheduler steps): a run of another owner's
- * task enters when it ends here, timed from its start; a run of our own enters with its result,
- * wherever it ran, and its start is not tracked at all.
+ * task enters when it ends here, a run of our own with its result, wherever it ran; each is timed
+ * from its end back by its own run time.
  */
 import { describe, expect, it } from 'vitest'
 import { Activity } from '../../../src/node/dashboard/activity.ts'
@@ -38,7 +38,7 @@ const persisted = (job: string, index: number, ranOn: string, ms: number) =>
   }) as unknown as Command
 
 describe('the run stream', () => {
-  it("times another owner's run from its start here; our own runs come from their results", () => {
+  it("another owner's run enters as it ends here; our own runs come from their results", () => {
     const a = new Activity(SELF)
     a.step(tick(100), [runTask(OTHER, 'theirs', 0), runTask(SELF, 'ours', 0)])
     a.step(finished('theirs', 0, 130, false), [])
@@ -47,7 +47,7 @@ describe('the run stream', () => {
     const { runs, seq } = a.runsSince(0, 10)
     expect(seq).toBe(3)
     expect(runs).toEqual([
-      { job: 'theirs', index: 0, node: SELF, start: 100, end: 130, ok: false },
+      { job: 'theirs', index: 0, node: SELF, start: 125, end: 130, ok: false },
       { job: 'ours', index: 0, node: SELF, start: 115, end: 140, ok: true },
       { job: 'ours', index: 1, node: OTHER, start: 140, end: 150, ok: true },
     ])
@@ -61,8 +61,8 @@ describe('the run stream', () => {
     >
     a.step({ type: 'tasks-finished', at: 130, cause: 'run', finished: [one, two] }, [])
     expect(a.runsSince(0, 10).runs).toEqual([
-      { job: 'theirs', index: 0, node: SELF, start: 100, end: 130, ok: true },
-      { job: 'theirs', index: 1, node: SELF, start: 100, end: 130, ok: false },
+      { job: 'theirs', index: 0, node: SELF, start: 125, end: 130, ok: true },
+      { job: 'theirs', index: 1, node: SELF, start: 125, end: 130, ok: false },
     ])
   })
 
