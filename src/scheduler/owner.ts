@@ -155,6 +155,10 @@ export class Owner extends OwnerLifecycle {
    * Results from a holder. Each counts only if `from` held that attempt (now
    * or recently), or its verified path proves it was handed the current one
    * (custody then moves to it); the rest are dropped, counted and not acked.
+   * A holder reports only runs of its own, so each ran on `from`, whatever its
+   * `ranOn` says: a holder naming another node there would have had its
+   * failures counted against that node (retries steered away from it) and its
+   * results stored, shown and counted as that node's.
    */
   resultsReceived(from: PeerKey, results: Array<TaskResult & { path?: CustodyPath }>): void {
     const tasks: TaskKey[] = []
@@ -163,7 +167,7 @@ export class Owner extends OwnerLifecycle {
         this.rt.stats.refusedResults++
         continue
       }
-      this.apply({ job: r.job, index: r.index, attempt: r.attempt, ranOn: r.ranOn, outcome: r.outcome })
+      this.apply({ job: r.job, index: r.index, attempt: r.attempt, ranOn: from, outcome: r.outcome })
       tasks.push({ job: r.job, index: r.index, attempt: r.attempt })
     }
     this.rt.flushPersist()

@@ -167,6 +167,36 @@ describe('a hostile member of a private mesh', () => {
     expect((await status(owner)).scheduler.refusedResults - before).toBeGreaterThanOrEqual(forged.length)
   }, 60_000)
 
+  it('cannot pass its own runs off as an honest node’s: results it holds are stored as its own', async () => {
+    const inputs = Array.from({ length: 16 }, (_, i) => 300 + i)
+    const job = grid.map<number, number>(WORK, 'sleepThen', inputs)
+    const id = await job.id
+    await eventually('the job to be running', async () => (await grid.job(id)).running > 0)
+    // A genuine steal: the owner hands the attacker two queued tasks...
+    const grant = await attacker.steal(owner.peerId, 2, { cpu: 2, gpu: 0, memoryMB: 4096 })
+    const stolen = grant.reply?.batch?.tasks ?? []
+    expect(stolen.length, JSON.stringify(grant).slice(0, 300)).toBeGreaterThan(0)
+    // ...whose results it reports as the honest worker's runs.
+    const lies = stolen.map((d) => ({
+      job: d.job,
+      index: d.index,
+      attempt: d.attempt,
+      ranOn: worker.peerId,
+      outcome: { status: 'ok', value: encodeValue(inputs[d.index]), durationMs: 1 },
+      custody: d.custody,
+    }))
+    const r = await attacker.results(owner.peerId, lies)
+    expect(r.reply?.tasks?.map((t) => t.index).sort()).toEqual(stolen.map((d) => d.index).sort())
+
+    expect(await job.results()).toEqual(inputs)
+    const stored = await owner.api<WireResult[]>(`/v1/jobs/${id}/results`)
+    const mine = new Set(stolen.map((d) => d.index))
+    for (const s of stored) {
+      if (mine.has(s.index)) expect(s.ranOn, `task ${s.index}`).toBe(attacker.peerId)
+      else expect([owner.peerId, worker.peerId]).toContain(s.ranOn)
+    }
+  }, 60_000)
+
   it('cannot claim custody by lease of tasks an honest worker holds', async () => {
     const inputs = [2000, 2001, 2002, 2003, 2004]
     const job = grid.map<number, number>(WORK, 'sleepThen', inputs)

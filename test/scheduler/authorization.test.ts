@@ -5,9 +5,10 @@
  */
 import { describe, expect, test } from 'vitest'
 import { MAX_CUSTODY_LINKS } from '../../src/scheduler/index.ts'
-import type { CustodyCredentials, TaskDescriptor } from '../../src/scheduler/types.ts'
+import type { CustodyCredentials, TaskDescriptor, TaskOutcome } from '../../src/scheduler/types.ts'
 import {
   capacity,
+  crashed,
   dec,
   desc,
   finish,
@@ -179,6 +180,22 @@ describe('results', () => {
     // ...but not from a node that never held that attempt.
     const u = stealOne(node, 'c')
     expect(types(report(node, 'd', { ...u }, ok('x')))).toEqual([])
+  })
+
+  test('a result ran on its sender, whatever node its ranOn names', () => {
+    const node = new Node({ self: 'a', capacity: capacity(1) })
+    node.submit(spec('j', 'a', { maxAttempts: 1 }), inputs(4))
+    const ranOn = (from: string, outcome: TaskOutcome) => {
+      const t = stealOne(node, from)
+      const r = result('j', t.index, t.attempt, outcome, 'c')
+      const cmds = node.feed({ type: 'results-received', from, results: [r] })
+      const stored = pick(cmds, 'persist-results').flatMap((p) => p.results.map((x) => x.ranOn))
+      return { stored, story: node.s.why('j', t.index).story.at(-1)?.node }
+    }
+    // b's ok and b's crash (poison at once here), each reported as c's: stored, told and counted as b's.
+    expect(ranOn('b', ok())).toEqual({ stored: ['b'], story: 'b' })
+    expect(ranOn('b', crashed())).toEqual({ stored: ['b'], story: 'b' })
+    expect(node.s.jobProgress('j')).toMatchObject({ nodes: 1 })
   })
 
   test("the owner's own results need no credentials", () => {
