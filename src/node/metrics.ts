@@ -242,6 +242,8 @@ class RunSeries {
   private last: Series | undefined
 
   add(outcome: string, kind: string, seconds: number): void {
+    // prom-client's observe threw on NaN and infinities; a sum must never become one.
+    if (!Number.isFinite(seconds) || seconds < 0) seconds = 0
     let s = this.last
     if (s === undefined || s.labels.outcome !== outcome || s.labels.kind !== kind) {
       const pair = `${outcome}/${kind}`

@@ -168,7 +168,7 @@ describe('a hostile member of a private mesh', () => {
   }, 60_000)
 
   it('cannot pass its own runs off as an honest node’s: results it holds are stored as its own', async () => {
-    const inputs = Array.from({ length: 16 }, (_, i) => 300 + i)
+    const inputs = Array.from({ length: 24 }, (_, i) => 300 + i)
     const job = grid.map<number, number>(WORK, 'sleepThen', inputs)
     const id = await job.id
     await eventually('the job to be running', async () => (await grid.job(id)).running > 0)

@@ -66,12 +66,16 @@ describe('NodeMetrics task counts', () => {
       runTask(jobs[0], 0),
       runTask(jobs[1], 0),
     ])
-    // Every bucket bound exactly, just above and below it, zero, negative, beyond the last bound.
+    // Every bucket bound exactly, just above and below it, zero, negative, beyond the last bound, not finite.
     const durationsMs = [
       0,
       -5,
       1e7,
       ...BUCKETS.flatMap((b) => [b * 1000, b * 1000 * 0.999, b * 1000 * 1.001]),
+      // Not finite: counted as 0 s (prom-client threw; the sum must stay a number).
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
     ]
     const statuses: TaskOutcome['status'][] = ['ok', 'threw', 'timeout', 'crashed']
     const runs: FinishedRun[] = []
@@ -91,7 +95,8 @@ describe('NodeMetrics task counts', () => {
     for (const { task, outcome } of [...runs.slice(1), runs[0]]) {
       const kind = task.job === 'j-cmd' ? 'command' : task.job === 'j-fn' ? 'function' : 'unknown'
       finished.inc({ outcome: outcome.status, kind })
-      duration.observe({ kind, outcome: outcome.status }, Math.max(0, outcome.durationMs) / 1000)
+      const ms = Number.isFinite(outcome.durationMs) ? Math.max(0, outcome.durationMs) : 0
+      duration.observe({ kind, outcome: outcome.status }, ms / 1000)
     }
 
     const ours = (await metrics.scrape()).text
