@@ -1,7 +1,8 @@
 /**
- * When to publish this node's advert: on a material change (free slots,
- * ready counts, running), at most every advertMinIntervalMs, and as a
- * heartbeat every advertIntervalMs.
+ * When to publish this node's advert: on a change others act on at once (free
+ * slots or GPUs, what it accepts, ready tasks appearing, growing or halving),
+ * at most every advertMinIntervalMs, and as a heartbeat every advertIntervalMs
+ * carrying everything (running tasks, exact counts, mean task time).
  */
 import type { Holder } from './holder.ts'
 import { acceptsSignature } from './policy.ts'
@@ -49,14 +50,18 @@ export class Advertiser {
     rt.emit({ type: 'publish-advert', cause: rt.cause, advert })
   }
 
-  /** advertSignature(buildAdvert(holder)) === advertSignature(last) (peers.ts), without building either. */
+  /**
+   * Whether the last advert still tells peers what they act on at once, without building a new
+   * one. Running tasks (peers only show them) and ready counts that moved less than half wait
+   * for the heartbeat: republished at every such change, a busy node's advert went out every
+   * advertMinIntervalMs, and every member checked, forwarded and fed each one to its scheduler.
+   */
   private matchesLast(holder: Holder, last: SchedulerAdvert): boolean {
     if (holder.foreignFree() !== last.freeSlots || holder.pool.freeGpus !== last.freeGpus) return false
-    if (holder.running !== last.running) return false
     // A policy change replaces the policy (Holder.policy), never edits it: the same object is the same policy.
     const accepts = holder.policy.accepts
     if (accepts !== last.accepts && acceptsSignature(accepts) !== acceptsSignature(last.accepts)) return false
-    return holder.queue.sameReady(last.ready, !holder.handsOn())
+    return holder.queue.readyAsAdvertised(last.ready, !holder.handsOn())
   }
 
   nextDeadline(rt: Runtime): number | undefined {

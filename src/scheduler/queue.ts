@@ -138,8 +138,13 @@ export class FairQueue<T extends Queueable> {
     return out
   }
 
-  /** Whether readyClasses(ownOnly) would equal `ready` (same classes in the same order, same counts), without building it. */
-  sameReady(ready: readonly ReadyClass[], ownOnly = false): boolean {
+  /**
+   * Whether readyClasses(ownOnly) would still say what `ready` said, for a peer deciding where to
+   * steal: the same classes in the same order, none with more ready tasks (a thief acts on more
+   * at once) and none with half or fewer (victims are weighted by their counts). Without
+   * building it.
+   */
+  readyAsAdvertised(ready: readonly ReadyClass[], ownOnly = false): boolean {
     let i = 0
     for (const cls of this.classes.values()) {
       const count = ownOnly ? ownCount(cls) : cls.count
@@ -147,7 +152,8 @@ export class FairQueue<T extends Queueable> {
       const r = ready[i++]
       if (
         r === undefined ||
-        r.count !== count ||
+        count > r.count ||
+        count * 2 <= r.count ||
         r.resources.cpu !== cls.resources.cpu ||
         r.resources.gpu !== cls.resources.gpu ||
         r.resources.memoryMB !== cls.resources.memoryMB

@@ -61,6 +61,45 @@ describe('adverts', () => {
     expect(later.running).toBeGreaterThan(0)
   })
 
+  test('a busy node republishes when its ready tasks grow or halve, not at every task; the heartbeat tells all', () => {
+    const node = new Node({ self: 'a', capacity: capacity(1) })
+    node.tick(0)
+    const running = pick(
+      node.feed({ type: 'job-submitted', at: 10, job: spec('j', 'a'), tasks: inputs(11) }),
+      'run-task',
+    )
+    expect(pick(node.tick(100), 'publish-advert')[0].advert).toMatchObject({ ready: [{ count: 10 }] })
+    /** Finishes the oldest running task (the worker is fed two at a time from then on). */
+    const next = (at: number) => {
+      const cmds = finish(
+        node,
+        running.shift()!,
+        { status: 'ok', value: new Uint8Array(), durationMs: 1 },
+        at,
+      )
+      running.push(...pick(cmds, 'run-task'))
+      return node.s.nextDeadline()
+    }
+    // 10 -> 8 -> 7 -> 6 ready, running 1 -> 2: nothing a thief acts on; the next publish is the heartbeat.
+    for (const at of [110, 120, 130]) expect(next(at)).toBe(1100)
+    // 5: half of what was published.
+    expect(next(140)).toBe(200)
+    expect(pick(node.tick(200), 'publish-advert')[0].advert).toMatchObject({ ready: [{ count: 5 }] })
+    expect(next(210)).toBe(1200)
+    // More ready than published: at once (after the minimum interval).
+    node.feed({ type: 'job-submitted', at: 220, job: spec('k', 'a'), tasks: inputs(3) })
+    expect(node.s.nextDeadline()).toBe(300)
+    expect(pick(node.tick(300), 'publish-advert')[0].advert.ready).toEqual([
+      { resources: spec('k', 'a').resources, count: 7 },
+    ])
+    // The heartbeat carries exact counts and running tasks.
+    expect(next(310)).toBe(1300)
+    expect(pick(node.tick(1300), 'publish-advert')[0].advert).toMatchObject({
+      running: 2,
+      ready: [{ count: 6 }],
+    })
+  })
+
   test('advert() reflects the queue and the running set; mean task time after runs', () => {
     const node = new Node({ self: 'a', capacity: capacity(1) })
     const cmds = node.submit(spec('j', 'a'), inputs(2))

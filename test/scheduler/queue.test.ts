@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { FairQueue, type Queueable, type Slot } from '../../src/scheduler/queue.ts'
-import type { Resources } from '../../src/scheduler/types.ts'
+import type { ReadyClass, Resources } from '../../src/scheduler/types.ts'
 
 interface Item extends Queueable {
   name: string
@@ -99,7 +99,17 @@ describe('FairQueue', () => {
   })
 })
 
-describe('sameReady', () => {
+describe('readyAsAdvertised', () => {
+  /** The rule on two readyClasses() lists: same classes in order, no count up, none halved. */
+  const stillTrue = (then: ReadyClass[], now: ReadyClass[]) =>
+    then.length === now.length &&
+    then.every(
+      (t, i) =>
+        JSON.stringify(t.resources) === JSON.stringify(now[i].resources) &&
+        now[i].count <= t.count &&
+        now[i].count * 2 > t.count,
+    )
+
   test('agrees with comparing readyClasses() over random pushes, pops and removals', () => {
     const classes: Resources[] = [
       cpu,
@@ -118,6 +128,8 @@ describe('sameReady', () => {
     const snapshots = [q.readyClasses()]
     const seen = new Map<string, ReturnType<FairQueue<Item>['readyClasses']>>()
     let same = 0
+    let changed = 0
+    let movedButTrue = 0
     for (let step = 0; step < 3000; step++) {
       const op = rand(5)
       if (op < 2 || queued.length === 0) {
@@ -133,14 +145,23 @@ describe('sameReady', () => {
       }
       const now = q.readyClasses()
       const earlier = seen.get(text(now)) // the same state reached before, when there was one
-      for (const snap of [...snapshots.slice(-3), ...(earlier ? [earlier] : [])]) {
-        const equal = text(snap) === text(now)
-        if (equal) same++
-        expect(q.sameReady(snap)).toBe(equal)
+      for (const snap of [
+        ...snapshots.slice(-3),
+        ...snapshots.slice(-40, -30),
+        ...(earlier ? [earlier] : []),
+      ]) {
+        const expected = stillTrue(snap, now)
+        if (!expected) changed++
+        else if (text(snap) === text(now)) same++
+        else movedButTrue++
+        expect(q.readyAsAdvertised(snap)).toBe(expected)
       }
       snapshots.push(now)
       if (!seen.has(text(now))) seen.set(text(now), now)
     }
-    expect(same).toBeGreaterThan(50) // the equal case is exercised too
+    // Both answers are exercised, and "still true" with counts that moved too.
+    expect(same).toBeGreaterThan(50)
+    expect(changed).toBeGreaterThan(50)
+    expect(movedButTrue).toBeGreaterThan(10)
   })
 })
