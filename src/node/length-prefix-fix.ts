@@ -43,7 +43,7 @@ export function patchLengthPrefixedDecoder(): void {
 }
 
 /** `lengthOf`, answering an empty buffer with the shared RangeError. */
-export function guarded(lengthOf: LengthDecoder): DecoderFields['lengthDecoder'] {
+function guarded(lengthOf: LengthDecoder): DecoderFields['lengthDecoder'] {
   const guard = (data: { byteLength: number }) => {
     if (data.byteLength === 0) throw NO_LENGTH_YET
     return lengthOf(data)
