@@ -118,16 +118,6 @@ export async function throughputOn(grid: Grid, count: number): Promise<NoopRates
   })
 }
 
-/** b. `count` single tasks one after another. */
-export async function roundTrip(count: number): Promise<{ p50: number; p99: number }> {
-  const { mesh, nodes } = await meshOf('bench-rt', 1, 2)
-  try {
-    return await roundTripOn(await submitter(nodes), count)
-  } finally {
-    await mesh.stopAll()
-  }
-}
-
 /** b. on a mesh that is up: p50 / p99 (ms) of `count` single tasks one after another (after `count` unmeasured). */
 export async function roundTripOn(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < count; i++) await grid.submit(TASKS, 'noop', [i])

@@ -7,10 +7,11 @@ import { connectBench } from './connect.ts'
 import { dashboardSuite } from './dashboard.ts'
 import { filesBench } from './files.ts'
 import { fuzzBench } from './fuzz.ts'
-import { cpuBound, roundTrip, skewed, throughput } from './jobs.ts'
+import { cpuBound, skewed, throughput } from './jobs.ts'
 import { membershipBench } from './membership.ts'
 import { packageBench } from './package.ts'
 import { peersBench } from './peers.ts'
+import { roundTripBreakdown } from './roundtrip.ts'
 import { sandboxBench } from './sandbox.ts'
 import { stagingBench } from './staging.ts'
 import { workdirBench } from './workdir.ts'
@@ -30,10 +31,7 @@ const benches: Record<string, Bench> = {
       noopTasksPerSec_4daemons_afterOneRun: four.afterOne,
     }
   },
-  roundtrip: async () => {
-    const { p50, p99 } = await roundTrip(500)
-    return { p50Ms: Number(p50.toFixed(3)), p99Ms: Number(p99.toFixed(3)) }
-  },
+  roundtrip: () => roundTripBreakdown(3000),
   skewed: () => skewed(),
   cpubound: async () => {
     const out: Record<string, number> = {}
