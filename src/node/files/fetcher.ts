@@ -29,8 +29,9 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { appendFile, open, readFile, rm, stat } from 'node:fs/promises'
-import type { BlobStore } from '../../executor/blob-store.ts'
+import { appendFile, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type BlobStore, PART_PREFIX } from '../../executor/blob-store.ts'
 import {
   fetchBlobRange,
   fetchPieceMap,
@@ -120,6 +121,8 @@ export class FileFetcher {
   /** Pieces refused for a bad hash, and pieces a resumed fetch did not fetch again. */
   corruptPieces = 0
   resumedPieces = 0
+  /** Partial files of fetches no longer running, removed to make room for a new one. */
+  droppedParts = 0
 
   constructor(o: FileFetcherOptions) {
     this.o = o
@@ -206,6 +209,11 @@ export class FileFetcher {
   private async fetch(file: FileRef, opts: EnsureOptions): Promise<void> {
     const blobs = this.o.blobs
     if (await blobs.has(file.sha256)) return
+    // The size is what the job (any member's) claims: bound it before anything is sized by it.
+    if (file.size > blobs.quota)
+      throw new Error(
+        `file ${file.sha256.slice(0, 12)} is ${file.size} bytes, over this node's blob cache quota of ${blobs.quota} bytes`,
+      )
     const preferred = opts.prefer.filter((p, i, all) => all.indexOf(p) === i)
     const others = opts.others !== false
     const count = Math.max(1, Math.ceil(file.size / FILE_CHUNK_BYTES))
@@ -240,8 +248,9 @@ export class FileFetcher {
     const chunk = FILE_CHUNK_BYTES
     const part = blobs.partPath(file.sha256)
     const donePath = `${part}.done`
-    const done = await readDone(donePath, count)
+    const done = await resumable(part, donePath, file.size, count)
     if (done.size > 0) this.resumedPieces += done.size
+    else await this.makeRoom(file)
     const fh = await open(part, done.size > 0 ? 'r+' : 'w+').catch(() => open(part, 'w+'))
     // Without a chunk list nothing is verified piece by piece: nothing is served before the end.
     if (pieces !== undefined)
@@ -426,6 +435,49 @@ export class FileFetcher {
   }
 
   /**
+   * Before a fetch starts from nothing: partial files count against the blob quota. Those of
+   * fetches no longer running (cut by a source that went away, a cancelled job, a restart) are
+   * removed, least recently written first, until this one fits beside them; then the disk must
+   * have room for it. Without this, fetches that never finish (a member serving all but the last
+   * piece of ever new files) would fill the disk.
+   */
+  private async makeRoom(file: FileRef): Promise<void> {
+    const blobs = this.o.blobs
+    const parts: Array<{ path: string; size: number; at: number; hash: string }> = []
+    for (const name of await readdir(blobs.dir)) {
+      if (!name.startsWith(PART_PREFIX) || name.endsWith('.done')) continue
+      const hash = name.slice(PART_PREFIX.length)
+      if (hash === file.sha256) continue // this fetch's own, begun under another size: truncated below
+      try {
+        const st = await stat(join(blobs.dir, name))
+        parts.push({ path: join(blobs.dir, name), size: st.size, at: st.mtimeMs, hash })
+      } catch {
+        // gone meanwhile
+      }
+    }
+    parts.sort((a, b) => a.at - b.at)
+    let total = parts.reduce((sum, p) => sum + p.size, 0)
+    for (const p of parts) {
+      if (total + file.size <= blobs.quota) break
+      if (this.inflight.has(p.hash)) continue
+      await rm(p.path, { force: true })
+      await rm(`${p.path}.done`, { force: true })
+      total -= p.size
+      this.droppedParts++
+    }
+    if (total + file.size > blobs.quota)
+      throw new Error(
+        `file ${file.sha256.slice(0, 12)} (${file.size} bytes) does not fit in the blob cache quota (${blobs.quota} bytes) beside the files being fetched now`,
+      )
+    const fs = await statfs(blobs.dir)
+    const free = fs.bavail * fs.bsize
+    if (file.size > free)
+      throw new Error(
+        `file ${file.sha256.slice(0, 12)} is ${file.size} bytes; the disk of ${blobs.dir} has ${free} bytes free`,
+      )
+  }
+
+  /**
    * One piece from one source, as ranges of at most RANGE_BYTES asked one after the other, from
    * where an earlier source left off: the source never has more than RANGE_BYTES of ours queued
    * on the connection per piece in flight (the connection monitor's pings wait behind file data),
@@ -546,6 +598,20 @@ async function hashFile(path: string): Promise<string> {
   const h = createHash('sha256')
   for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer)
   return h.digest('hex')
+}
+
+/**
+ * The pieces of an earlier fetch of this file to go on from: only if its part file has this
+ * fetch's size (it was sized at its start). A part file of another size was begun under another
+ * claim of the file's size: it starts again from nothing.
+ */
+async function resumable(part: string, donePath: string, size: number, count: number): Promise<Set<number>> {
+  const st = await stat(part).catch(() => undefined)
+  if (st === undefined || st.size !== size) {
+    await rm(donePath, { force: true })
+    return new Set()
+  }
+  return readDone(donePath, count)
 }
 
 async function readDone(path: string, count: number): Promise<Set<number>> {
