@@ -15,6 +15,7 @@ import { openPolicy, refusal } from './policy.ts'
 import { FairQueue, type LaneFilter, type Queueable, type Slot } from './queue.ts'
 import {
   fits,
+  fitsNode,
   gpuCost,
   MAX_DEPTH,
   PIPELINE_ALWAYS_MS,
@@ -115,6 +116,9 @@ export class Holder {
   policy: NodePolicy
   /** Slots held by running tasks of other owners. */
   foreignUsed = 0
+  /** Bytes of other owners' task inputs held here (queued or running), all owners together and per owner. */
+  foreignBytes = 0
+  private readonly bytesByOwner = new Map<PeerKey, number>()
   /** When the owner policy suspended foreign tasks (undefined: not suspended). */
   private suspendedAt: number | undefined
 
@@ -256,7 +260,7 @@ export class Holder {
       if (cur.attempt === desc.attempt && copy > cur.copy) {
         cur.custody = desc.custody
         cur.copy = copy
-        if (cur.state === 'queued') cur.desc = desc
+        if (cur.state === 'queued') this.replaceDesc(cur, desc)
         return true
       }
       if (cur.attempt >= desc.attempt) return false
@@ -264,7 +268,7 @@ export class Holder {
       cur.custody = desc.custody
       cur.copy = copyOf(desc.custody)
       if (cur.state === 'queued') {
-        cur.desc = desc
+        this.replaceDesc(cur, desc)
         cur.runAttempt = desc.attempt
       }
       return true
@@ -285,8 +289,51 @@ export class Holder {
       gpus: [],
     }
     job.tasks.set(desc.index, t)
+    this.countBytes(t, 1)
     this.queue.push(t)
     return true
+  }
+
+  private replaceDesc(t: HeldTask, desc: TaskDescriptor): void {
+    this.countBytes(t, -1)
+    t.desc = desc
+    this.countBytes(t, 1)
+  }
+
+  /** Adds (1) or removes (-1) a task of another owner from the bytes held for it. */
+  private countBytes(t: HeldTask, sign: 1 | -1): void {
+    if (t.own) return
+    const n = sign * descBytes(t.desc)
+    const owner = t.job.spec.owner
+    this.foreignBytes += n
+    const left = (this.bytesByOwner.get(owner) ?? 0) + n
+    if (left > 0) this.bytesByOwner.set(owner, left)
+    else this.bytesByOwner.delete(owner)
+  }
+
+  /**
+   * Why a push from `from` must be refused whole before anything of it is held: a task this
+   * node could never start (more CPUs, memory or GPUs than it has: held forever), or inputs
+   * that would take what it holds for that owner, or for all owners, past Settings'
+   * maxHeldBytesPerOwner / maxHeldBytes. Otherwise a member could push tasks faster than they
+   * run (or that never run) until this node ran out of memory.
+   */
+  pushLimit(from: PeerKey, batch: Batch): string | undefined {
+    const size = this.pool.size
+    let bytes = 0
+    for (const job of batch.jobs) {
+      if (job.owner === this.rt.self || fitsNode(job.resources, size)) continue
+      const r = job.resources
+      return `job ${job.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
+    }
+    for (const d of batch.tasks) bytes += descBytes(d)
+    const mine = this.bytesByOwner.get(from) ?? 0
+    const s = this.rt.s
+    if (mine + bytes > s.maxHeldBytesPerOwner)
+      return `holds ${mine} bytes of your task inputs already; ${bytes} more would pass the ${s.maxHeldBytesPerOwner} kept per owner`
+    if (this.foreignBytes + bytes > s.maxHeldBytes)
+      return `holds ${this.foreignBytes} bytes of other owners' task inputs already; ${bytes} more would pass its ${s.maxHeldBytes}`
+    return undefined
   }
 
   /** Accepts a stolen or pushed batch; returns what to lease, per remote owner. */
@@ -455,6 +502,7 @@ export class Holder {
     } else {
       this.queue.remove(t)
     }
+    this.countBytes(t, -1)
     t.job.tasks.delete(t.index)
   }
 
@@ -586,4 +634,11 @@ export class Holder {
     for (const job of this.jobs.values()) counted += job.unacked
     invariant(unacked === counted, 'outbox size does not match unacked counts')
   }
+}
+
+/** The bytes a held task keeps in memory for its run: its input and the values of its dependencies. */
+function descBytes(d: TaskDescriptor): number {
+  let n = d.input.byteLength
+  for (const v of d.depValues) n += v.byteLength
+  return n
 }

@@ -51,6 +51,13 @@ export interface SchedulerOptions {
    * Default HAND_ON_MIN_MS (1).
    */
   handOnMinMs?: number
+  /**
+   * Bytes of one other owner's task inputs a node holds at most (queued or running): a push
+   * past it is refused whole, with the reason, and the owner keeps the tasks. Default 256 MiB.
+   */
+  maxHeldBytesPerOwner?: number
+  /** ...and of all other owners together. Default 1 GiB. */
+  maxHeldBytes?: number
   /** A holder resends unacked results after this. Default 2000. */
   resultResendMs?: number
   /** Tail backups: a task held elsewhere longer than this × the job's mean task time. Default 3. */
@@ -80,6 +87,8 @@ export function resolveSettings(o: SchedulerOptions): Settings {
     targetBufferMs: o.targetBufferMs ?? 20,
     maxBatch: Math.max(1, o.maxBatch ?? 1024),
     handOnMinMs: o.handOnMinMs ?? HAND_ON_MIN_MS,
+    maxHeldBytesPerOwner: o.maxHeldBytesPerOwner ?? 256 * 1024 * 1024,
+    maxHeldBytes: o.maxHeldBytes ?? 1024 * 1024 * 1024,
     resultResendMs: o.resultResendMs ?? 2000,
     backupAfterFactor: o.backupAfterFactor ?? 3,
     backupMinMs: o.backupMinMs ?? 1000,

@@ -202,6 +202,12 @@ export class NodeScheduler {
       this.rt.emit({ type: 'refuse-push', cause: this.rt.cause, to: from, reason })
       return
     }
+    const limit = this.holder.pushLimit(from, batch)
+    if (limit !== undefined) {
+      this.rt.stats.policyRefused++
+      this.rt.emit({ type: 'refuse-push', cause: this.rt.cause, to: from, reason: limit })
+      return
+    }
     this.acceptBatch(batch)
   }
 

@@ -231,6 +231,59 @@ describe('pushes', () => {
     })
     expect(types(fine)).toEqual(['send-lease', 'run-task'])
   })
+
+  const big = (job: string, index: number, bytes: number): TaskDescriptor => ({
+    ...desc(job, index),
+    input: new Uint8Array(bytes),
+  })
+
+  test("a push past the bytes held for its owner is refused whole, and accepted again once the owner's tasks have left", () => {
+    const node = new Node({
+      self: 'h',
+      capacity: capacity(1),
+      maxHeldBytesPerOwner: 1000,
+      maxHeldBytes: 1500,
+    })
+    const push = (from: string, job: string, index: number, bytes: number) =>
+      node.feed({
+        type: 'batch-pushed',
+        from,
+        batch: { jobs: [spec(job, from)], tasks: [big(job, index, bytes)] },
+      })
+    const first = push('b', 'j', 0, 600)
+    expect(types(first)).toEqual(['send-lease', 'run-task'])
+    expect(types(push('b', 'j', 1, 300))).toEqual(['send-lease'])
+    const over = push('b', 'j', 2, 200)
+    expect(pick(over, 'refuse-push')[0].reason).toMatch(
+      /holds 900 bytes of your task inputs already; 200 more/,
+    )
+    expect(types(over)).toEqual(['refuse-push'])
+    // Another owner has room of its own, up to the limit for all owners together.
+    expect(types(push('c', 'k', 0, 500))).toEqual(['send-lease'])
+    expect(pick(push('c', 'k', 1, 200), 'refuse-push')[0].reason).toMatch(/other owners' task inputs already/)
+    // b's first task ends: its bytes are no longer held, and the refused push fits now.
+    const next = finish(node, pick(first, 'run-task')[0], ok())
+    expect(types(next)).toContain('run-task')
+    expect(types(push('b', 'j', 2, 200))).toEqual(['send-lease'])
+  })
+
+  test('a push of tasks this node could never start is refused, not held forever', () => {
+    const node = new Node({ self: 'h', capacity: capacity(2, 4096, 0) })
+    for (const resources of [
+      { cpu: 1e6, gpu: 0, memoryMB: 0 },
+      { cpu: 1, gpu: 1, memoryMB: 0 },
+      { cpu: 1, gpu: 0, memoryMB: 8192 },
+    ]) {
+      const cmds = node.feed({
+        type: 'batch-pushed',
+        from: 'b',
+        batch: { jobs: [spec('j', 'b', { resources })], tasks: [desc('j', 0)] },
+      })
+      expect(types(cmds)).toEqual(['refuse-push'])
+      expect(pick(cmds, 'refuse-push')[0].reason).toMatch(/this node has 2 slots, 4096 MB, 0 GPUs/)
+    }
+    expect(node.s.advert().ready).toEqual([])
+  })
 })
 
 describe('holder side', () => {

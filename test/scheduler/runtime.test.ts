@@ -19,6 +19,8 @@ describe('settings', () => {
       targetBufferMs: 20,
       maxBatch: 1024,
       handOnMinMs: 1,
+      maxHeldBytesPerOwner: 256 * 1024 * 1024,
+      maxHeldBytes: 1024 * 1024 * 1024,
       resultResendMs: 2000,
       backupAfterFactor: 3,
       backupMinMs: 1000,
