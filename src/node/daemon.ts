@@ -207,6 +207,7 @@ export async function startDaemon(
       advert: () => driver.schedulerAdvert(),
       members: () => adverts.table.size,
       connections: () => node.getConnections().length,
+      linkVerifications: () => driver.linkVerifications(),
     })
     driver.observe({ step: (e, c) => metrics.observe(e, c), blob: (d, n) => metrics.blob(d, n) })
     const activity = new Activity(peerId)

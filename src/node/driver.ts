@@ -401,6 +401,11 @@ export class Driver {
    * A new job from the local API: stored first, then scheduled. `id`: one the client chose
    * (checked unused by the API); `stored`: already in the store (a job that waited for others).
    */
+  /** Ed25519 checks of custody links run so far (metrics). */
+  linkVerifications(): number {
+    return this.creds?.linkVerifications ?? 0
+  }
+
   submit(req: SubmitRequest, o: { id?: JobId; stored?: boolean } = {}): { id: JobId; total: number } {
     const id = o.id ?? newJobId()
     const job: JobSpec = {
@@ -809,6 +814,7 @@ export class Driver {
       feed: (event) => this.feed(event),
       stats: () => this.sched.stats(),
       needsPath: (from, key, result) => this.sched.needsPath(from, key, result),
+      mayBring: (from, key, hasPath) => this.sched.mayBring(from, key, hasPath),
       creds: () => this.creds,
       stamp: (batch, to) => this.stamp(batch, to),
       pushRefusal: (from, batch) => this.pushRefusal(from, batch),

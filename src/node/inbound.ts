@@ -34,6 +34,7 @@ import type {
   JobSpec,
   SchedulerEvent,
   TaskKey,
+  TaskResult,
 } from '../scheduler/types.ts'
 import type { Clock } from './clock.ts'
 import type { GridLibp2p } from './create-node.ts'
@@ -51,6 +52,8 @@ export interface InboundHost {
   stats(): SchedulerStats
   /** Whether the scheduler could use a verified custody path for this key from `from`. */
   needsPath(from: string, key: CopyKey, result: boolean): boolean
+  /** Whether a result from `from` for `key` may bring its outputs here (see Owner.mayBring). */
+  mayBring(from: string, key: TaskKey, hasPath: boolean): boolean
   creds(): CustodyCredentialsService | undefined
   /** The batch as it leaves for `to`, with custody credentials. */
   stamp(batch: Batch, to: string): Batch
@@ -88,6 +91,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     key: TaskKey & { copy?: number },
     custody: HeldKey['custody'],
     result: boolean,
+    budget: { checks: number },
   ): CustodyPath | undefined => {
     const creds = host.creds()
     if (custody === undefined || creds === undefined) return undefined
@@ -95,6 +99,8 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     // A lease entry's copy (checked against its credentials at decode) decides too.
     const named = key.copy === undefined ? k : { ...k, copy: key.copy }
     if (!host.needsPath(from, named, result)) return undefined
+    // Past the message's budget of signature checks, credentials count as absent (the claim is refused).
+    if (--budget.checks < 0) return undefined
     const path = creds.path(k, custody)
     if (path === undefined) log.debug({ peer: from, ...k }, 'custody credentials did not verify')
     return path
@@ -148,19 +154,26 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     node,
     {
       onResults: async (from, req) => {
-        let results = req.results.map(({ custody, ...r }) => {
-          const path = pathFor(from, r, custody, true)
-          return path === undefined ? r : { ...r, path }
-        })
-        // Outputs come into our blob store before the scheduler (and so the ack) sees the result.
+        const budget = { checks: MAX_PATH_CHECKS }
+        let results: Array<TaskResult & { path?: CustodyPath }> = firstOf(req.results, attemptKey).map(
+          ({ custody, ...r }) => {
+            const path = pathFor(from, r, custody, true, budget)
+            return path === undefined ? r : { ...r, path }
+          },
+        )
+        // Outputs come into our blob store before the scheduler (and so the ack) sees the result,
+        // but only from a sender that could report it: no fetching on the word of anyone else.
         const files = host.files()
-        if (files !== undefined && FilesService.needsIntake(results)) {
+        const bringing = results.filter((r) => host.mayBring(from, r, r.path !== undefined))
+        if (files !== undefined && FilesService.needsIntake(bringing)) {
           const specs = new Map<string, JobSpec | undefined>()
           const jobOf = (id: string) => {
             if (!specs.has(id)) specs.set(id, host.ownedJob(id))
             return specs.get(id)
           }
-          results = await files.intake(from, results, jobOf)
+          const brought = await files.intake(from, bringing, jobOf)
+          const byResult = new Map(bringing.map((r, i) => [r, brought[i]]))
+          results = results.map((r) => byResult.get(r) ?? r)
         }
         const before = host.stats().refusedResults
         const commands = host.feed({
@@ -187,8 +200,9 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     node,
     {
       onLease: async (from, req) => {
-        const holdings = req.holdings.map(({ custody, ...k }) => {
-          const path = pathFor(from, k, custody, false)
+        const budget = { checks: MAX_PATH_CHECKS }
+        const holdings = firstOf(req.holdings, taskKey).map(({ custody, ...k }) => {
+          const path = pathFor(from, k, custody, false, budget)
           return path === undefined ? k : { ...k, path }
         })
         const before = host.stats().refusedClaims
@@ -227,3 +241,32 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     { onError },
   )
 }
+
+/**
+ * Credentials checked for one lease or results message at most: a check is a signature
+ * verification or more (~50 us), and an honest message needs one per task whose custody moved
+ * since the last (a steal's batch is at most 1,024 tasks). Beyond it, entries count as carrying
+ * none. A member listing one task 15,000 times, each with a link it signed itself, kept an
+ * owner's event loop busy for seconds per message.
+ */
+export const MAX_PATH_CHECKS = 4096
+
+/**
+ * Each entry once per message, the first: a holder holds one copy of a task (one lease entry per
+ * task) and reports one outcome per attempt, so a repeat is a lie whose other entries need no
+ * checking.
+ */
+function firstOf<T>(entries: T[], key: (e: T) => string): T[] {
+  const seen = new Set<string>()
+  const out: T[] = []
+  for (const e of entries) {
+    const k = key(e)
+    if (seen.has(k)) continue
+    seen.add(k)
+    out.push(e)
+  }
+  return out.length === entries.length ? entries : out
+}
+
+const taskKey = (e: { job: string; index: number }) => `${e.index}:${e.job}`
+const attemptKey = (e: { job: string; index: number; attempt: number }) => `${e.index}:${e.attempt}:${e.job}`

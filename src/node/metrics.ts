@@ -22,6 +22,8 @@ export interface MetricSources {
   advert(): SchedulerAdvert
   members(): number
   connections(): number
+  /** Ed25519 checks of custody links run so far (links remembered as verified are not checked again). */
+  linkVerifications?(): number
 }
 
 type StatName = keyof SchedulerStats
@@ -152,6 +154,15 @@ export class NodeMetrics {
       s.members(),
     )
     gauge('gridnode_connections', 'Open libp2p connections.', (s) => s.connections())
+    new Counter({
+      name: 'gridnode_custody_link_verifications_total',
+      help: "Signatures of custody hand-offs this owner checked (each link once; a lease's or result's budget bounds them).",
+      registers,
+      collect() {
+        this.reset()
+        this.inc(metrics.sources?.linkVerifications?.() ?? 0)
+      },
+    })
     gauge('gridnode_slots', 'CPU task slots of this node.', (s) => s.advert().slots)
     gauge('gridnode_slots_free', 'CPU task slots free for others now.', (s) => s.advert().freeSlots)
     gauge('gridnode_tasks_running', 'Tasks running on this node now.', (s) => s.advert().running)

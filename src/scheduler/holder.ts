@@ -314,9 +314,10 @@ export class Holder {
   /**
    * Why a push from `from` must be refused whole before anything of it is held: a task this
    * node could never start (more CPUs, memory or GPUs than it has: held forever), or inputs
-   * that would take what it holds for that owner, or for all owners, past Settings'
-   * maxHeldBytesPerOwner / maxHeldBytes. Otherwise a member could push tasks faster than they
-   * run (or that never run) until this node ran out of memory.
+   * that would take what it holds for that owner (inputs and unacked results), or for all
+   * owners, past Settings' maxHeldBytesPerOwner / maxHeldBytes. Otherwise a member could push
+   * tasks faster than they run (or that never run), or never ack, until this node ran out of
+   * memory.
    */
   pushLimit(from: PeerKey, batch: Batch): string | undefined {
     const size = this.pool.size
@@ -327,12 +328,14 @@ export class Holder {
       return `job ${job.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
     }
     for (const d of batch.tasks) bytes += descBytes(d)
-    const mine = this.bytesByOwner.get(from) ?? 0
+    // Inputs held and results not yet acked alike: an owner that never acks fills the outbox.
+    const mine = (this.bytesByOwner.get(from) ?? 0) + this.outbox.bytesFor(from)
     const s = this.rt.s
     if (mine + bytes > s.maxHeldBytesPerOwner)
-      return `holds ${mine} bytes of your task inputs already; ${bytes} more would pass the ${s.maxHeldBytesPerOwner} kept per owner`
-    if (this.foreignBytes + bytes > s.maxHeldBytes)
-      return `holds ${this.foreignBytes} bytes of other owners' task inputs already; ${bytes} more would pass its ${s.maxHeldBytes}`
+      return `holds ${mine} bytes of your task inputs and unacked results already; ${bytes} more would pass the ${s.maxHeldBytesPerOwner} kept per owner`
+    const all = this.foreignBytes + this.outbox.keptBytes
+    if (all + bytes > s.maxHeldBytes)
+      return `holds ${all} bytes of other owners' task inputs and unacked results already; ${bytes} more would pass its ${s.maxHeldBytes}`
     return undefined
   }
 

@@ -34,10 +34,27 @@ export class Outbox {
   private readonly boxes = new Map<PeerKey, Map<string, Entry>>()
   /** Results produced in this handle() call. */
   private readonly pending = new Map<PeerKey, TaskResult[]>()
+  /** Bytes of the results kept per owner (values and error texts), until acked. */
+  private readonly bytes = new Map<PeerKey, number>()
+  /** ...and for all owners together. */
+  keptBytes = 0
 
   constructor(rt: Runtime, settled: (job: OutboxJob) => void) {
     this.rt = rt
     this.settled = settled
+  }
+
+  /** Bytes of results kept for `owner` until it acks them. */
+  bytesFor(owner: PeerKey): number {
+    return this.bytes.get(owner) ?? 0
+  }
+
+  private count(owner: PeerKey, r: TaskResult, sign: 1 | -1): void {
+    const n = sign * resultBytes(r)
+    this.keptBytes += n
+    const left = (this.bytes.get(owner) ?? 0) + n
+    if (left > 0) this.bytes.set(owner, left)
+    else this.bytes.delete(owner)
   }
 
   get size(): number {
@@ -54,9 +71,11 @@ export class Outbox {
     if (prev !== undefined) {
       if (prev.result.attempt === result.attempt) return
       box.delete(key)
+      this.count(owner, prev.result, -1)
       prev.job.unacked--
     }
     box.set(key, { job, result, sentAt: this.rt.now })
+    this.count(owner, result, 1)
     job.unacked++
     getOrCreate(this.pending, owner, () => [] as TaskResult[]).push(result)
   }
@@ -72,6 +91,7 @@ export class Outbox {
     if (box === undefined || e === undefined || e.result.attempt !== k.attempt) return
     if (copy !== undefined && copyOf(e.result.custody) !== copy) return
     box.delete(key)
+    this.count(owner, e.result, -1)
     if (box.size === 0) this.boxes.delete(owner)
     e.job.unacked--
     if (e.job.unacked === 0) this.settled(e.job)
@@ -90,7 +110,11 @@ export class Outbox {
   removeJob(job: OutboxJob): void {
     const box = this.boxes.get(job.spec.owner)
     if (box === undefined || job.unacked === 0) return
-    for (const [k, e] of box) if (e.job === job) box.delete(k)
+    for (const [k, e] of box) {
+      if (e.job !== job) continue
+      box.delete(k)
+      this.count(job.spec.owner, e.result, -1)
+    }
     if (box.size === 0) this.boxes.delete(job.spec.owner)
     job.unacked = 0
   }
@@ -168,4 +192,11 @@ export class Outbox {
     }
     return at
   }
+}
+
+/** What a kept result holds in memory: its value, or its error text and stack. */
+function resultBytes(r: TaskResult): number {
+  const o = r.outcome
+  if (o.status === 'ok') return o.value.byteLength
+  return o.error.length + ('stack' in o ? (o.stack?.length ?? 0) : 0)
 }

@@ -306,6 +306,21 @@ export class Owner extends OwnerLifecycle {
   }
 
   /**
+   * For the I/O shell, before it fetches a result's outputs or its value sent as a blob: whether
+   * `from` could report this attempt of a task of a job running here (with `hasPath`: a verified
+   * custody path ending at `from` comes with it). Every result mayReport accepts for a running job
+   * passes; a member that never held the task does not make this node fetch anything.
+   */
+  mayBring(from: PeerKey, key: TaskKey, hasPath: boolean): boolean {
+    const t = this.task(key.job, key.index)
+    if (t === undefined || t.state === 'waiting') return false
+    if (t.state === 'remote' && t.holder === from && t.attempt === key.attempt) return true
+    if (heldBefore(t, key.attempt, from)) return true
+    if (t.state === 'done' || t.state === 'failed') return false
+    return hasPath
+  }
+
+  /**
    * For the I/O shell: whether a lease (or, with `result`, a result) from
    * `from` naming `key` needs its credentials checked. False on the fast
    * path (the recorded holder, or for results a recent legitimate holder of

@@ -52,8 +52,9 @@ export interface SchedulerOptions {
    */
   handOnMinMs?: number
   /**
-   * Bytes of one other owner's task inputs a node holds at most (queued or running): a push
-   * past it is refused whole, with the reason, and the owner keeps the tasks. Default 256 MiB.
+   * Bytes of one other owner's task inputs (queued or running) and results not yet acked that a
+   * node holds at most: a push past it is refused whole, with the reason, and the owner keeps
+   * the tasks. Default 256 MiB.
    */
   maxHeldBytesPerOwner?: number
   /** ...and of all other owners together. Default 1 GiB. */

@@ -23,6 +23,7 @@ import type {
   PeerKey,
   SchedulerAdvert,
   SchedulerEvent,
+  TaskKey,
 } from './types.ts'
 import type { MemberReason, TaskWhy } from './why.ts'
 
@@ -292,6 +293,11 @@ export class NodeScheduler {
    */
   needsPath(from: PeerKey, key: CopyKey, result = false): boolean {
     return this.owner.needsPath(from, key, result)
+  }
+
+  /** For the I/O shell: whether a result from `from` may bring files or blobs here (Owner.mayBring). */
+  mayBring(from: PeerKey, key: TaskKey, hasPath: boolean): boolean {
+    return this.owner.mayBring(from, key, hasPath)
   }
 
   checkInvariants(): void {

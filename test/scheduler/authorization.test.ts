@@ -58,6 +58,24 @@ function holds(node: Node, peer: string): boolean {
   return node.s.stats().requeued > before
 }
 
+describe('what a result may bring in (the shell asks before fetching its files)', () => {
+  test('only a sender that could report the task: its holder, a past holder of that attempt, or one with a path', () => {
+    const node = owner()
+    const t = stealOne(node, 'b')
+    const k = key('j', t.index, t.attempt)
+    expect(node.s.mayBring('b', k, false)).toBe(true)
+    expect(node.s.mayBring('c', k, false)).toBe(false)
+    // A verified path ending at the sender may move custody: its files may come (the scheduler decides).
+    expect(node.s.mayBring('c', k, true)).toBe(true)
+    expect(node.s.mayBring('b', { ...k, attempt: 7 }, false)).toBe(false)
+    expect(node.s.mayBring('b', key('nope', 0, 0), false)).toBe(false)
+    report(node, 'b', t)
+    // Done: a late copy from its holder still may (first result wins); nobody else, path or not.
+    expect(node.s.mayBring('b', k, false)).toBe(true)
+    expect(node.s.mayBring('c', k, true)).toBe(false)
+  })
+})
+
 describe('leases', () => {
   test("a non-holder's lease cannot move custody", () => {
     const node = owner()
@@ -255,16 +273,37 @@ describe('pushes', () => {
     expect(types(push('b', 'j', 1, 300))).toEqual(['send-lease'])
     const over = push('b', 'j', 2, 200)
     expect(pick(over, 'refuse-push')[0].reason).toMatch(
-      /holds 900 bytes of your task inputs already; 200 more/,
+      /holds 900 bytes of your task inputs and unacked results already; 200 more/,
     )
     expect(types(over)).toEqual(['refuse-push'])
     // Another owner has room of its own, up to the limit for all owners together.
     expect(types(push('c', 'k', 0, 500))).toEqual(['send-lease'])
-    expect(pick(push('c', 'k', 1, 200), 'refuse-push')[0].reason).toMatch(/other owners' task inputs already/)
+    expect(pick(push('c', 'k', 1, 200), 'refuse-push')[0].reason).toMatch(
+      /other owners' task inputs and unacked results already/,
+    )
     // b's first task ends: its bytes are no longer held, and the refused push fits now.
     const next = finish(node, pick(first, 'run-task')[0], ok())
     expect(types(next)).toContain('run-task')
     expect(types(push('b', 'j', 2, 200))).toEqual(['send-lease'])
+  })
+
+  test('results an owner never acks count against what it may push', () => {
+    const node = new Node({ self: 'h', capacity: capacity(1), maxHeldBytesPerOwner: 1000 })
+    const push = (index: number, bytes: number) =>
+      node.feed({
+        type: 'batch-pushed',
+        from: 'b',
+        batch: { jobs: [spec('j', 'b')], tasks: [big('j', index, bytes)] },
+      })
+    const run = pick(push(0, 100), 'run-task')[0]
+    // Its result (800 bytes) stays until b acks it.
+    const done = finish(node, run, { status: 'ok', value: new Uint8Array(800), durationMs: 1 })
+    expect(types(done)).toContain('send-results')
+    expect(pick(push(1, 300), 'refuse-push')[0].reason).toMatch(
+      /holds 800 bytes of your task inputs and unacked results/,
+    )
+    node.feed({ type: 'results-acked', from: 'b', tasks: [key('j', 0, 0)] })
+    expect(types(push(1, 300))).toContain('send-lease')
   })
 
   test('a push of tasks this node could never start is refused, not held forever', () => {
