@@ -339,15 +339,23 @@ export class Holder {
     return undefined
   }
 
-  /** Accepts a stolen or pushed batch; returns what to lease, per remote owner. */
-  acceptBatch(batch: Batch, ownTask: (spec: JobSpec, d: TaskDescriptor) => void): Map<PeerKey, HeldKey[]> {
+  /**
+   * Accepts a stolen or pushed batch; returns what to lease, per remote owner, and how many of
+   * its tasks are held here now (not given back at once).
+   */
+  acceptBatch(
+    batch: Batch,
+    ownTask: (spec: JobSpec, d: TaskDescriptor) => void,
+  ): { leases: Map<PeerKey, HeldKey[]>; taken: number } {
     const specs = new Map(batch.jobs.map((j) => [j.id, j]))
     const leases = new Map<PeerKey, HeldKey[]>()
+    let taken = 0
     for (const d of batch.tasks) {
       const spec = specs.get(d.job) ?? this.spec(d.job)
       if (spec === undefined) continue
       if (spec.owner === this.rt.self) {
         ownTask(spec, d)
+        taken++
         continue
       }
       this.hold(spec, d)
@@ -362,9 +370,36 @@ export class Holder {
       if (why !== undefined && t.state === 'queued') {
         this.rt.stats.policyRefused++
         this.giveBack(t, `refused here: ${why}`)
+        continue
       }
+      // A grant gets the checks a push gets before it is held (pushLimit), here after: a victim
+      // decides what it grants, so one could hand over tasks that never start, or without end.
+      const over = t.state === 'queued' ? this.overLimit(spec) : undefined
+      if (over !== undefined) {
+        this.rt.stats.policyRefused++
+        this.giveBack(t, `refused here: ${over}`)
+        continue
+      }
+      taken++
     }
-    return leases
+    return { leases, taken }
+  }
+
+  /** Why tasks of `spec` cannot stay here: they never fit this node, or what it holds for others is past the limits. */
+  private overLimit(spec: JobSpec): string | undefined {
+    const size = this.pool.size
+    if (!fitsNode(spec.resources, size)) {
+      const r = spec.resources
+      return `job ${spec.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
+    }
+    const s = this.rt.s
+    const mine = (this.bytesByOwner.get(spec.owner) ?? 0) + this.outbox.bytesFor(spec.owner)
+    if (mine > s.maxHeldBytesPerOwner)
+      return `holds ${mine} bytes of the task inputs and unacked results of ${spec.owner}, past the ${s.maxHeldBytesPerOwner} kept per owner`
+    const all = this.foreignBytes + this.outbox.keptBytes
+    if (all > s.maxHeldBytes)
+      return `holds ${all} bytes of other owners' task inputs and unacked results, past its ${s.maxHeldBytes}`
+    return undefined
   }
 
   /** Starts queued tasks while one fits the free means. */

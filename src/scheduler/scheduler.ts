@@ -151,16 +151,25 @@ export class NodeScheduler {
     this.thief.peerGone(peer)
   }
 
+  /**
+   * Tasks past the `max` the steal asked for are not taken (an honest victim never sends them);
+   * a grant of which nothing stays here counts as an empty steal, so the thief backs off.
+   */
   private stealGranted(e: EventOf<'steal-granted'>): void {
-    this.acceptBatch(e.batch)
-    this.rt.stats.tasksStolen += e.batch.tasks.length
-    this.thief.granted(e.requestId, e.batch.tasks.length)
+    const max = this.thief.asked(e.requestId) ?? this.rt.s.maxBatch
+    const batch = e.batch.tasks.length > max ? { ...e.batch, tasks: e.batch.tasks.slice(0, max) } : e.batch
+    const taken = this.acceptBatch(batch)
+    this.rt.stats.tasksStolen += taken
+    this.thief.granted(e.requestId, taken)
   }
 
-  /** Takes custody of a batch and tells the owners at once. */
-  private acceptBatch(batch: Batch): void {
-    const leases = this.holder.acceptBatch(this.withoutCollisions(batch), (_spec, d) => this.owner.reclaim(d))
+  /** Takes custody of a batch and tells the owners at once; returns how many of its tasks stay here. */
+  private acceptBatch(batch: Batch): number {
+    const { leases, taken } = this.holder.acceptBatch(this.withoutCollisions(batch), (_spec, d) =>
+      this.owner.reclaim(d),
+    )
     for (const [owner, keys] of leases) this.holder.sendLease(owner, keys)
+    return taken
   }
 
   /**

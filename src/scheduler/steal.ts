@@ -117,6 +117,8 @@ interface InFlight {
   readonly requestId: number
   readonly to: PeerKey
   readonly sentAt: number
+  /** Tasks asked for. */
+  readonly max: number
 }
 
 export class Thief {
@@ -163,10 +165,15 @@ export class Thief {
     const peerMean = view.peers.get(to)?.advert.meanTaskMs ?? 0
     const max = batchSize(free.cpu, holder.meanMs, peerMean, this.rt.s)
     const requestId = this.nextId++
-    this.inFlight = { requestId, to, sentAt: this.rt.now }
+    this.inFlight = { requestId, to, sentAt: this.rt.now, max }
     this.rt.stats.stealsSent++
     const accepts = holder.policy.accepts
     this.rt.emit({ type: 'send-steal', cause: this.rt.cause, to, requestId, free, max, accepts })
+  }
+
+  /** The tasks the steal in flight with this id asked for; undefined for any other (a late grant). */
+  asked(requestId: number): number | undefined {
+    return this.inFlight?.requestId === requestId ? this.inFlight.max : undefined
   }
 
   /** A grant arrived (tasks are accepted by the caller whatever the request id). */

@@ -325,6 +325,44 @@ describe('pushes', () => {
   })
 })
 
+describe('steal grants get the checks pushes get', () => {
+  const grant = (
+    node: Node,
+    from: string,
+    job: string,
+    tasks: TaskDescriptor[],
+    over: Partial<ReturnType<typeof spec>> = {},
+  ) =>
+    node.feed({ type: 'steal-granted', from, requestId: 99, batch: { jobs: [spec(job, from, over)], tasks } })
+
+  test('no more than the steal asked for (maxBatch for a grant nobody waits for)', () => {
+    const node = new Node({ self: 'h', capacity: capacity(0), maxBatch: 2 })
+    grant(node, 'o', 'j', [desc('j', 0), desc('j', 1), desc('j', 2), desc('j', 3)])
+    expect(node.s.stats().tasksStolen).toBe(0) // a 0-slot node runs nothing: all given back
+    const one = new Node({ self: 'h', capacity: capacity(1), maxBatch: 2 })
+    const cmds = grant(one, 'o', 'j', [desc('j', 0), desc('j', 1), desc('j', 2), desc('j', 3)])
+    expect(pick(cmds, 'send-lease')[0].holdings.map((k) => k.index)).toEqual([0, 1])
+    expect(one.s.stats().tasksStolen).toBe(2)
+  })
+
+  test('tasks that never fit, or past the bytes held for their owner, are given back at once', () => {
+    const node = new Node({ self: 'h', capacity: capacity(1), maxHeldBytesPerOwner: 1000 })
+    const never = grant(node, 'o', 'j', [desc('j', 0)], { resources: { cpu: 1e6, gpu: 0, memoryMB: 0 } })
+    expect(types(never)).not.toContain('run-task')
+    expect(pick(never, 'send-results')[0].results[0].outcome).toMatchObject({
+      status: 'returned',
+      error: expect.stringMatching(/this node has 1 slots/),
+    })
+    const big = (i: number) => ({ ...desc('k', i), input: new Uint8Array(600) })
+    const bytes = grant(node, 'o', 'k', [big(0), big(1)])
+    expect(pick(bytes, 'run-task').map((c) => c.task.index)).toEqual([0])
+    expect(pick(bytes, 'send-results')[0].results.map((r) => [r.index, r.outcome.status])).toEqual([
+      [1, 'returned'],
+    ])
+    expect(node.s.stats().tasksStolen).toBe(1)
+  })
+})
+
 describe('holder side', () => {
   const grant = (first: string, links: string[] = []): CustodyCredentials => ({
     first,

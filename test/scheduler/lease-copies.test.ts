@@ -188,7 +188,16 @@ describe('a holder answers for one copy', () => {
     })
 
   test('a later copy of the attempt held replaces it (a delayed duplicate of the earlier grant arrived first)', () => {
-    const h = new Node({ self: 'h', capacity: capacity(0) })
+    // One slot, busy with another task, so the copies of j/0 stay queued (a node with no slot
+    // gives back what it is granted: such tasks never fit it).
+    const h = new Node({ self: 'h', capacity: capacity(1) })
+    const busy = h.feed({
+      type: 'steal-granted',
+      from: 'o',
+      requestId: 0,
+      batch: { jobs: [spec('busy', 'o')], tasks: [{ ...desc('busy', 0), custody: custody([]) }] },
+    })
+    expect(pick(busy, 'run-task')).toHaveLength(1)
     grant(h, [])
     const later = grant(h, ['x', 'h'], 'x')
     expect(leaseTo(later, 'o').holdings).toEqual([expect.objectContaining({ index: 0, copy: 3 })])
