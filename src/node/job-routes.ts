@@ -148,37 +148,129 @@ function waitForJob(driver: Driver, id: string, total: number, signal: AbortSign
   })
 }
 
+/** Event streams open at once on this daemon; past it, a new one is answered 503. */
+export const MAX_EVENT_STREAMS = 256
+/** Bytes an event stream may have waiting for its client before results wait for it to read. */
+export const EVENT_STREAM_HIGH_WATER = 4 * 1024 * 1024
+/** Stored results read per page while a stream catches up: pages of about EVENT_PAGE_BYTES. */
+const EVENT_PAGE_MIN_ROWS = 4
+const EVENT_PAGE_MAX_ROWS = 1000
+const EVENT_PAGE_BYTES = 1024 * 1024
+let eventStreams = 0
+
+/**
+ * The job's events as server-sent events: its progress, then its stored results, then results
+ * and progress as they come, then `finished`. Results go out only as fast as the client reads:
+ * whenever the stream has EVENT_STREAM_HIGH_WATER bytes waiting, it stops writing results and,
+ * once drained, catches up from the store page by page (a result is sent once, whatever the
+ * order). A client that never reads holds at most that much of the daemon's memory; before, each
+ * such stream queued every result of the job (10 unread streams of a 50 MB job: +700 MB).
+ */
 function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
   const job = record(req, driver)
+  if (eventStreams >= MAX_EVENT_STREAMS)
+    throw new ApiError(
+      503,
+      'GN_BUSY',
+      `${MAX_EVENT_STREAMS} event streams are open on this daemon; try later`,
+    )
+  eventStreams++
   const res = req.res
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-store',
     connection: 'keep-alive',
   })
+  const store = driver.hub.store
+  const gone = () => res.writableEnded || res.destroyed
   // A client that went away mid-stream: stop writing (a write after the end must not become an error event).
-  const send = (event: string, data: unknown) => {
-    if (res.writableEnded || res.destroyed) return
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  const send = (event: string, data: unknown): void => {
+    if (!gone()) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
   }
+  // Only a write that returned false is followed by 'drain' (http's OutgoingMessage emits it then).
+  const full = () => res.writableNeedDrain && res.writableLength > EVENT_STREAM_HIGH_WATER
   const seen = new Set<number>()
   const withResults = req.query.get('results') !== '0'
+  /** Results not yet sent may be in the store (written while the stream was full or catching up). */
+  let behind = withResults
+  let pumping = false
+  const finish = (): void => {
+    const now = store.job(job.id)
+    if (now === undefined || now.status === 'running' || gone()) return
+    send('finished', {
+      status: now.status,
+      job: job.id,
+      total: now.total,
+      done: now.done,
+      failed: now.failed,
+      running: 0,
+      nodes: now.nodes,
+    })
+    unsubscribe()
+    res.end()
+  }
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      res.once('drain', resolve)
+      res.once('close', resolve)
+    })
+  /** Sends what the store holds that this stream has not sent, waiting for the client as it goes. */
+  const pump = async (): Promise<void> => {
+    if (pumping) return
+    pumping = true
+    try {
+      let rows = EVENT_PAGE_MIN_ROWS
+      while (behind && !gone()) {
+        behind = false
+        for (let from = 0; !gone(); ) {
+          // One page at a time in the stream: the next is read once the client has taken this one.
+          if (res.writableNeedDrain) await drained()
+          const page = store.results(job.id, from, rows)
+          if (page.length === 0) break
+          from = page[page.length - 1].index + 1
+          const fresh = page.filter((r) => !seen.has(r.index))
+          for (const r of fresh) seen.add(r.index)
+          if (fresh.length === 0) continue
+          const before = res.writableLength
+          send('results', fresh.map(resultJson))
+          // Pages of about EVENT_PAGE_BYTES: more rows while they are small, fewer when large.
+          const bytes = res.writableLength - before
+          if (bytes < EVENT_PAGE_BYTES / 2) rows = Math.min(EVENT_PAGE_MAX_ROWS, rows * 2)
+          else if (bytes > EVENT_PAGE_BYTES * 2) rows = Math.max(1, rows >> 1)
+        }
+      }
+      finish()
+    } finally {
+      pumping = false
+    }
+  }
+  const catchUp = () => {
+    behind = true
+    // A store read that throws (the daemon is stopping, the store closed): the stream ends, and
+    // its client sees it lost.
+    pump().catch(() => res.destroy())
+  }
   const onEvent = (e: JobEvent) => {
     if (e.type === 'results') {
       if (!withResults) return
+      if (pumping || full()) return catchUp()
       const fresh = e.results.filter((r) => !seen.has(r.index))
       for (const r of fresh) seen.add(r.index)
       if (fresh.length > 0) send('results', fresh.map(resultJson))
     } else if (e.type === 'finished') {
-      send('finished', { status: e.status, ...e.progress })
-      unsubscribe()
-      res.end()
+      // After every result: at once unless results are still to be sent (pump ends with it).
+      if (!pumping) finish()
+    } else if (full()) {
+      // Progress and blocked reasons are states, not history: a full stream skips them.
     } else if (e.type === 'progress') send('progress', e.progress)
     else send('blocked', { reason: e.reason })
   }
   // Subscribe before reading the store so nothing falls between the two.
   const unsubscribe = driver.hub.subscribe(job.id, onEvent)
-  res.on('close', unsubscribe)
+  res.once('close', () => {
+    eventStreams--
+    unsubscribe()
+  })
   res.on('error', unsubscribe)
   const s = summary(job, driver)
   send('progress', {
@@ -190,26 +282,8 @@ function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
     nodes: s.nodes,
   })
   if (s.blocked) send('blocked', { reason: s.blocked })
-  if (withResults) {
-    const stored = driver.hub.store
-      .results(job.id, 0, Number.MAX_SAFE_INTEGER)
-      .filter((r) => !seen.has(r.index))
-    for (const r of stored) seen.add(r.index)
-    for (let i = 0; i < stored.length; i += 1000) send('results', stored.slice(i, i + 1000).map(resultJson))
-  }
-  const now = driver.hub.store.job(job.id)!
-  if (now.status !== 'running') {
-    send('finished', {
-      status: now.status,
-      job: job.id,
-      total: now.total,
-      done: now.done,
-      failed: now.failed,
-      running: 0,
-      nodes: now.nodes,
-    })
-    res.end()
-  }
+  if (withResults) catchUp()
+  else finish()
   return STREAMED
 }
 
