@@ -58,6 +58,11 @@ export class Adverts {
   private timer?: NodeJS.Timeout
   private pingTimer?: NodeJS.Timeout
   private rejected = 0
+  /** Adverts dropped for coming too soon after the signer's last (rate limit), and adverts that passed. */
+  private tooSoon = 0
+  private passed = 0
+  /** When each signer's last advert passed the rate limit. */
+  private readonly passedAt = new Map<string, number>()
   /** Recent advert delays (receive time minus send time) with their arrival times. */
   private delays: Array<{ at: number; ms: number }> = []
   private lastPublishAt = 0
@@ -71,6 +76,14 @@ export class Adverts {
 
   get rejectedCount(): number {
     return this.rejected
+  }
+
+  get tooSoonCount(): number {
+    return this.tooSoon
+  }
+
+  get passedCount(): number {
+    return this.passed
   }
 
   /**
@@ -173,6 +186,16 @@ export class Adverts {
   }
 
   private check(from: string, data: Uint8Array): TopicValidatorResult {
+    // At most one advert per signer per ADVERT_MIN_GAP_MS, checked before any decoding (gossip
+    // checked the signature already): a node publishes at most every 100 ms, and a member that
+    // flooded ~1,900 15-KiB adverts a second kept every node decoding, checking and forwarding
+    // them. Dropped, not penalized: a late copy of an honest advert can arrive close to the next.
+    const now = Date.now()
+    const last = this.passedAt.get(from)
+    if (last !== undefined && now - last < ADVERT_MIN_GAP_MS) {
+      this.tooSoon++
+      return TopicValidatorResult.Ignore
+    }
     const result = validateAdvert(data, {
       mesh: this.opts.mesh,
       from,
@@ -180,7 +203,12 @@ export class Adverts {
       lastSeq: this.table.lastSeq(from),
       maxAgeMs: 60_000,
     })
-    if (result.ok) return TopicValidatorResult.Accept
+    if (result.ok) {
+      if (this.passedAt.size >= MAX_RATE_ENTRIES && !this.passedAt.has(from)) this.passedAt.clear()
+      this.passedAt.set(from, now)
+      this.passed++
+      return TopicValidatorResult.Accept
+    }
     // Replays of adverts we already have are normal gossip duplicates: ignore rather than penalize.
     if (result.reason === 'replayed') return TopicValidatorResult.Ignore
     return this.reject(result.reason, from)
@@ -229,6 +257,11 @@ export class Adverts {
     }
   }
 }
+
+/** Adverts of one signer closer together than this are dropped (see Adverts.check). */
+export const ADVERT_MIN_GAP_MS = 25
+/** Signers whose last advert time is kept (cleared past it: at worst one extra advert each). */
+const MAX_RATE_ENTRIES = 8192
 
 /** The certificate an advert carries, if it decodes at all (validity is the caller's check). */
 function decodeAdvertCert(data: Uint8Array): Uint8Array | undefined {

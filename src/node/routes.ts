@@ -65,6 +65,9 @@ function status(ctx: RouteContext) {
     rssMB: Math.round(process.memoryUsage().rss / 1048576),
     advertDelayMs: ctx.adverts.delayStats(),
     advertsRejected: ctx.adverts.rejectedCount,
+    /** Adverts of other members that passed the checks, and those dropped for coming too soon. */
+    advertsPassed: ctx.adverts.passedCount,
+    advertsTooSoon: ctx.adverts.tooSoonCount,
     scheduler: ctx.driver.stats(),
     /** Job files: bytes served to and fetched from peers, pieces refused or resumed, outputs held for owners. */
     files: ctx.driver.files?.stats(),
