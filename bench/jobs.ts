@@ -121,6 +121,11 @@ export async function throughputOn(grid: Grid, count: number): Promise<NoopRates
 /** b. on a mesh that is up: p50 / p99 (ms) of `count` single tasks one after another (after `count` unmeasured). */
 export async function roundTripOn(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < count; i++) await grid.submit(TASKS, 'noop', [i])
+  return timedSubmits(grid, count)
+}
+
+/** b. p50 / p99 (ms) of `count` single no-op tasks one after another, each timed. */
+export async function timedSubmits(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
   const times: number[] = []
   for (let i = 0; i < count; i++) {
     const t0 = performance.now()

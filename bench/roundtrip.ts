@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
-import type { Grid } from '../src/client/index.ts'
-import { meshOf, percentiles, submitter } from './jobs.ts'
+import { meshOf, submitter, timedSubmits } from './jobs.ts'
 
 const TASKS = new URL('./fixtures/tasks.ts', import.meta.url)
 /** Requests before the measured ones: the daemon's per-task path is compiled by then. */
@@ -35,7 +34,7 @@ export async function roundTripBreakdown(count: number): Promise<Record<string, 
     const daemon = nodes[0].proc?.pid
     // The daemons are this process's children: the client's figure is this process alone.
     const before = { client: threadCpu(process.pid, false), daemon: threadCpu(daemon, true) }
-    const { p50, p99 } = await timed(grid, count)
+    const { p50, p99 } = await timedSubmits(grid, count)
     const after = { client: threadCpu(process.pid, false), daemon: threadCpu(daemon, true) }
     f.p50Ms = round3(p50)
     f.p99Ms = round3(p99)
@@ -68,16 +67,6 @@ export async function roundTripBreakdown(count: number): Promise<Record<string, 
   f.floorUs_sum = Math.round(f.floorUs_tcpPingPong + f.floorUs_workerPingPong + 2 * f.floorUs_sqliteCommit)
   f.p50AboveFloorsUs = Math.round((f.p50Ms as number) * 1000 - f.floorUs_sum)
   return f
-}
-
-async function timed(grid: Grid, count: number): Promise<{ p50: number; p99: number }> {
-  const times: number[] = []
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now()
-    await grid.submit(TASKS, 'noop', [i])
-    times.push(performance.now() - t0)
-  }
-  return percentiles(times)
 }
 
 /**

@@ -155,7 +155,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     {
       onResults: async (from, req) => {
         const budget = { checks: MAX_PATH_CHECKS }
-        let results: Array<TaskResult & { path?: CustodyPath }> = firstOf(req.results, attemptKey).map(
+        let results: Array<TaskResult & { path?: CustodyPath }> = firstOf(req.results, attemptKey).kept.map(
           ({ custody, ...r }) => {
             const path = pathFor(from, r, custody, true, budget)
             return path === undefined ? r : { ...r, path }
@@ -201,7 +201,8 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     {
       onLease: async (from, req) => {
         const budget = { checks: MAX_PATH_CHECKS }
-        const holdings = firstOf(req.holdings, taskKey).map(({ custody, ...k }) => {
+        const { kept, repeats } = firstOf(req.holdings, taskKey)
+        const holdings = kept.map(({ custody, ...k }) => {
           const path = pathFor(from, k, custody, false, budget)
           return path === undefined ? k : { ...k, path }
         })
@@ -217,7 +218,10 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         // Debug: a lease that crossed its holder's hand-off on the wire is refused the same way.
         if (refused > 0)
           log.debug({ peer: from, refused, of: holdings.length }, 'refused custody claims nobody handed over')
-        return leaseAnswer(commands, from)
+        const answer = leaseAnswer(commands, from)
+        // Every entry is answered: a repeat of a task, unchecked, is dropped like any claim not held.
+        for (const { job, index, attempt, copy } of repeats) answer.drop.push({ job, index, attempt, copy })
+        return answer
       },
       onCancel: async (from, req) => {
         host.feed(cancelReceived(from, req.job, `cancel:${from}`, clock.now()))
@@ -252,20 +256,23 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
 export const MAX_PATH_CHECKS = 4096
 
 /**
- * Each entry once per message, the first: a holder holds one copy of a task (one lease entry per
- * task) and reports one outcome per attempt, so a repeat is a lie whose other entries need no
- * checking.
+ * Each entry once per message, the first (`kept`), and the others (`repeats`): a holder holds one
+ * copy of a task (one lease entry per task) and reports one outcome per attempt, so a repeat is a
+ * lie whose credentials need no checking.
  */
-function firstOf<T>(entries: T[], key: (e: T) => string): T[] {
+function firstOf<T>(entries: T[], key: (e: T) => string): { kept: T[]; repeats: T[] } {
   const seen = new Set<string>()
-  const out: T[] = []
+  const kept: T[] = []
+  const repeats: T[] = []
   for (const e of entries) {
     const k = key(e)
-    if (seen.has(k)) continue
-    seen.add(k)
-    out.push(e)
+    if (seen.has(k)) repeats.push(e)
+    else {
+      seen.add(k)
+      kept.push(e)
+    }
   }
-  return out.length === entries.length ? entries : out
+  return { kept, repeats }
 }
 
 const taskKey = (e: { job: string; index: number }) => `${e.index}:${e.job}`

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADVERT_MIN_GAP_MS } from '../../src/node/adverts.ts'
-import { type CapacityAdvert, capacityTopic, encodeAdvert } from '../../src/protocol/advert/codec.ts'
+import { capacityTopic, encodeAdvert } from '../../src/protocol/advert/codec.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
-import { alive, type Member, member } from './member-peer.ts'
+import { advertOf, alive, type Member, member } from './member-peer.ts'
 
 const MESH = 'hostile-adverts'
 
@@ -30,30 +30,7 @@ describe('an advert flood from one member', () => {
 
   it('drops what comes faster than a node publishes, and keeps the member', async () => {
     let seq = Date.now()
-    const ad = (): CapacityAdvert => ({
-      v: 1,
-      mesh: MESH,
-      peerId: m.peerId,
-      seq: seq++,
-      sentAtMs: Date.now(),
-      version: '0.1.0',
-      cpus: 4,
-      load1: 0,
-      memoryTotalMB: 1024,
-      memoryFreeMB: 512,
-      gpus: [],
-      sched: {
-        slots: 4,
-        freeSlots: 4,
-        memoryMB: 1024,
-        freeMemoryMB: 1024,
-        gpus: 0,
-        freeGpus: 0,
-        ready: [],
-        running: 0,
-        meanTaskMs: 0,
-      },
-    })
+    const ad = () => advertOf(MESH, m.peerId, { seq: seq++ }, { freeSlots: 4, running: 0 })
     const publish = () =>
       m.node.services.pubsub.publish(capacityTopic(MESH), encodeAdvert(ad())).catch(() => {})
     await eventually(

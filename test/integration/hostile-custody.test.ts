@@ -102,10 +102,12 @@ describe('a member abusing custody credentials', () => {
     for (let i = 0; i < 2000; i++) holdings.push(await forged(stolen[0]))
     const before = await verifications()
     const r = (await m.rpc(owner.peerId, LEASE_PROTOCOL, { t: 'lease', holdings }, 60_000)) as {
-      reply?: { t: string }
+      reply?: { t: string; drop: unknown[] }
     }
     expect(r.reply?.t).toBe('lease-answer')
     expect((await verifications()) - before).toBeLessThanOrEqual(1)
+    // Each entry is still answered: none of them is held by the member.
+    expect(r.reply?.drop).toHaveLength(holdings.length)
   }, 120_000)
 
   it('checks at most MAX_PATH_CHECKS links per lease', async () => {

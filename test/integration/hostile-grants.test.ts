@@ -9,14 +9,14 @@
  */
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CapacityAdvert, capacityTopic, encodeAdvert } from '../../src/protocol/advert/codec.ts'
+import { capacityTopic, encodeAdvert } from '../../src/protocol/advert/codec.ts'
 import {
   registerLeaseProtocol,
   registerResultProtocol,
   registerStealProtocol,
 } from '../../src/protocol/index.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
-import { alive, type Member, MiB, member } from './member-peer.ts'
+import { advertOf, alive, type Member, MiB, member } from './member-peer.ts'
 
 const MESH = 'hostile-grants'
 const rssMiB = (pid: number) =>
@@ -87,30 +87,17 @@ describe('a hostile victim granting tasks that never run', () => {
     const before = rssMiB(pid)
     let seq = Date.now()
     const advertise = () => {
-      const ad: CapacityAdvert = {
-        v: 1,
-        mesh: MESH,
-        peerId: m.peerId,
-        seq: seq++,
-        sentAtMs: Date.now(),
-        version: '0.1.0',
-        cpus: 1,
-        load1: 0,
-        memoryTotalMB: 1024,
-        memoryFreeMB: 512,
-        gpus: [],
-        sched: {
+      const ad = advertOf(
+        MESH,
+        m.peerId,
+        { seq: seq++, cpus: 1 },
+        {
           slots: 1,
-          freeSlots: 0,
-          memoryMB: 1024,
-          freeMemoryMB: 1024,
-          gpus: 0,
-          freeGpus: 0,
           ready: [{ resources: { cpu: 1, gpu: 0, memoryMB: 0 }, count: 1000 }],
           running: 1,
           meanTaskMs: 1000,
         },
-      }
+      )
       return m.node.services.pubsub.publish(capacityTopic(MESH), encodeAdvert(ad)).catch(() => {})
     }
     await eventually(

@@ -16,9 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, type Grid } from '../../src/client/index.ts'
 import type { WireResult } from '../../src/domain/api.ts'
 import { encodeValue } from '../../src/executor/values.ts'
-import { type CapacityAdvert, encodeAdvert } from '../../src/protocol/advert/codec.ts'
+import { encodeAdvert } from '../../src/protocol/advert/codec.ts'
 import { Attacker, type RpcOutcome } from './attacker.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
+import { advertOf } from './member-peer.ts'
 
 const WORK = new URL('./fixtures/work.ts', import.meta.url)
 const MESH = 'hm'
@@ -309,30 +310,17 @@ describe('a hostile member of a private mesh', () => {
     await eventually(
       'the worker to steal from the attacker',
       async () => {
-        const ad: CapacityAdvert = {
-          v: 1,
-          mesh: MESH,
-          peerId: attacker.peerId,
-          seq: seq++,
-          sentAtMs: Date.now(),
-          version: '0.1.0',
-          cpus: 1,
-          load1: 0,
-          memoryTotalMB: 1024,
-          memoryFreeMB: 512,
-          gpus: [],
-          sched: {
+        const ad = advertOf(
+          MESH,
+          attacker.peerId,
+          { seq: seq++, cpus: 1 },
+          {
             slots: 1,
-            freeSlots: 0,
-            memoryMB: 1024,
-            freeMemoryMB: 1024,
-            gpus: 0,
-            freeGpus: 0,
             ready: [{ resources: { cpu: 1, gpu: 0, memoryMB: 0 }, count: 2 }],
             running: 1,
             meanTaskMs: 1000,
           },
-        }
+        )
         await attacker.publish(topic, encodeAdvert(ad))
         return (await attacker.received()).steals > stealsBefore
       },

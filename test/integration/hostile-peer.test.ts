@@ -11,36 +11,14 @@ import type { CapacityAdvert } from '../../src/protocol/advert/codec.ts'
 import { encodeAdvert } from '../../src/protocol/advert/codec.ts'
 import { Attacker } from './attacker.ts'
 import { eventually, TestMesh, type TestNode } from './harness.ts'
+import { advertOf } from './member-peer.ts'
 
 const MESH = 'hostile'
 const TOPIC = `gridnode/${MESH}/capacity/1`
 
 function advert(peerId: string, over: Partial<CapacityAdvert> = {}): CapacityAdvert {
-  return {
-    v: 1,
-    mesh: MESH,
-    peerId,
-    seq: 1,
-    sentAtMs: Date.now(),
-    version: '0.1.0',
-    cpus: 4,
-    load1: 0,
-    memoryTotalMB: 1024,
-    memoryFreeMB: 512,
-    gpus: [],
-    sched: {
-      slots: 4,
-      freeSlots: 0,
-      memoryMB: 1024,
-      freeMemoryMB: 1024,
-      gpus: 0,
-      freeGpus: 0,
-      ready: [],
-      running: 4,
-      meanTaskMs: 0,
-    },
-    ...over,
-  }
+  const { sched, ...rest } = over
+  return advertOf(MESH, peerId, rest, sched)
 }
 
 describe('a daemon facing a hostile member', () => {

@@ -9,7 +9,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { Stream } from '@libp2p/interface'
+import type { PrivateKey, Stream } from '@libp2p/interface'
 import { kadDHT, removePublicAddressesMapper } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
@@ -25,6 +25,7 @@ import { newIdentity } from '../../src/node/data-dir.ts'
 import { loadMesh } from '../../src/node/membership/files.ts'
 import { Membership } from '../../src/node/membership/membership.ts'
 import { checkToken, redeemInvitation } from '../../src/node/membership/setup.ts'
+import type { CapacityAdvert } from '../../src/protocol/advert/codec.ts'
 import type { TestMesh } from './harness.ts'
 
 export const MiB = 1024 * 1024
@@ -50,32 +51,7 @@ export async function member(mesh: TestMesh, name = 'member-peer'): Promise<Memb
   const creds = loadMesh(dataDir)
   if (creds === undefined) throw new Error('no mesh credentials')
   const log = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }))
-  const node = (await createLibp2p({
-    start: false,
-    privateKey,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionProtector: preSharedKey({ psk: creds.swarmKey, timeout: 3000 }),
-    connectionManager: { dialTimeout: 4000, inboundConnectionThreshold: 200 },
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({
-        protocol: `/gridnode/${creds.info.name}/kad/1.0.0`,
-        clientMode: false,
-        peerInfoMapper: removePublicAddressesMapper,
-        allowQueryWithZeroPeers: false,
-      }),
-      pubsub: gossipsub({
-        allowPublishToZeroTopicPeers: true,
-        emitSelf: false,
-        fallbackToFloodsub: false,
-        globalSignaturePolicy: 'StrictSign',
-      }),
-    },
-  })) as unknown as GridLibp2p
+  const node = await peerNode(privateKey, creds.swarmKey, creds.info.name)
   const membership = await Membership.open({ dataDir, creds, log })
   await membership.attach(node, [])
   await node.start()
@@ -120,6 +96,82 @@ export async function member(mesh: TestMesh, name = 'member-peer'): Promise<Memb
     async stop() {
       membership.stop?.()
       await node.stop()
+    },
+  }
+}
+
+/**
+ * A libp2p node built like a daemon's (TCP, Noise, Yamux, the mesh's DHT protocol and gossip),
+ * not started; with `swarmKey`, behind the mesh's private network. Also used by
+ * fixtures/hostile-member.ts, whose attacker runs in a process of its own.
+ */
+export async function peerNode(
+  privateKey: PrivateKey | undefined,
+  swarmKey: Uint8Array | undefined,
+  mesh: string,
+): Promise<GridLibp2p> {
+  return (await createLibp2p({
+    start: false,
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: swarmKey ? preSharedKey({ psk: swarmKey, timeout: 3000 }) : undefined,
+    connectionManager: { dialTimeout: 4000, inboundConnectionThreshold: 200 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: `/gridnode/${mesh}/kad/1.0.0`,
+        clientMode: false,
+        peerInfoMapper: removePublicAddressesMapper,
+        allowQueryWithZeroPeers: false,
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        globalSignaturePolicy: 'StrictSign',
+      }),
+    },
+  })) as unknown as GridLibp2p
+}
+
+/**
+ * A valid advert of `peerId` in `mesh` (one node of 4 CPUs, busy, nothing ready), with the
+ * fields and scheduler fields given replaced: what an attacking member publishes.
+ */
+export function advertOf(
+  mesh: string,
+  peerId: string,
+  over: Partial<Omit<CapacityAdvert, 'sched'>> = {},
+  sched: Partial<CapacityAdvert['sched']> = {},
+): CapacityAdvert {
+  return {
+    v: 1,
+    mesh,
+    peerId,
+    seq: 1,
+    sentAtMs: Date.now(),
+    version: '0.1.0',
+    cpus: 4,
+    load1: 0,
+    memoryTotalMB: 1024,
+    memoryFreeMB: 512,
+    gpus: [],
+    ...over,
+    sched: {
+      slots: 4,
+      freeSlots: 0,
+      memoryMB: 1024,
+      freeMemoryMB: 1024,
+      gpus: 0,
+      freeGpus: 0,
+      ready: [],
+      running: 4,
+      meanTaskMs: 0,
+      ...sched,
     },
   }
 }
