@@ -320,22 +320,34 @@ export class Holder {
    * memory.
    */
   pushLimit(from: PeerKey, batch: Batch): string | undefined {
-    const size = this.pool.size
-    let bytes = 0
     for (const job of batch.jobs) {
-      if (job.owner === this.rt.self || fitsNode(job.resources, size)) continue
-      const r = job.resources
-      return `job ${job.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
+      const why = job.owner === this.rt.self ? undefined : this.neverFits(job)
+      if (why !== undefined) return why
     }
+    let bytes = 0
     for (const d of batch.tasks) bytes += descBytes(d)
-    // Inputs held and results not yet acked alike: an owner that never acks fills the outbox.
-    const mine = (this.bytesByOwner.get(from) ?? 0) + this.outbox.bytesFor(from)
+    return this.pastBytes(from, bytes)
+  }
+
+  private neverFits(spec: JobSpec): string | undefined {
+    const size = this.pool.size
+    if (fitsNode(spec.resources, size)) return undefined
+    const r = spec.resources
+    return `job ${spec.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
+  }
+
+  /**
+   * Whether `more` bytes for `owner` would pass the limits: inputs held and results not yet acked
+   * alike (an owner that never acks fills the outbox).
+   */
+  private pastBytes(owner: PeerKey, more: number): string | undefined {
     const s = this.rt.s
-    if (mine + bytes > s.maxHeldBytesPerOwner)
-      return `holds ${mine} bytes of your task inputs and unacked results already; ${bytes} more would pass the ${s.maxHeldBytesPerOwner} kept per owner`
+    const mine = (this.bytesByOwner.get(owner) ?? 0) + this.outbox.bytesFor(owner)
+    if (mine + more > s.maxHeldBytesPerOwner)
+      return `holds ${mine} bytes of task inputs and unacked results of ${owner}; ${more} more would pass the ${s.maxHeldBytesPerOwner} kept per owner`
     const all = this.foreignBytes + this.outbox.keptBytes
-    if (all + bytes > s.maxHeldBytes)
-      return `holds ${all} bytes of other owners' task inputs and unacked results already; ${bytes} more would pass its ${s.maxHeldBytes}`
+    if (all + more > s.maxHeldBytes)
+      return `holds ${all} bytes of other owners' task inputs and unacked results; ${more} more would pass its ${s.maxHeldBytes}`
     return undefined
   }
 
@@ -374,7 +386,7 @@ export class Holder {
       }
       // A grant gets the checks a push gets before it is held (pushLimit), here after: a victim
       // decides what it grants, so one could hand over tasks that never start, or without end.
-      const over = t.state === 'queued' ? this.overLimit(spec) : undefined
+      const over = t.state === 'queued' ? (this.neverFits(spec) ?? this.pastBytes(spec.owner, 0)) : undefined
       if (over !== undefined) {
         this.rt.stats.policyRefused++
         this.giveBack(t, `refused here: ${over}`)
@@ -383,23 +395,6 @@ export class Holder {
       taken++
     }
     return { leases, taken }
-  }
-
-  /** Why tasks of `spec` cannot stay here: they never fit this node, or what it holds for others is past the limits. */
-  private overLimit(spec: JobSpec): string | undefined {
-    const size = this.pool.size
-    if (!fitsNode(spec.resources, size)) {
-      const r = spec.resources
-      return `job ${spec.id} needs ${r.cpu} CPU, ${r.memoryMB} MB, ${r.gpu} GPU; this node has ${size.slots} slots, ${size.memoryMB} MB, ${size.gpus} GPUs`
-    }
-    const s = this.rt.s
-    const mine = (this.bytesByOwner.get(spec.owner) ?? 0) + this.outbox.bytesFor(spec.owner)
-    if (mine > s.maxHeldBytesPerOwner)
-      return `holds ${mine} bytes of the task inputs and unacked results of ${spec.owner}, past the ${s.maxHeldBytesPerOwner} kept per owner`
-    const all = this.foreignBytes + this.outbox.keptBytes
-    if (all > s.maxHeldBytes)
-      return `holds ${all} bytes of other owners' task inputs and unacked results, past its ${s.maxHeldBytes}`
-    return undefined
   }
 
   /** Starts queued tasks while one fits the free means. */
@@ -667,6 +662,17 @@ export class Holder {
     let foreign = 0
     for (const t of this.runningTasks()) if (!t.own) foreign += slotCost(t.res)
     invariant(foreign === this.foreignUsed, `foreign slots ${this.foreignUsed} != ${foreign} held`)
+    const bytes = new Map<PeerKey, number>()
+    for (const job of this.jobs.values())
+      for (const t of job.tasks.values())
+        if (!t.own) bytes.set(job.spec.owner, (bytes.get(job.spec.owner) ?? 0) + descBytes(t.desc))
+    let total = 0
+    for (const [owner, n] of bytes) {
+      total += n
+      invariant((this.bytesByOwner.get(owner) ?? 0) === n, `bytes held for ${owner} miscounted`)
+    }
+    invariant(total === this.foreignBytes, `foreign bytes ${this.foreignBytes} != ${total} held`)
+    invariant(this.outbox.bytesAddUp(), 'outbox byte counts do not match the results kept')
     const unacked = this.outbox.size
     let counted = 0
     for (const job of this.jobs.values()) counted += job.unacked

@@ -57,6 +57,18 @@ export class Outbox {
     else this.bytes.delete(owner)
   }
 
+  /** Invariant check: the byte counts match the results kept. */
+  bytesAddUp(): boolean {
+    let all = 0
+    for (const [owner, box] of this.boxes) {
+      let n = 0
+      for (const e of box.values()) n += resultBytes(e.result)
+      if ((this.bytes.get(owner) ?? 0) !== n) return false
+      all += n
+    }
+    return all === this.keptBytes && [...this.bytes.keys()].every((o) => this.boxes.has(o))
+  }
+
   get size(): number {
     let n = 0
     for (const box of this.boxes.values()) n += box.size

@@ -273,13 +273,13 @@ describe('pushes', () => {
     expect(types(push('b', 'j', 1, 300))).toEqual(['send-lease'])
     const over = push('b', 'j', 2, 200)
     expect(pick(over, 'refuse-push')[0].reason).toMatch(
-      /holds 900 bytes of your task inputs and unacked results already; 200 more/,
+      /holds 900 bytes of task inputs and unacked results of b; 200 more/,
     )
     expect(types(over)).toEqual(['refuse-push'])
     // Another owner has room of its own, up to the limit for all owners together.
     expect(types(push('c', 'k', 0, 500))).toEqual(['send-lease'])
     expect(pick(push('c', 'k', 1, 200), 'refuse-push')[0].reason).toMatch(
-      /other owners' task inputs and unacked results already/,
+      /other owners' task inputs and unacked results; 200 more/,
     )
     // b's first task ends: its bytes are no longer held, and the refused push fits now.
     const next = finish(node, pick(first, 'run-task')[0], ok())
@@ -300,7 +300,7 @@ describe('pushes', () => {
     const done = finish(node, run, { status: 'ok', value: new Uint8Array(800), durationMs: 1 })
     expect(types(done)).toContain('send-results')
     expect(pick(push(1, 300), 'refuse-push')[0].reason).toMatch(
-      /holds 800 bytes of your task inputs and unacked results/,
+      /holds 800 bytes of task inputs and unacked results of b/,
     )
     node.feed({ type: 'results-acked', from: 'b', tasks: [key('j', 0, 0)] })
     expect(types(push(1, 300))).toContain('send-lease')
