@@ -30,6 +30,8 @@ export interface StatusView {
     refused: Record<string, number>
   }
   scheduler?: Record<string, unknown>
+  /** Adverts of other members dropped for coming faster than one per 25 ms. */
+  advertsTooSoon?: number
   sandbox?: { mode: string; available: boolean; acceptsForeign: boolean; reason: string }
 }
 
@@ -39,6 +41,7 @@ function refusedLine(s: StatusView): string | undefined {
     const v = s.scheduler?.[k]
     if (typeof v === 'number' && v > 0) counts[k] = v
   }
+  if (s.advertsTooSoon !== undefined && s.advertsTooSoon > 0) counts.advertsTooSoon = s.advertsTooSoon
   const parts = Object.entries(counts).map(([k, v]) => `${k} ${v}`)
   return parts.length > 0 ? `refused     ${parts.join(', ')}` : undefined
 }
