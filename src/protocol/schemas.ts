@@ -3,7 +3,7 @@
  * results, task keys), shared by the steal, result and lease codecs.
  * Limits here are per field; each protocol also caps the whole message.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
+
 import {
   type Accepts,
   type Access,
@@ -26,6 +26,7 @@ import {
   type TaskResult,
   type WorkSpec,
 } from '../domain/types.ts'
+import { isValidPeerId } from './peer-id.ts'
 import {
   arr,
   bool,
@@ -66,23 +67,9 @@ export const MAX_READY_CLASSES = 64
 export const id: Check<string> = str({ min: 1, max: MAX_ID_LENGTH })
 
 const peerKeyString = str({ min: 1, max: MAX_PEER_ID_LENGTH })
-/** Strings already judged, so a batch naming one owner 65,536 times parses it once. */
-const peerIdVerdicts = new Map<string, boolean>()
-const PEER_ID_VERDICTS = 4096
-
 /** True if `s` is a peer ID in its canonical string form (what the scheduler compares). */
 export function isPeerIdString(s: string): boolean {
-  let ok = peerIdVerdicts.get(s)
-  if (ok === undefined) {
-    try {
-      ok = peerIdFromString(s).toString() === s
-    } catch {
-      ok = false
-    }
-    if (peerIdVerdicts.size >= PEER_ID_VERDICTS) peerIdVerdicts.clear()
-    peerIdVerdicts.set(s, ok)
-  }
-  return ok
+  return isValidPeerId(s)
 }
 
 /** A peer ID string (job owners, who ran a task, custody holders): refused at decode if it does not parse. */
