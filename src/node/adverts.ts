@@ -203,9 +203,10 @@ export class Adverts {
       lastSeq: this.table.lastSeq(from),
       maxAgeMs: 60_000,
     })
+    // Every advert past the gap counts, replays too: each one was decoded.
+    if (this.passedAt.size >= MAX_RATE_ENTRIES && !this.passedAt.has(from)) this.passedAt.clear()
+    this.passedAt.set(from, now)
     if (result.ok) {
-      if (this.passedAt.size >= MAX_RATE_ENTRIES && !this.passedAt.has(from)) this.passedAt.clear()
-      this.passedAt.set(from, now)
       this.passed++
       return TopicValidatorResult.Accept
     }

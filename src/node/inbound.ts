@@ -201,7 +201,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     {
       onLease: async (from, req) => {
         const budget = { checks: MAX_PATH_CHECKS }
-        const { kept, repeats } = firstOf(req.holdings, taskKey)
+        const { kept, repeats } = firstOf(req.holdings, copyKey)
         const holdings = kept.map(({ custody, ...k }) => {
           const path = pathFor(from, k, custody, false, budget)
           return path === undefined ? k : { ...k, path }
@@ -219,8 +219,15 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         if (refused > 0)
           log.debug({ peer: from, refused, of: holdings.length }, 'refused custody claims nobody handed over')
         const answer = leaseAnswer(commands, from)
-        // Every entry is answered: a repeat of a task, unchecked, is dropped like any claim not held.
-        for (const { job, index, attempt, copy } of repeats) answer.drop.push({ job, index, attempt, copy })
+        // A repeat gets its first entry's answer, unchecked: an honest holder can name one copy
+        // twice (held again, and its result for that copy still unacked), and a drop for the
+        // repeat alone would make it drop what it holds.
+        if (repeats.length > 0) {
+          const dropped = new Set(answer.drop.map(copyKey))
+          for (const { job, index, attempt, copy } of repeats)
+            if (dropped.has(copyKey({ job, index, attempt, copy })))
+              answer.drop.push({ job, index, attempt, copy })
+        }
         return answer
       },
       onCancel: async (from, req) => {
@@ -256,9 +263,8 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
 export const MAX_PATH_CHECKS = 4096
 
 /**
- * Each entry once per message, the first (`kept`), and the others (`repeats`): a holder holds one
- * copy of a task (one lease entry per task) and reports one outcome per attempt, so a repeat is a
- * lie whose credentials need no checking.
+ * Each entry once per message, the first (`kept`), and the others (`repeats`): one copy of an
+ * attempt (leases) or one attempt (results) is checked once, however often a message names it.
  */
 function firstOf<T>(entries: T[], key: (e: T) => string): { kept: T[]; repeats: T[] } {
   const seen = new Set<string>()
@@ -275,5 +281,6 @@ function firstOf<T>(entries: T[], key: (e: T) => string): { kept: T[]; repeats: 
   return { kept, repeats }
 }
 
-const taskKey = (e: { job: string; index: number }) => `${e.index}:${e.job}`
+const copyKey = (e: { job: string; index: number; attempt: number; copy?: number }) =>
+  `${e.index}:${e.attempt}:${e.copy}:${e.job}`
 const attemptKey = (e: { job: string; index: number; attempt: number }) => `${e.index}:${e.attempt}:${e.job}`

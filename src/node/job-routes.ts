@@ -211,9 +211,20 @@ function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
   }
   const drained = () =>
     new Promise<void>((resolve) => {
-      res.once('drain', resolve)
-      res.once('close', resolve)
+      const done = () => {
+        res.off('drain', done)
+        res.off('close', done)
+        resolve()
+      }
+      res.on('drain', done)
+      res.on('close', done)
     })
+  /** Every index below this one has been sent: a catch-up starts there, not from the first result. */
+  let sentBelow = 0
+  const sent = (index: number) => {
+    seen.add(index)
+    while (seen.has(sentBelow)) sentBelow++
+  }
   /** Sends what the store holds that this stream has not sent, waiting for the client as it goes. */
   const pump = async (): Promise<void> => {
     if (pumping) return
@@ -222,14 +233,14 @@ function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
       let rows = EVENT_PAGE_MIN_ROWS
       while (behind && !gone()) {
         behind = false
-        for (let from = 0; !gone(); ) {
+        for (let from = sentBelow; !gone(); ) {
           // One page at a time in the stream: the next is read once the client has taken this one.
           if (res.writableNeedDrain) await drained()
           const page = store.results(job.id, from, rows)
           if (page.length === 0) break
           from = page[page.length - 1].index + 1
           const fresh = page.filter((r) => !seen.has(r.index))
-          for (const r of fresh) seen.add(r.index)
+          for (const r of fresh) sent(r.index)
           if (fresh.length === 0) continue
           const before = res.writableLength
           send('results', fresh.map(resultJson))
@@ -255,7 +266,7 @@ function streamEvents(req: HttpApiRequest, driver: Driver): typeof STREAMED {
       if (!withResults) return
       if (pumping || full()) return catchUp()
       const fresh = e.results.filter((r) => !seen.has(r.index))
-      for (const r of fresh) seen.add(r.index)
+      for (const r of fresh) sent(r.index)
       if (fresh.length > 0) send('results', fresh.map(resultJson))
     } else if (e.type === 'finished') {
       // After every result: at once unless results are still to be sent (pump ends with it).

@@ -123,6 +123,7 @@ export class FileFetcher {
   resumedPieces = 0
   /** Partial files of fetches no longer running, removed to make room for a new one. */
   droppedParts = 0
+  private sizingTail: Promise<void> = Promise.resolve()
 
   constructor(o: FileFetcherOptions) {
     this.o = o
@@ -250,8 +251,20 @@ export class FileFetcher {
     const donePath = `${part}.done`
     const done = await resumable(part, donePath, file.size, count)
     if (done.size > 0) this.resumedPieces += done.size
-    else await this.makeRoom(file)
-    const fh = await open(part, done.size > 0 ? 'r+' : 'w+').catch(() => open(part, 'w+'))
+    // Room is made and taken (the part file sized) one fetch at a time: two fetches started
+    // together would otherwise both count the same free room.
+    const fh = await this.sizing(async () => {
+      if (done.size > 0) return open(part, 'r+').catch(() => open(part, 'w+'))
+      await this.makeRoom(file)
+      const created = await open(part, 'w+')
+      try {
+        await created.truncate(file.size)
+      } catch (err) {
+        await created.close()
+        throw err
+      }
+      return created
+    })
     // Without a chunk list nothing is verified piece by piece: nothing is served before the end.
     if (pieces !== undefined)
       this.partial.set(file.sha256, { size: file.size, path: part, pieces, have: done })
@@ -283,7 +296,6 @@ export class FileFetcher {
       }
     })()
     try {
-      if (done.size === 0) await fh.truncate(file.size)
       const inflightPieces = new Set<number>()
       /** Pieces whose first ranges arrived before their source failed: the next source goes on from there. */
       const begun = new Map<number, { data: Uint8Array; at: number; size: number }>()
@@ -432,6 +444,16 @@ export class FileFetcher {
     } finally {
       this.stopServing(file.sha256)
     }
+  }
+
+  /** Runs `fn` after every earlier call's has settled (see fetch). */
+  private sizing<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.sizingTail.then(fn, fn)
+    this.sizingTail = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
   }
 
   /**
