@@ -66,6 +66,8 @@ export class Adverts {
   /** Recent advert delays (receive time minus send time) with their arrival times. */
   private delays: Array<{ at: number; ms: number }> = []
   private lastPublishAt = 0
+  /** A publish asked for too soon after the last, due at PUBLISH_MIN_GAP_MS after it. */
+  private deferred: NodeJS.Timeout | undefined
 
   constructor(node: GridLibp2p, opts: AdvertsOptions) {
     this.node = node
@@ -120,10 +122,21 @@ export class Adverts {
   stop(): void {
     clearInterval(this.timer)
     clearInterval(this.pingTimer)
+    clearTimeout(this.deferred)
   }
 
   /** Publishes the current advert now (the driver calls this when the scheduler asks). */
   publish(): void {
+    // Receivers drop a signer's adverts closer than ADVERT_MIN_GAP_MS (check): one asked for
+    // sooner after the last (a heartbeat, then a change) goes out a moment later, built then.
+    const wait = this.lastPublishAt + PUBLISH_MIN_GAP_MS - Date.now()
+    if (wait > 0) {
+      this.deferred ??= setTimeout(() => {
+        this.deferred = undefined
+        this.publish()
+      }, wait)
+      return
+    }
     const advert = this.build()
     this.lastPublishAt = Date.now()
     this.node.services.pubsub.publish(this.topic, encodeAdvert(advert)).catch((err: Error) => {
@@ -261,6 +274,8 @@ export class Adverts {
 
 /** Adverts of one signer closer together than this are dropped (see Adverts.check). */
 export const ADVERT_MIN_GAP_MS = 25
+/** A node's own adverts at least this far apart: twice the gap, for delivery jitter. */
+const PUBLISH_MIN_GAP_MS = 2 * ADVERT_MIN_GAP_MS
 /** Signers whose last advert time is kept (cleared past it: at worst one extra advert each). */
 const MAX_RATE_ENTRIES = 8192
 
