@@ -3,10 +3,10 @@
  * adverts keep at least twice that apart: a publish asked for sooner (a heartbeat, then a change
  * a few ms later) goes out a moment later, built then, and several such asks go out as one.
  */
-import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ADVERT_MIN_GAP_MS, Adverts } from '../../src/node/adverts.ts'
 import { decodeAdvert } from '../../src/protocol/advert/codec.ts'
+import { advertsOptions } from './adverts-options.ts'
 
 describe('advert pacing', () => {
   afterEach(() => vi.useRealTimers())
@@ -26,28 +26,8 @@ describe('advert pacing', () => {
       },
     } as never
     const adverts = new Adverts(node, {
-      mesh: 'm',
-      intervalMs: 1000,
-      expiryFactor: 3,
-      cores: 4,
-      gpus: [],
-      memoryTotalMB: 1000,
-      log: pino({ level: 'silent' }),
-      sched: () => ({
-        slots: 4,
-        freeSlots,
-        memoryMB: 1000,
-        freeMemoryMB: 1000,
-        gpus: 0,
-        freeGpus: 0,
-        ready: [],
-        running: 4 - freeSlots,
-        meanTaskMs: 0,
-      }),
-      busyGpus: () => new Set(),
-      onPeerUp: () => {},
-      onAdvert: () => {},
-      onPeerGone: () => {},
+      ...advertsOptions(),
+      sched: () => advertsOptions({ freeSlots, running: 4 - freeSlots }).sched(),
       certificate: () => new Uint8Array(16),
     })
     adverts.publish()

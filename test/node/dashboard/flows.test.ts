@@ -3,13 +3,13 @@
  * (Activity, from scheduler steps) go into its advert, and the hub merges
  * every member's advertised view into one edge per direction.
  */
-import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { Adverts } from '../../../src/node/adverts.ts'
 import { Activity, FLOW_WINDOW_MS } from '../../../src/node/dashboard/activity.ts'
 import { MESH_FLOWS_MAX, meshFlows } from '../../../src/node/dashboard/hub.ts'
 import type { AdvertFlow } from '../../../src/protocol/advert/codec.ts'
 import type { Command, SchedulerEvent } from '../../../src/scheduler/types.ts'
+import { advertsOptions } from '../adverts-options.ts'
 
 const A = 'peer-A'
 const B = 'peer-B'
@@ -120,30 +120,7 @@ describe("the advert's flows field", () => {
   it('is sent only while there are flows, at most 16', () => {
     const node = { peerId: { toString: () => A } } as never
     let flows: AdvertFlow[] = []
-    const adverts = new Adverts(node, {
-      mesh: 'm',
-      intervalMs: 1000,
-      expiryFactor: 3,
-      cores: 4,
-      gpus: [],
-      memoryTotalMB: 1000,
-      log: pino({ level: 'silent' }),
-      sched: () => ({
-        slots: 4,
-        freeSlots: 4,
-        memoryMB: 1000,
-        freeMemoryMB: 1000,
-        gpus: 0,
-        freeGpus: 0,
-        ready: [],
-        running: 0,
-        meanTaskMs: 0,
-      }),
-      busyGpus: () => new Set(),
-      onPeerUp: () => {},
-      onAdvert: () => {},
-      onPeerGone: () => {},
-    })
+    const adverts = new Adverts(node, advertsOptions())
     expect('flows' in adverts.build()).toBe(false)
     adverts.setFlows(() => flows)
     expect('flows' in adverts.build()).toBe(false)
