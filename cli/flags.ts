@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from 'commander'
 import type { TaskOptions } from '../src/client/grid.ts'
+import { MAX_COMMAND_OUTPUT_BYTES } from '../src/domain/types.ts'
 
 export function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number ≥ 0.')
@@ -39,7 +40,7 @@ const BYTE_UNITS: Record<string, number> = {
   mib: 1 << 20,
 }
 /** The largest --max-output: stdout and stderr, each up to the cap, must fit in one 8 MiB result. */
-export const MAX_OUTPUT_BYTES = 3 << 20
+export const MAX_OUTPUT_BYTES = MAX_COMMAND_OUTPUT_BYTES
 
 /** "4096", "64K", "2M" → bytes (at most 3M). */
 export function byteSize(value: string): number {

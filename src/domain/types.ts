@@ -11,6 +11,13 @@
 
 export type PeerKey = string
 
+/**
+ * The most of a command task's stdout (its first bytes) and of its stderr (its last) a node keeps,
+ * each: both must fit in one result value (8 MiB on the wire). A job asking for more is refused;
+ * a node runs any it is handed under this cap anyway (a task's output is held in memory).
+ */
+export const MAX_COMMAND_OUTPUT_BYTES = 3 * 1024 * 1024
+
 /** Secondary hand-offs one attempt may take; a holder whose copy has this many keeps it. */
 export const MAX_CUSTODY_LINKS = 16
 

@@ -25,14 +25,14 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
-import type { OutputFile, TaskOutcome } from '../domain/types.ts'
+import { MAX_COMMAND_OUTPUT_BYTES, type OutputFile, type TaskOutcome } from '../domain/types.ts'
 import { decodeValue, encodeValue } from '../domain/values.ts'
 import type { SandboxProcess } from './sandbox/host.ts'
 
 export interface CommandTask {
   argv: string[]
   env: Record<string, string>
-  /** Cap for stdout and for stderr, each; <= 0 means 1 MiB. */
+  /** Cap for stdout and for stderr, each; <= 0 means 1 MiB; never above MAX_COMMAND_OUTPUT_BYTES. */
   stdoutMaxBytes: number
   input: Uint8Array
   /** 0: no limit. */
@@ -198,7 +198,11 @@ async function collectAfter(task: CommandTask, ending: Ending, dir: string): Pro
 
 function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv): Promise<Ending> {
   return new Promise((resolve) => {
-    const max = task.stdoutMaxBytes > 0 ? task.stdoutMaxBytes : DEFAULT_MAX_BYTES
+    // Whatever the job says: the output is held here, in memory.
+    const max = Math.min(
+      task.stdoutMaxBytes > 0 ? task.stdoutMaxBytes : DEFAULT_MAX_BYTES,
+      MAX_COMMAND_OUTPUT_BYTES,
+    )
     const stdout = new HeadCapture(max)
     const stderr = new TailCapture(max)
     let child: ChildProcessByStdio<null, Readable, Readable>
@@ -280,11 +284,19 @@ function spawnAndWait(task: CommandTask, argv: string[], env: NodeJS.ProcessEnv)
     child.on('exit', (code, signal) => {
       exit = { code, signal }
       killAll('SIGKILL')
-      timers.push(setTimeout(() => finish(ending()), CLOSE_GRACE_MS))
+      timers.push(setTimeout(() => finish(endingSafely()), CLOSE_GRACE_MS))
     })
     child.on('close', () => {
-      if (exit !== undefined) finish(ending())
+      if (exit !== undefined) finish(endingSafely())
     })
+    // Runs in the child's event handlers: whatever it throws must end the task, not the daemon.
+    const endingSafely = (): Ending => {
+      try {
+        return ending()
+      } catch (err) {
+        return { status: 'threw', error: `cannot read the command's output: ${(err as Error).message}` }
+      }
+    }
     const ending = (): Ending => {
       if (killedFor === 'timeout')
         return { status: 'timeout', error: `command timed out after ${task.timeoutMs} ms` }

@@ -5,6 +5,7 @@
  */
 import type { JobSummary, WireResult } from '../domain/api.ts'
 import { newJobId } from '../domain/job-id.ts'
+import { MAX_COMMAND_OUTPUT_BYTES } from '../domain/types.ts'
 import { GridnodeError } from '../errors.ts'
 import { decodeValue } from '../executor/index.ts'
 import { jobSpec as jobSpecCheck, MAX_DEPS, MAX_VALUE_BYTES } from '../protocol/schemas.ts'
@@ -498,7 +499,7 @@ function parseWork(w: unknown): WorkSpec {
       kind: 'command',
       argv,
       env: env as Record<string, string>,
-      stdoutMaxBytes: nonNegative(o.stdoutMaxBytes, 'stdoutMaxBytes', 1 << 20),
+      stdoutMaxBytes: outputCap(o.stdoutMaxBytes),
     }
   }
   if (o?.kind === 'noop') return { kind: 'noop' }
@@ -525,6 +526,16 @@ function parseTask(t: unknown, i: number, total: number): TaskInput {
     throw bad(`task ${i}: deps must be indexes of other tasks of the job`)
   }
   return { index: i, input: o.input, deps: deps as number[] }
+}
+
+/** A command job's stdout / stderr cap: default 1 MiB, at most MAX_COMMAND_OUTPUT_BYTES. */
+function outputCap(v: unknown): number {
+  const n = nonNegative(v, 'stdoutMaxBytes', 1 << 20)
+  if (n > MAX_COMMAND_OUTPUT_BYTES)
+    throw bad(
+      `stdoutMaxBytes ${n}: at most ${MAX_COMMAND_OUTPUT_BYTES} (3 MiB; stdout and stderr, each up to it, make one result of at most 8 MiB)`,
+    )
+  return n
 }
 
 function nonNegative(v: unknown, name: string, fallback: number): number {

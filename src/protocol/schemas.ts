@@ -14,6 +14,7 @@ import {
   type GpuInfo,
   type HeldKey,
   type JobSpec,
+  MAX_COMMAND_OUTPUT_BYTES,
   MAX_COPY,
   MAX_CUSTODY_LINKS,
   type OutputFile,
@@ -98,7 +99,7 @@ const work: Check<WorkSpec> = variant<WorkSpec>('kind', {
     kind: literal('command'),
     argv: arr(str({ max: 128 * KiB }), MAX_ARGV),
     env: record(str({ min: 1, max: 1024 }), str({ max: 128 * KiB }), MAX_ENV),
-    stdoutMaxBytes: uint(),
+    stdoutMaxBytes: uint(MAX_COMMAND_OUTPUT_BYTES),
   }),
   noop: obj({ kind: literal('noop') }),
 })

@@ -2,6 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { MAX_COMMAND_OUTPUT_BYTES } from '../../src/domain/types.ts'
 import { type CommandResult, type CommandTask, runCommand } from '../../src/executor/command.ts'
 import { decodeValue, encodeValue } from '../../src/executor/values.ts'
 import type { TaskOutcome } from '../../src/scheduler/types.ts'
@@ -136,6 +137,16 @@ describe('runCommand', () => {
     expect(r.stdout.startsWith('1\n2\n3\n')).toBe(true)
     expect(r.stderr).toHaveLength(100)
     expect(r.stderr.endsWith('9999\n10000\n')).toBe(true)
+    expect([r.stdoutTruncated, r.stderrTruncated]).toEqual([true, true])
+  })
+
+  test('a job asking for a bigger cap than a node keeps gets MAX_COMMAND_OUTPUT_BYTES', async () => {
+    // A job handed over by another member says how much output to hold in this daemon's memory:
+    // 2^31 bytes of stdout were held whole, and turning them into a string crashed the daemon.
+    const script = `head -c ${MAX_COMMAND_OUTPUT_BYTES + 5 * 1024 * 1024} /dev/zero | tr '\\0' a; head -c ${MAX_COMMAND_OUTPUT_BYTES + 1024} /dev/zero | tr '\\0' b >&2`
+    const r = result(await runCommand(cmd(['sh', '-c', script], undefined, { stdoutMaxBytes: 2 ** 31 })))
+    expect(r.stdout).toHaveLength(MAX_COMMAND_OUTPUT_BYTES)
+    expect(r.stderr).toHaveLength(MAX_COMMAND_OUTPUT_BYTES)
     expect([r.stdoutTruncated, r.stderrTruncated]).toEqual([true, true])
   })
 

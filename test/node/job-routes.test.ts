@@ -110,6 +110,11 @@ describe('POST /v1/jobs applies the wire limits at submit', () => {
       [{ kind: 'command', argv: ['echo'], env: { K: 'v'.repeat(200 * 1024) } }, /job\.work\.env/],
       [{ kind: 'command', argv: ['echo'], env: { ['k'.repeat(2000)]: 'v' } }, /job\.work\.env/],
       [{ kind: 'function', bundle: 'a'.repeat(64), exportName: 'e'.repeat(300) }, /job\.work\.exportName/],
+      // Each node holds a command's output in memory: a bigger cap is refused, not trusted.
+      [
+        { kind: 'command', argv: ['echo'], stdoutMaxBytes: 2 ** 31 },
+        /stdoutMaxBytes 2147483648: at most 3145728/,
+      ],
     ]
     for (const [work, message] of cases) {
       const r = await a.submit({ work, tasks: [task()] })
