@@ -21,6 +21,7 @@ import { sweepScratch } from '../executor/scratch.ts'
 import type { CapacityAdvert } from '../protocol/advert/codec.ts'
 import { BLOB_PROTOCOL } from '../protocol/blob/codec.ts'
 import { RemoteRequestError } from '../protocol/errors.ts'
+import { CostBudget } from '../protocol/rate-limit.ts'
 import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
 import {
   lateGrant,
@@ -829,6 +830,11 @@ export class Driver {
       flushed: () => this.hub.flushed(),
       blobs: () => this.blobs,
       served: (bytes) => this.notify((o) => o.blob?.('served', bytes)),
+      // Real time, whatever the driver's clock: what it measures is the event loop's.
+      cost: new CostBudget({
+        msPerSecond: this.opts.config.peerCostMsPerSecond,
+        burstMs: this.opts.config.peerCostBurstMs,
+      }),
     })
   }
 

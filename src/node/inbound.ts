@@ -14,6 +14,7 @@ import {
   registerResultProtocol,
   registerStealProtocol,
 } from '../protocol/index.ts'
+import type { CostBudget } from '../protocol/rate-limit.ts'
 import { POLICY_REFUSED } from '../protocol/steal/codec.ts'
 import {
   answerLost,
@@ -69,6 +70,8 @@ export interface InboundHost {
   blobs(): BlobStore
   /** Blob bytes served to a peer (metrics). */
   served(bytes: number): void
+  /** What each peer's steal, result and lease requests may cost the event loop (shared by the three). */
+  cost: CostBudget
 }
 
 /** Registers the steal, result, lease and blob protocol handlers. */
@@ -148,7 +151,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         return { accepted: req.batch.tasks.length }
       },
     },
-    { onError },
+    { onError, cost: host.cost },
   )
   await registerResultProtocol(
     node,
@@ -194,7 +197,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         return { tasks: resultsAnswer(commands, from) }
       },
     },
-    { onError },
+    { onError, cost: host.cost },
   )
   await registerLeaseProtocol(
     node,
@@ -235,7 +238,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         return {}
       },
     },
-    { onError },
+    { onError, cost: host.cost },
   )
   await registerBlobProtocol(
     node,

@@ -114,6 +114,97 @@ export class RateLimiter {
   }
 }
 
+/** Milliseconds of this node's event loop one peer's requests may take per second, and the burst above it. */
+export interface CostSpec {
+  msPerSecond: number
+  burstMs: number
+}
+
+/**
+ * Half the event loop per peer, sustained, and two seconds of it at once. Honest traffic at full
+ * speed comes near a quarter: on 4 daemons x 1 slot running no-ops (2-core VM, ~11k tasks/s) the
+ * busiest second cost a thief 320 ms of its owner's pushes, and the owner 240 ms of one thief's
+ * results (decoding them and the scheduler's work on them). A hostile member's worst messages cost
+ * ~50 ms per MiB to decode (4 MiB leases of 16-link custody chains naming 65,000 distinct peer IDs).
+ */
+export const DEFAULT_COST_BUDGET: Readonly<CostSpec> = Object.freeze({ msPerSecond: 500, burstMs: 2000 })
+
+/**
+ * What each peer's requests cost this node's event loop: a bucket of milliseconds per peer,
+ * charged with the measured time of decoding each request and of its handler's synchronous part
+ * (the scheduler's work on it, custody signature checks), refilled at `msPerSecond` up to
+ * `burstMs`. A charge may take a bucket into debt (a request's cost is known only once it is
+ * paid); while it is in debt, the peer's streams are not read (serve.ts waits `waitMs`), so its
+ * bytes queue in its own flow-control window, neither decoded nor even decrypted here, and an
+ * honest peer over the budget is only answered later, never refused. Per-kind rate limits
+ * (RateLimiter) count requests; this counts what they cost, whatever they carry.
+ */
+export class CostBudget {
+  private readonly spec: CostSpec
+  private readonly clock: Clock
+  private readonly buckets = new Map<string, { ms: number; at: number }>()
+
+  constructor(spec: Partial<CostSpec> = {}, clock: Clock = () => performance.now()) {
+    this.spec = { ...DEFAULT_COST_BUDGET, ...spec }
+    this.clock = clock
+  }
+
+  private bucket(peer: string): { ms: number; at: number } {
+    const now = this.clock()
+    let b = this.buckets.get(peer)
+    if (b === undefined) {
+      if (this.buckets.size >= SWEEP_ABOVE) this.sweep(now)
+      b = { ms: this.spec.burstMs, at: now }
+      this.buckets.set(peer, b)
+    } else if (now > b.at) {
+      b.ms = Math.min(this.spec.burstMs, b.ms + ((now - b.at) * this.spec.msPerSecond) / 1000)
+      b.at = now
+    }
+    return b
+  }
+
+  /** How long (ms) `peer` must wait before its next request is read: 0 unless its bucket is in debt. */
+  waitMs(peer: string): number {
+    const b = this.bucket(peer)
+    return b.ms > 0 ? 0 : Math.ceil(((1 - b.ms) * 1000) / this.spec.msPerSecond)
+  }
+
+  /** Charges `ms` of event-loop time to `peer`. */
+  charge(peer: string, ms: number): void {
+    if (!(ms > 0)) return
+    this.bucket(peer).ms -= ms
+  }
+
+  /** Milliseconds `peer` has left (negative: in debt); for tests and status. */
+  left(peer: string): number {
+    return this.bucket(peer).ms
+  }
+
+  /** Buckets held (for tests). */
+  get size(): number {
+    return this.buckets.size
+  }
+
+  private sweep(now: number): void {
+    for (const [peer, b] of this.buckets) {
+      const ms = b.ms + ((now - b.at) * this.spec.msPerSecond) / 1000
+      if (ms >= this.spec.burstMs) this.buckets.delete(peer)
+    }
+  }
+}
+
+const budgetsByRegistrar = new WeakMap<object, CostBudget>()
+
+/** The cost budget every server registered on `registrar` (a libp2p node) shares unless given its own. */
+export function costBudgetOf(registrar: object): CostBudget {
+  let budget = budgetsByRegistrar.get(registrar)
+  if (budget === undefined) {
+    budget = new CostBudget()
+    budgetsByRegistrar.set(registrar, budget)
+  }
+  return budget
+}
+
 /** What happened to one kind of inbound request. */
 export interface KindCounters {
   /** Requests received (admitted or not). */
@@ -126,6 +217,8 @@ export interface KindCounters {
 
 export interface InboundStatsSnapshot {
   byKind: Record<string, KindCounters>
+  /** Times a stream was held back because its peer had spent its cost budget, and the ms held in all. */
+  overBudget: { waits: number; waitedMs: number }
   /** Inbound streams we closed, by reason. */
   streamsClosed: { idle: number; flood: number; malformed: number; timeout: number; broken: number }
 }
@@ -154,10 +247,12 @@ export class InboundStats {
     return c
   }
 
+  readonly overBudget = { waits: 0, waitedMs: 0 }
+
   snapshot(): InboundStatsSnapshot {
     const byKind: Record<string, KindCounters> = {}
     for (const [k, c] of this.kinds) byKind[k] = { ...c }
-    return { byKind, streamsClosed: { ...this.streamsClosed } }
+    return { byKind, overBudget: { ...this.overBudget }, streamsClosed: { ...this.streamsClosed } }
   }
 }
 

@@ -7,6 +7,8 @@ import type { ErrorReply, MessageCodec } from './message.ts'
 import { toErrorReply } from './message.ts'
 import {
   type Clock,
+  type CostBudget,
+  costBudgetOf,
   DEFAULT_FLOOD_CLOSE_AFTER,
   DEFAULT_IDLE_TIMEOUT_MS,
   type InboundStats,
@@ -58,6 +60,11 @@ export interface ServerOptions {
   floodCloseAfter?: number
   /** Clock for the limits (ms); default performance.now. */
   clock?: Clock
+  /**
+   * What each peer's requests may cost this node's event loop; default the registrar's own
+   * (costBudgetOf(registrar)), shared by its servers.
+   */
+  cost?: CostBudget
 }
 
 export interface RpcHandlers<Req, Rep> {
@@ -75,10 +82,12 @@ export function registerRpc<Req extends { t: string }, Rep extends { t: string }
   const clock = options.clock ?? (() => performance.now())
   const limiter = options.limiter ?? new RateLimiter(options.rateLimits, clock)
   const stats = options.stats ?? inboundStatsOf(registrar)
+  const budget = options.cost ?? costBudgetOf(registrar)
   return registrar.handle(
     spec.protocol,
     (stream, connection) => {
       const peerId = connection.remotePeer.toString()
+      const cost = { waitMs: () => budget.waitMs(peerId), charge: (ms: number) => budget.charge(peerId, ms) }
       return serveRequests<Req, Rep>(stream, {
         name: spec.protocol,
         maxMessageBytes: spec.maxMessageBytes,
@@ -93,6 +102,7 @@ export function registerRpc<Req extends { t: string }, Rep extends { t: string }
         floodCloseAfter: options.floodCloseAfter ?? DEFAULT_FLOOD_CLOSE_AFTER,
         stats,
         clock,
+        cost,
         onError: (err) => options.onError?.(peerId, err),
         afterWrite: handlers.afterWrite && ((req, rep, err) => handlers.afterWrite?.(peerId, req, rep, err)),
       })

@@ -47,8 +47,20 @@ export interface ServeOptions<Req, Rep> {
   floodCloseAfter?: number
   /** Counters to update (requests, limited, failed, streams closed). */
   stats?: InboundStats
-  /** For the flood window; default performance.now. */
+  /** For the flood window and the cost measurements; default performance.now. */
   clock?: Clock
+  /**
+   * The sender's cost budget (rate-limit.ts CostBudget, bound to the peer): the stream is not
+   * read while it is in debt, and decoding each request and its handler's synchronous part are
+   * charged to it.
+   */
+  cost?: PeerCost
+}
+
+/** One peer's view of a CostBudget. */
+export interface PeerCost {
+  waitMs(): number
+  charge(ms: number): void
 }
 
 type CloseReason = keyof InboundStats['streamsClosed']
@@ -102,12 +114,12 @@ export async function serveRequests<Req, Rep>(
     }, opts.timeoutMs)
   })
   const idleMs = opts.idleTimeoutMs ?? 0
+  const clock = opts.clock ?? (() => performance.now())
   const flood =
-    opts.floodCloseAfter !== undefined && opts.floodCloseAfter > 0
-      ? new WindowCounter(opts.clock ?? (() => performance.now()))
-      : undefined
+    opts.floodCloseAfter !== undefined && opts.floodCloseAfter > 0 ? new WindowCounter(clock) : undefined
   try {
     while (true) {
+      if (opts.cost !== undefined) await overBudget(opts, opts.cost, stream)
       if (idleMs > 0) {
         idleTimer = setTimeout(
           () => closeFor('idle', new RequestTimeoutError(`${opts.name}: idle for ${idleMs} ms; closed`)),
@@ -118,7 +130,13 @@ export async function serveRequests<Req, Rep>(
       clearTimeout(idleTimer)
       clearTimeout(frameTimer)
       if (frame === null) break
-      const req = opts.decode(frame)
+      const decodeStart = clock()
+      let req: Req
+      try {
+        req = opts.decode(frame)
+      } finally {
+        opts.cost?.charge(clock() - decodeStart)
+      }
       const kind = opts.kindOf?.(req)
       const counters = kind === undefined ? undefined : opts.stats?.kind(kind)
       if (counters) counters.received++
@@ -139,7 +157,7 @@ export async function serveRequests<Req, Rep>(
         await writeReply(io, opts, opts.encode(opts.errorReply(limited)))
         continue
       }
-      await answer(io, opts, req, counters)
+      await answer(io, opts, req, counters, clock)
     }
     if (closing === undefined) await stream.close()
     else throw closing.err
@@ -152,6 +170,35 @@ export async function serveRequests<Req, Rep>(
   } finally {
     clearTimeout(frameTimer)
     clearTimeout(idleTimer)
+  }
+}
+
+/**
+ * Waits while the peer's cost budget is in debt, the stream paused: the muxer stops granting the
+ * peer send window, so what it sends waits on its side, neither decrypted nor buffered here.
+ * Counted in the stats.
+ */
+async function overBudget<Req, Rep>(opts: ServeOptions<Req, Rep>, cost: PeerCost, stream: Stream) {
+  let ms = cost.waitMs()
+  if (ms <= 0) return
+  if (opts.stats) opts.stats.overBudget.waits++
+  try {
+    stream.pause()
+  } catch {
+    return // closing: the read that follows ends the loop
+  }
+  try {
+    while (ms > 0 && stream.status === 'open') {
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      if (opts.stats) opts.stats.overBudget.waitedMs += ms
+      ms = cost.waitMs()
+    }
+  } finally {
+    try {
+      stream.resume()
+    } catch {
+      // Closed meanwhile.
+    }
   }
 }
 
@@ -195,10 +242,14 @@ async function answer<Req, Rep>(
   opts: ServeOptions<Req, Rep>,
   req: Req,
   counters: KindCounters | undefined,
+  clock: Clock,
 ): Promise<void> {
   const write = (bytes: Uint8Array) => writeReply(io, opts, bytes)
   const afterWrite = (reply: Rep, err?: Error) => safely(opts, () => opts.afterWrite?.(req, reply, err))
+  // The handler's synchronous part (up to its first await) is charged to the peer.
+  const handleStart = clock()
   const handled = (async () => opts.handle(req))()
+  opts.cost?.charge(clock() - handleStart)
   let timedOut: RequestTimeoutError | undefined
   let reply: Rep
   try {

@@ -4,7 +4,7 @@
  * runner leaves none behind; stopAll() ends them at the end of a file.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,6 +35,8 @@ export interface NodeOptions {
   extraArgs?: string[]
   /** The `gridnode` entry to run (default: the checkout's bin/gridnode.js, on the TypeScript sources). */
   bin?: string
+  /** Written to the data dir's config.json before the first start (settings that have no flag). */
+  config?: Record<string, unknown>
 }
 
 export interface ReadyLine {
@@ -182,6 +184,7 @@ export class TestMesh {
     if (opts.join === undefined && opts.mesh === undefined && this.founder) {
       opts = { ...opts, join: await this.invite() }
     }
+    if (opts.config !== undefined) writeFileSync(join(dir, 'config.json'), JSON.stringify(opts.config))
     const node = new TestNode(name, dir, opts)
     this.nodes.push(node)
     await node.start()

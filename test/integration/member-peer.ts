@@ -22,6 +22,9 @@ import { createLibp2p } from 'libp2p'
 import { pino } from 'pino'
 import type { GridLibp2p } from '../../src/node/create-node.ts'
 import { newIdentity } from '../../src/node/data-dir.ts'
+import { noiseCrypto } from '../../src/node/noise-crypto.ts'
+import '../../src/node/xsalsa20-fix.ts'
+import '../../src/node/yamux-window.ts'
 import { loadMesh } from '../../src/node/membership/files.ts'
 import { Membership } from '../../src/node/membership/membership.ts'
 import { checkToken, redeemInvitation } from '../../src/node/membership/setup.ts'
@@ -115,7 +118,8 @@ export async function peerNode(
     privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    // The daemon's own cipher settings: an attacker is no slower a sender than a daemon.
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionProtector: swarmKey ? preSharedKey({ psk: swarmKey, timeout: 3000 }) : undefined,
     connectionManager: { dialTimeout: 4000, inboundConnectionThreshold: 200 },

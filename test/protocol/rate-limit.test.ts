@@ -11,7 +11,13 @@ import {
 import { fetchBlob, registerBlobProtocol, Semaphore } from '../../src/protocol/blob/handler.ts'
 import { BlobTooLargeError, type RemoteRequestError } from '../../src/protocol/errors.ts'
 import { setValidateOutgoing } from '../../src/protocol/message.ts'
-import { DEFAULT_RATE_LIMITS, InboundStats, RateLimiter, TokenBucket } from '../../src/protocol/rate-limit.ts'
+import {
+  CostBudget,
+  DEFAULT_RATE_LIMITS,
+  InboundStats,
+  RateLimiter,
+  TokenBucket,
+} from '../../src/protocol/rate-limit.ts'
 import { STEAL_PROTOCOL, stealRequestCodec } from '../../src/protocol/steal/codec.ts'
 import { registerStealProtocol, StealClient } from '../../src/protocol/steal/handler.ts'
 import { framed, type OpenStream } from '../../src/protocol/stream.ts'
@@ -81,6 +87,40 @@ async function stealServer(options: Parameters<typeof registerStealProtocol>[2])
   return { registrar, errors, steals: () => steals }
 }
 
+describe('cost budgets', () => {
+  it('let a peer run into debt once, then make it wait until the debt is paid back', () => {
+    let now = 0
+    const budget = new CostBudget({ msPerSecond: 100, burstMs: 200 }, () => now)
+    expect(budget.waitMs(PEER_A)).toBe(0)
+    budget.charge(PEER_A, 150)
+    expect(budget.waitMs(PEER_A)).toBe(0) // 50 ms left: the next request may start
+    budget.charge(PEER_A, 250) // a request costs what it costs: 200 ms in debt
+    expect(budget.left(PEER_A)).toBe(-200)
+    // Back above zero after 2 s at 100 ms a second (and 10 ms for the first millisecond of credit).
+    expect(budget.waitMs(PEER_A)).toBe(2010)
+    expect(budget.waitMs(PEER_B)).toBe(0) // another peer has its own
+    now += 1000
+    expect(budget.waitMs(PEER_A)).toBe(1010)
+    now += 1010
+    expect(budget.waitMs(PEER_A)).toBe(0)
+    now += 60_000 // refills to the burst, not beyond
+    expect(budget.left(PEER_A)).toBe(200)
+    budget.charge(PEER_A, -5) // nonsense charges are ignored
+    budget.charge(PEER_A, Number.NaN)
+    expect(budget.left(PEER_A)).toBe(200)
+  })
+
+  it('forget peers whose buckets are full once many are held', () => {
+    let now = 0
+    const budget = new CostBudget({ msPerSecond: 1000, burstMs: 10 }, () => now)
+    for (let i = 0; i < 1024; i++) budget.charge(`peer-${i}`, 5)
+    expect(budget.size).toBe(1024)
+    now += 1000
+    budget.charge('one-more', 1)
+    expect(budget.size).toBe(1)
+  })
+})
+
 describe('rate limits on the request/response servers', () => {
   it('answers requests over the limit with GN_RATE_LIMITED and counts them; the handler never sees them', async () => {
     const now = 0
@@ -107,6 +147,28 @@ describe('rate limits on the request/response servers', () => {
     expect(s.registrar.opened).toBe(1)
     expect(s.errors).toEqual([])
     thief.close()
+  })
+
+  it('holds back the streams of a peer in debt with its cost budget, and answers it later; others go on', async () => {
+    const stats = new InboundStats()
+    const cost = new CostBudget({ msPerSecond: 1000, burstMs: 10 })
+    const s = await stealServer({ stats, cost })
+    cost.charge(PEER_B, 60) // 50 ms in debt: its next request waits ~51 ms
+    const order: string[] = []
+    const b = new StealClient(s.registrar.opener(STEAL_PROTOCOL, PEER_B))
+    const a = new StealClient(s.registrar.opener(STEAL_PROTOCOL, PEER_A))
+    const started = performance.now()
+    await Promise.all([
+      b.steal({ free: FREE, max: 1 }).then(() => order.push('b')),
+      a.steal({ free: FREE, max: 1 }).then(() => order.push('a')),
+    ])
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45)
+    expect(order).toEqual(['a', 'b'])
+    expect(s.steals()).toBe(2)
+    expect(stats.snapshot().overBudget.waits).toBe(1)
+    expect(stats.snapshot().byKind.steal.limited).toBe(0) // slowed, never refused
+    a.close()
+    b.close()
   })
 
   it('closes a stream that keeps flooding', async () => {

@@ -1,3 +1,4 @@
+import { DEFAULT_COST_BUDGET } from '../../protocol/rate-limit.ts'
 import { BadConfigError } from '../errors.ts'
 
 /** Everything a daemon is configured with. Flags override the data dir's config.json, which overrides defaults. */
@@ -27,6 +28,12 @@ export interface NodeConfig {
   sandbox: 'auto' | 'bwrap' | 'none'
   /** host:port serving /metrics alone, without the API token (`--metrics`); '' = only on the API. */
   metrics: string
+  /**
+   * What one peer's requests may cost this node's event loop (ms per second, and the burst above
+   * it; src/protocol/rate-limit.ts CostBudget): past it, that peer's streams wait. config.json only.
+   */
+  peerCostMsPerSecond: number
+  peerCostBurstMs: number
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const
@@ -48,6 +55,8 @@ export function defaultConfig(dataDir: string): NodeConfig {
     rendezvousIntervalMs: 10_000,
     sandbox: 'auto',
     metrics: '',
+    peerCostMsPerSecond: DEFAULT_COST_BUDGET.msPerSecond,
+    peerCostBurstMs: DEFAULT_COST_BUDGET.burstMs,
   }
 }
 
@@ -89,6 +98,8 @@ export function validateConfig(c: NodeConfig): NodeConfig {
     ['advertIntervalMs', c.advertIntervalMs],
     ['rendezvousIntervalMs', c.rendezvousIntervalMs],
     ['advertExpiryFactor', c.advertExpiryFactor],
+    ['peerCostMsPerSecond', c.peerCostMsPerSecond],
+    ['peerCostBurstMs', c.peerCostBurstMs],
   ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new BadConfigError(`${name} ${v}: expected a positive number`)
   }
