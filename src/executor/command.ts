@@ -23,10 +23,11 @@
  * handle to suspend and resume it (the time limit stops counting meanwhile).
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { MAX_COMMAND_OUTPUT_BYTES, type OutputFile, type TaskOutcome } from '../domain/types.ts'
 import { decodeValue, encodeValue } from '../domain/values.ts'
+import { removeTree } from './remove-tree.ts'
 import type { SandboxProcess } from './sandbox/host.ts'
 
 export interface CommandTask {
@@ -119,7 +120,7 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     return { ...outcome, durationMs: elapsed() } as TaskOutcome
   }
   try {
-    await rm(task.scratchDir, { recursive: true, force: true })
+    await removeTree(task.scratchDir)
     await mkdir(task.scratchDir, { recursive: true })
     await task.stage?.(task.scratchDir)
   } catch (err) {
@@ -138,7 +139,7 @@ export async function runCommand(task: CommandTask): Promise<TaskOutcome> {
     return { ...outcome, durationMs: elapsed() } as TaskOutcome
   } finally {
     await task.unstage?.(task.scratchDir).catch(() => undefined)
-    await rm(task.scratchDir, { recursive: true, force: true }).catch(() => undefined)
+    await removeTree(task.scratchDir).catch(() => undefined)
   }
 }
 

@@ -20,7 +20,7 @@
  * daemon's (see README, "Where tasks run").
  */
 
-import { mkdir, rm, rmdir } from 'node:fs/promises'
+import { mkdir, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JobSpec, TaskDescriptor, TaskKey, TaskOutcome } from '../domain/types.ts'
 import { type BlobStore, isBlobHash } from './blob-store.ts'
@@ -35,6 +35,7 @@ import {
   type TaskFiles,
 } from './files.ts'
 import { ProcessHost } from './process-host.ts'
+import { removeTree } from './remove-tree.ts'
 import { SANDBOX_WORK } from './sandbox/bwrap-args.ts'
 import type { SandboxHost } from './sandbox/host.ts'
 import type { SandboxStatus } from './sandbox/index.ts'
@@ -578,7 +579,7 @@ async function freshDir(dir: string): Promise<void> {
     await mkdir(dir, { mode: 0o700 })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') await rm(dir, { recursive: true, force: true })
+    if (code === 'EEXIST') await removeTree(dir)
     else if (code !== 'ENOENT') throw err
     await mkdir(dir, { recursive: true, mode: 0o700 })
   }
@@ -589,6 +590,6 @@ async function removeDir(dir: string): Promise<void> {
   try {
     await rmdir(dir)
   } catch {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    await removeTree(dir).catch(() => undefined)
   }
 }

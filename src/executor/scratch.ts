@@ -8,8 +8,9 @@
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { removeTree } from './remove-tree.ts'
 
 export const SCRATCH_DIR = 'scratch'
 
@@ -48,8 +49,8 @@ export async function sweepScratch(dataDir: string): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = []
     else throw err
   }
-  await Promise.all(names.map((n) => rm(join(root, n), { recursive: true, force: true })))
-  await rm(shadowRoot(dataDir), { recursive: true, force: true })
+  await Promise.all(names.map((n) => removeTree(join(root, n))))
+  await removeTree(shadowRoot(dataDir))
   await mkdir(root, { recursive: true, mode: 0o700 })
   return names.length
 }

@@ -3,6 +3,7 @@
  * (so every task runs in bubblewrap), then what only a sandbox does.
  * Skipped where bubblewrap does not work (the probe says why).
  */
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -225,6 +226,36 @@ describe.skipIf(!canSandbox)('sandboxed executor', () => {
     const slow = await run(cmd(['sh', '-c', 'sleep 100 & sleep 100'], { timeoutMs: 300 }), 0, undefined)
     expect(slow.status).toBe('timeout')
     expect(performance.now() - t0).toBeLessThan(1300)
+  })
+
+  const hasPython = spawnSync('python3', ['-c', '0']).status === 0
+  test.skipIf(!hasPython || !['x64', 'arm64'].includes(process.arch))(
+    "a command cannot use the kernel's keyrings (they outlive it, and sandbox uids are reused)",
+    async () => {
+      // Before the seccomp filter, a key job A added to its uid's keyring was read by a later job B.
+      const nr = process.arch === 'x64' ? 248 : 217 // add_key
+      const script = [
+        'import ctypes, os',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        `r = libc.syscall(${nr}, b"user", b"gridnode-leak", b"secret", 6, -3)`,
+        'print(r, ctypes.get_errno(), os.getpid() > 0)',
+      ].join('\n')
+      const job = makeJob({ kind: 'command', argv: ['python3', '-c', script], env: {}, stdoutMaxBytes: 1000 })
+      const out = (okValue(await run(job, 0, undefined)) as { stdout: string }).stdout.trim()
+      expect(out).toBe('-1 1 True') // EPERM, and everything else works
+    },
+  )
+
+  test('what a command leaves in /work goes with it, even nested past PATH_MAX or made unreadable', async () => {
+    // fs.rm could not walk such a tree: its bytes stayed under the sandbox dir after every run.
+    const script =
+      'mkdir -p locked/in && echo x > locked/in/f && chmod 0 locked/in locked; ' +
+      'for i in $(seq 300); do mkdir dddddddddddddddddddd && cd dddddddddddddddddddd || exit 1; done; ' +
+      'head -c 1000000 /dev/zero > big'
+    const job = makeJob({ kind: 'command', argv: ['bash', '-c', script], env: {}, stdoutMaxBytes: 1000 })
+    expect((await run(job, 0, undefined)).status).toBe('ok')
+    const left = spawnSync('du', ['-sb', join(s.dataDir, 'sandbox')], { encoding: 'utf8' }).stdout
+    expect(Number(left.split('\t')[0])).toBeLessThan(100_000)
   })
 })
 

@@ -3,12 +3,12 @@
  * the sandbox holds, so every flag is tested without running it.
  *
  * Inside: a read-only system (/usr, /etc, /bin, /lib...), a fresh /proc and
- * minimal /dev, a small private /tmp, the sandbox's scratch dir read-write
+ * minimal read-only /dev, a small private /tmp and /dev/shm, the sandbox's scratch dir read-write
  * at /work (its cwd and HOME), the extra read-only binds it is given (the
  * Node binary, gridnode's worker code, a task bundle) under /gridnode, and
  * the GPU device nodes it was assigned. No network (an empty network
  * namespace), its own PID, IPC and UTS namespaces, a new session, killed
- * with its parent. Nothing of the daemon's environment: only what
+ * with its parent, a seccomp filter (seccomp.ts). Nothing of the daemon's environment: only what
  * `sandboxEnv` builds. Limits are rlimits set by prlimit (util-linux).
  *
  * Two ways in:
@@ -65,6 +65,8 @@ export interface SandboxSpec {
   argv: string[]
   /** Keep the host's network (trust policy `network`); default: an empty network namespace. */
   network?: boolean
+  /** The descriptor (in bwrap) to read the seccomp filter from (seccomp.ts); none: no filter. */
+  seccompFd?: number
 }
 
 export function bwrapArgs(spec: SandboxSpec): string[] {
@@ -76,12 +78,18 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   if (!privileged && spec.network === true) args.push('--share-net')
   args.push('--die-with-parent', '--new-session')
   for (const dir of SYSTEM_DIRS) args.push('--ro-bind-try', dir, dir)
+  const tmpSize = String(Math.max(1, Math.floor(spec.tmpBytes)))
+  // bwrap's /dev is a tmpfs with no size of its own (half the machine's memory), writable by the
+  // command in a user namespace, and counted against no limit of the task's: read-only here, with
+  // /dev/shm (POSIX shared memory, Python's multiprocessing locks) a tmpfs of /tmp's size.
   args.push('--proc', '/proc', '--dev', '/dev')
-  args.push('--size', String(Math.max(1, Math.floor(spec.tmpBytes))), '--perms', '1777', '--tmpfs', '/tmp')
+  args.push('--size', tmpSize, '--perms', '1777', '--tmpfs', '/dev/shm', '--remount-ro', '/dev')
+  args.push('--size', tmpSize, '--perms', '1777', '--tmpfs', '/tmp')
   args.push('--perms', '0755', '--dir', SANDBOX_GRIDNODE)
   args.push('--bind', spec.scratchDir, SANDBOX_WORK, '--chdir', SANDBOX_WORK)
   for (const [from, to] of spec.roBinds) args.push('--ro-bind', from, to)
   for (const dev of spec.devices) args.push('--dev-bind', dev, dev)
+  if (spec.seccompFd !== undefined) args.push('--seccomp', String(spec.seccompFd))
   args.push('--clearenv')
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v)
   args.push('--', ...prlimitArgs(spec.limits))

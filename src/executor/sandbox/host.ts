@@ -5,10 +5,21 @@
  * worker code bound into function sandboxes, and the default limits.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { removeTree, removeTreeSync } from '../remove-tree.ts'
 import {
   bwrapArgs,
   gpuDevices,
@@ -18,6 +29,7 @@ import {
   sandboxEnv,
 } from './bwrap-args.ts'
 import { signalTree } from './proc-tree.ts'
+import { seccompProgram } from './seccomp.ts'
 
 export interface SandboxLimitOptions {
   /** Memory per process when the job sets no memoryMB (MB; default 4096). */
@@ -85,6 +97,8 @@ export class SandboxHost {
   private readonly deviceExists: (path: string) => boolean
   private readonly uidsInUse = new Set<number>()
   private seq = 0
+  /** The seccomp filter (seccomp.ts) every sandbox gets, where this machine has one. */
+  private readonly seccompPath: string | undefined
 
   constructor(opts: SandboxHostOptions) {
     this.bwrap = opts.bwrap
@@ -106,8 +120,19 @@ export class SandboxHost {
       tmpMB: l.tmpMB ?? 64,
     }
     this.deviceExists = opts.deviceExists ?? existsSync
-    rmSync(this.baseDir, { recursive: true, force: true })
+    try {
+      removeTreeSync(this.baseDir)
+    } catch {
+      // What an earlier run's tasks left could not be removed: set it aside rather than refuse
+      // every sandbox from now on.
+      renameSync(this.baseDir, `${this.baseDir}.stale-${Date.now()}`)
+    }
     mkdirSync(this.baseDir, { recursive: true, mode: 0o700 })
+    const program = seccompProgram()
+    if (program !== undefined) {
+      this.seccompPath = join(this.baseDir, 'seccomp.bpf')
+      writeFileSync(this.seccompPath, program, { mode: 0o400 })
+    }
   }
 
   /** A sandboxed Node worker speaking frames.ts on stdin (tasks) and fd 3 (results). */
@@ -193,7 +218,10 @@ export class SandboxHost {
     const dir = join(this.baseDir, `s${++this.seq}`)
     const work = join(dir, 'work')
     let child: ChildProcess
+    // bwrap reads the filter from a descriptor of its own: the next one after the sandbox's stdio.
+    let seccompFd: number | undefined
     try {
+      if (this.seccompPath !== undefined) seccompFd = openSync(this.seccompPath, 'r')
       mkdirSync(join(dir, 'bundle'), { recursive: true, mode: 0o755 })
       mkdirSync(work, { mode: 0o700 })
       if (o.tmpDir) mkdirSync(join(work, '.tmp'), { mode: 0o700 })
@@ -233,13 +261,17 @@ export class SandboxHost {
         tmpBytes: this.limits.tmpMB * MB,
         argv: o.argv,
         network: o.network,
+        seccompFd: seccompFd === undefined ? undefined : o.stdio.length,
       })
+      const stdio = seccompFd === undefined ? o.stdio : [...o.stdio, seccompFd]
       // cwd: the sandbox's own dir, so a look at /proc/<bwrap>/cwd tells which sandbox a process is.
-      child = spawn(this.bwrap, args, { stdio: o.stdio, detached: true, cwd: work })
+      child = spawn(this.bwrap, args, { stdio, detached: true, cwd: work })
     } catch (err) {
       if (uid !== undefined) this.uidsInUse.delete(uid)
       rmSync(dir, { recursive: true, force: true })
       throw err
+    } finally {
+      if (seccompFd !== undefined) closeSync(seccompFd)
     }
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve()
@@ -272,7 +304,7 @@ export class SandboxHost {
       dispose: () => {
         disposing ??= (async () => {
           await kill()
-          await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+          await removeTree(dir).catch(() => undefined)
           if (uid !== undefined) this.uidsInUse.delete(uid)
         })()
         return disposing
@@ -292,6 +324,6 @@ export class SandboxHost {
 
   /** Removes every sandbox dir (at close, after every sandbox is disposed). */
   async close(): Promise<void> {
-    await rm(this.baseDir, { recursive: true, force: true }).catch(() => undefined)
+    await removeTree(this.baseDir).catch(() => undefined)
   }
 }
