@@ -19,7 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { type BigIntStats, constants, createReadStream } from 'node:fs'
-import { chmod, copyFile, link, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { chmod, copyFile, link, lstat, mkdir, readdir, rename, rm, statfs } from 'node:fs/promises'
 import { basename, dirname, join, relative, sep } from 'node:path'
 import type { OutputFile, OutputSpec, TaskOutcome } from '../domain/types.ts'
 import type { BlobStore } from './blob-store.ts'
@@ -418,10 +418,31 @@ async function walk(dir: string, limit: number): Promise<string[]> {
 
 export class OutputLimitError extends Error {}
 
+/** Disk a node keeps free whatever outputs come in (its job store and logs need some). */
+export const OUTPUT_DISK_RESERVE = 1024 * 1024 * 1024
+
+/**
+ * The most output bytes one task may bring into this node's blob store, whatever its job says:
+ * a quarter of the store's quota, and what the disk has free above OUTPUT_DISK_RESERVE. Outputs
+ * are copied in whole (a sparse file of 1 GiB takes 1 GiB): a job's own `maxBytes` is the
+ * owner's word, and a member's job without one filled a victim's disk past its blob quota.
+ */
+export async function outputRoom(blobs: BlobStore): Promise<number> {
+  let free = Number.POSITIVE_INFINITY
+  try {
+    const st = await statfs(blobs.dir)
+    free = Number(st.bavail) * Number(st.bsize) - OUTPUT_DISK_RESERVE
+  } catch {
+    // No statfs here: the quota alone.
+  }
+  return Math.max(0, Math.min(Math.floor(blobs.quota / 4), free))
+}
+
 /**
  * Copies the files of `dir` that match the spec's globs (staged inputs left
  * out) into the blob store. Throws OutputLimitError when they come to more
- * than `maxBytes` (0: no limit) or more files than `maxFiles`.
+ * than `maxBytes` (0: no limit), more than the node takes (outputRoom), or
+ * more files than `maxFiles`.
  */
 export async function collectOutputs(
   dir: string,
@@ -437,11 +458,16 @@ export async function collectOutputs(
   )
   if (names.length > maxFiles) throw new OutputLimitError(`more than ${maxFiles} output files match`)
   let total = 0
+  const room = await outputRoom(blobs)
   for (const n of names) {
     total += (await lstat(join(dir, n))).size
     if (spec.maxBytes > 0 && total > spec.maxBytes)
       throw new OutputLimitError(
         `outputs over the job's limit of ${spec.maxBytes} bytes (at ${n}: ${total} bytes so far)`,
+      )
+    if (total > room)
+      throw new OutputLimitError(
+        `outputs over what this node takes from one task, ${room} bytes (a quarter of its blob cache, within its free disk; at ${n}: ${total} bytes so far)`,
       )
   }
   const out: OutputFile[] = []
