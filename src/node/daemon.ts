@@ -4,7 +4,7 @@
  * local API; on stop, undo it all in reverse so peers see us leave promptly.
  */
 
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
@@ -111,19 +111,30 @@ export async function startDaemon(
   options: StartOptions = {},
 ): Promise<Daemon> {
   const existedBefore = existsSync(initial.dataDir)
+  const entriesBefore = existedBefore ? new Set(readdirSync(initial.dataDir)) : undefined
   ensureDataDir(initial.dataDir)
   const unlock = lockDataDir(initial.dataDir)
   const undo: Array<() => Promise<void> | void> = [unlock]
+  /** Set once this start made a new mesh: a start that then fails takes it back (forgetNewMesh). */
+  let created = false
   try {
-    const [mesh, capacity] = await Promise.all([
+    const [meshOutcome, capacityOutcome] = await Promise.allSettled([
       meshFor(initial, options.join, log),
       probeCapacity({ cpus: initial.cpus, gpus: initial.gpus }),
-    ]).catch((err) => {
+    ])
+    if (meshOutcome.status === 'fulfilled') created = meshOutcome.value.event === 'created'
+    if (meshOutcome.status === 'rejected' || capacityOutcome.status === 'rejected') {
       unlock()
       undo.length = 0
       if (options.join !== undefined) removeIfEmpty(initial.dataDir, existedBefore)
-      throw err
-    })
+      if (created) forgetNewMesh(initial.dataDir, entriesBefore)
+      throw meshOutcome.status === 'rejected'
+        ? meshOutcome.reason
+        : (capacityOutcome as PromiseRejectedResult).reason
+    }
+    const mesh = meshOutcome.value
+    const capacity = (capacityOutcome as PromiseFulfilledResult<Awaited<ReturnType<typeof probeCapacity>>>)
+      .value
     const { config, privateKey, creds } = mesh
     // Where tasks run (README): function tasks on worker threads share this process's cwd, so it
     // is an empty dir of the data dir, never the directory the daemon was started from.
@@ -291,7 +302,26 @@ export async function startDaemon(
     }
   } catch (err) {
     await unwind(undo, log)
+    if (created) forgetNewMesh(initial.dataDir, entriesBefore)
     throw err
+  }
+}
+
+/**
+ * A first start that fails (a bad flag, a port in use) leaves the data dir as it found it: the
+ * mesh it made on the way, its keys and whatever else it wrote go, or `--join` with the right
+ * token would be refused there for good ("this data dir already belongs to mesh ..."). Nobody
+ * else can know a mesh that never started. `before`: the dir's entries before the start
+ * (undefined: there was no dir).
+ */
+function forgetNewMesh(dataDir: string, before: Set<string> | undefined): void {
+  try {
+    if (before === undefined) rmSync(dataDir, { recursive: true, force: true })
+    else
+      for (const entry of readdirSync(dataDir))
+        if (!before.has(entry)) rmSync(join(dataDir, entry), { recursive: true, force: true })
+  } catch {
+    // Best effort: the start's own error is the one to report.
   }
 }
 

@@ -1,5 +1,5 @@
 /** Every client command without a daemon, and every bad flag, gets one clear line and the right exit code. */
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -53,6 +53,33 @@ describe('the CLI', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(message)
   })
+
+  const LOOPBACK = ['--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
+  it.each([
+    [[...LOOPBACK, '--max-cpu-share', '2'], /maxCpuShare "2"/],
+    [[...LOOPBACK, '--hours', '25-3'], /hours/],
+    [[...LOOPBACK, '--gpus', 'foo'], /--gpus/],
+    [['--no-mdns', '--listen', '/ip4/127.0.0.1/udp/0'], /listen|address/i],
+  ])(
+    'a first start refused for %j leaves no mesh in the data dir (a --join there still works)',
+    async (flags, message) => {
+      // Before, the new mesh's keys were written first: the dir belonged to a mesh nobody could join.
+      const parent = mkdtempSync(join(tmpdir(), 'gridnode-badstart-'))
+      const fresh = join(parent, 'node')
+      const r = await runCli(['start', '--data-dir', fresh, ...flags])
+      expect(r.code).not.toBe(0)
+      expect(r.stderr).toMatch(message)
+      expect(existsSync(fresh)).toBe(false)
+      // A data dir that was there keeps what it had, and only that.
+      const kept = join(parent, 'kept')
+      mkdirSync(kept)
+      writeFileSync(join(kept, 'config.json'), '{"cpus": 1}')
+      const again = await runCli(['start', '--data-dir', kept, ...flags])
+      expect(again.code).not.toBe(0)
+      expect(readdirSync(kept)).toEqual(['config.json'])
+      rmSync(parent, { recursive: true, force: true })
+    },
+  )
 
   it.each([
     [['demo', '--nodes', '0'], /--nodes.*invalid/],
