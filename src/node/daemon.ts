@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
 import { freshDaemonCwd } from '../executor/scratch.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
+import { AddressBook, hostOf } from './address-book.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
@@ -136,6 +137,16 @@ export async function startDaemon(
     const capacity = (capacityOutcome as PromiseFulfilledResult<Awaited<ReturnType<typeof probeCapacity>>>)
       .value
     const { config, privateKey, creds } = mesh
+    // Members' last addresses (address-book.ts): dialed at start with the bootstrap addresses.
+    const book = new AddressBook(config.dataDir)
+    const self = privateKey.publicKey.toString()
+    const dialList = [
+      ...config.bootstrap,
+      ...book
+        .dialable(self)
+        .slice(0, 32)
+        .filter((a) => !config.bootstrap.includes(a)),
+    ]
     // Where tasks run (README): function tasks on worker threads share this process's cwd, so it
     // is an empty dir of the data dir, never the directory the daemon was started from.
     process.chdir(freshDaemonCwd(config.dataDir))
@@ -144,10 +155,13 @@ export async function startDaemon(
       creds,
       log,
       certValidityMs: config.certValidityMs,
-      onRevoked: (peer) => driver.peerGone(peer),
+      onRevoked: (peer) => {
+        book.forget(peer)
+        driver.peerGone(peer)
+      },
     })
     const metrics = new NodeMetrics()
-    const node = await createNode(config, privateKey, {
+    const node = await createNode({ ...config, bootstrap: dialList }, privateKey, {
       swarmKey: creds.swarmKey,
       gater: membership.gater(),
       metrics: metrics.registry,
@@ -225,9 +239,31 @@ export async function startDaemon(
     driver.observe({ step: (e, c) => activity.step(e, c) })
     adverts.setFlows(() => activity.advertFlows(Date.now()))
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
+    node.addEventListener('peer:identify', (evt) => {
+      const { peerId: peer, listenAddrs, connection } = evt.detail
+      book.note(
+        peer.toString(),
+        listenAddrs.map((a) => a.toString()),
+        hostOf(connection.remoteAddr.toString()),
+        Date.now(),
+      )
+    })
+    const saveBook = () => {
+      try {
+        book.save((peer) => membership.isMember(peer))
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'cannot save the address book')
+      }
+    }
+    const bookTimer = setInterval(saveBook, ADDRESS_BOOK_SAVE_MS)
+    bookTimer.unref()
+    undo.push(() => {
+      clearInterval(bookTimer)
+      saveBook()
+    })
     const discovery = new Discovery(node, {
       mesh: config.mesh,
-      bootstrap: config.bootstrap,
+      bootstrap: dialList,
       intervalMs: config.rendezvousIntervalMs,
       log,
     })
@@ -306,6 +342,9 @@ export async function startDaemon(
     throw err
   }
 }
+
+/** How often the address book is written when it changed (and at stop). */
+const ADDRESS_BOOK_SAVE_MS = 30_000
 
 /**
  * A first start that fails (a bad flag, a port in use) leaves the data dir as it found it: the

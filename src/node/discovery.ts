@@ -14,6 +14,10 @@ import type { GridLibp2p } from './create-node.ts'
 import { dhtProtocol } from './create-node.ts'
 import type { Logger } from './logger.ts'
 
+/** A node with no connection says so once after this long, then every ISOLATED_REWARN_MS. */
+const ISOLATED_WARN_MS = 15_000
+const ISOLATED_REWARN_MS = 300_000
+
 export async function rendezvousKey(mesh: string): Promise<CID> {
   return CID.createV1(
     raw.code,
@@ -93,8 +97,22 @@ export class Discovery {
     this.key = await rendezvousKey(this.opts.mesh)
     let round = 0
     let isolatedRounds = 0
+    let isolatedSince: number | undefined
+    let warnAt = ISOLATED_WARN_MS
     while (!signal.aborted) {
       const connected = this.node.getConnections().length > 0
+      if (connected) isolatedSince = undefined
+      else isolatedSince ??= performance.now()
+      const tried = this.opts.bootstrap.length
+      // Failed dials are debug lines: a person needs to hear once that nobody answers. (A node
+      // with no address to try is a mesh's first, or relies on mDNS: alone is no news there.)
+      if (!connected && tried > 0 && performance.now() - isolatedSince! >= warnAt) {
+        this.opts.log.warn(
+          { addresses: this.opts.bootstrap.slice(0, 8) },
+          `no member reachable after ${Math.round(warnAt / 1000)} s: none of the ${tried} known addresses (--bootstrap, the invitation's, members last seen) answers; start a member, or restart with --bootstrap <a running member's address>`,
+        )
+        warnAt += ISOLATED_REWARN_MS
+      }
       if (connected) await this.roundTrip(round++)
       else if (++isolatedRounds % 4 === 0) await this.redialBootstrap()
       const delay = !connected ? 250 : round < 5 ? 500 * round : this.opts.intervalMs
