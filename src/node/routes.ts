@@ -26,7 +26,7 @@ export interface RouteContext {
   membership?: {
     isIssuer: boolean
     refused: Record<string, number>
-    list(): { members: unknown[]; revocations: unknown[] }
+    list(): { members: unknown[]; revocations: unknown[]; self: { revokedAt?: string } }
   }
 }
 
@@ -92,6 +92,8 @@ function membershipStatus(m: NonNullable<RouteContext['membership']>) {
     issuer: m.isIssuer,
     verifiedMembers: list.members.length,
     revocations: list.revocations.length,
+    /** When the issuer revoked this node (members refuse it from then on); absent while it is a member. */
+    revokedAt: list.self.revokedAt,
     refused: { ...m.refused },
   }
 }

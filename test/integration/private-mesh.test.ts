@@ -175,6 +175,10 @@ describe('a private mesh', () => {
       )
     }
     expect(Date.now() - revokedAt).toBeLessThan(10_000)
+    // d itself is told (before, nothing on d said so: it kept redialing and being dropped).
+    const revokedOnD = async () =>
+      (await d.api<{ membership: { revokedAt?: string } }>('/v1/status')).membership.revokedAt
+    await eventually('d to know it was revoked', async () => (await revokedOnD()) !== undefined, 10_000, 100)
     const result = await run
     expect(result.code, result.stderr).toBe(0)
     const lines = result.stdout
@@ -195,5 +199,6 @@ describe('a private mesh', () => {
     expect(bView.connections.map((c) => c.peerId)).not.toContain(d.peerId)
     const dPeers = await d.api<unknown[]>('/v1/peers')
     expect(dPeers).toEqual([])
+    expect(await revokedOnD()).toBeDefined() // and still knows after a restart
   }, 60_000)
 })

@@ -598,10 +598,11 @@ export class Membership {
     if (peer === this.self) throw new MembershipError('GN_BAD_FLAG', 'a node cannot revoke itself')
     const existing = this.revoked.get(peer)
     const r = existing ?? (await issueRevocation(key, { mesh: this.mesh, peer, at: Date.now() }))
-    if (!existing) this.applyRevocation(r)
+    // Gossiped before it is applied here, while the revoked node is still connected: it hears it too.
     await this.node.services.pubsub.publish(revocationTopic(this.mesh), r.bytes).catch((err: Error) => {
       this.opts.log.warn({ err: err.message }, 'revocation gossip failed; hellos will carry it')
     })
+    if (!existing) this.applyRevocation(r)
     return { peer, at: new Date(r.value.at).toISOString() }
   }
 
@@ -625,12 +626,21 @@ export class Membership {
       [...this.revoked.values()].map((x) => Buffer.from(x.bytes).toString('base64')),
     )
     if (peer === this.self) {
-      this.opts.log.error({}, 'this node was revoked from the mesh; members will refuse it')
+      this.opts.log.error(
+        { mesh: this.mesh, at: new Date(r.value.at).toISOString() },
+        'this node was revoked from the mesh: members refuse it from now on; ask the mesh issuer for a new invitation and start with another --data-dir',
+      )
       return
     }
     this.opts.log.warn({ peer }, 'member revoked; disconnecting it')
     this.opts.onRevoked?.(peer)
-    this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
+    // It is no member from now on (every request of its is refused); the connection stays a
+    // moment so that the revocation's gossip reaches it too, and it can tell its user.
+    const hangUp = setTimeout(
+      () => this.node?.hangUp(peerIdFromString(peer)).catch(() => {}),
+      REVOKED_HANGUP_MS,
+    )
+    hangUp.unref()
   }
 
   // -- reporting -------------------------------------------------------------------------------------
@@ -638,7 +648,7 @@ export class Membership {
   list(): {
     mesh: string
     issuer: string
-    self: { peer: string; expires: string | null }
+    self: { peer: string; expires: string | null; revokedAt?: string }
     members: Array<{ peer: string; expires: string; lastSeenMs: number | null; connected: boolean }>
     revocations: Array<{ peer: string; at: string }>
   } {
@@ -655,7 +665,13 @@ export class Membership {
     return {
       mesh: this.mesh,
       issuer: this.creds.info.issuer,
-      self: { peer: this.self, expires: this.cert ? new Date(this.cert.value.expires).toISOString() : null },
+      self: {
+        peer: this.self,
+        expires: this.cert ? new Date(this.cert.value.expires).toISOString() : null,
+        ...(this.revoked.has(this.self)
+          ? { revokedAt: new Date(this.revoked.get(this.self)!.value.at).toISOString() }
+          : {}),
+      },
       members,
       revocations: [...this.revoked.values()].map((r) => ({
         peer: r.value.peer,
@@ -668,6 +684,9 @@ export class Membership {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1
   }
 }
+
+/** How long a revoked peer's connections stay after the revocation, so its gossip reaches it. */
+const REVOKED_HANGUP_MS = 2000
 
 /**
  * libp2p 3.3's connection pushes the protocol handler onto the very array
