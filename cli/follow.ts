@@ -5,10 +5,13 @@
  * answers the exit code: 0 every task succeeded, 1 some failed or the job
  * was cancelled (with a summary on stderr).
  */
-import { createWriteStream } from 'node:fs'
+import { constants, createWriteStream } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
+import { dirname, sep } from 'node:path'
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { Job } from '../src/client/job.ts'
+import { globToRegExp } from '../src/executor/files.ts'
 import { type OutputMode, ResultPrinter } from './job-output.ts'
 import { took } from './job-view.ts'
 import { EXIT, ExitError } from './output.ts'
@@ -28,6 +31,8 @@ export interface FollowOptions {
   maxOutput?: number
   /** `--wait-for-fit`: a job no node can fit for this long is cancelled (exit 1). Default: wait. */
   waitForFitMs?: number
+  /** `--output` globs: one no task's files matched is said on stderr once the job has ended. */
+  outputGlobs?: string[]
 }
 
 export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
@@ -55,9 +60,15 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
   }
   process.on('SIGINT', onSigint)
   const fit = watchBlocked(job, await job.id, o, display.log, out)
+  const globs = (o.outputGlobs ?? []).map((glob) => ({ glob, re: globToRegExp(glob), matched: false }))
+  let succeeded = 0
   let status: string
   try {
-    for await (const r of job) printer.add(r)
+    for await (const r of job) {
+      printer.add(r)
+      if (!r.error) succeeded++
+      for (const f of r.outputs ?? []) for (const g of globs) g.matched ||= g.re.test(f.name)
+    }
     status = await job.done()
   } finally {
     fit.stop()
@@ -70,6 +81,11 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
     }
   }
   const id = await job.id
+  if (status !== 'cancelled' && succeeded > 0) {
+    // A glob with a typo, or files written elsewhere than the task's working directory.
+    for (const g of globs.filter((g) => !g.matched))
+      process.stderr.write(`gridnode: no task produced a file matching --output '${g.glob}'\n`)
+  }
   const p = job.progress
   const total = p?.total ?? printer.failed
   if (status === 'cancelled' && fit.gaveUp !== undefined) {
@@ -92,6 +108,62 @@ export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<nu
     return EXIT.failed
   }
   return EXIT.ok
+}
+
+/**
+ * Checks, before a job is submitted, that `--out <file>` can be written: an existing file that is
+ * writable, or a new one in a writable directory. Refused: exit 2 with one line.
+ */
+export async function checkOutFile(path: string | undefined): Promise<void> {
+  if (path === undefined || path === '') return
+  let why: string | undefined
+  try {
+    const s = await stat(path)
+    if (s.isDirectory()) why = 'it is a directory'
+    else why = await notWritable(path, 'it is not writable')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    why = code === 'ENOENT' || code === 'ENOTDIR' ? await dirProblem(dirname(path)) : (err as Error).message
+  }
+  if (why !== undefined) throw new ExitError(EXIT.usage, `cannot write --out ${path}: ${why}`)
+}
+
+/**
+ * Checks, before a job is submitted, that `--output-dir` can be made: its part before any `{}` is
+ * a writable directory, or the nearest part of it that exists is one. Refused: exit 2, one line.
+ */
+export async function checkOutputDir(dir: string | undefined, flag = '--output-dir'): Promise<void> {
+  if (dir === undefined) return
+  const parts = dir.split(/[/\\]/)
+  const templated = parts.findIndex((p) => p.includes('{}'))
+  const base = templated < 0 ? dir : parts.slice(0, templated).join(sep) || (templated === 0 ? '.' : sep)
+  const why = await dirProblem(base, true)
+  if (why !== undefined) throw new ExitError(EXIT.usage, `cannot write ${flag} ${dir}: ${why}`)
+}
+
+/** Why files cannot be made in `dir` (or, with `mayMake`, in the directories it would be made of). */
+async function dirProblem(dir: string, mayMake = false): Promise<string | undefined> {
+  try {
+    const s = await stat(dir)
+    if (!s.isDirectory()) return `${dir} is not a directory`
+    return await notWritable(dir, `directory ${dir} is not writable`)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const parent = dirname(dir)
+    // ENOTDIR: a file on the way; the walk up finds it and says so.
+    if (parent !== dir && (code === 'ENOTDIR' || (code === 'ENOENT' && mayMake)))
+      return dirProblem(parent, mayMake)
+    return code === 'ENOENT' ? `directory ${dir} does not exist` : (err as Error).message
+  }
+}
+
+async function notWritable(path: string, why: string): Promise<string | undefined> {
+  try {
+    await access(path, constants.W_OK)
+    return undefined
+  } catch {
+    return why
+  }
 }
 
 export async function openOut(path: string | undefined): Promise<Writable> {

@@ -27,7 +27,7 @@ export function describeJob(j: JobSummary): string {
     ['job', j.id],
     ['name', j.name],
     ['status', `${j.status}${ended}`],
-    ['tasks', `${taskCounts(j)}${j.nodes > 0 ? ` (results from ${j.nodes} nodes so far)` : ''}`],
+    ['tasks', `${taskCounts(j)}${nodesPart(j)}`],
     ['work', `${j.kind ?? 'function'}: ${j.work}`],
     ['per task', per.join(', ')],
     ['submitted', new Date(j.createdAt).toISOString()],
@@ -36,6 +36,17 @@ export function describeJob(j: JobSummary): string {
     lines.push(['backups', `${j.backups} (copies of slow tasks run on another node; the first result wins)`])
   if (j.blocked) lines.push(['blocked', j.blocked])
   return lines.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n')
+}
+
+/** " (results from 2 nodes so far)": "so far" only while the job runs. */
+function nodesPart(j: JobSummary): string {
+  if (j.nodes <= 0) return ''
+  return ` (results from ${plural(j.nodes, 'node')}${j.status === 'running' ? ' so far' : ''})`
+}
+
+/** "1 node", "2 nodes", "0 nodes". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
 /** 46 ms, 3.2 s, 1m15s. */

@@ -20,7 +20,7 @@ import { registerResults } from './commands/results.ts'
 import { registerRevoke } from './commands/revoke.ts'
 import { registerRun } from './commands/run.ts'
 import { registerService } from './commands/service.ts'
-import { registerStart } from './commands/start.ts'
+import { listenFailure, registerStart } from './commands/start.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerWhy } from './commands/why.ts'
 import { EXIT, ExitError } from './output.ts'
@@ -86,6 +86,12 @@ async function main(argv: string[]): Promise<number> {
       if (err.code === 'GN_NO_DAEMON') return EXIT.noDaemon
       if (USAGE_CODES.has(err.code)) return EXIT.usage
       return EXIT.failed
+    }
+    // An address in use or not on this machine is the command line's to fix: one line, no stack.
+    const listen = listenFailure(err)
+    if (listen !== undefined) {
+      process.stderr.write(`gridnode: ${listen}\n`)
+      return EXIT.usage
     }
     process.stderr.write(`gridnode: ${(err as Error).stack ?? String(err)}\n`)
     return EXIT.failed

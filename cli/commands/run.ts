@@ -3,7 +3,7 @@ import { connect } from '../../src/client/grid.ts'
 import { parsePlainLines } from '../../src/client/inputs.ts'
 import { type FileFlags, fileOptions, watchOutputs, withFileFlags } from '../files.ts'
 import { byteSize, type TaskFlags, taskOptions, withTaskFlags } from '../flags.ts'
-import { followJob } from '../follow.ts'
+import { checkOutFile, checkOutputDir, followJob } from '../follow.ts'
 import { type ClientFlags, EXIT, ExitError } from '../output.ts'
 import { readInputText } from '../read-inputs.ts'
 
@@ -43,6 +43,9 @@ export function registerRun(program: Command): void {
     const inputs = parsePlainLines(await readInputText(opts.inputs ?? '-'))
     const args = argv.some((a) => a.includes('{}')) ? argv : [...argv, '{}']
     const files = await fileOptions(opts)
+    // Before the job is submitted: an output path that cannot be written is a usage error now.
+    await checkOutFile(opts.out)
+    await checkOutputDir(files.outputDir)
     const grid = await connect({ dataDir: opts.dataDir })
     const maxOutput = opts.maxOutput ?? 1 << 20
     const job = grid.run(args, inputs.values, { ...taskOptions(opts), ...files, outputMaxBytes: maxOutput })
@@ -55,6 +58,7 @@ export function registerRun(program: Command): void {
       lines: inputs.lines,
       cancelOnInterrupt: true,
       waitForFitMs: opts.waitForFit,
+      outputGlobs: files.outputs,
     })
     if (!outputs.ok() && process.exitCode === EXIT.ok) process.exitCode = EXIT.failed
   })

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { loadConfig, readConfigFile, resolveDataDir } from '../../src/node/config/load.ts'
-import type { NodeConfig } from '../../src/node/config/schema.ts'
-import { printJson } from '../output.ts'
+import { type NodeConfig, parseHostPort } from '../../src/node/config/schema.ts'
+import { plural } from '../job-view.ts'
+import { EXIT, ExitError, printJson } from '../output.ts'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
@@ -73,7 +74,13 @@ export function registerStart(program: Command): void {
       // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
       const { startDaemon } = await import('../../src/node/daemon.ts')
       const policy = { when: opts.when, maxCpuShare: opts.maxCpuShare, hours: opts.hours }
-      const daemon = await startDaemon(config, undefined, { join: opts.join, policy })
+      const daemon = await startDaemon(config, undefined, { join: opts.join, policy }).catch(
+        (err: unknown) => {
+          // An address in use (or not on this machine): one line naming the flag, exit 2.
+          const line = listenFailure(err, config)
+          throw line === undefined ? err : new ExitError(EXIT.usage, line)
+        },
+      )
       const ready = {
         peerId: daemon.node.peerId.toString(),
         addrs: daemon.node.getMultiaddrs().map(String),
@@ -90,7 +97,7 @@ export function registerStart(program: Command): void {
       if (opts.json) printJson(ready)
       else {
         process.stdout.write(
-          `gridnode node ${ready.peerId} is up (mesh "${ready.mesh}", ${ready.slots} slots, ${ready.gpus} GPUs)\n` +
+          `${startBanner(ready)}\n` +
             ready.addrs.map((a) => `  listening on ${a}\n`).join('') +
             `  control API ${ready.api} (data dir ${ready.dataDir})\n` +
             `  sandbox: ${ready.sandbox.mode}, ${sandboxLine(ready.sandbox)}\n` +
@@ -101,6 +108,62 @@ export function registerStart(program: Command): void {
       }
       await waitForShutdown(daemon, Boolean(opts.exitWithParent))
     })
+}
+
+/** The first line of `gridnode start`: "… is up (mesh "lab", 1 slot, 0 GPUs)". */
+export function startBanner(r: { peerId: string; mesh: string; slots: number; gpus: number }): string {
+  return `gridnode node ${r.peerId} is up (mesh "${r.mesh}", ${plural(r.slots, 'slot')}, ${plural(r.gpus, 'GPU')})`
+}
+
+/** Why a listen failed, in words, from an errno code (also found inside libp2p's message). */
+const LISTEN_REASONS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available on this machine',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+}
+
+/**
+ * A failure to listen as one line naming the flag and the address, e.g.
+ * `--api 127.0.0.1:4001: address already in use`: Node's errors of the API and metrics servers
+ * (syscall 'listen') and libp2p's UnsupportedListenAddressesError for --listen. Without `config`
+ * (or when no flag's port matches) the address alone is named. Anything else: undefined.
+ */
+export function listenFailure(
+  err: unknown,
+  config?: Pick<NodeConfig, 'api' | 'metrics'>,
+): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+  if (e.syscall === 'listen' && typeof e.code === 'string') {
+    const reason = LISTEN_REASONS[e.code] ?? e.code
+    // The API listens first; the metrics server is the one that can meet the API's port.
+    const flag = (
+      [
+        ['--metrics', config?.metrics],
+        ['--api', config?.api],
+      ] as const
+    ).find(([, at]) => at !== undefined && at !== '' && portOf(at) === e.port && e.port !== 0)
+    const where = flag ? `${flag[0]} ${flag[1]}` : `${e.address ?? ''}:${e.port ?? ''}`
+    return `${flag ? '' : 'cannot listen on '}${where}: ${reason}`
+  }
+  if (e.name === 'UnsupportedListenAddressesError' && typeof e.message === 'string') {
+    // libp2p's message lists each failed address: "\n  /ip4/…/tcp/4001: Error: listen EADDRINUSE: …".
+    const failed = [...e.message.matchAll(/^ {2}(\/\S+): (.*)$/gm)].map(([, addr, why]) => {
+      const code = /\b(E[A-Z]+)\b/.exec(why)?.[1]
+      const reason = (code && LISTEN_REASONS[code]) ?? why.replace(/^\w*Error: /, '')
+      return `--listen ${addr}: ${reason}`
+    })
+    return failed.length > 0 ? failed.join('; ') : `--listen: ${e.message.split('\n')[0]}`
+  }
+  return undefined
+}
+
+function portOf(hostPort: string): number | undefined {
+  try {
+    return parseHostPort(hostPort).port
+  } catch {
+    return undefined
+  }
 }
 
 function sandboxLine(s: { available: boolean; acceptsForeign: boolean; reason: string }): string {

@@ -4,8 +4,11 @@
  * and describe how it ended as a WireResult. Transport-free: worker.ts and
  * sandbox/sandbox-worker.ts each carry the results back their own way.
  */
+import { findSourceMap } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { decodeOwned, encodeValue } from '../domain/values.ts'
 import {
+  bundleLabel,
   callArgs,
   describeThrown,
   missingExportMessage,
@@ -47,7 +50,7 @@ export class TaskCaller {
       mod = (await import(task.url)) as Namespace
     } catch (err) {
       const reason = describeThrown(err).error
-      return rejected(task, start, `cannot load module ${task.bundle.slice(0, 12)}: ${reason}`)
+      return rejected(task, start, `cannot load module ${moduleName(task)}: ${reason}`)
     }
     this.modules.set(task.url, mod)
     return this.callExport(mod, task, start)
@@ -102,6 +105,25 @@ export class TaskCaller {
       .filter((line) => !this.ownUrls.some((u) => line.includes(u)))
       .join('\n')
   }
+}
+
+/**
+ * The submitter's file of a bundle, for messages: the last source of the bundle's inline source
+ * map (esbuild puts the entry module last; bundles are built with one unless asked not to), read
+ * from the map Node keeps of the import; else the bundle's label (its hash).
+ */
+function moduleName(task: WireTask): string {
+  try {
+    const sources = findSourceMap(task.url)?.payload.sources ?? []
+    const entry = sources[sources.length - 1]
+    if (entry) {
+      const url = new URL(entry, task.url)
+      return url.protocol === 'file:' ? fileURLToPath(url) : url.href
+    }
+  } catch {
+    // No map, or one that does not parse: the hash says which bundle.
+  }
+  return bundleLabel(task.bundle)
 }
 
 function finish(task: WireTask, start: number, value: unknown): WireResult {

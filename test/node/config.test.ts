@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig, mergeConfig, readConfigFile, resolveDataDir } from '../../src/node/config/load.ts'
 import { parseHostPort } from '../../src/node/config/schema.ts'
 
+const PEER = '12D3KooWAYQzDnbFoF9wWCzARHb4DK1tfn3PFG5VxtR4XVapn7FA'
+
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'gridnode-config-'))
 }
@@ -29,11 +31,11 @@ describe('config', () => {
     const dir = tempDir()
     writeFileSync(
       join(dir, 'config.json'),
-      JSON.stringify({ mesh: 'lab', bootstrap: ['/ip4/127.0.0.1/tcp/4001'] }),
+      JSON.stringify({ mesh: 'lab', bootstrap: [`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}`] }),
     )
-    const c = loadConfig({ dataDir: dir, bootstrap: ['/ip4/127.0.0.1/tcp/5001'] })
+    const c = loadConfig({ dataDir: dir, bootstrap: [`/ip4/127.0.0.1/tcp/5001/p2p/${PEER}`] })
     expect(c.mesh).toBe('lab')
-    expect(c.bootstrap).toEqual(['/ip4/127.0.0.1/tcp/5001'])
+    expect(c.bootstrap).toEqual([`/ip4/127.0.0.1/tcp/5001/p2p/${PEER}`])
   })
 
   it('rejects unknown keys and bad JSON in config.json with the path in the message', () => {

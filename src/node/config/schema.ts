@@ -1,3 +1,4 @@
+import { isValidPeerId } from '../../protocol/peer-id.ts'
 import { DEFAULT_COST_BUDGET } from '../../protocol/rate-limit.ts'
 import { BadConfigError } from '../errors.ts'
 
@@ -75,6 +76,16 @@ export function validateConfig(c: NodeConfig): NodeConfig {
           `${flag} ${JSON.stringify(a)}: expected a multiaddr such as /ip4/127.0.0.1/tcp/4001`,
         )
       }
+    }
+  }
+  for (const a of c.bootstrap) {
+    // A peer is joined by its ID: without one, the address is dialed to no end.
+    const id = /\/p2p\/([^/]+)$/.exec(a)?.[1]
+    if (id === undefined || !isValidPeerId(id)) {
+      throw new BadConfigError(
+        `--bootstrap ${JSON.stringify(a)}: expected the peer's address ending in /p2p/<peerId>, ` +
+          'as `gridnode start` prints it (e.g. /ip4/192.168.1.5/tcp/4001/p2p/12D3KooW…)',
+      )
     }
   }
   if (c.listen.length === 0) throw new BadConfigError('--listen: at least one address is needed')

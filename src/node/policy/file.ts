@@ -65,6 +65,27 @@ export const DEFAULT_POLICY: Policy = {
 
 export const POLICY_KEYS = Object.keys(DEFAULT_POLICY).concat('sandbox') as Array<keyof Policy>
 
+/**
+ * The names `gridnode policy set` takes and lists, as the README and --help spell them, in their
+ * order; policy.json keeps the keys of Policy (`idleWindowMs`, …), which `set` takes too.
+ */
+const CLI_NAMES: Record<keyof Policy, string> = {
+  function: 'function',
+  command: 'command',
+  gpu: 'gpu',
+  network: 'network',
+  sandbox: 'sandbox',
+  sandboxOwn: 'sandboxOwn',
+  when: 'when',
+  busyCpu: 'busyCpu',
+  idleWindowMs: 'idleWindow',
+  graceMs: 'grace',
+  maxCpuShare: 'maxCpuShare',
+  hours: 'hours',
+  blobQuota: 'blobQuota',
+  jobRetentionMs: 'jobRetention',
+}
+
 export class BadPolicyError extends GridnodeError {
   constructor(message: string) {
     super('GN_BAD_POLICY', message)
@@ -81,16 +102,43 @@ function sizeBytes(key: string, v: unknown): number {
   return Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()])
 }
 
+const DURATION_EXAMPLES: Array<[string, number]> = [
+  ['500ms', 500],
+  ['30s', 30_000],
+  ['2m', 120_000],
+  ['12h', 43_200_000],
+  ['30d', 2_592_000_000],
+]
+
+/** Milliseconds (a number, or digits as the CLI sends them), or a number with a unit: 500ms, 30s, 2m, 12h, 30d. */
 function durationMs(key: string, v: unknown, min: number): number {
   let ms: number | undefined
   if (typeof v === 'number' && Number.isFinite(v)) ms = v
-  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/i.exec(v.trim()) : null
-  if (m) ms = Math.round(Number(m[1]) * TIME_UNITS[m[2].toLowerCase()])
-  if (ms === undefined || ms < min)
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(v.trim()) : null
+  if (m) ms = Math.round(Number(m[1]) * TIME_UNITS[(m[2] ?? 'ms').toLowerCase()])
+  if (ms === undefined || ms < min) {
+    const least = min > 0 ? ` of at least ${durationText(min)}` : ''
+    const like = DURATION_EXAMPLES.filter(([, n]) => n >= min)
+      .slice(0, 3)
+      .map(([t]) => t)
     throw new BadPolicyError(
-      `${key} ${JSON.stringify(v)}: expected a duration of at least ${min} ms, like 500ms, 30s, 2m, 30d`,
+      `${key} ${JSON.stringify(v)}: expected a duration${least}: milliseconds, or like ${like.join(', ')}`,
     )
+  }
   return ms
+}
+
+/** 1000 → 1s, 60000 → 1m. */
+function durationText(ms: number): string {
+  for (const [unit, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms % n === 0) return `${ms / n}${unit}`
+  }
+  return `${ms}ms`
 }
 
 function fraction(key: string, v: unknown, zeroOk: boolean): number {
@@ -134,38 +182,39 @@ export function parsePolicyValue<K extends keyof Policy>(key: K, value: unknown)
   return parseValue(key, value) as Policy[K]
 }
 
-function parseValue(key: keyof Policy, v: unknown): Policy[keyof Policy] {
+/** `name`: what messages call the key (the name the user typed; default the key). */
+function parseValue(key: keyof Policy, v: unknown, name: string = key): Policy[keyof Policy] {
   switch (key) {
     case 'function':
     case 'command':
     case 'gpu':
-      return allow(key, v)
+      return allow(name, v)
     case 'network':
     case 'sandboxOwn':
-      return boolean(key, v)
+      return boolean(name, v)
     case 'sandbox':
-      return oneOf(key, v, ['auto', 'bwrap', 'none'] as const)
+      return oneOf(name, v, ['auto', 'bwrap', 'none'] as const)
     case 'when':
-      return oneOf(key, v, ['always', 'idle'] as const)
+      return oneOf(name, v, ['always', 'idle'] as const)
     case 'busyCpu':
-      return fraction(key, v, true)
+      return fraction(name, v, true)
     case 'maxCpuShare':
-      return fraction(key, v, false)
+      return fraction(name, v, false)
     case 'idleWindowMs':
-      return durationMs(key, v, 1000)
+      return durationMs(name, v, 1000)
     case 'graceMs':
-      return durationMs(key, v, 0)
+      return durationMs(name, v, 0)
     case 'jobRetentionMs':
-      return durationMs(key, v, 60_000)
+      return durationMs(name, v, 60_000)
     case 'hours': {
       if (typeof v !== 'string')
-        throw new BadPolicyError(`hours ${JSON.stringify(v)}: expected text like 19-07`)
+        throw new BadPolicyError(`${name} ${JSON.stringify(v)}: expected text like 19-07`)
       const text = v.trim() === 'always' ? '' : v.trim()
       parseHours(text)
       return text
     }
     case 'blobQuota':
-      return sizeBytes(key, v)
+      return sizeBytes(name, v)
     default:
       throw new BadPolicyError(`unknown policy key "${String(key)}" (known: ${POLICY_KEYS.join(', ')})`)
   }
@@ -202,10 +251,11 @@ const ALIASES: Record<string, keyof Policy> = {
   'job-retention': 'jobRetentionMs',
 }
 
+/** A key as `gridnode policy set` takes it: the README's names, their aliases, or policy.json's keys. */
 export function policyKey(name: string): keyof Policy {
   const key = ALIASES[name] ?? name
   if (!(POLICY_KEYS as string[]).includes(key))
-    throw new BadPolicyError(`unknown policy key "${name}" (known: ${POLICY_KEYS.join(', ')})`)
+    throw new BadPolicyError(`unknown policy key "${name}" (known: ${Object.values(CLI_NAMES).join(', ')})`)
   return key as keyof Policy
 }
 
@@ -244,7 +294,7 @@ export function savePolicy(dataDir: string, policy: Policy): void {
 /** Sets one key (validated); returns the new policy, written to the file. */
 export function setPolicyKey(dataDir: string, current: Policy, name: string, value: unknown): Policy {
   const key = policyKey(name)
-  const next = { ...current, [key]: parseValue(key, value) } as Policy
+  const next = { ...current, [key]: parseValue(key, value, name) } as Policy
   savePolicy(dataDir, next)
   return next
 }
