@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { DaemonClient } from '../../src/client/daemon-client.ts'
 import { type ClientFlags, formatMB, printJson, shortId, table } from '../output.ts'
+import { revokedLine } from './status.ts'
 
 export interface PeerView {
   peerId: string
@@ -22,6 +23,7 @@ export interface PeerView {
 /** The part of /v1/status the table's own row shows. */
 interface SelfStatus {
   peerId: string
+  membership?: { revokedAt?: string }
   capacity: {
     slots: number
     freeSlots: number
@@ -69,7 +71,8 @@ export function registerPeers(program: Command): void {
         ])
       }
       process.stdout.write(`${table(rows)}\n`)
-      if (peers.length === 0)
+      if (me.membership?.revokedAt) process.stdout.write(`${revokedLine(me.membership.revokedAt)}\n`)
+      else if (peers.length === 0)
         process.stdout.write('no other members known yet (is a --bootstrap peer or mDNS reachable?)\n')
     })
 }

@@ -27,6 +27,8 @@ export interface StatusView {
     issuer: boolean
     verifiedMembers: number
     revocations: number
+    /** Set once the issuer revoked this node. */
+    revokedAt?: string
     refused: Record<string, number>
   }
   scheduler?: Record<string, unknown>
@@ -44,6 +46,11 @@ function refusedLine(s: StatusView): string | undefined {
   if (s.advertsTooSoon !== undefined && s.advertsTooSoon > 0) counts.advertsTooSoon = s.advertsTooSoon
   const parts = Object.entries(counts).map(([k, v]) => `${k} ${v}`)
   return parts.length > 0 ? `refused     ${parts.join(', ')}` : undefined
+}
+
+/** What a revoked node says of itself (status, peers): members refuse it; what to do. */
+export function revokedLine(at: string): string {
+  return `REVOKED     this node was revoked from the mesh at ${at}: every member refuses it. To come back, ask the mesh's issuer for an invitation (gridnode invite) and start with it in another --data-dir.`
 }
 
 export function registerStatus(program: Command): void {
@@ -70,6 +77,7 @@ export function registerStatus(program: Command): void {
           `slots       ${c.freeSlots} free of ${c.slots} (${c.cores} cores, ${c.running} tasks running)`,
           `memory      ${formatMB(c.memoryFreeMB)} free of ${formatMB(c.memoryTotalMB)}, load ${c.load1.toFixed(2)}`,
           `GPUs        ${gpus}`,
+          ...(s.membership?.revokedAt ? [revokedLine(s.membership.revokedAt)] : []),
           ...(s.sandbox
             ? [
                 `sandbox     ${s.sandbox.mode}: ${s.sandbox.acceptsForeign ? '' : 'REFUSING tasks from other nodes: '}${s.sandbox.reason}`,

@@ -63,4 +63,27 @@ describe('gridnode peers', () => {
     const json = await runCli(['peers', '--json', '--data-dir', d.dataDir])
     expect(JSON.parse(json.stdout).map((p: { peerId: string }) => p.peerId)).toEqual([OTHER])
   })
+
+  it('on a revoked node, says so instead of suggesting a network problem', async () => {
+    // Before, a revoked node's `peers` said "is a --bootstrap peer or mDNS reachable?".
+    const d = await fakeDaemon()
+    daemons.push(d)
+    const capacity = { slots: 1, freeSlots: 1, memoryTotalMB: 1024, memoryFreeMB: 512, load1: 0, gpus: [] }
+    d.other = (req, res) => {
+      const body =
+        req.url === '/v1/status'
+          ? { peerId: SELF, capacity, membership: { revokedAt: '2026-12-01T10:00:00.000Z' } }
+          : req.url === '/v1/peers'
+            ? []
+            : undefined
+      if (body === undefined) return false
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+      return true
+    }
+    const r = await runCli(['peers', '--data-dir', d.dataDir])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('REVOKED     this node was revoked from the mesh at 2026-12-01T10:00:00.000Z')
+    expect(r.stdout).not.toContain('mDNS')
+  })
 })
