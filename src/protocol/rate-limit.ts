@@ -193,17 +193,21 @@ export class CostBudget {
   }
 }
 
-const budgetsByRegistrar = new WeakMap<object, CostBudget>()
+/** One `T` per registrar (a libp2p node), made on first use: what its servers share. */
+function perRegistrar<T>(make: () => T): (registrar: object) => T {
+  const made = new WeakMap<object, T>()
+  return (registrar) => {
+    let value = made.get(registrar)
+    if (value === undefined) {
+      value = make()
+      made.set(registrar, value)
+    }
+    return value
+  }
+}
 
 /** The cost budget every server registered on `registrar` (a libp2p node) shares unless given its own. */
-export function costBudgetOf(registrar: object): CostBudget {
-  let budget = budgetsByRegistrar.get(registrar)
-  if (budget === undefined) {
-    budget = new CostBudget()
-    budgetsByRegistrar.set(registrar, budget)
-  }
-  return budget
-}
+export const costBudgetOf = perRegistrar(() => new CostBudget())
 
 /** What happened to one kind of inbound request. */
 export interface KindCounters {
@@ -256,20 +260,11 @@ export class InboundStats {
   }
 }
 
-const statsByRegistrar = new WeakMap<object, InboundStats>()
-
 /**
  * The counters every server registered on `registrar` (a libp2p node)
  * updates unless given its own `stats`: read them here for status.
  */
-export function inboundStatsOf(registrar: object): InboundStats {
-  let stats = statsByRegistrar.get(registrar)
-  if (stats === undefined) {
-    stats = new InboundStats()
-    statsByRegistrar.set(registrar, stats)
-  }
-  return stats
-}
+export const inboundStatsOf = perRegistrar(() => new InboundStats())
 
 /** Counts events in a sliding one-second window (for flood detection on one stream). */
 export class WindowCounter {
