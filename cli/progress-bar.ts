@@ -5,8 +5,9 @@
  * Lines logged while the bar is up are printed above it.
  */
 import cliProgress from 'cli-progress'
+import type { InputFileStep } from '../src/client/files.ts'
 import type { Job, Progress } from '../src/client/job.ts'
-import { formatProgress, ProgressMeter } from '../src/client/progress.ts'
+import { formatInputStep, formatProgress, ProgressMeter } from '../src/client/progress.ts'
 
 export interface ProgressDisplay {
   /** A line for stderr that must not tear the bar. */
@@ -17,9 +18,11 @@ export interface ProgressDisplay {
 export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDisplay {
   if (!enabled) return { log: (line) => process.stderr.write(`${line}\n`), stop: () => {} }
   const meter = new ProgressMeter(performance.now())
+  // Until the job is submitted, what its input files are doing (seconds for big ones).
+  let stage: string | undefined
   const bars = new cliProgress.MultiBar({
     stream: process.stderr,
-    format: () => formatProgress(meter.view(performance.now()), barWidth()),
+    format: () => stage ?? formatProgress(meter.view(performance.now()), barWidth()),
     hideCursor: true,
     clearOnComplete: false,
     stopOnComplete: false,
@@ -28,12 +31,24 @@ export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDispl
     etaBuffer: 1,
   })
   const bar = bars.create(1, 0)
+  const onInputs = (s: InputFileStep) => {
+    stage = formatInputStep(s)
+    bars.update()
+  }
   const onProgress = (p: Progress) => {
+    stage = undefined
     meter.update(p, performance.now())
     bar.setTotal(Math.max(1, p.total))
     bar.update(p.done + p.failed)
   }
+  job.on('inputs', onInputs)
   job.on('progress', onProgress)
+  void job.id.then(
+    () => {
+      stage = undefined
+    },
+    () => {},
+  )
   let stopped = false
   return {
     log: (line) => (stopped ? process.stderr.write(`${line}\n`) : bars.log(`${line}\n`)),
@@ -41,6 +56,7 @@ export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDispl
       if (stopped) return
       stopped = true
       job.off('progress', onProgress)
+      job.off('inputs', onInputs)
       bars.update()
       bars.stop()
     },

@@ -47,6 +47,7 @@ interface Local {
   path: string
   abs: string
   mode: number
+  size: number
 }
 
 async function listFiles(paths: readonly string[]): Promise<Local[]> {
@@ -65,7 +66,7 @@ async function listFiles(paths: readonly string[]): Promise<Local[]> {
     } else if (st.isFile()) {
       if (names.has(rel)) throw new InputFileError(`two input files would be staged as ${rel}`)
       names.add(rel)
-      out.push({ path: rel, abs, mode: st.mode & 0o777 })
+      out.push({ path: rel, abs, mode: st.mode & 0o777, size: st.size })
     }
   }
   for (const p of paths) {
@@ -89,12 +90,37 @@ async function hashFile(path: string): Promise<ReturnType<ChunkHasher['digest']>
 /** Bytes uploaded by the last prepareInputs calls of this process (tests, figures). */
 export const uploadStats = { files: 0, bytes: 0, skipped: 0 }
 
-/** Hashes and uploads (where the daemon lacks them) the files under `paths`; returns the manifest. */
-export async function prepareInputs(client: DaemonClient, paths: readonly string[]): Promise<FileEntry[]> {
+/** A step of preparing a job's input files (Job's `inputs` event; the CLI shows it in place of the bar). */
+export interface InputFileStep {
+  /** The file as the job names it (its path under its staged base name). */
+  file: string
+  index: number
+  count: number
+  bytes: number
+  step: 'hashing' | 'uploading' | 'present'
+}
+
+/**
+ * Hashes and uploads (where the daemon lacks them) the files under `paths`; returns the manifest.
+ * `onStep` hears each file's steps (a 200 MB file takes seconds before anything is submitted).
+ */
+export async function prepareInputs(
+  client: DaemonClient,
+  paths: readonly string[],
+  onStep?: (s: InputFileStep) => void,
+): Promise<FileEntry[]> {
   const files = await listFiles(paths)
   const entries: FileEntry[] = []
   const uploaded = new Set<string>()
-  for (const f of files) {
+  for (const [index, f] of files.entries()) {
+    const step = (s: InputFileStep['step'], bytes: number) => {
+      try {
+        onStep?.({ file: f.path, index, count: files.length, bytes, step: s })
+      } catch {
+        // A display's failure is not the job's.
+      }
+    }
+    step('hashing', f.size)
     const list = await hashFile(f.abs)
     let chunks: string | undefined
     if (list.size > FILE_CHUNK_BYTES) {
@@ -104,6 +130,7 @@ export async function prepareInputs(client: DaemonClient, paths: readonly string
     if (!uploaded.has(list.sha256)) {
       uploaded.add(list.sha256)
       const { have } = await client.request<{ have: boolean }>('GET', `/v1/files/${list.sha256}`)
+      step(have ? 'present' : 'uploading', list.size)
       if (have) uploadStats.skipped++
       else {
         await client.upload(`/v1/files/${list.sha256}`, createReadStream(f.abs), list.size)

@@ -14,7 +14,7 @@ import type { FileEntry, WorkSpec } from '../domain/types.ts'
 import { encodeValue, encodeWith } from '../domain/values.ts'
 import { DaemonClient, type DaemonClientOptions } from './daemon-client.ts'
 import { BadSubmitError } from './errors.ts'
-import { prepareInputs } from './files.ts'
+import { type InputFileStep, prepareInputs } from './files.ts'
 import { type Future, Graph, submitTask } from './futures.ts'
 import { decodeWireResult, Job, type TaskResultOf, type WireResult } from './job.ts'
 
@@ -79,16 +79,21 @@ export class Grid {
     options: TaskOptions = {},
   ): Job<R> {
     const items = [...inputs]
-    const id = Promise.all([this.bundle(module, exportName), this.inputFiles(options)]).then(
-      ([bundle, files]) =>
-        this.submitJob(
-          { kind: 'function', bundle, exportName, call: 'map' },
-          items.map((v) => ({ input: encodeValue(v, 'input') })),
-          { name: `${exportName} ×${items.length}`, ...options },
-          files,
-        ),
+    // The job exists before its first file step is heard (prepareInputs awaits before any).
+    let job: Job<R> | undefined
+    const id = Promise.all([
+      this.bundle(module, exportName),
+      this.inputFiles(options, (s) => job?.emit('inputs', s)),
+    ]).then(([bundle, files]) =>
+      this.submitJob(
+        { kind: 'function', bundle, exportName, call: 'map' },
+        items.map((v) => ({ input: encodeValue(v, 'input') })),
+        { name: `${exportName} ×${items.length}`, ...options },
+        files,
+      ),
     )
-    return this.withOutputs(new Job<R>(this.client, id), options, items.map(inputText))
+    job = new Job<R>(this.client, id)
+    return this.withOutputs(job, options, items.map(inputText))
   }
 
   /**
@@ -153,7 +158,8 @@ export class Grid {
       env: options.env ?? {},
       stdoutMaxBytes: options.outputMaxBytes ?? 1 << 20,
     }
-    const id = this.inputFiles(options).then((files) =>
+    let job: Job<CommandResult> | undefined
+    const id = this.inputFiles(options, (s) => job?.emit('inputs', s)).then((files) =>
       this.submitJob(
         work,
         items.map((v) => ({ input: encodeValue(v, 'input') })),
@@ -161,7 +167,8 @@ export class Grid {
         files,
       ),
     )
-    return this.withOutputs(new Job<CommandResult>(this.client, id), options, items)
+    job = new Job<CommandResult>(this.client, id)
+    return this.withOutputs(job, options, items)
   }
 
   /** Follows a job submitted earlier (from this node), by id. */
@@ -230,8 +237,10 @@ export class Grid {
   }
 
   /** The job's input files, hashed and uploaded where the daemon lacks them (none: undefined). */
-  private inputFiles(o: TaskOptions): Promise<FileEntry[] | undefined> {
-    return o.files && o.files.length > 0 ? prepareInputs(this.client, o.files) : Promise.resolve(undefined)
+  private inputFiles(o: TaskOptions, onStep?: (s: InputFileStep) => void): Promise<FileEntry[] | undefined> {
+    return o.files && o.files.length > 0
+      ? prepareInputs(this.client, o.files, onStep)
+      : Promise.resolve(undefined)
   }
 
   /** With `outputDir`, the job writes its outputs there as results arrive. */

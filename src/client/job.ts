@@ -11,7 +11,7 @@ import type { OutputFile } from '../domain/types.ts'
 import { decodeValue } from '../domain/values.ts'
 import type { DaemonClient } from './daemon-client.ts'
 import { JobCancelledError, JobFailedError, JobStreamLostError, TaskError } from './errors.ts'
-import { OutputWriter } from './files.ts'
+import { type InputFileStep, OutputWriter } from './files.ts'
 import { readSse } from './sse.ts'
 
 /** Where and how long a task ran, when the daemon said (it always does for results it stores). */
@@ -30,6 +30,8 @@ export type TaskResultOf<R> =
 export type { JobEndStatus, Progress, WireResult } from '../domain/api.ts'
 
 export interface JobEvents {
+  /** Before the job is submitted: its input files being hashed and uploaded, one step at a time. */
+  inputs: [InputFileStep]
   progress: [Progress]
   result: [TaskResultOf<unknown>]
   blocked: [string]

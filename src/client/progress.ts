@@ -3,8 +3,9 @@
  * one line of text. Pure (time is passed in), so the CLI's live bar and a
  * library user's own display share it, and tests can check the exact text.
  *
- *   ████████████░░░░░░░░░░░░  512/1000  51%  2 failed  83.4 tasks/s  ETA 6s  4 nodes
+ *   ████████████░░░░░░░░░░░░  512/1000  51%  2 failed  8 running  83.4 tasks/s  ETA 6s  4 nodes
  */
+import type { InputFileStep } from './files.ts'
 import type { Progress } from './job.ts'
 
 export interface ProgressView {
@@ -51,7 +52,12 @@ export class ProgressMeter {
     const left = p.total - p.done - p.failed
     let etaMs: number | undefined
     if (left <= 0) etaMs = 0
-    else if (rate > 0) etaMs = Math.max(0, (left * 1000) / rate - (now - latest.at))
+    else if (rate > 0) {
+      const eta = (left * 1000) / rate - (now - latest.at)
+      // Past its own estimate with tasks left (they take longer than the pace so far: inputs still
+      // being fetched, a slow task), the time left is unknown again, not "0s" for as long as it takes.
+      etaMs = eta > 0 ? eta : undefined
+    }
     return {
       total: p.total,
       done: p.done,
@@ -65,7 +71,7 @@ export class ProgressMeter {
   }
 }
 
-/** One line: bar, done/total, percent, failures (when any), rate, ETA, nodes. */
+/** One line: bar, done/total, percent, failures and tasks running (when any), rate, ETA, nodes. */
 export function formatProgress(v: ProgressView, barWidth = 24): string {
   const finished = v.done + v.failed
   const fraction = v.total > 0 ? Math.min(1, finished / v.total) : 0
@@ -76,10 +82,33 @@ export function formatProgress(v: ProgressView, barWidth = 24): string {
     `${Math.floor(fraction * 100)}%`,
   ]
   if (v.failed > 0) parts.push(`${v.failed} failed`)
+  if (v.running > 0 && finished < v.total) parts.push(`${v.running} running`)
   parts.push(`${formatRate(v.rate)} tasks/s`)
   parts.push(`ETA ${v.etaMs === undefined ? '?' : formatDuration(v.etaMs)}`)
   parts.push(v.nodes === 1 ? '1 node' : `${v.nodes} nodes`)
   return parts.join('  ')
+}
+
+/** What a job's input files are doing before it is submitted (Job's `inputs` event), for people. */
+export function formatInputStep(s: InputFileStep): string {
+  const which = s.count > 1 ? ` ${s.index + 1}/${s.count}` : ''
+  const what = { hashing: 'hashing', uploading: 'uploading to the daemon', present: 'already on the daemon' }[
+    s.step
+  ]
+  return `input file${which}: ${s.file} (${formatBytes(s.bytes)}), ${what}${s.step === 'present' ? '' : '…'}`
+}
+
+/** 1536 → "1.5 KB", 200 MiB → "209.7 MB" (decimal units, as file managers show sizes). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`
+  const units = ['KB', 'MB', 'GB', 'TB']
+  let v = n
+  let u = -1
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u++
+  }
+  return `${v.toFixed(1)} ${units[u]}`
 }
 
 export function formatRate(rate: number): string {

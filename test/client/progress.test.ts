@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   formatDuration,
+  formatInputStep,
   formatProgress,
   formatRate,
   ProgressMeter,
@@ -46,12 +47,13 @@ describe('ProgressMeter', () => {
     expect(m.update(p(98, 2), 1500).etaMs).toBe(0)
   })
 
-  it('lets the ETA tick down between events', () => {
+  it('lets the ETA tick down between events, and says unknown once past it with tasks left', () => {
     const m = new ProgressMeter(0)
     m.update(p(50), 1000)
     expect(m.view(1000).etaMs).toBe(1000)
     expect(m.view(1400).etaMs).toBe(600)
-    expect(m.view(5000).etaMs).toBe(0)
+    // Before, "ETA 0s" stood for as long as the last tasks took (a new-user trial: 28 s).
+    expect(m.view(5000).etaMs).toBeUndefined()
   })
 })
 
@@ -76,6 +78,21 @@ describe('formatProgress', () => {
 
   it('leaves failures out when there are none, and says ? for an unknown ETA', () => {
     expect(formatProgress(view({ nodes: 1 }), 4)).toBe('░░░░  0/1000  0%  0.00 tasks/s  ETA ?  1 node')
+  })
+
+  it('shows the tasks running while some are left', () => {
+    expect(formatProgress(view({ done: 1, total: 3, running: 2, rate: 0.5, etaMs: 4000, nodes: 3 }), 3)).toBe(
+      '█░░  1/3  33%  2 running  0.50 tasks/s  ETA 4s  3 nodes',
+    )
+  })
+
+  it('says what input files are doing before the job is submitted', () => {
+    expect(
+      formatInputStep({ file: 'big.bin', index: 0, count: 3, bytes: 200 * 1024 * 1024, step: 'uploading' }),
+    ).toBe('input file 1/3: big.bin (209.7 MB), uploading to the daemon…')
+    expect(formatInputStep({ file: 'scene/a.txt', index: 0, count: 1, bytes: 12, step: 'present' })).toBe(
+      'input file: scene/a.txt (12 B), already on the daemon',
+    )
   })
 
   it('fills the bar at the end', () => {

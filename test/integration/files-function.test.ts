@@ -109,7 +109,17 @@ describe('function tasks with files on three plain nodes', () => {
       outputs: ['frame-*.txt'],
       outputDir: join(out, '{}'),
     })
+    // What the input files did before the job was submitted (the CLI's bar shows it): the scene
+    // ran earlier in this file, so its two files are on the daemon already.
+    const steps: string[] = []
+    job.on('inputs', (s) => steps.push(`${s.index + 1}/${s.count} ${s.file} ${s.step}`))
     const seen = await job.results()
+    expect(steps).toEqual([
+      '1/2 scene/main.txt hashing',
+      '1/2 scene/main.txt present',
+      '2/2 scene/tex/t.txt hashing',
+      '2/2 scene/tex/t.txt present',
+    ])
     for (const [i, v] of seen.entries()) {
       // Fresh: the staged scene and its own frame, no other task's.
       expect(v.entries).toEqual([`frame-${inputs[i]}.txt`, 'scene'])
