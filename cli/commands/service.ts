@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { EXIT, ExitError } from '../output.ts'
 import { registerStart } from './start.ts'
@@ -53,7 +53,8 @@ export function unitText(o: UnitOptions): string {
     '# Written by `gridnode service install`; remove with `gridnode service uninstall`.',
     '[Unit]',
     `Description=${o.description ?? 'gridnode compute mesh node'}`,
-    'Documentation=https://www.npmjs.com/package/gridnode',
+    // The README installed with the package (npm ships it whatever `files` says).
+    `Documentation=${pathToFileURL(resolve(dirname(o.bin), '..', 'README.md')).href}`,
     'Wants=network-online.target',
     'After=network-online.target',
     '',

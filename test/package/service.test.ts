@@ -21,6 +21,8 @@ describe('systemd unit text', () => {
     expect(text).toContain('Type=simple\n')
     expect(text).toContain('After=network-online.target\n')
     expect(text).toContain('[Install]\nWantedBy=multi-user.target\n')
+    // The README installed beside it (there is no npm registry page to point at).
+    expect(text).toContain('Documentation=file:///usr/lib/node_modules/gridnode/README.md\n')
   })
 
   it('a user unit: no User=, wanted by default.target', () => {
