@@ -10,6 +10,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encode as cborEncode } from 'cborg'
 import fc from 'fast-check'
+import { MAX_COMMAND_OUTPUT_BYTES } from '../../src/domain/types.ts'
 
 /** A wire message as a plain object, `v` and `t` included, before encoding. */
 export type Wire = Record<string, unknown>
@@ -91,7 +92,7 @@ const work = fc.oneof(
     env: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), {
       maxKeys: 3,
     }),
-    stdoutMaxBytes: uint,
+    stdoutMaxBytes: fc.oneof(fc.nat(16), fc.constantFrom(0, 1 << 20, MAX_COMMAND_OUTPUT_BYTES)),
   }),
   fc.record({ kind: fc.constant('noop') }),
 )
