@@ -74,7 +74,9 @@ export function registerStart(program: Command): void {
       // Loaded here, not at the top: client commands need none of libp2p and start faster without it.
       const { startDaemon } = await import('../../src/node/daemon.ts')
       const policy = { when: opts.when, maxCpuShare: opts.maxCpuShare, hours: opts.hours }
-      const daemon = await startDaemon(config, undefined, { join: opts.join, policy }).catch(
+      // A person at a terminal reads the banner below; the same facts need no log lines there too.
+      const banner = !opts.json && config.logFormat === 'pretty'
+      const daemon = await startDaemon(config, undefined, { join: opts.join, policy, banner }).catch(
         (err: unknown) => {
           // An address in use (or not on this machine): one line naming the flag, exit 2.
           const line = listenFailure(err, config)

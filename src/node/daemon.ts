@@ -70,6 +70,8 @@ export interface StartOptions {
   join?: string
   /** Owner-policy flags of `gridnode start` (`when`, `maxCpuShare`, `hours`): written to policy.json. */
   policy?: Record<string, unknown>
+  /** The caller prints a banner with the same facts (a person at a terminal): `starting` and `ready` log at debug. */
+  banner?: boolean
 }
 
 /**
@@ -168,7 +170,8 @@ export async function startDaemon(
     })
     undo.push(() => node.stop())
     const peerId = node.peerId.toString()
-    log.info(
+    const startupLog = options.banner ? log.debug.bind(log) : log.info.bind(log)
+    startupLog(
       {
         peerId,
         mesh: config.mesh,
@@ -318,7 +321,7 @@ export async function startDaemon(
       metricsUrl = await server.listen(at.host, at.port)
       undo.push(() => server.close())
     }
-    log.info({ api: apiUrl, metrics: metricsUrl, addrs: node.getMultiaddrs().map(String) }, 'ready')
+    startupLog({ api: apiUrl, metrics: metricsUrl, addrs: node.getMultiaddrs().map(String) }, 'ready')
 
     let stopping: Promise<void> | undefined
     return {
