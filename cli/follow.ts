@@ -15,7 +15,7 @@ import { globToRegExp } from '../src/executor/files.ts'
 import { type OutputMode, ResultPrinter } from './job-output.ts'
 import { took } from './job-view.ts'
 import { EXIT, ExitError } from './output.ts'
-import { progressWanted, showProgress } from './progress-bar.ts'
+import { progressWanted, showInputSteps, showProgress } from './progress-bar.ts'
 
 export interface FollowOptions {
   json?: boolean
@@ -37,9 +37,16 @@ export interface FollowOptions {
 
 export async function followJob(job: Job<unknown>, o: FollowOptions): Promise<number> {
   const out = await openOut(o.outFile)
-  // A submission problem (module not found, bad option) is one clear line, before any bar is drawn.
-  await job.id
-  const display = showProgress(job, o.progress !== false && progressWanted(o.json))
+  const wanted = o.progress !== false && progressWanted(o.json)
+  // Until the job is submitted, what its input files are doing; a submission problem (module not
+  // found, bad option) is then one clear line, before any bar is drawn.
+  const inputsShown = showInputSteps(job, wanted)
+  try {
+    await job.id
+  } finally {
+    inputsShown()
+  }
+  const display = showProgress(job, wanted)
   const printer = new ResultPrinter({
     json: Boolean(o.json),
     mode: o.mode,

@@ -18,11 +18,9 @@ export interface ProgressDisplay {
 export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDisplay {
   if (!enabled) return { log: (line) => process.stderr.write(`${line}\n`), stop: () => {} }
   const meter = new ProgressMeter(performance.now())
-  // Until the job is submitted, what its input files are doing (seconds for big ones).
-  let stage: string | undefined
   const bars = new cliProgress.MultiBar({
     stream: process.stderr,
-    format: () => stage ?? formatProgress(meter.view(performance.now()), barWidth()),
+    format: () => formatProgress(meter.view(performance.now()), barWidth()),
     hideCursor: true,
     clearOnComplete: false,
     stopOnComplete: false,
@@ -31,24 +29,12 @@ export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDispl
     etaBuffer: 1,
   })
   const bar = bars.create(1, 0)
-  const onInputs = (s: InputFileStep) => {
-    stage = formatInputStep(s)
-    bars.update()
-  }
   const onProgress = (p: Progress) => {
-    stage = undefined
     meter.update(p, performance.now())
     bar.setTotal(Math.max(1, p.total))
     bar.update(p.done + p.failed)
   }
-  job.on('inputs', onInputs)
   job.on('progress', onProgress)
-  void job.id.then(
-    () => {
-      stage = undefined
-    },
-    () => {},
-  )
   let stopped = false
   return {
     log: (line) => (stopped ? process.stderr.write(`${line}\n`) : bars.log(`${line}\n`)),
@@ -56,10 +42,33 @@ export function showProgress(job: Job<unknown>, enabled: boolean): ProgressDispl
       if (stopped) return
       stopped = true
       job.off('progress', onProgress)
-      job.off('inputs', onInputs)
       bars.update()
       bars.stop()
     },
+  }
+}
+
+/**
+ * Before a job is submitted (and before its bar: a submission problem is one clear line), what
+ * its input files are doing, on one line rewritten in place: hashing and uploading a big file
+ * takes seconds. Returns the function that clears the line once the job is submitted or failed.
+ */
+export function showInputSteps(
+  job: Pick<Job<unknown>, 'on' | 'off'>,
+  enabled: boolean,
+  stream: Pick<NodeJS.WriteStream, 'write' | 'columns'> = process.stderr,
+): () => void {
+  if (!enabled) return () => {}
+  let shown = false
+  const onInputs = (s: InputFileStep) => {
+    const line = formatInputStep(s).slice(0, Math.max(20, (stream.columns ?? 80) - 1))
+    stream.write(`\r\x1b[2K${line}`)
+    shown = true
+  }
+  job.on('inputs', onInputs)
+  return () => {
+    job.off('inputs', onInputs)
+    if (shown) stream.write('\r\x1b[2K')
   }
 }
 

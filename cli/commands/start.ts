@@ -96,6 +96,9 @@ export function registerStart(program: Command): void {
         sandbox: daemon.sandbox,
         metrics: daemon.metricsUrl ?? null,
       }
+      // Stop signals are handled from before anything says the daemon is up: one sent on seeing the
+      // banner found no handler half the time (Node's default then killed it, its last logs unwritten).
+      const shutdown = waitForShutdown(daemon, Boolean(opts.exitWithParent))
       if (opts.json) printJson(ready)
       else {
         process.stdout.write(
@@ -108,7 +111,7 @@ export function registerStart(program: Command): void {
             meshNote(daemon.meshEvent, daemon.membership.isIssuer, ready.dataDir),
         )
       }
-      await waitForShutdown(daemon, Boolean(opts.exitWithParent))
+      await shutdown
     })
 }
 

@@ -28,7 +28,10 @@ export function createLogger(
     })
     return pino({ level: config.logLevel, base: bindings }, stream)
   }
-  const stream = pino.destination({ dest: 2, sync: false, minLength: BUFFER_BYTES })
+  // Buffered, but written synchronously when written: an asynchronous write still in flight when
+  // the process exits is lost (sonic-boom's flushSync leaves it out), and with it the last lines
+  // before a stop (a daemon stopped right after starting lost its `ready` line).
+  const stream = pino.destination({ dest: 2, sync: true, minLength: BUFFER_BYTES })
   setInterval(() => flushQuietly(() => stream.flush()), FLUSH_MS).unref()
   process.once('exit', () => flushQuietly(() => stream.flushSync()))
   return pino({ level: config.logLevel, base: bindings }, stream)
