@@ -810,6 +810,7 @@ export class Driver {
   private registerProtocols(): Promise<void> {
     return registerInbound(this.node, {
       self: this.self,
+      isMember: (peer) => this.opts.isMember?.(peer) ?? true,
       log: this.opts.log,
       clock: this.clock,
       feed: (event) => this.feed(event),

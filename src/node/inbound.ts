@@ -46,6 +46,11 @@ import type { Logger } from './logger.ts'
 /** What inbound handling needs from the node (the driver provides it). */
 export interface InboundHost {
   readonly self: string
+  /**
+   * Whether a peer is a member now. Streams are gated when they open; this is asked of every
+   * request too, so a peer revoked while its long-lived streams stay open gets nothing more.
+   */
+  isMember(peer: string): boolean
   readonly log: Logger
   readonly clock: Clock
   /** Feeds one event to the scheduler; returns its commands (already carried out). */
@@ -81,6 +86,14 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
   let requestIds = 0
   /** Steal grants as written (stamped with credentials) → the scheduler's reply (the batch it gave). */
   const grants = new WeakMap<Batch, Extract<Command, { type: 'reply-steal' }>>()
+  /** Refuses a request of a peer that is no member (any more): revoked, or its certificate expired. */
+  const member = (from: string) => {
+    if (!host.isMember(from))
+      throw new GridnodeError(
+        'GN_NOT_A_MEMBER',
+        'not a member of this mesh (revoked, or its certificate expired)',
+      )
+  }
   const onError = (peer: string, err: Error) =>
     log.debug({ peer, err: err.message }, 'closed a stream after a protocol error')
 
@@ -113,6 +126,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     node,
     {
       onStealRequest: async (from, req) => {
+        member(from)
         const requestId = ++requestIds
         const commands = host.feed(stealRequested(from, requestId, req, `steal:${from}`, clock.now()))
         const batch = stealAnswer(commands, from, requestId)
@@ -128,6 +142,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         if (lost !== undefined) host.feed(lost)
       },
       onPush: async (from, req) => {
+        member(from)
         const refusal = host.pushRefusal(from, req.batch)
         if (refusal !== undefined) {
           host.refusedPush()
@@ -157,6 +172,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     node,
     {
       onResults: async (from, req) => {
+        member(from)
         const budget = { checks: MAX_PATH_CHECKS }
         let results: Array<TaskResult & { path?: CustodyPath }> = firstOf(req.results, attemptKey).kept.map(
           ({ custody, ...r }) => {
@@ -203,6 +219,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
     node,
     {
       onLease: async (from, req) => {
+        member(from)
         const budget = { checks: MAX_PATH_CHECKS }
         const { kept, repeats } = firstOf(req.holdings, copyKey)
         const holdings = kept.map(({ custody, ...k }) => {
@@ -234,6 +251,7 @@ export async function registerInbound(node: GridLibp2p, host: InboundHost): Prom
         return answer
       },
       onCancel: async (from, req) => {
+        member(from)
         host.feed(cancelReceived(from, req.job, `cancel:${from}`, clock.now()))
         return {}
       },
