@@ -99,7 +99,9 @@ const work: Check<WorkSpec> = variant<WorkSpec>('kind', {
     kind: literal('command'),
     argv: arr(str({ max: 128 * KiB }), MAX_ARGV),
     env: record(str({ min: 1, max: 1024 }), str({ max: 128 * KiB }), MAX_ENV),
-    stdoutMaxBytes: uint(MAX_COMMAND_OUTPUT_BYTES),
+    // Clamped, not refused: a job stored before this limit, or from an older peer, still travels
+    // (a refused spec fails its whole message: every steal of its tasks); no node keeps more anyway.
+    stdoutMaxBytes: (value, path) => Math.min(uint()(value, path), MAX_COMMAND_OUTPUT_BYTES),
   }),
   noop: obj({ kind: literal('noop') }),
 })

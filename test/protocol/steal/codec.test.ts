@@ -1,4 +1,6 @@
+import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
+import { MAX_COMMAND_OUTPUT_BYTES } from '../../../src/domain/types.ts'
 import { LocalProtocolError } from '../../../src/errors.ts'
 import { MAX_VALUE_BYTES } from '../../../src/protocol/schemas.ts'
 import {
@@ -120,6 +122,16 @@ describe('steal codec', () => {
     }
     expect(() => stealRequestCodec.encode({ t: 'push', batch: tooMany })).toThrow(LocalProtocolError)
     expect(() => stealRequestCodec.decode(new Uint8Array(STEAL_MAX_MESSAGE_BYTES + 1))).toThrow(/exceeds/)
+  })
+
+  it("clamps a command job's stdout cap to what a node keeps, rather than refusing its message", () => {
+    // A job stored before the cap (or from an older peer) asking for more: refusing it failed the
+    // whole message, every steal of its tasks (found by a review).
+    const w = wireObject({ t: 'push', batch: batch(2) })
+    at(w, 'batch.jobs.1.work').stdoutMaxBytes = 2 ** 31
+    const decoded = stealRequestCodec.decode(encode(w))
+    const work = decoded.t === 'push' ? decoded.batch.jobs[1].work : undefined
+    expect(work?.kind === 'command' && work.stdoutMaxBytes).toBe(MAX_COMMAND_OUTPUT_BYTES)
   })
 
   it('decoded bytes do not alias the frame', () => {
