@@ -110,7 +110,10 @@ export async function createNode(
     addresses: { listen: config.listen },
     transports: [tcp()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
-    streamMuxers: [yamux()],
+    // A stream paused (serve.ts: its peer over its cost budget) keeps what arrives in the stream's
+    // own buffer, up to the window already granted (yamux grows it to 16 MiB); past yamux's 4 MiB
+    // default the stream was aborted, and with it every request pending on it.
+    streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 17 * 1024 * 1024 } })],
     connectionProtector: corkedWrites(preSharedKey({ psk: security.swarmKey })),
     connectionGater: security.gater,
     // preserveExistingMetrics: libp2p's default clears prom-client's global registry, which is not ours to clear.

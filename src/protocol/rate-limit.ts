@@ -134,9 +134,10 @@ export const DEFAULT_COST_BUDGET: Readonly<CostSpec> = Object.freeze({ msPerSeco
  * charged with the measured time of decoding each request and of its handler's synchronous part
  * (the scheduler's work on it, custody signature checks), refilled at `msPerSecond` up to
  * `burstMs`. A charge may take a bucket into debt (a request's cost is known only once it is
- * paid); while it is in debt, the peer's streams are not read (serve.ts waits `waitMs`), so its
- * bytes queue in its own flow-control window, neither decoded nor even decrypted here, and an
- * honest peer over the budget is only answered later, never refused. Per-kind rate limits
+ * paid); while it is in debt, the peer's streams are paused and nothing of it is decoded
+ * (serve.ts waits `waitMs`), so past the window it was already granted its bytes wait on its side,
+ * and an honest peer over the budget is only answered later, never refused. Not charged: the
+ * transport's decryption, and a handler's work after its first await. Per-kind rate limits
  * (RateLimiter) count requests; this counts what they cost, whatever they carry.
  */
 export class CostBudget {

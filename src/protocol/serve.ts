@@ -130,6 +130,9 @@ export async function serveRequests<Req, Rep>(
       clearTimeout(idleTimer)
       clearTimeout(frameTimer)
       if (frame === null) break
+      // Again before decoding, checked in the same turn as the decode: several streams of one peer
+      // waiting in read() each passed the check above before any of their frames was charged.
+      while (opts.cost !== undefined && opts.cost.waitMs() > 0) await overBudget(opts, opts.cost, stream)
       const decodeStart = clock()
       let req: Req
       try {
@@ -175,8 +178,8 @@ export async function serveRequests<Req, Rep>(
 
 /**
  * Waits while the peer's cost budget is in debt, the stream paused: the muxer stops granting the
- * peer send window, so what it sends waits on its side, neither decrypted nor buffered here.
- * Counted in the stats.
+ * peer send window, so past what it was already granted (up to yamux's window), what it sends
+ * waits on its side. Counted in the stats.
  */
 async function overBudget<Req, Rep>(opts: ServeOptions<Req, Rep>, cost: PeerCost, stream: Stream) {
   let ms = cost.waitMs()
