@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { probeSandbox, type SandboxStatus } from '../executor/index.ts'
 import { freshDaemonCwd } from '../executor/scratch.ts'
 import { PROTOCOLS } from '../protocol/index.ts'
-import { AddressBook, hostOf } from './address-book.ts'
+import { ADDRESS_BOOK_FILE, AddressBook, hostOf } from './address-book.ts'
 import { Adverts, SOFTWARE_VERSION } from './adverts.ts'
 import { ApiServer } from './api.ts'
 import type { NodeConfig } from './config/schema.ts'
@@ -21,6 +21,7 @@ import { DashboardHub } from './dashboard/hub.ts'
 import { registerDashboardRoutes } from './dashboard/routes.ts'
 import {
   ensureDataDir,
+  IDENTITY_FILE,
   loadIdentity,
   loadOrCreateToken,
   lockDataDir,
@@ -33,7 +34,16 @@ import { Discovery } from './discovery.ts'
 import { Driver } from './driver.ts'
 import { BadConfigError } from './errors.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { loadMesh } from './membership/files.ts'
+import {
+  CERT_FILE,
+  INVITES_FILE,
+  ISSUED_FILE,
+  loadMesh,
+  MESH_FILE,
+  MESH_KEY_FILE,
+  REVOCATIONS_FILE,
+  SWARM_KEY_FILE,
+} from './membership/files.ts'
 import { Membership, randomMeshName } from './membership/membership.ts'
 import { registerMembershipRoutes } from './membership/routes.ts'
 import {
@@ -117,9 +127,16 @@ export async function startDaemon(
   const entriesBefore = existedBefore ? new Set(readdirSync(initial.dataDir)) : undefined
   ensureDataDir(initial.dataDir)
   const unlock = lockDataDir(initial.dataDir)
-  const undo: Array<() => Promise<void> | void> = [unlock]
   /** Set once this start made a new mesh: a start that then fails takes it back (forgetNewMesh). */
   let created = false
+  let failed = false
+  // Unwound just before the lock goes, so no other start can have taken the dir meanwhile.
+  const undo: Array<() => Promise<void> | void> = [
+    unlock,
+    () => {
+      if (failed && created) forgetNewMesh(initial.dataDir, entriesBefore)
+    },
+  ]
   try {
     const [meshOutcome, capacityOutcome] = await Promise.allSettled([
       meshFor(initial, options.join, log),
@@ -127,10 +144,10 @@ export async function startDaemon(
     ])
     if (meshOutcome.status === 'fulfilled') created = meshOutcome.value.event === 'created'
     if (meshOutcome.status === 'rejected' || capacityOutcome.status === 'rejected') {
+      if (created) forgetNewMesh(initial.dataDir, entriesBefore)
       unlock()
       undo.length = 0
       if (options.join !== undefined) removeIfEmpty(initial.dataDir, existedBefore)
-      if (created) forgetNewMesh(initial.dataDir, entriesBefore)
       throw meshOutcome.status === 'rejected'
         ? meshOutcome.reason
         : (capacityOutcome as PromiseRejectedResult).reason
@@ -242,16 +259,27 @@ export async function startDaemon(
     driver.observe({ step: (e, c) => activity.step(e, c) })
     adverts.setFlows(() => activity.advertFlows(Date.now()))
     node.addEventListener('peer:disconnect', (evt) => adverts.forget(evt.detail.toString()))
+    // A peer is identified before its membership is proved: what it announced waits here until it
+    // is a member, so peers that only hold the swarm key (a former member, anyone who saw a token)
+    // cannot crowd members out of the book.
+    const announced = new Map<string, { addrs: string[]; host: string | undefined; at: number }>()
     node.addEventListener('peer:identify', (evt) => {
-      const { peerId: peer, listenAddrs, connection } = evt.detail
-      book.note(
-        peer.toString(),
-        listenAddrs.map((a) => a.toString()),
-        hostOf(connection.remoteAddr.toString()),
-        Date.now(),
-      )
+      const { peerId, listenAddrs, connection } = evt.detail
+      const peer = peerId.toString()
+      announced.delete(peer)
+      announced.set(peer, {
+        addrs: listenAddrs.map((a) => a.toString()),
+        host: hostOf(connection.remoteAddr.toString()),
+        at: Date.now(),
+      })
+      if (announced.size > 256) announced.delete(announced.keys().next().value as string)
     })
     const saveBook = () => {
+      for (const [peer, a] of announced) {
+        if (!membership.isMember(peer)) continue
+        book.note(peer, a.addrs, a.host, a.at)
+        announced.delete(peer)
+      }
       try {
         book.save((peer) => membership.isMember(peer))
       } catch (err) {
@@ -340,8 +368,8 @@ export async function startDaemon(
       },
     }
   } catch (err) {
+    failed = true
     await unwind(undo, log)
-    if (created) forgetNewMesh(initial.dataDir, entriesBefore)
     throw err
   }
 }
@@ -350,22 +378,36 @@ export async function startDaemon(
 const ADDRESS_BOOK_SAVE_MS = 30_000
 
 /**
- * A first start that fails (a bad flag, a port in use) leaves the data dir as it found it: the
- * mesh it made on the way, its keys and whatever else it wrote go, or `--join` with the right
- * token would be refused there for good ("this data dir already belongs to mesh ..."). Nobody
- * else can know a mesh that never started. `before`: the dir's entries before the start
- * (undefined: there was no dir).
+ * A first start that fails (a bad flag, a port in use) takes back the mesh it made on the way,
+ * or `--join` with the right token would be refused there for good ("this data dir already
+ * belongs to mesh ..."); nobody else can know a mesh that never started. A data dir this start
+ * made goes whole; in one that was there (`before`: its entries then), only the files that tie
+ * it to a mesh and were not there before (whatever else the start wrote stays: the dir may be
+ * shared with other programs, and nothing there binds it to a mesh).
  */
 function forgetNewMesh(dataDir: string, before: Set<string> | undefined): void {
   try {
     if (before === undefined) rmSync(dataDir, { recursive: true, force: true })
     else
-      for (const entry of readdirSync(dataDir))
-        if (!before.has(entry)) rmSync(join(dataDir, entry), { recursive: true, force: true })
+      for (const name of MESH_BINDING_FILES)
+        if (!before.has(name)) rmSync(join(dataDir, name), { force: true })
   } catch {
     // Best effort: the start's own error is the one to report.
   }
 }
+
+/** The files of a data dir that make it a member of a mesh (forgetNewMesh). */
+const MESH_BINDING_FILES = [
+  IDENTITY_FILE,
+  SWARM_KEY_FILE,
+  MESH_FILE,
+  MESH_KEY_FILE,
+  CERT_FILE,
+  REVOCATIONS_FILE,
+  INVITES_FILE,
+  ISSUED_FILE,
+  ADDRESS_BOOK_FILE,
+]
 
 /**
  * Probes the sandbox once (a real sandboxed worker up to its first frame).

@@ -70,13 +70,16 @@ describe('the CLI', () => {
       expect(r.code).not.toBe(0)
       expect(r.stderr).toMatch(message)
       expect(existsSync(fresh)).toBe(false)
-      // A data dir that was there keeps what it had, and only that.
+      // A data dir that was there keeps what it had, and no file that ties it to a mesh.
       const kept = join(parent, 'kept')
       mkdirSync(kept)
       writeFileSync(join(kept, 'config.json'), '{"cpus": 1}')
       const again = await runCli(['start', '--data-dir', kept, ...flags])
       expect(again.code).not.toBe(0)
-      expect(readdirSync(kept)).toEqual(['config.json'])
+      const left = readdirSync(kept)
+      expect(left).toContain('config.json')
+      for (const f of ['identity.key', 'swarm.key', 'mesh.json', 'mesh.key', 'membership.cert'])
+        expect(left).not.toContain(f)
       rmSync(parent, { recursive: true, force: true })
     },
   )
