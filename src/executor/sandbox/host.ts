@@ -13,11 +13,12 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { join, relative, sep } from 'node:path'
+import { basename, dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { removeTree, removeTreeSync } from '../remove-tree.ts'
 import {
@@ -120,6 +121,20 @@ export class SandboxHost {
       tmpMB: l.tmpMB ?? 64,
     }
     this.deviceExists = opts.deviceExists ?? existsSync
+    // Base dirs an earlier start had to set aside: another try (removeTree may do it now).
+    let siblings: string[] = []
+    try {
+      siblings = readdirSync(dirname(this.baseDir))
+    } catch {
+      // No parent yet: nothing set aside either.
+    }
+    for (const name of siblings)
+      if (name.startsWith(`${basename(this.baseDir)}.stale-`))
+        try {
+          removeTreeSync(join(dirname(this.baseDir), name))
+        } catch {
+          // Still there: it stays set aside.
+        }
     try {
       removeTreeSync(this.baseDir)
     } catch {
