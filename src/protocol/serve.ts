@@ -185,23 +185,27 @@ async function overBudget<Req, Rep>(opts: ServeOptions<Req, Rep>, cost: PeerCost
   let ms = cost.waitMs()
   if (ms <= 0) return
   if (opts.stats) opts.stats.overBudget.waits++
+  let paused = false
   try {
     stream.pause()
+    paused = true
   } catch {
-    return // closing: the read that follows ends the loop
+    // Closing: nothing more comes on it; the wait is still due (returning at once made the
+    // caller's check-and-wait loop spin without ever yielding to a timer).
   }
   try {
-    while (ms > 0 && stream.status === 'open') {
+    while (ms > 0) {
       await new Promise((resolve) => setTimeout(resolve, ms))
       if (opts.stats) opts.stats.overBudget.waitedMs += ms
       ms = cost.waitMs()
     }
   } finally {
-    try {
-      stream.resume()
-    } catch {
-      // Closed meanwhile.
-    }
+    if (paused)
+      try {
+        stream.resume()
+      } catch {
+        // Closed meanwhile.
+      }
   }
 }
 

@@ -178,6 +178,33 @@ describe('serveRequests + RequestClient', () => {
     c.close()
   })
 
+  it('a peer in debt whose stream is reset after its request came in does not stall the node', async () => {
+    // Found in review: the wait before decoding returned at once on a stream it could not pause
+    // (reset), and its caller asked again, a loop of microtasks that starved every timer for as
+    // long as the debt lasted. Here the debt appears once the frame is read and lasts 200 ms.
+    let reads = 0
+    let inDebtUntil = 0
+    const cost = {
+      waitMs: () => {
+        if (++reads === 2) inDebtUntil = performance.now() + 200 // the check before decoding
+        // Asked again every 10 ms at most, as a budget refilling in steps would answer.
+        return Math.min(10, Math.max(0, Math.ceil(inDebtUntil - performance.now())))
+      },
+      charge: () => {},
+    }
+    const s = server(reply, { cost })
+    const peer = await s.open(AbortSignal.timeout(1000))
+    peer.send(frame(requests.encode(echo(1))))
+    await until(() => reads >= 2)
+    peer.abort(new Error('gone'))
+    const started = performance.now()
+    const late = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(performance.now() - started), 5),
+    )
+    expect(late).toBeLessThan(100)
+    await Promise.all(s.served)
+  })
+
   it('aborts only the stream of a peer sending garbage; other streams keep working', async () => {
     const s = server(reply)
     const good = client(s.open)
